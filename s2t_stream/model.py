@@ -1,0 +1,313 @@
+"""The Speech2Text network: fbank features (B, T, F) → conv subsampler → pre-LN Transformer
+encoder → pre-LN Transformer decoder with an explicit cache → vocabulary logits.
+
+Parameter names equal the Hugging Face `Speech2TextForConditionalGeneration` state-dict keys,
+so published checkpoints load with `load_state_dict` unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from s2t_stream.cache import DecoderCache
+from s2t_stream.config import ModelConfig
+
+ACTIVATIONS = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+}
+PADDING_IDX = 1  # fairseq positions: row 1 is the zero "padding" row, real positions start at 2
+FP16_CLAMP = torch.finfo(torch.float16).max - 1000
+
+
+@dataclass
+class EncoderOutput:
+    """`hidden`: (B, S, d_model); `mask`: (B, S) bool, True on valid frames, or None (all valid)."""
+
+    hidden: Tensor
+    mask: Tensor | None
+
+
+def subsampled_lengths(lengths: Tensor, num_layers: int) -> Tensor:
+    """Frames after `num_layers` stride-2 convolutions with 'same' padding: L → (L - 1) // 2 + 1."""
+    for _ in range(num_layers):
+        lengths = (lengths - 1) // 2 + 1
+    return lengths
+
+
+def sinusoid_table(rows: int, dim: int) -> Tensor:
+    """fairseq sinusoids, float32 on CPU: `[sin | cos]` halves, frequencies exp(-i·ln(1e4)/(half-1))."""
+    half = dim // 2
+    freqs = torch.exp(torch.arange(half, dtype=torch.int64).float() * -(math.log(10000) / (half - 1)))
+    angles = torch.arange(rows, dtype=torch.int64).float()[:, None] * freqs[None, :]
+    table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+    if dim % 2:
+        table = torch.cat([table, torch.zeros(rows, 1)], dim=1)
+    table[PADDING_IDX] = 0
+    return table
+
+
+class SinusoidalPositions(nn.Module):
+    """Position ids → fixed sinusoid rows; the table grows on demand (no hard length limit)."""
+
+    table: Tensor
+
+    def __init__(self, dim: int, rows: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.register_buffer("table", sinusoid_table(rows, dim), persistent=False)
+
+    def forward(self, positions: Tensor) -> Tensor:
+        needed = int(positions.max()) + 1
+        if needed > self.table.shape[0]:
+            grown = sinusoid_table(max(needed, 2 * self.table.shape[0]), self.dim)
+            self.table = grown.to(self.table.device)
+        return self.table[positions]
+
+
+def position_ids(ids: Tensor, past: int = 0) -> Tensor:
+    """fairseq `make_positions`: non-padding entries get past + 2, past + 3, …; padding gets 1."""
+    keep = ids.ne(PADDING_IDX).int()
+    return ((torch.cumsum(keep, dim=1) + past) * keep).long() + PADDING_IDX
+
+
+class Conv1dSubsampler(nn.Module):
+    """(B, T, F) → (B, T', d_model): stride-2 Conv1d + GLU per layer, time shrinks 2× per layer."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        n = config.num_conv_layers
+        self.conv_layers = nn.ModuleList(
+            nn.Conv1d(
+                config.input_dim if i == 0 else config.conv_channels // 2,
+                config.conv_channels if i < n - 1 else 2 * config.d_model,
+                kernel_size=k,
+                stride=2,
+                padding=k // 2,
+            )
+            for i, k in enumerate(config.conv_kernel_sizes)
+        )
+
+    def forward(self, features: Tensor) -> Tensor:
+        x = features.transpose(1, 2)  # (B, F, T)
+        for conv in self.conv_layers:
+            x = F.glu(conv(x), dim=1)
+        return x.transpose(1, 2)  # (B, T', d_model)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with separate q/k/v/out projections (HF/fairseq names)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.dropout = dropout
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def split(self, x: Tensor) -> Tensor:
+        """(B, T, d) → (B, H, T, Dh)."""
+        return x.view(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
+
+    def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, S, d) → K, V each (B, H, S, Dh)."""
+        return self.split(self.k_proj(x)), self.split(self.v_proj(x))
+
+    def attend(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """Queries from x (B, T, d) over K/V (B, H, S, Dh); mask broadcasts to (B, H, T, S),
+        bool, True = may attend. Returns (B, T, d)."""
+        q = self.split(self.q_proj(x))
+        p = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)  # (B, T, d)
+        return self.out_proj(out)
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN: x + SelfAttn(LN(x)); x + FFN(LN(x))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        self.self_attn = Attention(d, config.encoder_attention_heads, config.attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, config.encoder_ffn_dim)
+        self.fc2 = nn.Linear(config.encoder_ffn_dim, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+        self.activation = ACTIVATIONS[config.activation_function]
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation_dropout = nn.Dropout(config.activation_dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        h = self.self_attn_layer_norm(x)
+        k, v = self.self_attn.keys_values(h)
+        x = x + self.dropout(self.self_attn.attend(h, k, v, mask))
+        h = self.activation_dropout(self.activation(self.fc1(self.final_layer_norm(x))))
+        x = x + self.dropout(self.fc2(h))
+        if x.dtype == torch.float16:  # as the reference: keep fp16 activations finite
+            x = x.clamp(-FP16_CLAMP, FP16_CLAMP)
+        return x
+
+
+class Encoder(nn.Module):
+    """(B, T, F) features + (B, T) mask → EncoderOutput (B, T', d_model)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.num_conv_layers = config.num_conv_layers
+        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.conv = Conv1dSubsampler(config)
+        self.embed_positions = SinusoidalPositions(
+            config.d_model, config.max_source_positions + PADDING_IDX + 1
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
+        self.layer_norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> EncoderOutput:
+        x = self.conv(features) * self.embed_scale  # (B, S, d)
+        batch, frames = x.shape[:2]
+        if attention_mask is None:
+            valid = None
+            padding = torch.zeros(batch, frames, dtype=torch.long, device=x.device)
+        else:
+            lengths = subsampled_lengths(attention_mask.sum(-1), self.num_conv_layers)
+            # A zero-length row would mask everything; the reference then attends to all frames.
+            lengths = torch.where(lengths > 0, lengths, frames)
+            valid = torch.arange(frames, device=x.device)[None, :] < lengths[:, None]
+            padding = (~valid).long()
+        x = self.dropout(x + self.embed_positions(position_ids(padding)).to(x.dtype))
+        mask = None if valid is None else valid[:, None, None, :]  # (B, 1, 1, S)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return EncoderOutput(self.layer_norm(x), valid)
+
+
+class DecoderLayer(nn.Module):
+    """Pre-LN: causal self-attention (cached), cross-attention over the encoder, FFN."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        heads = config.decoder_attention_heads
+        self.self_attn = Attention(d, heads, config.attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.encoder_attn = Attention(d, heads, config.attention_dropout)
+        self.encoder_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, config.decoder_ffn_dim)
+        self.fc2 = nn.Linear(config.decoder_ffn_dim, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+        self.activation = ACTIVATIONS[config.activation_function]
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation_dropout = nn.Dropout(config.activation_dropout)
+
+    def forward(
+        self, x: Tensor, index: int, cache: DecoderCache, causal: Tensor | None
+    ) -> Tensor:
+        """x: (N, t, d) with N = B·group rows; returns (N, t, d)."""
+        h = self.self_attn_layer_norm(x)
+        k, v = cache.append(index, *self.self_attn.keys_values(h))
+        x = x + self.dropout(self.self_attn.attend(h, k, v, causal))
+        x = x + self.dropout(self.cross_attend(self.encoder_attn_layer_norm(x), index, cache))
+        h = self.activation_dropout(self.activation(self.fc1(self.final_layer_norm(x))))
+        return x + self.dropout(self.fc2(h))
+
+    def cross_attend(self, h: Tensor, index: int, cache: DecoderCache) -> Tensor:
+        # The `group` rows (beams) of one utterance share its encoder K/V and have no causal
+        # mask between them, so they are folded into the query axis: (N, t, d) → (B, group·t, d).
+        rows, steps, dim = h.shape
+        batch = cache.batch_size
+        folded = h.reshape(batch, (rows // batch) * steps, dim)
+        out = self.encoder_attn.attend(
+            folded, cache.cross_k[index], cache.cross_v[index], cache.cross_mask
+        )
+        return out.reshape(rows, steps, dim)
+
+
+class Decoder(nn.Module):
+    """Token ids (N, t) + cache → hidden states (N, t, d_model); the cache grows by t."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model, config.pad_token_id)
+        self.embed_positions = SinusoidalPositions(
+            config.d_model, config.max_target_positions + PADDING_IDX + 1
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.decoder_layers))
+        self.layer_norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, ids: Tensor, cache: DecoderCache) -> Tensor:
+        past, steps = cache.length, ids.shape[1]
+        x = self.embed_tokens(ids) * self.embed_scale
+        x = self.dropout(x + self.embed_positions(position_ids(ids, past)).to(x.dtype))
+        causal = None
+        if steps > 1:  # query i sits at position past + i and sees keys 0 … past + i
+            causal = torch.ones(steps, past + steps, dtype=torch.bool, device=ids.device).tril(past)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, i, cache, causal)
+        return self.layer_norm(x)
+
+    def new_cache(self, encoder: EncoderOutput) -> DecoderCache:
+        """Cross-attention K/V for this encoder output, computed once for every later step."""
+        keys, values = [], []
+        for layer in self.layers:
+            k, v = layer.encoder_attn.keys_values(encoder.hidden)
+            keys.append(k)
+            values.append(v)
+        mask = None if encoder.mask is None else encoder.mask[:, None, None, :]
+        return DecoderCache(keys, values, mask)
+
+
+class Speech2Text(nn.Module):
+    """Encoder + decoder + LM head, with the reference's parameter names."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.model = nn.ModuleDict({"encoder": Encoder(config), "decoder": Decoder(config)})
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.decoder.embed_tokens.weight
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.model["encoder"]  # type: ignore[return-value]
+
+    @property
+    def decoder(self) -> Decoder:
+        return self.model["decoder"]  # type: ignore[return-value]
+
+    def encode(self, features: Tensor, attention_mask: Tensor | None = None) -> EncoderOutput:
+        """features (B, T, F) float, attention_mask (B, T) 1 = valid frame."""
+        return self.encoder(features, attention_mask)
+
+    def new_cache(self, encoder: EncoderOutput) -> DecoderCache:
+        return self.decoder.new_cache(encoder)
+
+    def decode(self, ids: Tensor, cache: DecoderCache, *, last_only: bool = False) -> Tensor:
+        """ids (N, t) → logits (N, t, V), or (N, V) for the last position only; grows the cache."""
+        hidden = self.decoder(ids, cache)
+        if last_only:
+            hidden = hidden[:, -1]
+        return self.lm_head(hidden)
+
+    def forward(
+        self, features: Tensor, attention_mask: Tensor | None, decoder_input_ids: Tensor
+    ) -> Tensor:
+        """Teacher-forced logits (B, t, V) — for training and parity checks."""
+        encoder = self.encode(features, attention_mask)
+        return self.decode(decoder_input_ids, self.new_cache(encoder))
