@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,21 +122,24 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """Decoding defaults as stored in `generation_config.json` (spec §3.3)."""
+    """Decoding defaults as stored in `generation_config.json` (spec §3.3).
 
-    num_beams: int = 5
-    max_length: int = 200
-    early_stopping: bool | str = True
+    A key the file omits takes the reference's library default (greedy, 20 tokens), exactly as
+    the reference would; the published checkpoints all set beam 5 / 200 / early stopping.
+    """
+
+    num_beams: int = 1
+    max_length: int = 20
+    early_stopping: bool | str = False
     length_penalty: float = 1.0
     decoder_start_token_id: int = 2
     eos_token_id: int = 2
     pad_token_id: int = 1
     forced_bos_token_id: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "generation config") -> GenerationConfig:
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names and v is not None}
         for key in ("num_beams", "max_length"):
             value = kwargs.get(key, 1)
@@ -145,14 +148,6 @@ class GenerationConfig:
         if isinstance(kwargs.get("eos_token_id"), list):
             kwargs["eos_token_id"] = kwargs["eos_token_id"][0]
         return cls(**kwargs)
-
-    @classmethod
-    def from_model_config(cls, config: ModelConfig) -> GenerationConfig:
-        return cls(
-            decoder_start_token_id=config.decoder_start_token_id,
-            eos_token_id=config.eos_token_id,
-            pad_token_id=config.pad_token_id,
-        )
 
     def to_dict(self, config: ModelConfig) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -65,6 +65,22 @@ class FeatureOptions:
             normalize_vars=cepstral and bool(config.get("normalize_vars", True)),
         )
 
+    def to_preprocessor_config(self) -> dict[str, Any]:
+        """The HF `preprocessor_config.json` content for these options."""
+        return {
+            "feature_extractor_type": "Speech2TextFeatureExtractor",
+            "feature_size": self.num_mel_bins,
+            "num_mel_bins": self.num_mel_bins,
+            "sampling_rate": self.sample_rate,
+            "padding_value": 0.0,
+            "padding_side": "right",
+            "do_ceptral_normalize": self.normalize_means or self.normalize_vars,
+            "normalize_means": self.normalize_means,
+            "normalize_vars": self.normalize_vars,
+            "return_attention_mask": True,
+            "processor_class": "Speech2TextProcessor",
+        }
+
 
 DEFAULT_OPTIONS = FeatureOptions()
 """HF defaults: 16 kHz, 80 bins, means and variances normalised."""
@@ -189,9 +205,9 @@ def guarded_cmvn(features: np.ndarray, options: FeatureOptions = DEFAULT_OPTIONS
     """Production utterance CMVN: (T, bins) float32, never NaN/inf.
 
     Diverges from HF only where HF breaks: the std is floored at STD_FLOOR (1e-5, fairseq's
-    variance floor 1e-10), so one frame or a constant bin gives 0 instead of NaN/inf; zero
-    frames give an empty (0, bins) array. Wherever every bin's std >= 1e-5 it equals
-    `utterance_cmvn` bit for bit.
+    variance floor 1e-10), so one frame or a constant bin gives ~0 instead of NaN/inf (float32
+    mean round-off can leave |x| ~ 0.1 on digital silence); zero frames give (0, bins).
+    Wherever every bin's std >= 1e-5 it equals `utterance_cmvn` bit for bit.
     """
     return _cmvn(features, options, STD_FLOOR)
 

@@ -1,0 +1,143 @@
+"""Command line: `s2t-stream transcribe FILE…` (more subcommands join as the product grows).
+Flags map one-to-one onto the options dataclasses; library errors become one-line messages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from s2t_stream.checkpoint import LoadOptions, load_bundle
+from s2t_stream.decoding import DecodingOptions
+from s2t_stream.errors import S2TError
+from s2t_stream.transcribe import Transcriber, TranscribeOptions
+
+log = logging.getLogger("s2t_stream")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_MODEL = REPO_ROOT / "assets" / "models" / "s2t-demo-en"
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def default_model() -> str:
+    """`$S2T_STREAM_MODEL`, else the bundled demo model."""
+    return os.environ.get("S2T_STREAM_MODEL", str(BUNDLED_MODEL))
+
+
+def pick_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise S2TError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
+    return name
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model and friends: shared by every command that loads a checkpoint."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default=None,
+        help="model directory (HF layout), fairseq .pt, or hub id (default: $S2T_STREAM_MODEL "
+        "or the bundled demo model)",
+    )
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    group.add_argument(
+        "--dtype",
+        choices=sorted(DTYPES),
+        default="float32",
+        help="weights and activations; float16/bfloat16 need CUDA (default: float32)",
+    )
+    group.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of a fairseq .pt (runs code from the file: trusted files only)",
+    )
+    group.add_argument(
+        "--offline", action="store_true", help="resolve hub ids from the local cache only"
+    )
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--beam", type=int, default=None, help="beams; 1 = greedy (default: model's)")
+    group.add_argument(
+        "--max-length", type=int, default=None, help="max tokens incl. the start token"
+    )
+    group.add_argument(
+        "--tgt-lang", default=None, help="target language code for multilingual translation"
+    )
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    device = pick_device(args.device)
+    dtype = DTYPES[args.dtype]
+    if dtype != torch.float32 and not device.startswith("cuda"):
+        raise S2TError(f"--dtype {args.dtype} needs a CUDA device; this run uses {device}")
+    return LoadOptions(
+        device=device,
+        dtype=dtype,
+        trust_pickle=args.trust_checkpoint,
+        offline=True if args.offline else None,
+    )
+
+
+def decoding_options(args: argparse.Namespace) -> DecodingOptions:
+    return DecodingOptions(num_beams=args.beam, max_length=args.max_length)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2t-stream",
+        description="Streaming speech transcription and translation with Speech2Text models.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    transcribe = commands.add_parser("transcribe", help="transcribe or translate audio files offline")
+    transcribe.add_argument("files", nargs="+", metavar="FILE", help="wav, flac, ogg or mp3")
+    transcribe.add_argument("--format", choices=["text", "json"], default="text")
+    transcribe.add_argument(
+        "--batch-size", type=int, default=1, help="files decoded together (default: 1)"
+    )
+    add_model_arguments(transcribe)
+    add_decoding_arguments(transcribe)
+    transcribe.set_defaults(run=run_transcribe)
+    return parser
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.model or default_model(), load_options(args))
+    options = TranscribeOptions(
+        decoding=decoding_options(args), tgt_lang=args.tgt_lang, batch_size=args.batch_size
+    )
+    transcriber = Transcriber(bundle, options)
+    for result in transcriber.transcribe_files(args.files):
+        if args.format == "json":
+            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+        elif len(args.files) > 1:
+            print(f"{result.path}: {result.text}", flush=True)
+        else:
+            print(result.text, flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args))
+    except (S2TError, ValueError) as e:
+        print(f"s2t-stream: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
