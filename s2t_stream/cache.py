@@ -15,8 +15,10 @@ class DecoderCache:
 
     `cross_k[i]`/`cross_v[i]`: (B, H, S, Dh) for layer i, computed from one encoder output;
     `cross_mask`: (B, 1, 1, S) bool, True where the encoder frame may be attended (None: all);
-    `self_k[i]`/`self_v[i]`: (B * group, H, t, Dh) — `group` rows (beams) per utterance.
-    A cache belongs to one encoder output: when the encoder output changes, make a new cache.
+    self-attention K/V of layer i live in buffers (B * group, H, capacity, Dh) — `group` rows
+    (beams) per utterance — of which the first `length` positions are in use; appending writes
+    in place, so a step costs no copy of the past. A cache belongs to one encoder output: when
+    the encoder output changes, make a new cache.
     """
 
     cross_k: list[Tensor]
@@ -24,6 +26,7 @@ class DecoderCache:
     cross_mask: Tensor | None
     self_k: list[Tensor] = field(default_factory=list)
     self_v: list[Tensor] = field(default_factory=list)
+    used: list[int] = field(default_factory=list)
 
     @property
     def batch_size(self) -> int:
@@ -32,30 +35,39 @@ class DecoderCache:
     @property
     def length(self) -> int:
         """Number of decoder positions already cached."""
-        return self.self_k[0].shape[2] if self.self_k else 0
+        return self.used[0] if self.used else 0
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Add this step's self-attention K/V (N, H, t, Dh) for `layer`; return the full K/V."""
         if layer == len(self.self_k):
-            self.self_k.append(k)
-            self.self_v.append(v)
-        else:
-            self.self_k[layer] = torch.cat([self.self_k[layer], k], dim=2)
-            self.self_v[layer] = torch.cat([self.self_v[layer], v], dim=2)
-        return self.self_k[layer], self.self_v[layer]
+            shape = (*k.shape[:2], max(INITIAL_CAPACITY, k.shape[2]), k.shape[3])
+            self.self_k.append(k.new_empty(shape))
+            self.self_v.append(v.new_empty(shape))
+            self.used.append(0)
+        start, end = self.used[layer], self.used[layer] + k.shape[2]
+        if end > self.self_k[layer].shape[2]:
+            self.self_k[layer] = _grown(self.self_k[layer], start, end)
+            self.self_v[layer] = _grown(self.self_v[layer], start, end)
+        self.self_k[layer][:, :, start:end] = k
+        self.self_v[layer][:, :, start:end] = v
+        self.used[layer] = end
+        return self.self_k[layer][:, :, :end], self.self_v[layer][:, :, :end]
 
     def reorder(self, rows: Tensor) -> None:
         """Keep self-attention rows `rows` (N,) — beam search's choice of surviving beams.
 
         Rows must stay within their utterance; cross-attention K/V are per utterance and stay.
         """
-        self.self_k = [k.index_select(0, rows) for k in self.self_k]
-        self.self_v = [v.index_select(0, rows) for v in self.self_v]
+        if rows.shape[0] == self.self_k[0].shape[0] and torch.equal(
+            rows, torch.arange(rows.shape[0], device=rows.device)
+        ):
+            return  # every beam kept its place
+        self.self_k = [_select(k, rows, n) for k, n in zip(self.self_k, self.used, strict=True)]
+        self.self_v = [_select(v, rows, n) for v, n in zip(self.self_v, self.used, strict=True)]
 
     def truncate(self, length: int) -> None:
         """Forget every decoder position from `length` on (keep the first `length`)."""
-        self.self_k = [k[:, :, :length] for k in self.self_k]
-        self.self_v = [v[:, :, :length] for v in self.self_v]
+        self.used = [min(n, length) for n in self.used]
         if length == 0:
             self.reset()
 
@@ -63,3 +75,22 @@ class DecoderCache:
         """Forget all decoder positions; the cross-attention K/V stay valid for the same encoder output."""
         self.self_k = []
         self.self_v = []
+        self.used = []
+
+
+INITIAL_CAPACITY = 64
+
+
+def _grown(buffer: Tensor, used: int, needed: int) -> Tensor:
+    """A buffer with room for `needed` positions holding the first `used` of `buffer`."""
+    shape = (*buffer.shape[:2], max(needed, 2 * buffer.shape[2]), buffer.shape[3])
+    grown = buffer.new_empty(shape)
+    grown[:, :, :used] = buffer[:, :, :used]
+    return grown
+
+
+def _select(buffer: Tensor, rows: Tensor, used: int) -> Tensor:
+    """Rows `rows` of the used part of `buffer`, copied once into a buffer of the same capacity."""
+    out = buffer.new_empty((rows.shape[0], *buffer.shape[1:]))
+    torch.index_select(buffer[:, :, :used], 0, rows, out=out[:, :, :used])
+    return out

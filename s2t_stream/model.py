@@ -37,6 +37,30 @@ class EncoderOutput:
     mask: Tensor | None
 
 
+FEW_ROWS = 8
+
+
+def project(layer: nn.Linear, x: Tensor) -> Tensor:
+    """`layer(x)` for (..., in) → (..., out), via a faster GEMM layout when there are few rows.
+
+    A decoding step multiplies a handful of rows (beams) by every weight matrix, which is
+    memory-bound; the CPU BLAS streams a weight 2-3× faster as `W @ xᵀ` than as `x @ Wᵀ` for
+    2-8 rows (measured: 16-25 vs 6-8 GB/s), and a single row is padded to two for the same path.
+    Results differ from `layer(x)` only by float rounding (~1e-6).
+    """
+    rows = x.numel() // x.shape[-1]
+    if rows > FEW_ROWS or x.device.type != "cpu":
+        return layer(x)
+    flat = x.reshape(rows, x.shape[-1])
+    if rows == 1:
+        flat = torch.cat([flat, flat])
+    if layer.bias is None:
+        out = layer.weight @ flat.T
+    else:
+        out = torch.addmm(layer.bias[:, None], layer.weight, flat.T)
+    return out.T[:rows].contiguous().reshape(*x.shape[:-1], -1)
+
+
 def subsampled_lengths(lengths: Tensor, num_layers: int) -> Tensor:
     """Frames after `num_layers` stride-2 convolutions with 'same' padding: L → (L - 1) // 2 + 1."""
     for _ in range(num_layers):
@@ -119,20 +143,20 @@ class Attention(nn.Module):
 
     def split(self, x: Tensor) -> Tensor:
         """(B, T, d) → (B, H, T, Dh)."""
-        return x.view(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
+        return x.reshape(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
 
     def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, S, d) → K, V each (B, H, S, Dh)."""
-        return self.split(self.k_proj(x)), self.split(self.v_proj(x))
+        return self.split(project(self.k_proj, x)), self.split(project(self.v_proj, x))
 
     def attend(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
         """Queries from x (B, T, d) over K/V (B, H, S, Dh); mask broadcasts to (B, H, T, S),
         bool, True = may attend. Returns (B, T, d)."""
-        q = self.split(self.q_proj(x))
+        q = self.split(project(self.q_proj, x))
         p = self.dropout if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)  # (B, T, d)
-        return self.out_proj(out)
+        return project(self.out_proj, out)
 
 
 class EncoderLayer(nn.Module):
@@ -221,8 +245,8 @@ class DecoderLayer(nn.Module):
         k, v = cache.append(index, *self.self_attn.keys_values(h))
         x = x + self.dropout(self.self_attn.attend(h, k, v, causal))
         x = x + self.dropout(self.cross_attend(self.encoder_attn_layer_norm(x), index, cache))
-        h = self.activation_dropout(self.activation(self.fc1(self.final_layer_norm(x))))
-        return x + self.dropout(self.fc2(h))
+        h = self.activation_dropout(self.activation(project(self.fc1, self.final_layer_norm(x))))
+        return x + self.dropout(project(self.fc2, h))
 
     def cross_attend(self, h: Tensor, index: int, cache: DecoderCache) -> Tensor:
         # The `group` rows (beams) of one utterance share its encoder K/V and have no causal
@@ -303,7 +327,7 @@ class Speech2Text(nn.Module):
         hidden = self.decoder(ids, cache)
         if last_only:
             hidden = hidden[:, -1]
-        return self.lm_head(hidden)
+        return project(self.lm_head, hidden)
 
     def forward(
         self, features: Tensor, attention_mask: Tensor | None, decoder_input_ids: Tensor
