@@ -10,6 +10,7 @@ import argparse
 import json
 import platform
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,35 @@ def timed(fn: Any, repeats: int) -> tuple[float, Any]:
     return best, result
 
 
+def reference_tokens(
+    reference: Reference,
+    extractor: Speech2TextFeatureExtractor,
+    wave: np.ndarray,
+    settings: SearchSettings,
+    device: str,
+) -> list[int]:
+    """The reference pipeline: its feature extractor, then `generate`."""
+    feats = extractor(wave, sampling_rate=16000, return_tensors="pt").input_features
+    with torch.inference_mode():
+        out = reference.generate(
+            feats.to(device),
+            num_beams=settings.num_beams,
+            max_length=settings.max_length,
+            early_stopping=True if settings.num_beams > 1 else None,
+            do_sample=False,
+        )
+    return list(out[0, 1:].tolist())
+
+
+def our_tokens(
+    ours: Speech2Text, wave: np.ndarray, settings: SearchSettings, device: str
+) -> list[int]:
+    """Our pipeline: features, encoder, search."""
+    feats = torch.from_numpy(extract_features(wave))[None].to(device)
+    with torch.inference_mode():
+        return list(search(ours, ours.encode(feats), settings)[0].tokens)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -67,31 +97,18 @@ def main() -> None:
         "runs": [],
     }
     for beams in (1, 5):
-        def run_reference() -> list[int]:
-            feats = extractor(wave, sampling_rate=16000, return_tensors="pt").input_features
-            with torch.inference_mode():
-                out = reference.generate(
-                    feats.to(args.device), num_beams=beams, max_length=args.max_length,
-                    early_stopping=True if beams > 1 else None, do_sample=False,
-                )
-            return out[0, 1:].tolist()
-
         settings = SearchSettings.resolve(
             DecodingOptions(num_beams=beams, max_length=args.max_length, early_stopping=True),
             GenerationConfig(),
         )
-
-        def run_ours() -> list[int]:
-            feats = torch.from_numpy(extract_features(wave))[None].to(args.device)
-            with torch.inference_mode():
-                return list(search(ours, ours.encode(feats), settings)[0].tokens)
-
-        ref_s, ref_tokens = timed(run_reference, args.repeats)
-        our_s, our_tokens = timed(run_ours, args.repeats)
+        run_reference = partial(reference_tokens, reference, extractor, wave, settings, args.device)
+        run_ours = partial(our_tokens, ours, wave, settings, args.device)
+        ref_s, expected = timed(run_reference, args.repeats)
+        our_s, got = timed(run_ours, args.repeats)
         run = {
             "num_beams": beams,
-            "tokens": len(our_tokens),
-            "identical_tokens": ref_tokens == our_tokens,
+            "tokens": len(got),
+            "identical_tokens": expected == got,
             "reference_s": round(ref_s, 3),
             "ours_s": round(our_s, 3),
             "reference_rtf": round(ref_s / args.seconds, 4),

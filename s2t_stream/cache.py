@@ -72,7 +72,7 @@ class DecoderCache:
             self.reset()
 
     def reset(self) -> None:
-        """Forget all decoder positions; the cross-attention K/V stay valid for the same encoder output."""
+        """Forget all decoder positions; cross-attention K/V stay valid (same encoder output)."""
         self.self_k = []
         self.self_v = []
         self.used = []

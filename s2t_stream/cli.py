@@ -1,4 +1,4 @@
-"""Command line: `s2t-stream transcribe FILE…` (more subcommands join as the product grows).
+"""Command line: `s2t-stream transcribe | eval | corpus | train`.
 Flags map one-to-one onto the options dataclasses; library errors become one-line messages."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from s2t_stream.checkpoint import LoadOptions, load_bundle
 from s2t_stream.decoding import DecodingOptions
 from s2t_stream.errors import S2TError
-from s2t_stream.transcribe import Transcriber, TranscribeOptions
+from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
 log = logging.getLogger("s2t_stream")
 
@@ -66,7 +66,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
-    group.add_argument("--beam", type=int, default=None, help="beams; 1 = greedy (default: model's)")
+    group.add_argument(
+        "--beam", type=int, default=None, help="beams; 1 = greedy (default: model's)"
+    )
     group.add_argument(
         "--max-length", type=int, default=None, help="max tokens incl. the start token"
     )
@@ -100,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    transcribe = commands.add_parser("transcribe", help="transcribe or translate audio files offline")
+    transcribe = commands.add_parser(
+        "transcribe", help="transcribe or translate audio files offline"
+    )
     transcribe.add_argument("files", nargs="+", metavar="FILE", help="wav, flac, ogg or mp3")
     transcribe.add_argument("--format", choices=["text", "json"], default="text")
     transcribe.add_argument(
@@ -109,6 +113,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(transcribe)
     add_decoding_arguments(transcribe)
     transcribe.set_defaults(run=run_transcribe)
+
+    evaluation = commands.add_parser("eval", help="WER on a manifest, per voice, greedy and beam")
+    evaluation.add_argument("manifest", type=Path, help="JSON lines: audio, text, voice")
+    evaluation.add_argument(
+        "--beams", default="1,5", help="comma-separated beam sizes to score (default: 1,5)"
+    )
+    evaluation.add_argument("--limit", type=int, default=None, help="first N utterances only")
+    evaluation.add_argument("--json", type=Path, default=None, help="also write results here")
+    evaluation.add_argument("--batch-size", type=int, default=1)
+    add_model_arguments(evaluation)
+    evaluation.set_defaults(run=run_eval, beam=None, max_length=None, tgt_lang=None)
+
+    from s2t_stream import corpus, train
+
+    corpus_parser = commands.add_parser("corpus", help="synthesise the demo model's speech corpus")
+    corpus.add_arguments(corpus_parser)
+    corpus_parser.set_defaults(run=corpus.run_from_args)
+
+    train_parser = commands.add_parser("train", help="train (and export) a small S2T model")
+    train.add_arguments(train_parser)
+    train_parser.set_defaults(run=train.run_from_args)
     return parser
 
 
@@ -125,6 +150,28 @@ def run_transcribe(args: argparse.Namespace) -> int:
             print(f"{result.path}: {result.text}", flush=True)
         else:
             print(result.text, flush=True)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from s2t_stream.evaluate import evaluate, read_utterances, table
+
+    bundle = load_bundle(args.model or default_model(), load_options(args))
+    transcriber = Transcriber(bundle, TranscribeOptions(batch_size=args.batch_size))
+    utterances = read_utterances(args.manifest, args.limit)
+    results = []
+    for beams in (int(b) for b in args.beams.split(",")):
+        log.info("decoding %d utterances with beam %d", len(utterances), beams)
+        results.append(evaluate(transcriber, utterances, beams))
+    print(table(results))
+    report = {
+        "model": bundle.source,
+        "manifest": str(args.manifest),
+        "results": [r.to_json() for r in results],
+    }
+    print(json.dumps(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

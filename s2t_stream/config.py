@@ -52,7 +52,8 @@ class ModelConfig:
         positive = (
             "vocab_size d_model encoder_layers decoder_layers encoder_attention_heads "
             "decoder_attention_heads encoder_ffn_dim decoder_ffn_dim max_source_positions "
-            "max_target_positions num_conv_layers conv_channels input_feat_per_channel input_channels"
+            "max_target_positions num_conv_layers conv_channels input_feat_per_channel "
+            "input_channels"
         )
         for name in positive.split():
             value = getattr(self, name)
@@ -71,7 +72,8 @@ class ModelConfig:
             )
         if any(k <= 0 or k % 2 == 0 for k in self.conv_kernel_sizes):
             raise ValueError(
-                f"ModelConfig.conv_kernel_sizes must be odd positive sizes, got {self.conv_kernel_sizes}"
+                "ModelConfig.conv_kernel_sizes must be odd positive sizes, "
+                f"got {self.conv_kernel_sizes}"
             )
         if self.activation_function not in ACTIVATIONS:
             raise ValueError(
@@ -89,7 +91,8 @@ class ModelConfig:
         model_type = data.get("model_type", MODEL_TYPE)
         if model_type != MODEL_TYPE:
             raise CheckpointError(
-                f"{source}: model_type is {model_type!r}; expected {MODEL_TYPE!r} (a Speech2Text model)"
+                f"{source}: model_type is {model_type!r}; "
+                f"expected {MODEL_TYPE!r} (a Speech2Text model)"
             )
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names and v is not None}
@@ -138,7 +141,9 @@ class GenerationConfig:
     forced_bos_token_id: int | None = None
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "generation config") -> GenerationConfig:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: str = "generation config"
+    ) -> GenerationConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names and v is not None}
         for key in ("num_beams", "max_length"):

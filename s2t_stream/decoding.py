@@ -170,7 +170,9 @@ def beam_search(
     while True:
         step = state.running_tokens[:, :, cur_len - 1].reshape(batch * nb, 1)
         logits = model.decode(step, cache, last_only=True).float()
-        log_probs = force_first_token(torch.log_softmax(logits, -1), settings.forced_bos_token_id, cur_len)
+        log_probs = force_first_token(
+            torch.log_softmax(logits, -1), settings.forced_bos_token_id, cur_len
+        )
         top_scores, top_beams, top_tokens = _top_candidates(state, log_probs, nb)
         hit = (top_tokens == settings.eos_id) | (cur_len + 1 >= settings.max_length)
         candidates = state.running_tokens.gather(
@@ -189,7 +191,7 @@ def beam_search(
 
 
 def _top_candidates(state: BeamState, log_probs: Tensor, nb: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Best 2·nb (beam, token) continuations per utterance: scores, source beams, tokens (B, 2nb)."""
+    """Best 2·nb (beam, token) continuations per utterance: scores, beams, tokens, each (B, 2nb)."""
     batch = state.running_scores.shape[0]
     vocab = log_probs.shape[-1]
     total = (log_probs.view(batch, nb, vocab) + state.running_scores[:, :, None]).view(batch, -1)
@@ -250,9 +252,7 @@ def _update_improvable(state: BeamState, settings: SearchSettings, cur_len: int)
     else:
         length = cur_len - 1
     best_running = state.running_scores[:, :1] / (length**settings.length_penalty)
-    worst_finished = torch.where(
-        state.finished, state.finished_scores.min(1, keepdim=True)[0], NEG
-    )
+    worst_finished = torch.where(state.finished, state.finished_scores.min(1, keepdim=True)[0], NEG)
     state.improvable &= (best_running > worst_finished).any(-1, keepdim=True)
 
 

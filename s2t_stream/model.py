@@ -8,6 +8,7 @@ so published checkpoints load with `load_state_dict` unchanged.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +18,8 @@ from torch import Tensor, nn
 from s2t_stream.cache import DecoderCache
 from s2t_stream.config import ModelConfig
 
-ACTIVATIONS = {
+Activation = Callable[[Tensor], Tensor]
+ACTIVATIONS: dict[str, Activation] = {
     "relu": F.relu,
     "gelu": F.gelu,
     "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
@@ -69,9 +71,11 @@ def subsampled_lengths(lengths: Tensor, num_layers: int) -> Tensor:
 
 
 def sinusoid_table(rows: int, dim: int) -> Tensor:
-    """fairseq sinusoids, float32 on CPU: `[sin | cos]` halves, frequencies exp(-i·ln(1e4)/(half-1))."""
+    """fairseq sinusoids, float32 on CPU: `[sin | cos]` halves, frequencies exp(-i·ln 1e4/(h-1))."""
     half = dim // 2
-    freqs = torch.exp(torch.arange(half, dtype=torch.int64).float() * -(math.log(10000) / (half - 1)))
+    freqs = torch.exp(
+        torch.arange(half, dtype=torch.int64).float() * -(math.log(10000) / (half - 1))
+    )
     angles = torch.arange(rows, dtype=torch.int64).float()[:, None] * freqs[None, :]
     table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
     if dim % 2:
@@ -170,7 +174,7 @@ class EncoderLayer(nn.Module):
         self.fc1 = nn.Linear(d, config.encoder_ffn_dim)
         self.fc2 = nn.Linear(config.encoder_ffn_dim, d)
         self.final_layer_norm = nn.LayerNorm(d)
-        self.activation = ACTIVATIONS[config.activation_function]
+        self.activation: Activation = ACTIVATIONS[config.activation_function]
         self.dropout = nn.Dropout(config.dropout)
         self.activation_dropout = nn.Dropout(config.activation_dropout)
 
@@ -233,13 +237,11 @@ class DecoderLayer(nn.Module):
         self.fc1 = nn.Linear(d, config.decoder_ffn_dim)
         self.fc2 = nn.Linear(config.decoder_ffn_dim, d)
         self.final_layer_norm = nn.LayerNorm(d)
-        self.activation = ACTIVATIONS[config.activation_function]
+        self.activation: Activation = ACTIVATIONS[config.activation_function]
         self.dropout = nn.Dropout(config.dropout)
         self.activation_dropout = nn.Dropout(config.activation_dropout)
 
-    def forward(
-        self, x: Tensor, index: int, cache: DecoderCache, causal: Tensor | None
-    ) -> Tensor:
+    def forward(self, x: Tensor, index: int, cache: DecoderCache, causal: Tensor | None) -> Tensor:
         """x: (N, t, d) with N = B·group rows; returns (N, t, d)."""
         h = self.self_attn_layer_norm(x)
         k, v = cache.append(index, *self.self_attn.keys_values(h))
@@ -289,6 +291,7 @@ class Decoder(nn.Module):
         """Cross-attention K/V for this encoder output, computed once for every later step."""
         keys, values = [], []
         for layer in self.layers:
+            assert isinstance(layer, DecoderLayer)
             k, v = layer.encoder_attn.keys_values(encoder.hidden)
             keys.append(k)
             values.append(v)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class TranscribeOptions:
     """What to produce: search settings, target language (translation models), batch size."""
 
-    decoding: DecodingOptions = DecodingOptions()
+    decoding: DecodingOptions = field(default_factory=DecodingOptions)
     tgt_lang: str | None = None
     batch_size: int = 1
 
@@ -61,7 +61,9 @@ class Transcriber:
         codes = self.bundle.tokenizer.lang_code_to_id
         if options.tgt_lang not in codes:
             known = ", ".join(sorted(codes)) or "none: this model has no language tags"
-            raise ValueError(f"unknown target language {options.tgt_lang!r} (this model knows: {known})")
+            raise ValueError(
+                f"unknown target language {options.tgt_lang!r} (this model knows: {known})"
+            )
         return replace(options.decoding, forced_bos_token_id=codes[options.tgt_lang])
 
     @property
@@ -96,7 +98,9 @@ class Transcriber:
             batch = waveforms[start : start + size]
             for wave, hyp in zip(batch, self.hypotheses(batch), strict=True):
                 text = self.bundle.tokenizer.decode(hyp.tokens)
-                results.append(Transcript(text, hyp.tokens, hyp.score, len(wave) / self.sample_rate))
+                results.append(
+                    Transcript(text, hyp.tokens, hyp.score, len(wave) / self.sample_rate)
+                )
         return results
 
     def transcribe_files(self, paths: Iterable[str | Path]) -> Iterator[Transcript]:

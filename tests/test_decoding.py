@@ -91,11 +91,21 @@ def test_early_stopping_variants(early_stopping: bool | str) -> None:
     ref, ours = reference_pair(TINY, seed=11, eos_bias=0.75, tie_word_embeddings=False)
     feats, mask = random_features([31, 12], seed=3)
     sequences, scores = reference_generate(
-        ref, feats, mask, num_beams=4, max_length=18, early_stopping=early_stopping,
+        ref,
+        feats,
+        mask,
+        num_beams=4,
+        max_length=18,
+        early_stopping=early_stopping,
         length_penalty=0.6,
     )
     hyps = run_ours(
-        ours, feats, mask, num_beams=4, max_length=18, early_stopping=early_stopping,
+        ours,
+        feats,
+        mask,
+        num_beams=4,
+        max_length=18,
+        early_stopping=early_stopping,
         length_penalty=0.6,
     )
     assert_same(hyps, sequences, scores)
@@ -119,7 +129,9 @@ def test_published_shapes_greedy_and_beam5(shape: dict[str, Any], forced: int | 
 def test_beam_search_returns_sorted_beams_and_search_picks_best() -> None:
     _, ours = reference_pair(TINY, seed=2, eos_bias=0.75, tie_word_embeddings=False)
     feats, mask = random_features([30], seed=1)
-    settings = SearchSettings.resolve(DecodingOptions(num_beams=4, max_length=16), GenerationConfig())
+    settings = SearchSettings.resolve(
+        DecodingOptions(num_beams=4, max_length=16), GenerationConfig()
+    )
     with torch.no_grad():
         encoder = ours.encode(feats, mask)
         beams = beam_search(ours, encoder, settings)[0]
@@ -137,7 +149,11 @@ def test_generation_config_defaults_fill_unset_options() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("num_beams", 0, "num_beams"), ("max_length", 1, "max_length"), ("early_stopping", "x", "early")],
+    [
+        ("num_beams", 0, "num_beams"),
+        ("max_length", 1, "max_length"),
+        ("early_stopping", "x", "early"),
+    ],
 )
 def test_bad_decoding_options_name_the_field(field: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):

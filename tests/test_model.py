@@ -47,7 +47,7 @@ def test_no_mask_equals_all_ones_mask(pair: Any) -> None:
 
 
 def test_incremental_decoding_equals_full_sequence() -> None:
-    ref, ours = reference_pair(TINY, seed=2)
+    _, ours = reference_pair(TINY, seed=2)
     feats, mask = random_features([30, 17])
     tokens = torch.randint(3, 64, (2, 9))
     tokens[:, 0] = 2
@@ -86,9 +86,9 @@ def test_cache_reorder_follows_rows() -> None:
         cache.reorder(torch.tensor([2, 2, 0]))
         step = torch.tensor([[20], [21], [22]])
         reordered = ours.decode(step, cache)[:, -1]
-        expected = ours.decode(
-            torch.cat([first[[2, 2, 0]], step], 1), ours.new_cache(encoder)
-        )[:, -1]
+        expected = ours.decode(torch.cat([first[[2, 2, 0]], step], 1), ours.new_cache(encoder))[
+            :, -1
+        ]
     torch.testing.assert_close(reordered, expected, atol=1e-5, rtol=0)
 
 

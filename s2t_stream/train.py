@@ -1,0 +1,411 @@
+"""Training: a synthetic-speech corpus (manifests from `corpus`) → a small Speech2Text model,
+with SpecAugment, label smoothing, warm-up + cosine learning rate, periodic dev WER,
+resumable checkpoints, checkpoint averaging and export in the published HF layout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from s2t_stream.audio import load_audio
+from s2t_stream.checkpoint import Bundle, save_bundle
+from s2t_stream.config import GenerationConfig, ModelConfig
+from s2t_stream.decoding import DecodingOptions, SearchSettings, search
+from s2t_stream.features import FeatureOptions, extract_features, pad_batch
+from s2t_stream.model import Speech2Text
+from s2t_stream.tokenizer import Tokenizer, train_sentencepiece
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything that decides a training run (saved with every checkpoint)."""
+
+    corpus: str = "data/corpus"
+    out: str = "runs/demo"
+    vocab_size: int = 500
+    d_model: int = 256
+    encoder_layers: int = 6
+    decoder_layers: int = 3
+    heads: int = 4
+    ffn_dim: int = 1024
+    conv_channels: int = 512
+    dropout: float = 0.1
+    max_frames: int = 12000  # input frames per batch (10 ms each)
+    max_steps: int = 3000
+    warmup_steps: int = 300
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.1
+    spec_augment: bool = True
+    eval_every: int = 250
+    save_every: int = 250
+    keep_checkpoints: int = 5
+    dev_limit: int = 200
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(
+            vocab_size=self.vocab_size,
+            d_model=self.d_model,
+            encoder_layers=self.encoder_layers,
+            decoder_layers=self.decoder_layers,
+            encoder_attention_heads=self.heads,
+            decoder_attention_heads=self.heads,
+            encoder_ffn_dim=self.ffn_dim,
+            decoder_ffn_dim=self.ffn_dim,
+            conv_channels=self.conv_channels,
+            dropout=self.dropout,
+            tie_word_embeddings=True,
+        )
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    """One manifest's utterances, with features cached as one float16 array."""
+
+    texts: list[str]
+    voices: list[str]
+    features: np.ndarray  # (total_frames, 80) float16
+    offsets: np.ndarray  # (n + 1,) frame offsets into `features`
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def frames(self, i: int) -> np.ndarray:
+        return self.features[self.offsets[i] : self.offsets[i + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def read_manifest(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _features_of(path: str) -> np.ndarray:
+    return extract_features(load_audio(path)).astype(np.float16)
+
+
+def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
+    """Read `{name}.jsonl` and its audio; features are cached in `{name}.features.npz`."""
+    entries = read_manifest(corpus / f"{name}.jsonl")
+    cache = corpus / f"{name}.features.npz"
+    if cache.is_file() and cache.stat().st_mtime >= (corpus / f"{name}.jsonl").stat().st_mtime:
+        data = np.load(cache)
+        features, offsets = data["features"], data["offsets"]
+    else:
+        start = time.monotonic()
+        paths = [str(corpus / e["audio"]) for e in entries]
+        with ProcessPoolExecutor(jobs) as pool:
+            arrays = list(pool.map(_features_of, paths, chunksize=64))
+        offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])])
+        features = np.concatenate(arrays)
+        np.savez(cache, features=features, offsets=offsets)
+        log.info(
+            "%s: features of %d utterances (%.1f h) in %.0f s",
+            name,
+            len(entries),
+            len(features) / 360000,
+            time.monotonic() - start,
+        )
+    return Split(
+        [e["text"] for e in entries], [e.get("voice", "?") for e in entries], features, offsets
+    )
+
+
+def batches(lengths: np.ndarray, max_frames: int, rng: random.Random) -> list[list[int]]:
+    """Length-sorted buckets of utterances, at most `max_frames` padded frames each, shuffled."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
+    result: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) + 1) * int(lengths[i]) > max_frames:
+            result.append(current)
+            current = []
+        current.append(i)
+    if current:
+        result.append(current)
+    rng.shuffle(result)
+    return result
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator) -> None:
+    """In place: 2 frequency masks (≤ 15 bins) and 2 time masks (≤ 40 frames, ≤ 10 %) each."""
+    batch, _, bins = feats.shape
+    for b in range(batch):
+        length = int(lengths[b])
+        for _ in range(2):
+            width = int(torch.randint(0, 16, (1,), generator=generator))
+            start = int(torch.randint(0, max(1, bins - width), (1,), generator=generator))
+            feats[b, :length, start : start + width] = 0.0
+            width = int(torch.randint(0, min(40, length // 10) + 1, (1,), generator=generator))
+            start = int(torch.randint(0, max(1, length - width), (1,), generator=generator))
+            feats[b, start : start + width] = 0.0
+
+
+def make_batch(
+    split: Split, indices: Sequence[int], targets: Sequence[list[int]], pad_id: int, start_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features (B, T, 80), mask (B, T), decoder inputs (B, L) and targets (B, L) (pad = ignore)."""
+    feats, mask = pad_batch([split.frames(i).astype(np.float32) for i in indices])
+    rows = [targets[i] for i in indices]
+    width = max(len(r) for r in rows)
+    labels = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    inputs = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for b, row in enumerate(rows):
+        labels[b, : len(row)] = torch.tensor(row)
+        inputs[b, 0] = start_id
+        inputs[b, 1 : len(row)] = torch.tensor(row[:-1])
+    return feats, mask, inputs, labels
+
+
+# --- training loop ------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Named steps of one run: prepare (tokenizer, data, model), train, evaluate, save, export."""
+
+    def __init__(self, options: TrainOptions) -> None:
+        self.options = options
+        self.out = Path(options.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        corpus = Path(options.corpus)
+        self.train_entries = read_manifest(corpus / "train.jsonl")
+        self.tokenizer = self._tokenizer()
+        self.train = load_split(corpus, "train")
+        self.dev = load_split(corpus, "dev")
+        torch.manual_seed(options.seed)
+        self.model = Speech2Text(options.model_config())
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=options.lr,
+            betas=(0.9, 0.98),
+            weight_decay=options.weight_decay,
+        )
+        self.step = 0
+        self.rng = random.Random(options.seed)
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self.targets = [self.tokenizer.encode(t) for t in self.train.texts]
+        self.history: list[dict[str, Any]] = []
+
+    def _tokenizer(self) -> Tokenizer:
+        folder = self.out / "tokenizer"
+        if (folder / "vocab.json").is_file():
+            return Tokenizer.from_dir(folder)
+        texts = [e["text"] for e in self.train_entries]
+        return train_sentencepiece(texts, folder, self.options.vocab_size)
+
+    def learning_rate(self) -> float:
+        o = self.options
+        if self.step < o.warmup_steps:
+            return o.lr * (self.step + 1) / o.warmup_steps
+        progress = (self.step - o.warmup_steps) / max(1, o.max_steps - o.warmup_steps)
+        return o.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+    def epoch_batches(self) -> Iterator[list[int]]:
+        while True:
+            yield from batches(self.train.lengths(), self.options.max_frames, self.rng)
+
+    def train_step(self, indices: list[int]) -> tuple[float, int]:
+        o = self.options
+        feats, mask, inputs, labels = make_batch(
+            self.train, indices, self.targets, self.tokenizer.pad_id, self.tokenizer.eos_id
+        )
+        if o.spec_augment:
+            spec_augment(feats, mask.sum(-1), self.generator)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        logits = self.model(feats, mask, inputs)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            labels.reshape(-1),
+            ignore_index=self.tokenizer.pad_id,
+            label_smoothing=o.label_smoothing,
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss), int(mask.sum())
+
+    def run(self) -> None:
+        o = self.options
+        self.resume()
+        log.info(
+            "training %.1f M parameters on %d utterances (%.1f h), step %d of %d",
+            sum(p.numel() for p in self.model.parameters()) / 1e6,
+            len(self.train),
+            self.train.lengths().sum() / 360000,
+            self.step,
+            o.max_steps,
+        )
+        started, frames, losses = time.monotonic(), 0, []
+        for indices in self.epoch_batches():
+            if self.step >= o.max_steps:
+                break
+            self.model.train()
+            loss, n = self.train_step(indices)
+            losses.append(loss)
+            frames += n
+            if self.step % 25 == 0:
+                elapsed = time.monotonic() - started
+                log.info(
+                    "step %d  loss %.3f  lr %.2e  %.0f audio-s/s",
+                    self.step,
+                    float(np.mean(losses[-25:])),
+                    self.learning_rate(),
+                    frames / 100 / max(elapsed, 1e-9),
+                )
+            if self.step % o.eval_every == 0 or self.step == o.max_steps:
+                self.history.append(
+                    {
+                        "step": self.step,
+                        "loss": float(np.mean(losses[-25:])),
+                        "dev_wer": self.dev_wer(),
+                    }
+                )
+                log.info("step %d  dev WER %.2f %%", self.step, 100 * self.history[-1]["dev_wer"])
+            if self.step % o.save_every == 0 or self.step == o.max_steps:
+                self.save()
+
+    def dev_wer(self, num_beams: int = 1) -> float:
+        import jiwer
+
+        self.model.eval()
+        bundle = self.bundle(self.model)
+        settings = SearchSettings.resolve(
+            DecodingOptions(num_beams=num_beams, max_length=200), bundle.generation
+        )
+        count = min(len(self.dev), self.options.dev_limit)
+        hyps: list[str] = []
+        for start in range(0, count, 16):
+            ids = list(range(start, min(count, start + 16)))
+            feats, mask = pad_batch([self.dev.frames(i).astype(np.float32) for i in ids])
+            with torch.inference_mode():
+                results = search(self.model, self.model.encode(feats, mask), settings)
+            hyps += [self.tokenizer.decode(h.tokens) for h in results]
+        return float(jiwer.wer(self.dev.texts[:count], hyps))
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def save(self) -> None:
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "options": asdict(self.options),
+            "history": self.history,
+            "rng": self.rng.getstate(),
+            "generator": self.generator.get_state(),
+        }
+        path = self.out / f"checkpoint_{self.step:06d}.pt"
+        torch.save(state, path)
+        torch.save(state, self.out / "checkpoint_last.pt")
+        for old in sorted(self.out.glob("checkpoint_0*.pt"))[: -self.options.keep_checkpoints]:
+            old.unlink()
+        log.info("saved %s", path)
+
+    def resume(self) -> None:
+        path = self.out / "checkpoint_last.pt"
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+        self.history = state.get("history", [])
+        self.rng.setstate(state["rng"])
+        self.generator.set_state(state["generator"])
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def averaged_model(self, count: int) -> Speech2Text:
+        """The mean of the last `count` saved checkpoints' weights (smoother than the last one)."""
+        paths = sorted(self.out.glob("checkpoint_0*.pt"))[-count:]
+        total: dict[str, torch.Tensor] = {}
+        for path in paths:
+            weights = torch.load(path, map_location="cpu", weights_only=False)["model"]
+            for key, value in weights.items():
+                total[key] = total.get(key, 0) + value.double() / len(paths)
+        model = Speech2Text(self.options.model_config())
+        model.load_state_dict({k: v.float() for k, v in total.items()})
+        log.info("averaged %d checkpoints: %s", len(paths), ", ".join(p.name for p in paths))
+        return model.eval()
+
+    def bundle(self, model: Speech2Text) -> Bundle:
+        generation = GenerationConfig(num_beams=5, max_length=200, early_stopping=True)
+        return Bundle(model, self.tokenizer, generation, FeatureOptions(), str(self.out))
+
+
+def export(trainer: Trainer, destination: Path, average: int) -> Path:
+    """Average the last checkpoints, keep them if they beat the last one on dev, write HF layout."""
+    last_wer = trainer.dev_wer()
+    averaged = trainer.averaged_model(average)
+    best = trainer.model
+    trainer_model = trainer.model
+    trainer.model = averaged
+    averaged_wer = trainer.dev_wer()
+    trainer.model = trainer_model
+    if averaged_wer <= last_wer:
+        best = averaged
+    log.info("dev WER: last %.2f %%, averaged %.2f %%", 100 * last_wer, 100 * averaged_wer)
+    save_bundle(trainer.bundle(best), destination, dtype=torch.float16)
+    summary = {
+        "dev_wer_last": last_wer,
+        "dev_wer_averaged": averaged_wer,
+        "used": "averaged" if best is averaged else "last",
+        "step": trainer.step,
+        "options": asdict(trainer.options),
+        "history": trainer.history,
+    }
+    (Path(trainer.options.out) / "export.json").write_text(json.dumps(summary, indent=2))
+    return destination
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainOptions()
+    for name, value in asdict(defaults).items():
+        if name == "extra":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(
+                flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=value
+            )
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
+    parser.add_argument("--export", default=None, help="after training, export to this directory")
+    parser.add_argument("--average", type=int, default=5, help="checkpoints averaged for export")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    names = {k for k in asdict(TrainOptions()) if k != "extra"}
+    options = TrainOptions(**{k: v for k, v in vars(args).items() if k in names})
+    trainer = Trainer(options)
+    trainer.run()
+    if args.export:
+        export(trainer, Path(args.export), args.average)
+    return 0

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up s2t-stream on a Debian machine with Python 3.11: the Debian packages it uses, a virtual
+# environment in .venv with torch pinned to 2.13.0 (the CPU build; installed first and kept by
+# constraints.txt, so no later install pulls a newer CUDA build), and the project with its extras.
+#
+#   scripts/setup.sh          run-time set-up (transcribe, stream, serve, mic)
+#   scripts/setup.sh --dev    plus test, lint and reference-model dependencies
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+packages=(python3-venv libportaudio2 espeak-ng flite sox)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3; do
+    command -v "$candidate" >/dev/null && { python=$candidate; break; }
+  done
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${pip[@]}" install --upgrade pip
+"${pip[@]}" install torch==2.13.0
+extras="server,mic"
+[ $dev -eq 1 ] && extras="$extras,dev"
+"${pip[@]}" install -c constraints.txt -e ".[$extras]"
+.venv/bin/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+echo "setup: ready (.venv, torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"
