@@ -39,6 +39,9 @@ HUB_FILES = [
 # Reference-only buffers that older files carry; they hold nothing we do not compute.
 IGNORED_SUFFIXES = ("embed_positions.weights", "embed_positions._float_tensor", ".version")
 TIED = ("lm_head.weight", "model.decoder.embed_tokens.weight")
+# The weights-only unpickler's reasons that mean "this pickle wants to build objects we did not
+# allow" (a trust question), as opposed to a damaged file ("Unsupported operand 218", …).
+UNSAFE_PICKLE_MARKERS = ("GLOBAL", "allowlisted", "unrecognized function")
 
 
 @dataclass
@@ -73,7 +76,7 @@ def load_bundle(spec: str | Path, options: LoadOptions = LoadOptions()) -> Bundl
     if path.is_file():
         bundle = load_fairseq(path, options)
     elif any((path / name).is_file() for name in ("config.json", *WEIGHT_FILES)):
-        bundle = load_hf_dir(path)
+        bundle = load_hf_dir(path, options)
     else:
         fairseq = sorted(path.glob("*.pt"))
         if len(fairseq) != 1:
@@ -98,10 +101,10 @@ def resolve(spec: str, options: LoadOptions) -> Path:
 
 def download(repo_id: str, options: LoadOptions) -> Path:
     """Fetch the checkpoint files of a hub repo, or take them from the local cache when offline."""
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    local_only = bool(options.offline)
+    local_only = constants.HF_HUB_OFFLINE if options.offline is None else options.offline
     try:
         folder = snapshot_download(
             repo_id,
@@ -122,15 +125,15 @@ def download(repo_id: str, options: LoadOptions) -> Path:
 # --- Hugging Face layout ------------------------------------------------------------------------
 
 
-def load_hf_dir(path: Path) -> Bundle:
+def load_hf_dir(path: Path, options: LoadOptions = LoadOptions()) -> Bundle:
     """config.json, generation_config.json, preprocessor_config.json, weights, tokenizer files."""
     raw = read_json(path / "config.json")
     config = ModelConfig.from_dict(raw, source=str(path / "config.json"))
+    # Files from before generation_config.json keep the generation keys in config.json.
     generation_file = path / "generation_config.json"
-    generation = GenerationConfig.from_dict(
-        read_json(generation_file) if generation_file.is_file() else raw,
-        source=str(generation_file),
-    )
+    if not generation_file.is_file():
+        generation_file = path / "config.json"
+    generation = GenerationConfig.from_dict(read_json(generation_file), source=str(generation_file))
     preprocessor = path / "preprocessor_config.json"
     try:
         features = (
@@ -142,10 +145,14 @@ def load_hf_dir(path: Path) -> Bundle:
         raise CheckpointError(f"{preprocessor}: {e}") from e
     weights = next((path / n for n in WEIGHT_FILES if (path / n).is_file()), None)
     if weights is None:
-        raise CheckpointError(f"{path}: no weights file (expected one of {', '.join(WEIGHT_FILES)})")
+        raise CheckpointError(
+            f"{path}: no weights file (expected one of {', '.join(WEIGHT_FILES)})"
+        )
     model = Speech2Text(config)
-    apply_state_dict(model, read_weights(weights, trust_pickle=False), str(weights))
-    return Bundle(model, _tokenizer(lambda: Tokenizer.from_dir(path)), generation, features, str(path))
+    apply_state_dict(model, read_weights(weights, trust_pickle=options.trust_pickle), str(weights))
+    return Bundle(
+        model, _tokenizer(lambda: Tokenizer.from_dir(path)), generation, features, str(path)
+    )
 
 
 def read_weights(path: Path, *, trust_pickle: bool) -> dict[str, Tensor]:
@@ -175,18 +182,30 @@ def read_pickle(path: Path, *, trust_pickle: bool) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        reason = _unpickler_reason(e)
+        if not any(marker in reason for marker in UNSAFE_PICKLE_MARKERS):
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from e
         if not trust_pickle:
             raise CheckpointError(
-                f"{path}: needs full unpickling, which can run arbitrary code "
-                f"({str(e).splitlines()[0]}). If you trust this file, pass --trust-checkpoint "
-                f"(LoadOptions.trust_pickle=True)"
+                f"{path}: needs full unpickling, which can run arbitrary code ({reason}). "
+                f"If you trust this file, pass --trust-checkpoint (LoadOptions.trust_pickle=True)"
             ) from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({e})") from e
+    except Exception as e:  # the weights-only unpickler runs no code: any failure is a bad file
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})"
+        ) from e
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # arbitrary unpickling failure of a trusted file
         raise CheckpointError(f"{path}: could not unpickle ({e})") from e
+
+
+def _unpickler_reason(error: pickle.UnpicklingError) -> str:
+    """The weights-only unpickler's own reason, without torch's multi-line advice around it."""
+    text = str(error)
+    _, found, reason = text.partition("WeightsUnpickler error:")
+    reason = (reason if found else text).split("Check the documentation")[0]
+    return " ".join(reason.split(" Please use ")[0].split())
 
 
 def apply_state_dict(model: Speech2Text, state: Mapping[str, Tensor], source: str) -> None:
@@ -225,7 +244,9 @@ def _tie(state: dict[str, Tensor], source: str) -> dict[str, Tensor]:
     if embed is None and head is not None:
         state[TIED[1]] = head
     elif head is not None and embed is not None and not torch.equal(head, embed):
-        log.warning("%s: lm_head.weight differs from the tied decoder embedding; ignoring it", source)
+        log.warning(
+            "%s: lm_head.weight differs from the tied decoder embedding; ignoring it", source
+        )
     state[TIED[0]] = state.get(TIED[1], head)  # type: ignore[assignment]
     if state[TIED[0]] is None:
         del state[TIED[0]]
@@ -283,9 +304,11 @@ def fairseq_args(checkpoint: Mapping[str, Any], path: Path) -> dict[str, Any]:
     if checkpoint.get("args") is not None:
         args = checkpoint["args"]
         return dict(vars(args)) if isinstance(args, argparse.Namespace) else dict(args)
-    cfg = checkpoint.get("cfg")
-    if cfg is not None and cfg["model"] is not None:
-        model = cfg["model"]
+    try:
+        model = checkpoint["cfg"]["model"]
+    except (KeyError, TypeError):  # no cfg, cfg None, or a cfg without a model section
+        model = None
+    if model is not None:
         return dict(vars(model)) if isinstance(model, argparse.Namespace) else dict(model)
     raise CheckpointError(f"{path}: fairseq checkpoint has neither 'args' nor 'cfg.model'")
 
@@ -380,9 +403,10 @@ def _fairseq_tokenizer(folder: Path, data: Mapping[str, Any]) -> Tokenizer:
         )
     if "vocab_filename" not in data:
         raise CheckpointError(f"{folder / 'config.yaml'}: missing key 'vocab_filename'")
+    # config.yaml often holds absolute paths from the training machine: look beside the .pt.
     return Tokenizer.from_fairseq(
-        folder / str(bpe["sentencepiece_model"]),
-        folder / str(data["vocab_filename"]),
+        folder / Path(str(bpe["sentencepiece_model"])).name,
+        folder / Path(str(data["vocab_filename"])).name,
         lang_tags=bool(data.get("prepend_tgt_lang_tag", False)),
     )
 
@@ -400,7 +424,9 @@ def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.flo
     _write_json(out_dir / "config.json", config.to_dict())
     _write_json(out_dir / "generation_config.json", bundle.generation.to_dict(config))
     _write_json(out_dir / "preprocessor_config.json", bundle.features.to_preprocessor_config())
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in bundle.model.state_dict().items()}
+    state = {
+        k: v.detach().to("cpu", dtype).contiguous() for k, v in bundle.model.state_dict().items()
+    }
     if config.tie_word_embeddings:
         del state["lm_head.weight"]  # one stored copy; loaders re-tie
     save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})

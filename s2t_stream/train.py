@@ -47,6 +47,7 @@ class TrainOptions:
     dropout: float = 0.1
     max_frames: int = 12000  # input frames per batch (10 ms each)
     max_steps: int = 3000
+    max_minutes: float = 0.0  # > 0: also end (and anneal the learning rate) by wall time
     warmup_steps: int = 300
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -180,6 +181,21 @@ def make_batch(
     return feats, mask, inputs, labels
 
 
+def initialise(model: Speech2Text) -> None:
+    """fairseq's initialisation: Xavier-uniform projections, zero biases, token embeddings
+    N(0, d^-1/2) with a zero padding row (PyTorch's N(0, 1) default makes the tied, √d-scaled
+    embeddings produce logits in the hundreds at step 0)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    embed = model.decoder.embed_tokens
+    torch.nn.init.normal_(embed.weight, std=model.config.d_model**-0.5)
+    with torch.no_grad():
+        embed.weight[model.config.pad_token_id].zero_()
+
+
 # --- training loop ------------------------------------------------------------------------------
 
 
@@ -199,6 +215,7 @@ class Trainer:
         self.dev = load_split(corpus, "dev")
         torch.manual_seed(options.seed)
         self.model = Speech2Text(options.model_config())
+        initialise(self.model)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=options.lr,
@@ -206,6 +223,7 @@ class Trainer:
             weight_decay=options.weight_decay,
         )
         self.step = 0
+        self.trained_s = 0.0  # wall time spent training, across resumes
         self.rng = random.Random(options.seed)
         self.generator = torch.Generator().manual_seed(options.seed)
         self.targets = [self.tokenizer.encode(t) for t in self.train.texts]
@@ -218,11 +236,20 @@ class Trainer:
         texts = [e["text"] for e in self.train_entries]
         return train_sentencepiece(texts, folder, self.options.vocab_size)
 
+    def progress(self) -> float:
+        """Fraction of the run done: by steps, or by wall time when that budget is nearer."""
+        o = self.options
+        by_steps = self.step / o.max_steps
+        by_time = self.trained_s / (60 * o.max_minutes) if o.max_minutes > 0 else 0.0
+        return max(by_steps, by_time)
+
     def learning_rate(self) -> float:
+        """Linear warm-up, then cosine decay to 2 % of the peak at the end of the run."""
         o = self.options
         if self.step < o.warmup_steps:
             return o.lr * (self.step + 1) / o.warmup_steps
-        progress = (self.step - o.warmup_steps) / max(1, o.max_steps - o.warmup_steps)
+        warm = o.warmup_steps / o.max_steps
+        progress = max(0.0, (self.progress() - warm) / max(1e-9, 1 - warm))
         return o.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
     def epoch_batches(self) -> Iterator[list[int]]:
@@ -250,7 +277,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
         self.optimizer.step()
         self.step += 1
-        return float(loss), int(mask.sum())
+        return float(loss.detach()), int(mask.sum())
 
     def run(self) -> None:
         o = self.options
@@ -265,31 +292,31 @@ class Trainer:
         )
         started, frames, losses = time.monotonic(), 0, []
         for indices in self.epoch_batches():
-            if self.step >= o.max_steps:
+            if self.progress() >= 1.0:
                 break
             self.model.train()
+            tick = time.monotonic()
             loss, n = self.train_step(indices)
+            self.trained_s += time.monotonic() - tick
             losses.append(loss)
             frames += n
             if self.step % 25 == 0:
                 elapsed = time.monotonic() - started
                 log.info(
-                    "step %d  loss %.3f  lr %.2e  %.0f audio-s/s",
+                    "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f audio-s/s",
                     self.step,
+                    100 * self.progress(),
                     float(np.mean(losses[-25:])),
                     self.learning_rate(),
                     frames / 100 / max(elapsed, 1e-9),
                 )
-            if self.step % o.eval_every == 0 or self.step == o.max_steps:
-                self.history.append(
-                    {
-                        "step": self.step,
-                        "loss": float(np.mean(losses[-25:])),
-                        "dev_wer": self.dev_wer(),
-                    }
-                )
-                log.info("step %d  dev WER %.2f %%", self.step, 100 * self.history[-1]["dev_wer"])
-            if self.step % o.save_every == 0 or self.step == o.max_steps:
+            last = self.progress() >= 1.0
+            if self.step % o.eval_every == 0 or last:
+                wer = self.dev_wer()
+                loss_avg = float(np.mean(losses[-25:]))
+                self.history.append({"step": self.step, "loss": loss_avg, "dev_wer": wer})
+                log.info("step %d  dev WER %.2f %%", self.step, 100 * wer)
+            if self.step % o.save_every == 0 or last:
                 self.save()
 
     def dev_wer(self, num_beams: int = 1) -> float:
@@ -315,6 +342,7 @@ class Trainer:
     def save(self) -> None:
         state = {
             "step": self.step,
+            "trained_s": self.trained_s,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "options": asdict(self.options),
@@ -337,6 +365,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
+        self.trained_s = state.get("trained_s", 0.0)
         self.history = state.get("history", [])
         self.rng.setstate(state["rng"])
         self.generator.set_state(state["generator"])
