@@ -80,7 +80,7 @@ def evaluate(
     """Transcribe every utterance with `num_beams` and score against its normalised text."""
     import jiwer
 
-    from s2t_stream.corpus import normalize_text
+    from s2t_stream.textnorm import normalize_text
 
     decoding = replace(transcriber.options.decoding, num_beams=num_beams)
     run = Transcriber(transcriber.bundle, replace(transcriber.options, decoding=decoding))

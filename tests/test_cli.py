@@ -21,7 +21,7 @@ from s2t_stream.config import GenerationConfig, ModelConfig
 from s2t_stream.features import FeatureOptions, extract_features
 from s2t_stream.model import Speech2Text
 from s2t_stream.tokenizer import train_sentencepiece
-from s2t_stream.transcribe import Transcriber, TranscribeOptions
+from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",
@@ -100,9 +100,10 @@ def test_python_dash_m_runs_the_cli(model_dir: Path, wavs: list[Path]) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == Transcriber(load_bundle(model_dir)).transcribe_files(
-        [wavs[0]]
-    ).__next__().text
+    assert (
+        done.stdout.strip()
+        == Transcriber(load_bundle(model_dir)).transcribe_files([wavs[0]]).__next__().text
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,31 +13,27 @@ import pytest
 import soundfile as sf
 
 from s2t_stream.audio import SAMPLE_RATE
-from s2t_stream.corpus import (
-    DEFAULT_VOICE_WEIGHTS,
+from s2t_stream.augment import (
     AugmentOptions,
     AugmentPlan,
-    CorpusOptions,
-    Voice,
-    VoiceInventory,
-    VoiceSampler,
     add_noise,
     add_reverb,
     apply_augment,
-    build_corpus,
-    discover_voices,
     draw_augment,
-    main,
-    normalize_text,
     pad_silence,
     peak_normalize,
-    plan_corpus,
-    read_sentences,
-    read_spoken_sentences,
-    speech_text,
     speed_perturb,
 )
+from s2t_stream.corpus import CorpusOptions, build_corpus, main, plan_corpus
 from s2t_stream.errors import S2TError
+from s2t_stream.textnorm import normalize_text, read_sentences, read_spoken_sentences, speech_text
+from s2t_stream.voices import (
+    DEFAULT_VOICE_WEIGHTS,
+    Voice,
+    VoiceInventory,
+    VoiceSampler,
+    discover_voices,
+)
 
 
 @pytest.mark.parametrize(
