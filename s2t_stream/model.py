@@ -163,27 +163,37 @@ class Attention(nn.Module):
         return project(self.out_proj, out)
 
 
-class EncoderLayer(nn.Module):
-    """Pre-LN: x + SelfAttn(LN(x)); x + FFN(LN(x))."""
+class TransformerLayer(nn.Module):
+    """What encoder and decoder layers share: pre-LN self-attention and feed-forward blocks."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, heads: int, ffn_dim: int) -> None:
         super().__init__()
         d = config.d_model
-        self.self_attn = Attention(d, config.encoder_attention_heads, config.attention_dropout)
+        self.self_attn = Attention(d, heads, config.attention_dropout)
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.encoder_ffn_dim)
-        self.fc2 = nn.Linear(config.encoder_ffn_dim, d)
+        self.fc1 = nn.Linear(d, ffn_dim)
+        self.fc2 = nn.Linear(ffn_dim, d)
         self.final_layer_norm = nn.LayerNorm(d)
         self.activation: Activation = ACTIVATIONS[config.activation_function]
         self.dropout = nn.Dropout(config.dropout)
         self.activation_dropout = nn.Dropout(config.activation_dropout)
 
+    def feed_forward(self, x: Tensor) -> Tensor:
+        """x + fc2(act(fc1(LN(x))))."""
+        h = self.activation_dropout(self.activation(project(self.fc1, self.final_layer_norm(x))))
+        return x + self.dropout(project(self.fc2, h))
+
+
+class EncoderLayer(TransformerLayer):
+    """Pre-LN: x + SelfAttn(LN(x)); x + FFN(LN(x))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config, config.encoder_attention_heads, config.encoder_ffn_dim)
+
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
         h = self.self_attn_layer_norm(x)
         k, v = self.self_attn.keys_values(h)
-        x = x + self.dropout(self.self_attn.attend(h, k, v, mask))
-        h = self.activation_dropout(self.activation(self.fc1(self.final_layer_norm(x))))
-        x = x + self.dropout(self.fc2(h))
+        x = self.feed_forward(x + self.dropout(self.self_attn.attend(h, k, v, mask)))
         if x.dtype == torch.float16:  # as the reference: keep fp16 activations finite
             x = x.clamp(-FP16_CLAMP, FP16_CLAMP)
         return x
@@ -223,23 +233,14 @@ class Encoder(nn.Module):
         return EncoderOutput(self.layer_norm(x), valid)
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(TransformerLayer):
     """Pre-LN: causal self-attention (cached), cross-attention over the encoder, FFN."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
+        super().__init__(config, config.decoder_attention_heads, config.decoder_ffn_dim)
         d = config.d_model
-        heads = config.decoder_attention_heads
-        self.self_attn = Attention(d, heads, config.attention_dropout)
-        self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.encoder_attn = Attention(d, heads, config.attention_dropout)
+        self.encoder_attn = Attention(d, config.decoder_attention_heads, config.attention_dropout)
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, config.decoder_ffn_dim)
-        self.fc2 = nn.Linear(config.decoder_ffn_dim, d)
-        self.final_layer_norm = nn.LayerNorm(d)
-        self.activation: Activation = ACTIVATIONS[config.activation_function]
-        self.dropout = nn.Dropout(config.dropout)
-        self.activation_dropout = nn.Dropout(config.activation_dropout)
 
     def forward(self, x: Tensor, index: int, cache: DecoderCache, causal: Tensor | None) -> Tensor:
         """x: (N, t, d) with N = B·group rows; returns (N, t, d)."""
@@ -247,8 +248,7 @@ class DecoderLayer(nn.Module):
         k, v = cache.append(index, *self.self_attn.keys_values(h))
         x = x + self.dropout(self.self_attn.attend(h, k, v, causal))
         x = x + self.dropout(self.cross_attend(self.encoder_attn_layer_norm(x), index, cache))
-        h = self.activation_dropout(self.activation(project(self.fc1, self.final_layer_norm(x))))
-        return x + self.dropout(project(self.fc2, h))
+        return self.feed_forward(x)
 
     def cross_attend(self, h: Tensor, index: int, cache: DecoderCache) -> Tensor:
         # The `group` rows (beams) of one utterance share its encoder K/V and have no causal

@@ -25,7 +25,7 @@ from s2t_stream.checkpoint import Bundle, save_bundle
 from s2t_stream.config import GenerationConfig, ModelConfig
 from s2t_stream.decoding import DecodingOptions, SearchSettings, search
 from s2t_stream.features import FeatureOptions, extract_features, pad_batch
-from s2t_stream.model import Speech2Text
+from s2t_stream.model import EncoderOutput, Speech2Text
 from s2t_stream.tokenizer import Tokenizer, train_sentencepiece
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class TrainOptions:
     lr: float = 2e-3
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
+    ctc_weight: float = 0.3  # auxiliary CTC loss on the encoder: learns alignment much sooner
     spec_augment: bool = True
     eval_every: int = 250
     save_every: int = 250
@@ -216,8 +217,11 @@ class Trainer:
         torch.manual_seed(options.seed)
         self.model = Speech2Text(options.model_config())
         initialise(self.model)
+        # Training-only CTC head over the encoder output (blank = <s>, never a target); it is
+        # not part of the exported model, which stays a plain Speech2Text checkpoint.
+        self.ctc_head = torch.nn.Linear(options.d_model, options.vocab_size)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            [*self.model.parameters(), *self.ctc_head.parameters()],
             lr=options.lr,
             betas=(0.9, 0.98),
             weight_decay=options.weight_decay,
@@ -265,19 +269,42 @@ class Trainer:
             spec_augment(feats, mask.sum(-1), self.generator)
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
-        logits = self.model(feats, mask, inputs)
+        encoder = self.model.encode(feats, mask)
+        logits = self.model.decode(inputs, self.model.new_cache(encoder))
         loss = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             labels.reshape(-1),
             ignore_index=self.tokenizer.pad_id,
             label_smoothing=o.label_smoothing,
         )
+        if o.ctc_weight > 0:
+            loss = (1 - o.ctc_weight) * loss + o.ctc_weight * self.ctc_loss(encoder, labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 5.0)
         self.optimizer.step()
         self.step += 1
         return float(loss.detach()), int(mask.sum())
+
+    def ctc_loss(self, encoder: EncoderOutput, labels: torch.Tensor) -> torch.Tensor:
+        """CTC of the encoder frames against the target tokens (eos and padding removed)."""
+        log_probs = F.log_softmax(self.ctc_head(encoder.hidden), -1).transpose(0, 1)  # (S, B, V)
+        frames = encoder.hidden.shape[1]
+        lengths = (
+            encoder.mask.sum(-1)
+            if encoder.mask is not None
+            else torch.full((labels.shape[0],), frames, dtype=torch.long)
+        )
+        keep = (labels != self.tokenizer.pad_id) & (labels != self.tokenizer.eos_id)
+        targets = labels[keep]
+        return F.ctc_loss(
+            log_probs,
+            targets,
+            lengths,
+            keep.sum(-1),
+            blank=self.tokenizer.bos_id,
+            zero_infinity=True,
+        )
 
     def run(self) -> None:
         o = self.options
@@ -344,6 +371,7 @@ class Trainer:
             "step": self.step,
             "trained_s": self.trained_s,
             "model": self.model.state_dict(),
+            "ctc_head": self.ctc_head.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "options": asdict(self.options),
             "history": self.history,
@@ -363,6 +391,8 @@ class Trainer:
             return
         state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
         self.model.load_state_dict(state["model"])
+        if "ctc_head" in state:
+            self.ctc_head.load_state_dict(state["ctc_head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
         self.trained_s = state.get("trained_s", 0.0)
