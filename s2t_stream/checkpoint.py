@@ -33,8 +33,6 @@ HUB_FILES = [
     "vocab.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
-    "model.safetensors",
-    "pytorch_model.bin",
 ]
 # Reference-only buffers that older files carry; they hold nothing we do not compute.
 IGNORED_SUFFIXES = ("embed_positions.weights", "embed_positions._float_tensor", ".version")
@@ -106,12 +104,16 @@ def download(repo_id: str, options: LoadOptions) -> Path:
 
     local_only = constants.HF_HUB_OFFLINE if options.offline is None else options.offline
     try:
-        folder = snapshot_download(
-            repo_id,
-            allow_patterns=HUB_FILES,
-            cache_dir=options.cache_dir,
-            local_files_only=local_only,
-        )
+        # Weights in one format only: safetensors where the repo has it, else the pickle.
+        for weights in WEIGHT_FILES:
+            folder = snapshot_download(
+                repo_id,
+                allow_patterns=[*HUB_FILES, weights],
+                cache_dir=options.cache_dir,
+                local_files_only=local_only,
+            )
+            if (Path(folder) / weights).is_file():
+                break
     except LocalEntryNotFoundError as e:
         raise CheckpointError(
             f"{repo_id}: not in the local model cache and the hub cannot be reached "

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from s2t_stream.audio import load_audio
-from s2t_stream.checkpoint import Bundle, save_bundle
+from s2t_stream.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.config import GenerationConfig, ModelConfig
 from s2t_stream.decoding import DecodingOptions, SearchSettings, search
 from s2t_stream.features import FeatureOptions, extract_features, pad_batch
@@ -59,6 +59,7 @@ class TrainOptions:
     keep_checkpoints: int = 5
     dev_limit: int = 200
     seed: int = 0
+    init_from: str = ""  # a model directory (HF layout) to start from instead of random weights
     threads: int = 0  # 0: torch's default
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -217,6 +218,8 @@ class Trainer:
         torch.manual_seed(options.seed)
         self.model = Speech2Text(options.model_config())
         initialise(self.model)
+        if options.init_from:
+            self._start_from(Path(options.init_from))
         # Training-only CTC head over the encoder output (blank = <s>, never a target); it is
         # not part of the exported model, which stays a plain Speech2Text checkpoint.
         self.ctc_head = torch.nn.Linear(options.d_model, options.vocab_size)
@@ -233,10 +236,24 @@ class Trainer:
         self.targets = [self.tokenizer.encode(t) for t in self.train.texts]
         self.history: list[dict[str, Any]] = []
 
+    def _start_from(self, folder: Path) -> None:
+        """Continue from an exported model: its weights (its tokenizer is already in use)."""
+        bundle = load_bundle(folder)
+        if bundle.config.to_dict() != self.options.model_config().to_dict():
+            raise ValueError(
+                f"--init-from {folder}: its config differs from this run's model options"
+            )
+        self.model.load_state_dict(bundle.model.state_dict())
+        log.info("starting from the weights of %s", folder)
+
     def _tokenizer(self) -> Tokenizer:
         folder = self.out / "tokenizer"
         if (folder / "vocab.json").is_file():
             return Tokenizer.from_dir(folder)
+        if self.options.init_from:
+            tokenizer = Tokenizer.from_dir(self.options.init_from)
+            tokenizer.save(folder)
+            return tokenizer
         texts = [e["text"] for e in self.train_entries]
         return train_sentencepiece(texts, folder, self.options.vocab_size)
 

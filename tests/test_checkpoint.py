@@ -693,12 +693,13 @@ def test_hub_offline_by_default_follows_hf_hub_offline(
 def test_hub_id_downloads_from_hub(
     refs: dict[bool, Reference], saved_files: dict[str, bytes], fake_hub: FakeHub, tmp_path: Path
 ) -> None:
-    fake_hub.repos[REPO] = {**saved_files, "README.md": b"# s2t\n", "tf_model.h5": b"\0" * 64}
+    extra = {"README.md": b"# s2t\n", "tf_model.h5": b"\0" * 64, "pytorch_model.bin": b"\0" * 64}
+    fake_hub.repos[REPO] = {**saved_files, **extra}
     cache = tmp_path / "hub"
     bundle = load_bundle(REPO, LoadOptions(offline=False, cache_dir=cache))
     _assert_same_logits(bundle, refs[True])
     downloaded = {path.rsplit("/", 1)[1] for _, path in fake_hub.requests if "/resolve/" in path}
-    assert downloaded & {"README.md", "tf_model.h5"} == set()  # only the checkpoint's files
+    assert downloaded & set(extra) == set()  # only the checkpoint's files, weights once
     assert set(saved_files) <= downloaded
 
     # now in the cache: offline loading makes no request
@@ -708,6 +709,20 @@ def test_hub_id_downloads_from_hub(
     assert again.source == bundle.source
     _assert_same_logits(again, refs[True])
     assert fake_hub.requests == []
+
+
+def test_hub_id_falls_back_to_pytorch_model_bin(
+    refs: dict[bool, Reference], saved_files: dict[str, bytes], fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    files = dict(saved_files)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(files.pop("model.safetensors"))
+    buffer = tmp_path / "pytorch_model.bin"
+    torch.save(load_file(weights), buffer)
+    fake_hub.repos[REPO] = {**files, "pytorch_model.bin": buffer.read_bytes()}
+    bundle = load_bundle(REPO, LoadOptions(offline=False, cache_dir=tmp_path / "hub"))
+    _assert_same_logits(bundle, refs[True])
+    assert (Path(bundle.source) / "pytorch_model.bin").is_file()
 
 
 def test_hub_id_unknown_to_hub(fake_hub: FakeHub, tmp_path: Path) -> None:

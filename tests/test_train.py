@@ -1,0 +1,115 @@
+"""The trainer on a tiny corpus: batching, SpecAugment, the learning-rate schedule, a loss that
+falls when overfitting, resumable checkpoints, averaging and export in the HF layout."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from s2t_stream.checkpoint import load_bundle
+from s2t_stream.train import Trainer, TrainOptions, batches, export, spec_augment
+
+TEXTS = [
+    "the cat sat on the mat",
+    "a dog ran in the park",
+    "the sun is hot today",
+    "we like green tea",
+    "rain falls on the town",
+    "birds sing in the trees",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six 'utterances' of coloured noise with distinct spectra, and their texts."""
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "audio").mkdir()
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("dev", 2)):
+        with (root / f"{split}.jsonl").open("w") as f:
+            for i in range(count):
+                tone = np.sin(np.arange(12000) * (0.05 + 0.08 * i)) * 0.3
+                wave = (tone + 0.02 * rng.standard_normal(12000)).astype(np.float32)
+                name = f"audio/{split}{i}.wav"
+                sf.write(root / name, wave, 16000)
+                row = {"audio": name, "text": TEXTS[i], "duration": 0.75, "voice": f"v{i % 2}"}
+                f.write(json.dumps(row) + "\n")
+    return root
+
+
+def tiny_options(corpus: Path, out: Path, **changes: object) -> TrainOptions:
+    options = TrainOptions(
+        corpus=str(corpus),
+        out=str(out),
+        vocab_size=30,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        heads=2,
+        ffn_dim=64,
+        conv_channels=32,
+        dropout=0.0,
+        max_frames=1000,
+        max_steps=8,
+        warmup_steps=2,
+        lr=3e-3,
+        eval_every=4,
+        save_every=4,
+        keep_checkpoints=3,
+        spec_augment=False,
+        threads=1,
+    )
+    return replace(options, **changes)  # type: ignore[arg-type]
+
+
+def test_batches_hold_at_most_max_frames_and_cover_everything() -> None:
+    lengths = np.array([100, 250, 90, 400, 30, 220, 180, 60])
+    result = batches(lengths, 500, random.Random(0))
+    assert sorted(i for b in result for i in b) == list(range(8))
+    assert all(len(b) * max(lengths[b]) <= 500 or len(b) == 1 for b in result)
+
+
+def test_spec_augment_masks_only_valid_frames() -> None:
+    feats = torch.ones(2, 100, 80)
+    spec_augment(feats, torch.tensor([100, 50]), torch.Generator().manual_seed(1))
+    assert (feats == 0).any()
+    assert (feats[1, 50:] == 1).all()  # padding untouched
+
+
+def test_learning_rate_warms_up_then_decays(corpus: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tiny_options(corpus, tmp_path / "run", max_steps=100, warmup_steps=10))
+    rates = []
+    for step in (0, 9, 10, 55, 99):
+        trainer.step = step
+        rates.append(trainer.learning_rate())
+    assert rates[0] < rates[1] <= 3e-3
+    assert rates[2] > rates[3] > rates[4] >= 0.02 * 3e-3
+
+
+def test_overfits_then_resumes_and_exports(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    trainer = Trainer(tiny_options(corpus, out, max_steps=60, eval_every=20, save_every=30))
+    trainer.run()
+    first, last = trainer.history[0]["loss"], trainer.history[-1]["loss"]
+    assert last < 0.5 * first
+    assert (out / "checkpoint_000060.pt").is_file()
+
+    resumed = Trainer(tiny_options(corpus, out, max_steps=64, eval_every=1000, save_every=32))
+    resumed.run()
+    assert resumed.step == 64
+    state = torch.load(out / "checkpoint_last.pt", weights_only=False)
+    assert state["step"] == 64
+
+    destination = export(resumed, tmp_path / "model", average=2)
+    bundle = load_bundle(destination)
+    assert bundle.config.d_model == 32
+    assert bundle.generation.num_beams == 5
+    assert json.loads((out / "export.json").read_text())["used"] in ("last", "averaged")
+    assert resumed.tokenizer.decode(resumed.tokenizer.encode(TEXTS[0])) == TEXTS[0]
