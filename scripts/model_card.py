@@ -28,6 +28,20 @@ def grouped_wer(per_voice: dict[str, float], counts: dict[str, int]) -> dict[str
     return {base: total[base] / weight[base] for base in sorted(total)}
 
 
+def status(results: dict[int, dict[str, Any]]) -> list[str]:
+    """A warning paragraph while the model is far from its target (≤ 8 % WER with beam 5)."""
+    wer = results[max(results)]["wer"]
+    if wer <= 0.08:
+        return []
+    return [
+        f"**Status: undertrained.** Its test WER is {100 * wer:.0f} % (target ≤ 8 %): this is",
+        "the result of one short CPU training run, shipped so that the commands and the",
+        "reference-parity tests have a real exported model to run on. Continue training with",
+        "`s2t-stream train --init-from assets/models/s2t-demo-en ...`.",
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
@@ -48,9 +62,9 @@ def main() -> None:
         "`speech_to_text` layout) trained by s2t-stream on **synthesised speech only**. It is the",
         "default model of every `s2t-stream` command, so that a fresh install transcribes",
         "something; real users pass `--model facebook/s2t-small-librispeech-asr` (or another",
-        "checkpoint). Expect it to work on clear, read English from the synthetic voices below",
-        "and poorly on natural human speech, which it has never heard.",
+        "checkpoint). It has never heard natural human speech.",
         "",
+        *status(results),
         "## Model",
         "",
         f"- {config['encoder_layers']} encoder + {config['decoder_layers']} decoder layers, "
@@ -89,13 +103,10 @@ def main() -> None:
             f"| {r['utterances']} | {r['words']} |"
         )
     lines += ["", "Per voice (beam 5; variants pooled per base voice):", ""]
-    lines += ["| voice | WER | test utterances |", "| --- | --- | --- |"]
+    lines += ["| voice | WER |", "| --- | --- |"]
     best = results[max(results)]
-    pooled_counts: dict[str, int] = defaultdict(int)
-    for voice, n in counts.items():
-        pooled_counts[voice.split("+")[0]] += n
     for base, wer in grouped_wer(best["per_voice"], counts).items():
-        lines.append(f"| {base} | {100 * wer:.2f} % | {pooled_counts[base]} |")
+        lines.append(f"| {base} | {100 * wer:.2f} % |")
     lines += [
         "",
         "Every voice id with its own WER is in `test_wer.json` beside this card.",
@@ -110,7 +121,7 @@ def main() -> None:
         "",
         "```bash",
         ".venv/bin/s2t-stream eval data/corpus/test.jsonl --model assets/models/s2t-demo-en "
-        "--beams 1,5",
+        "--beams 1,5 --limit 100",
         "```",
         "",
         "Training stops by wall time, so another machine may train a different number of steps;",

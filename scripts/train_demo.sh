@@ -12,5 +12,5 @@ $s2t -v train --corpus data/corpus --out runs/demo --vocab-size 500 --max-steps 
   --max-minutes 45 --warmup-steps 300 --lr 0.0015 --eval-every 300 --save-every 300 \
   --max-frames 8000 --export assets/models/s2t-demo-en --average 5 "$@"
 $s2t -v eval data/corpus/test.jsonl --model assets/models/s2t-demo-en --beams 1,5 \
-  --json runs/demo/test_wer.json
+  --limit 100 --json runs/demo/test_wer.json
 .venv/bin/python scripts/model_card.py
