@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ class TrainOptions:
     seed: int = 0
     init_from: str = ""  # a model directory (HF layout) to start from instead of random weights
     threads: int = 0  # 0: torch's default
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -363,13 +362,14 @@ class Trainer:
             if self.step % o.save_every == 0 or last:
                 self.save()
 
-    def dev_wer(self, num_beams: int = 1) -> float:
+    def dev_wer(self, model: Speech2Text | None = None) -> float:
+        """Greedy WER of `model` (default: the one being trained) on the first dev utterances."""
         import jiwer
 
-        self.model.eval()
-        bundle = self.bundle(self.model)
+        model = model or self.model
+        model.eval()
         settings = SearchSettings.resolve(
-            DecodingOptions(num_beams=num_beams, max_length=200), bundle.generation
+            DecodingOptions(num_beams=1, max_length=200), self.bundle(model).generation
         )
         count = min(len(self.dev), self.options.dev_limit)
         hyps: list[str] = []
@@ -377,7 +377,7 @@ class Trainer:
             ids = list(range(start, min(count, start + 16)))
             feats, mask = pad_batch([self.dev.frames(i).astype(np.float32) for i in ids])
             with torch.inference_mode():
-                results = search(self.model, self.model.encode(feats, mask), settings)
+                results = search(model, model.encode(feats, mask), settings)
             hyps += [self.tokenizer.decode(h.tokens) for h in results]
         return float(jiwer.wer(self.dev.texts[:count], hyps))
 
@@ -440,13 +440,8 @@ def export(trainer: Trainer, destination: Path, average: int) -> Path:
     """Average the last checkpoints, keep them if they beat the last one on dev, write HF layout."""
     last_wer = trainer.dev_wer()
     averaged = trainer.averaged_model(average)
-    best = trainer.model
-    trainer_model = trainer.model
-    trainer.model = averaged
-    averaged_wer = trainer.dev_wer()
-    trainer.model = trainer_model
-    if averaged_wer <= last_wer:
-        best = averaged
+    averaged_wer = trainer.dev_wer(averaged)
+    best = averaged if averaged_wer <= last_wer else trainer.model
     log.info("dev WER: last %.2f %%, averaged %.2f %%", 100 * last_wer, 100 * averaged_wer)
     save_bundle(trainer.bundle(best), destination, dtype=torch.float16)
     summary = {
@@ -464,8 +459,6 @@ def export(trainer: Trainer, destination: Path, average: int) -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainOptions()
     for name, value in asdict(defaults).items():
-        if name == "extra":
-            continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             parser.add_argument(
@@ -478,7 +471,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    names = {k for k in asdict(TrainOptions()) if k != "extra"}
+    names = set(asdict(TrainOptions()))
     options = TrainOptions(**{k: v for k, v in vars(args).items() if k in names})
     trainer = Trainer(options)
     trainer.run()
