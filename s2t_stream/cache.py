@@ -19,6 +19,12 @@ class DecoderCache:
     (beams) per utterance — of which the first `length` positions are in use; appending writes
     in place, so a step costs no copy of the past. A cache belongs to one encoder output: when
     the encoder output changes, make a new cache.
+
+    `offsets` (N,): rows whose first `offsets[n]` positions are left padding (several prefixes
+    of different lengths decoded in one batch); those positions are never attended and token
+    positions count from the first real one. `record`: decoder layers whose cross-attention
+    weights are kept; after each decode call `alignment` holds their mean over layers and heads,
+    (N, t, S) for the call's t positions.
     """
 
     cross_k: list[Tensor]
@@ -27,6 +33,9 @@ class DecoderCache:
     self_k: list[Tensor] = field(default_factory=list)
     self_v: list[Tensor] = field(default_factory=list)
     used: list[int] = field(default_factory=list)
+    offsets: Tensor | None = None
+    record: tuple[int, ...] = ()
+    alignment: Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -64,6 +73,8 @@ class DecoderCache:
             return  # every beam kept its place
         self.self_k = [_select(k, rows, n) for k, n in zip(self.self_k, self.used, strict=True)]
         self.self_v = [_select(v, rows, n) for v, n in zip(self.self_v, self.used, strict=True)]
+        if self.offsets is not None:
+            self.offsets = self.offsets[rows]
 
     def truncate(self, length: int) -> None:
         """Forget every decoder position from `length` on (keep the first `length`)."""

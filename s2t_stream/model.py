@@ -108,6 +108,20 @@ def position_ids(ids: Tensor, past: int = 0) -> Tensor:
     return ((torch.cumsum(keep, dim=1) + past) * keep).long() + PADDING_IDX
 
 
+def left_padded(offsets: Tensor, past: int, steps: int) -> tuple[Tensor, Tensor]:
+    """Position ids (N, steps) and self-attention mask (N, 1, steps, past + steps) for rows whose
+    first `offsets[n]` cache positions are padding: query p sees keys offset … p, and a padding
+    query sees itself alone (finite, ignored values instead of an all-masked NaN row)."""
+    query = torch.arange(past, past + steps, device=offsets.device)[None, :]  # (1, t)
+    real = query - offsets[:, None]  # (N, t) index among the row's real tokens
+    positions = torch.where(real >= 0, real + PADDING_IDX + 1, PADDING_IDX)
+    key = torch.arange(past + steps, device=offsets.device)
+    causal = key[None, None, :] <= query[:, :, None]  # (1, t, S)
+    valid = key[None, None, :] >= offsets[:, None, None]  # (N, 1, S)
+    mask = (causal & valid) | (key[None, None, :] == query[:, :, None])
+    return positions, mask[:, None]
+
+
 class Conv1dSubsampler(nn.Module):
     """(B, T, F) → (B, T', d_model): stride-2 Conv1d + GLU per layer, time shrinks 2× per layer."""
 
@@ -161,6 +175,18 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)  # (B, T, d)
         return project(self.out_proj, out)
+
+    def attend_with_weights(
+        self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """As `attend` (no dropout), also returning the weights averaged over heads (B, T, S)."""
+        q = self.split(project(self.q_proj, x))
+        scores = (q @ k.transpose(-1, -2)) * self.head_dim**-0.5  # (B, H, T, S)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, -torch.inf)
+        weights = scores.float().softmax(-1)
+        out = (weights.to(v.dtype) @ v).transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
+        return project(self.out_proj, out), weights.mean(1)
 
 
 class TransformerLayer(nn.Module):
@@ -242,11 +268,12 @@ class DecoderLayer(TransformerLayer):
         self.encoder_attn = Attention(d, config.decoder_attention_heads, config.attention_dropout)
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
 
-    def forward(self, x: Tensor, index: int, cache: DecoderCache, causal: Tensor | None) -> Tensor:
-        """x: (N, t, d) with N = B·group rows; returns (N, t, d)."""
+    def forward(self, x: Tensor, index: int, cache: DecoderCache, mask: Tensor | None) -> Tensor:
+        """x: (N, t, d) with N = B·group rows; mask: self-attention mask (None: see all);
+        returns (N, t, d)."""
         h = self.self_attn_layer_norm(x)
         k, v = cache.append(index, *self.self_attn.keys_values(h))
-        x = x + self.dropout(self.self_attn.attend(h, k, v, causal))
+        x = x + self.dropout(self.self_attn.attend(h, k, v, mask))
         x = x + self.dropout(self.cross_attend(self.encoder_attn_layer_norm(x), index, cache))
         return self.feed_forward(x)
 
@@ -256,9 +283,12 @@ class DecoderLayer(TransformerLayer):
         rows, steps, dim = h.shape
         batch = cache.batch_size
         folded = h.reshape(batch, (rows // batch) * steps, dim)
-        out = self.encoder_attn.attend(
-            folded, cache.cross_k[index], cache.cross_v[index], cache.cross_mask
-        )
+        k, v, mask = cache.cross_k[index], cache.cross_v[index], cache.cross_mask
+        if index not in cache.record:
+            return self.encoder_attn.attend(folded, k, v, mask).reshape(rows, steps, dim)
+        out, weights = self.encoder_attn.attend_with_weights(folded, k, v, mask)
+        weights = weights.reshape(rows, steps, -1) / len(cache.record)
+        cache.alignment = weights if cache.alignment is None else cache.alignment + weights
         return out.reshape(rows, steps, dim)
 
 
@@ -279,12 +309,18 @@ class Decoder(nn.Module):
     def forward(self, ids: Tensor, cache: DecoderCache) -> Tensor:
         past, steps = cache.length, ids.shape[1]
         x = self.embed_tokens(ids) * self.embed_scale
-        x = self.dropout(x + self.embed_positions(position_ids(ids, past)).to(x.dtype))
-        causal = None
-        if steps > 1:  # query i sits at position past + i and sees keys 0 … past + i
-            causal = torch.ones(steps, past + steps, dtype=torch.bool, device=ids.device).tril(past)
+        if cache.offsets is None:
+            positions = position_ids(ids, past)
+            mask = None
+            if steps > 1:  # query i sits at position past + i and sees keys 0 … past + i
+                mask = torch.ones(steps, past + steps, dtype=torch.bool, device=ids.device)
+                mask = mask.tril(past)
+        else:
+            positions, mask = left_padded(cache.offsets, past, steps)
+        x = self.dropout(x + self.embed_positions(positions).to(x.dtype))
+        cache.alignment = None
         for i, layer in enumerate(self.layers):
-            x = layer(x, i, cache, causal)
+            x = layer(x, i, cache, mask)
         return self.layer_norm(x)
 
     def new_cache(self, encoder: EncoderOutput) -> DecoderCache:

@@ -59,7 +59,7 @@ class TrainOptions:
     keep_checkpoints: int = 5
     dev_limit: int = 200
     seed: int = 0
-    init_from: str = ""  # a model directory (HF layout) to start from instead of random weights
+    init_from: str = ""  # start from an exported model directory or another run's directory
     threads: int = 0  # 0: torch's default
 
     def model_config(self) -> ModelConfig:
@@ -217,11 +217,11 @@ class Trainer:
         torch.manual_seed(options.seed)
         self.model = Speech2Text(options.model_config())
         initialise(self.model)
-        if options.init_from:
-            self._start_from(Path(options.init_from))
         # Training-only CTC head over the encoder output (blank = <s>, never a target); it is
         # not part of the exported model, which stays a plain Speech2Text checkpoint.
         self.ctc_head = torch.nn.Linear(options.d_model, options.vocab_size)
+        if options.init_from:
+            self._start_from(Path(options.init_from))
         self.optimizer = torch.optim.AdamW(
             [*self.model.parameters(), *self.ctc_head.parameters()],
             lr=options.lr,
@@ -236,13 +236,24 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
 
     def _start_from(self, folder: Path) -> None:
-        """Continue from an exported model: its weights (its tokenizer is already in use)."""
-        bundle = load_bundle(folder)
-        if bundle.config.to_dict() != self.options.model_config().to_dict():
+        """Start from another run's last checkpoint (weights and CTC head, fresh optimizer and
+        schedule) or from an exported model's weights; its tokenizer is already in use."""
+        run = folder / "checkpoint_last.pt"
+        if run.is_file():
+            state = torch.load(run, map_location="cpu", weights_only=False)  # our own file
+            known = {
+                k: v for k, v in state["options"].items() if k in TrainOptions.__dataclass_fields__
+            }
+            config, weights = TrainOptions(**known).model_config(), state["model"]
+            self.ctc_head.load_state_dict(state["ctc_head"])
+        else:
+            bundle = load_bundle(folder)
+            config, weights = bundle.config, bundle.model.state_dict()
+        if config.to_dict() != self.options.model_config().to_dict():
             raise ValueError(
                 f"--init-from {folder}: its config differs from this run's model options"
             )
-        self.model.load_state_dict(bundle.model.state_dict())
+        self.model.load_state_dict(weights)
         log.info("starting from the weights of %s", folder)
 
     def _tokenizer(self) -> Tokenizer:
@@ -250,7 +261,10 @@ class Trainer:
         if (folder / "vocab.json").is_file():
             return Tokenizer.from_dir(folder)
         if self.options.init_from:
-            tokenizer = Tokenizer.from_dir(self.options.init_from)
+            source = Path(self.options.init_from)
+            tokenizer = Tokenizer.from_dir(
+                source / "tokenizer" if (source / "tokenizer").is_dir() else source
+            )
             tokenizer.save(folder)
             return tokenizer
         texts = [e["text"] for e in self.train_entries]

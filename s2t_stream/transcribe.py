@@ -47,6 +47,17 @@ class Transcript:
         return {"path": self.path, "text": self.text, "duration_s": round(self.duration_s, 3)}
 
 
+def language_token(bundle: Bundle, tgt_lang: str | None) -> int | None:
+    """The token that selects `tgt_lang` on a multilingual translation model (None: none asked)."""
+    if tgt_lang is None:
+        return None
+    codes = bundle.tokenizer.lang_code_to_id
+    if tgt_lang not in codes:
+        known = ", ".join(sorted(codes)) or "none: this model has no language tags"
+        raise ValueError(f"unknown target language {tgt_lang!r} (this model knows: {known})")
+    return codes[tgt_lang]
+
+
 class Transcriber:
     """Transcribe (or translate) whole utterances with one checkpoint."""
 
@@ -56,15 +67,10 @@ class Transcriber:
         self.settings = SearchSettings.resolve(self._with_language(options), bundle.generation)
 
     def _with_language(self, options: TranscribeOptions) -> DecodingOptions:
-        if options.tgt_lang is None:
+        token = language_token(self.bundle, options.tgt_lang)
+        if token is None:
             return options.decoding
-        codes = self.bundle.tokenizer.lang_code_to_id
-        if options.tgt_lang not in codes:
-            known = ", ".join(sorted(codes)) or "none: this model has no language tags"
-            raise ValueError(
-                f"unknown target language {options.tgt_lang!r} (this model knows: {known})"
-            )
-        return replace(options.decoding, forced_bos_token_id=codes[options.tgt_lang])
+        return replace(options.decoding, forced_bos_token_id=token)
 
     @property
     def sample_rate(self) -> int:

@@ -1,0 +1,106 @@
+"""What a stream tells its consumer: typed, JSON-serialisable events.
+
+A `Partial` is the current state of the open segment: `committed` text (stable: it only ever
+grows) and `tentative` text (the rest of the current hypothesis, which may still change). A
+`Final` closes a segment with its text and word timings. Times `*_s` are seconds of stream
+audio; `audio_s` is the audio consumed when the event was made, `wall_s` the clock time since
+the stream opened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+def _r(seconds: float) -> float:
+    return round(seconds, 3)
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a final, with times estimated from the decoder's cross-attention."""
+
+    word: str
+    start_s: float
+    end_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"word": self.word, "start_s": _r(self.start_s), "end_s": _r(self.end_s)}
+
+
+@dataclass(frozen=True)
+class Partial:
+    segment: int
+    committed: str
+    tentative: str
+    audio_s: float
+    wall_s: float
+    type: Literal["partial"] = "partial"
+
+    @property
+    def text(self) -> str:
+        return " ".join(t for t in (self.committed, self.tentative) if t)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "segment": self.segment,
+            "committed": self.committed,
+            "tentative": self.tentative,
+            "audio_s": _r(self.audio_s),
+            "wall_s": _r(self.wall_s),
+        }
+
+
+@dataclass(frozen=True)
+class Final:
+    segment: int
+    text: str
+    start_s: float
+    end_s: float
+    audio_s: float
+    wall_s: float
+    words: tuple[Word, ...]
+    type: Literal["final"] = "final"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "segment": self.segment,
+            "text": self.text,
+            "start_s": _r(self.start_s),
+            "end_s": _r(self.end_s),
+            "audio_s": _r(self.audio_s),
+            "wall_s": _r(self.wall_s),
+            "words": [w.to_json() for w in self.words],
+        }
+
+
+Event = Partial | Final
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    """The inverse of `to_json` (clients and tests read events back)."""
+    kind = data.get("type")
+    if kind == "partial":
+        return Partial(
+            int(data["segment"]),
+            str(data["committed"]),
+            str(data["tentative"]),
+            float(data["audio_s"]),
+            float(data["wall_s"]),
+        )
+    if kind == "final":
+        words = tuple(
+            Word(str(w["word"]), float(w["start_s"]), float(w["end_s"])) for w in data["words"]
+        )
+        return Final(
+            int(data["segment"]),
+            str(data["text"]),
+            float(data["start_s"]),
+            float(data["end_s"]),
+            float(data["audio_s"]),
+            float(data["wall_s"]),
+            words,
+        )
+    raise ValueError(f"expected an event with type 'partial' or 'final', got type {kind!r}")

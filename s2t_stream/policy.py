@@ -1,0 +1,99 @@
+"""Commit policies: which tokens of the newest hypothesis (beyond the committed prefix) are
+stable enough to show as committed text, which is never retracted.
+
+- `LocalAgreement` (whisper_streaming): commit what the last n hypotheses agree on.
+- `AlignAtt` (SimulStreaming): commit tokens whose cross-attention points at audio older than
+  `border_s` before the window's end; the first token that looks at the border and everything
+  after it wait for more audio.
+
+Both answer a token count; the engine then backs off to a word boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+PolicyName = Literal["alignatt", "local-agreement"]
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    name: PolicyName = "alignatt"
+    agreement: int = 2  # LocalAgreement-n
+    border_s: float = 0.4  # AlignAtt
+
+    def __post_init__(self) -> None:
+        if self.name not in ("alignatt", "local-agreement"):
+            raise ValueError(f"policy must be 'alignatt' or 'local-agreement', got {self.name!r}")
+        if self.agreement < 1:
+            raise ValueError(f"LocalAgreement needs n ≥ 1, got {self.agreement}")
+        if self.border_s < 0:
+            raise ValueError(f"AlignAtt border must be ≥ 0 s, got {self.border_s}")
+
+
+class Policy(Protocol):
+    def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
+        """How many leading `tokens` (generated after the committed prefix) may be committed;
+        `frames[i]` is token i's most attended encoder frame, of `window_frames`."""
+        ...
+
+    def committed(self, count: int) -> None:
+        """The engine committed `count` more tokens (they joined the prefix)."""
+        ...
+
+
+class LocalAgreement:
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.history: list[tuple[int, ...]] = []
+
+    def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
+        self.history = [*self.history, tuple(tokens)][-self.n :]
+        if len(self.history) < self.n:
+            return 0
+        count = 0
+        for column in zip(*self.history, strict=False):
+            if len(set(column)) > 1:
+                break
+            count += 1
+        return count
+
+    def committed(self, count: int) -> None:
+        self.history = [h[count:] for h in self.history]
+
+
+class AlignAtt:
+    def __init__(self, border_frames: int) -> None:
+        self.border_frames = border_frames
+
+    def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
+        limit = window_frames - self.border_frames
+        for i, frame in enumerate(frames):
+            if frame >= limit:
+                return i
+        return len(tokens)
+
+    def committed(self, count: int) -> None:
+        pass
+
+
+def make_policy(options: PolicyOptions, frame_s: float) -> Policy:
+    """A fresh policy state for one segment; `frame_s` is one encoder frame in seconds."""
+    if options.name == "local-agreement":
+        return LocalAgreement(options.agreement)
+    return AlignAtt(round(options.border_s / frame_s))
+
+
+def word_boundary(
+    tokens: Sequence[int], count: int, ended: bool, starts_word: Sequence[bool]
+) -> int:
+    """The largest k ≤ count such that tokens[:k] ends with a whole word: the token after it
+    starts a new word, or k is the whole hypothesis and the model ended it."""
+    for k in range(count, 0, -1):
+        if k == len(tokens):
+            if ended:
+                return k
+        elif starts_word[tokens[k]]:
+            return k
+    return 0
