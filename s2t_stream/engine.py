@@ -241,6 +241,7 @@ class Engine:
         self.starts_word = [
             tokenizer.id_to_piece(i).startswith("\u2581") for i in range(config.vocab_size)
         ]
+        self.word_starts = torch.tensor(self.starts_word)
 
     def make_policy(self) -> Policy:
         return make_policy(self.options.policy, self.subsampling * FRAME_S)
@@ -250,10 +251,14 @@ class Engine:
         rate = self.bundle.features.sample_rate if sample_rate is None else sample_rate
         return Stream(self, rate, self.clock())
 
-    def step(self, streams: Sequence[Stream]) -> None:
-        """Run every update due on these streams, batched; events land in each stream."""
+    def step(self, streams: Sequence[Stream]) -> int:
+        """Run every update due on these streams, batched; events land in each stream.
+        Returns the number of segment updates run (0: nothing was due)."""
+        count = 0
         while jobs := [job for stream in streams for job in stream.due()]:
             self._run(jobs)
+            count += len(jobs)
+        return count
 
     # --- one batched update ---------------------------------------------------------------------
 
@@ -276,6 +281,7 @@ class Engine:
             encoder = model.encode(
                 feats.to(param.device, param.dtype),
                 mask.to(param.device) if len(windows) > 1 else None,
+                isolate_rows=True,
             )
         prefixes = [[*self.prefix, *j.segment.committed] for j in usable]
         budgets = [10 + math.ceil(len(w) * FRAME_S * self.options.tokens_per_s) for w in windows]
@@ -287,6 +293,8 @@ class Engine:
             pad_id=self.bundle.generation.pad_token_id,
             max_new=budgets,
             record=self.layers,
+            word_starts=self.word_starts,
+            at_boundary=[bool(j.segment.committed) for j in usable],
         )
         elapsed = self.timer() - started
         for job, window, result in zip(usable, windows, results, strict=True):
@@ -307,7 +315,7 @@ class Engine:
             return
         encoder_frames = math.ceil(frames / self.subsampling)
         stable = segment.policy.stable(tokens, result.frames[known:], encoder_frames)
-        count = word_boundary(tokens, stable, result.ended, self.starts_word)
+        count = word_boundary(tokens, stable, self.starts_word)
         segment.policy.committed(count)
         segment.committed += tokens[:count]
         segment.anchors += new_anchors[:count]

@@ -34,10 +34,15 @@ def continue_greedy(
     pad_id: int,
     max_new: Sequence[int],
     record: tuple[int, ...],
+    word_starts: Tensor | None = None,
+    at_boundary: Sequence[bool] = (),
 ) -> list[Continuation]:
     """Row n of `encoder` continues `prefixes[n]` (which starts with the decoder start token) by
     at most `max_new[n]` greedy tokens. Prefixes are left-padded so that all rows step together;
-    the cache is built afresh from this encoder output (never reused across re-encodes)."""
+    the cache is built afresh from this encoder output (never reused across re-encodes).
+
+    Where `at_boundary[n]`, the prefix ends with a committed whole word: its first new token
+    must be eos or one of `word_starts` (V,) bool, so no piece glues onto that word."""
     rows = len(prefixes)
     device = encoder.hidden.device
     width = max(len(p) for p in prefixes)
@@ -48,6 +53,11 @@ def continue_greedy(
     cache.offsets = torch.tensor([width - len(p) for p in prefixes], device=device)
     cache.record = record
     logits = model.decode(ids.to(device), cache)[:, -1]
+    if word_starts is not None and any(at_boundary):
+        allowed = word_starts.to(device).clone()
+        allowed[eos_id] = True
+        rows_bound = torch.tensor(list(at_boundary), device=device)[:, None]
+        logits = logits.masked_fill(rows_bound & ~allowed[None, :], -torch.inf)
     frames = [
         _argmax_frames(cache.alignment)[n, width - len(p) : -1] for n, p in enumerate(prefixes)
     ]

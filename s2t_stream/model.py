@@ -139,10 +139,17 @@ class Conv1dSubsampler(nn.Module):
             for i, k in enumerate(config.conv_kernel_sizes)
         )
 
-    def forward(self, features: Tensor) -> Tensor:
+    def forward(self, features: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """With `lengths` (B,), each row's padding is zeroed between layers, so a padded row
+        gives what it gives alone; without, padding leaks into its last frames (as the
+        reference's batches do)."""
         x = features.transpose(1, 2)  # (B, F, T)
         for conv in self.conv_layers:
             x = F.glu(conv(x), dim=1)
+            if lengths is not None:
+                lengths = subsampled_lengths(lengths, 1)
+                valid = torch.arange(x.shape[2], device=x.device)[None, :] < lengths[:, None]
+                x = x * valid[:, None, :].to(x.dtype)
         return x.transpose(1, 2)  # (B, T', d_model)
 
 
@@ -240,8 +247,11 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
         self.layer_norm = nn.LayerNorm(config.d_model)
 
-    def forward(self, features: Tensor, attention_mask: Tensor | None = None) -> EncoderOutput:
-        x = self.conv(features) * self.embed_scale  # (B, S, d)
+    def forward(
+        self, features: Tensor, attention_mask: Tensor | None = None, isolate_rows: bool = False
+    ) -> EncoderOutput:
+        lengths = attention_mask.sum(-1) if isolate_rows and attention_mask is not None else None
+        x = self.conv(features, lengths) * self.embed_scale  # (B, S, d)
         batch, frames = x.shape[:2]
         if attention_mask is None:
             valid = None
@@ -354,9 +364,12 @@ class Speech2Text(nn.Module):
     def decoder(self) -> Decoder:
         return self.model["decoder"]  # type: ignore[return-value]
 
-    def encode(self, features: Tensor, attention_mask: Tensor | None = None) -> EncoderOutput:
-        """features (B, T, F) float, attention_mask (B, T) 1 = valid frame."""
-        return self.encoder(features, attention_mask)
+    def encode(
+        self, features: Tensor, attention_mask: Tensor | None = None, *, isolate_rows: bool = False
+    ) -> EncoderOutput:
+        """features (B, T, F) float, attention_mask (B, T) 1 = valid frame. `isolate_rows`: each
+        padded row's output equals its output alone (the reference lets padding leak in)."""
+        return self.encoder(features, attention_mask, isolate_rows)
 
     def new_cache(self, encoder: EncoderOutput) -> DecoderCache:
         return self.decoder.new_cache(encoder)

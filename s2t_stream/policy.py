@@ -85,15 +85,11 @@ def make_policy(options: PolicyOptions, frame_s: float) -> Policy:
     return AlignAtt(round(options.border_s / frame_s))
 
 
-def word_boundary(
-    tokens: Sequence[int], count: int, ended: bool, starts_word: Sequence[bool]
-) -> int:
+def word_boundary(tokens: Sequence[int], count: int, starts_word: Sequence[bool]) -> int:
     """The largest k ≤ count such that tokens[:k] ends with a whole word: the token after it
-    starts a new word, or k is the whole hypothesis and the model ended it."""
-    for k in range(count, 0, -1):
-        if k == len(tokens):
-            if ended:
-                return k
-        elif starts_word[tokens[k]]:
+    starts a new word. The hypothesis's last word always waits (even when the model ended
+    there, more audio may extend it: "it" → "it's")."""
+    for k in range(min(count, len(tokens) - 1), 0, -1):
+        if starts_word[tokens[k]]:
             return k
     return 0
