@@ -1,4 +1,4 @@
-"""Command line: `s2t-stream transcribe | eval | corpus | train`.
+"""Command line: `s2t-stream stream | transcribe | eval | corpus | train`.
 Flags map one-to-one onto the options dataclasses; library errors become one-line messages."""
 
 from __future__ import annotations
@@ -8,14 +8,20 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from s2t_stream.audio import load_audio
 from s2t_stream.checkpoint import LoadOptions, load_bundle
+from s2t_stream.cmvn import CmvnOptions
 from s2t_stream.decoding import DecodingOptions
+from s2t_stream.endpoint import EndpointOptions
+from s2t_stream.engine import Engine, StreamOptions
 from s2t_stream.errors import S2TError
+from s2t_stream.policy import PolicyOptions
 from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
 log = logging.getLogger("s2t_stream")
@@ -90,6 +96,50 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
     )
 
 
+def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
+    """The streaming engine's options: shared by `stream`, the server and the GUI."""
+    d, p, e = StreamOptions(), PolicyOptions(), EndpointOptions()
+    group = parser.add_argument_group("streaming")
+    group.add_argument("--tgt-lang", default=None, help="target language (translation models)")
+    group.add_argument(
+        "--policy",
+        choices=["alignatt", "local-agreement"],
+        default=p.name,
+        help=f"commit policy (default: {p.name})",
+    )
+    group.add_argument("--agreement", type=int, default=p.agreement, help="LocalAgreement-n")
+    group.add_argument("--border", type=float, default=p.border_s, help="AlignAtt border (s)")
+    group.add_argument("--step", type=float, default=d.step_s, help="s of audio between updates")
+    group.add_argument(
+        "--cmvn",
+        choices=["segment", "prior", "global"],
+        default=d.cmvn.mode,
+        help=f"running CMVN mode (default: {d.cmvn.mode})",
+    )
+    group.add_argument("--cmvn-stats", default=None, help="global CMVN .npz (mean, std)")
+    group.add_argument(
+        "--end-silence", type=float, default=e.end_silence_s, help="silence that ends a segment (s)"
+    )
+    group.add_argument(
+        "--max-segment", type=float, default=d.max_segment_s, help="longest segment (s)"
+    )
+    group.add_argument(
+        "--no-vad", action="store_true", help="no endpointing: cut only at --max-segment"
+    )
+
+
+def stream_options(args: argparse.Namespace) -> StreamOptions:
+    endpoint = None if args.no_vad else EndpointOptions(end_silence_s=args.end_silence)
+    return StreamOptions(
+        step_s=args.step,
+        policy=PolicyOptions(name=args.policy, agreement=args.agreement, border_s=args.border),
+        cmvn=CmvnOptions(mode=args.cmvn, stats_path=args.cmvn_stats),
+        endpoint=endpoint,
+        max_segment_s=args.max_segment,
+        tgt_lang=args.tgt_lang,
+    )
+
+
 def decoding_options(args: argparse.Namespace) -> DecodingOptions:
     return DecodingOptions(num_beams=args.beam, max_length=args.max_length)
 
@@ -101,6 +151,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    stream = commands.add_parser(
+        "stream", help="replay an audio file through the streaming engine (live captions)"
+    )
+    stream.add_argument("file", metavar="FILE", help="wav, flac, ogg or mp3")
+    stream.add_argument(
+        "--pace",
+        choices=["realtime", "fast"],
+        default="realtime",
+        help="feed audio at real speed (latency includes compute) or as fast as possible",
+    )
+    stream.add_argument(
+        "--format",
+        choices=["text", "jsonl"],
+        default="text",
+        help="live captions, or one JSON event per line (default: text)",
+    )
+    stream.add_argument("--chunk-ms", type=int, default=100, help="audio per push (default: 100)")
+    add_model_arguments(stream)
+    add_stream_arguments(stream)
+    stream.set_defaults(run=run_stream)
 
     transcribe = commands.add_parser(
         "transcribe", help="transcribe or translate audio files offline"
@@ -135,6 +206,37 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_arguments(train_parser)
     train_parser.set_defaults(run=train.run_from_args)
     return parser
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    from s2t_stream.captions import Captions, json_line
+
+    bundle = load_bundle(args.model or default_model(), load_options(args))
+    engine = Engine(bundle, stream_options(args))
+    audio = load_audio(args.file, bundle.features.sample_rate)
+    if args.chunk_ms <= 0:
+        raise S2TError(f"--chunk-ms must be > 0, got {args.chunk_ms}")
+    chunk = bundle.features.sample_rate * args.chunk_ms // 1000
+    captions = Captions(live=sys.stdout.isatty())
+    live = engine.open()
+    started = time.monotonic()
+
+    def show() -> None:
+        for event in live.events():
+            text = json_line(event) if args.format == "jsonl" else captions.render(event)
+            sys.stdout.write(text)
+        sys.stdout.flush()
+
+    for index, begin in enumerate(range(0, len(audio), chunk)):
+        if args.pace == "realtime":  # a chunk is there once it has been "recorded"
+            time.sleep(max(0.0, started + (index + 1) * args.chunk_ms / 1000 - time.monotonic()))
+        live.accept(audio[begin : begin + chunk])
+        engine.step([live])
+        show()
+    live.finish()
+    engine.step([live])
+    show()
+    return 0
 
 
 def run_transcribe(args: argparse.Namespace) -> int:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from reference import EOS, TINY, random_features, reference_pair
 
 from s2t_stream.config import GenerationConfig
 from s2t_stream.decoding import DecodingOptions, SearchSettings, greedy_search
 from s2t_stream.incremental import continue_greedy
 from s2t_stream.model import Speech2Text
-from tests.reference import EOS, TINY, random_features, reference_pair
 
 PAD = 1
 
