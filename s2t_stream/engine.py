@@ -40,7 +40,7 @@ class StreamOptions:
     """How the engine streams. `endpoint=None` turns segmentation off: the whole stream is one
     segment, cut only at `max_segment_s` (the whisper_streaming-like baseline)."""
 
-    step_s: float = 0.5  # new audio between two updates of the open segment
+    step_s: float = 1.0  # new audio between two updates of the open segment
     compute_factor: float = 2.0  # the step grows to this × the last update's compute time
     policy: PolicyOptions = field(default_factory=PolicyOptions)
     cmvn: CmvnOptions = field(default_factory=CmvnOptions)
@@ -174,6 +174,11 @@ class Stream:
     def frames(self, start: int, stop: int) -> np.ndarray:
         return self.raw[max(0, start - self.raw_start) : max(0, stop - self.raw_start)]
 
+    def _heard_speech_since(self, frame: int) -> bool:
+        if self.endpointer is None:
+            return True
+        return self.endpointer.last_speech_s > frame * FRAME_S
+
     # --- scheduling -----------------------------------------------------------------------------
 
     def due(self) -> list[Job]:
@@ -195,8 +200,10 @@ class Stream:
             if self.available - current.start > longest:
                 jobs.append(Job(self, current, current.start + longest, cut=True))
             elif new >= round(step / FRAME_S) and self.available - current.start >= MIN_WINDOW:
+                spoke = self._heard_speech_since(current.updated_at)
                 current.updated_at = self.available
-                jobs.append(Job(self, current, self.available))
+                if spoke:  # trailing silence changes nothing worth a re-encode
+                    jobs.append(Job(self, current, self.available))
         return jobs
 
 
@@ -295,6 +302,11 @@ class Engine:
             record=self.layers,
             word_starts=self.word_starts,
             at_boundary=[bool(j.segment.committed) for j in usable],
+            border=[
+                None if j.final else j.segment.policy.border(self._encoder_frames(len(w)))
+                for j, w in zip(usable, windows, strict=True)
+            ],
+            lookahead=self.options.policy.lookahead,
         )
         elapsed = self.timer() - started
         for job, window, result in zip(usable, windows, results, strict=True):
@@ -313,8 +325,7 @@ class Engine:
         if job.final:
             self._close(job, tokens, new_anchors)
             return
-        encoder_frames = math.ceil(frames / self.subsampling)
-        stable = segment.policy.stable(tokens, result.frames[known:], encoder_frames)
+        stable = segment.policy.stable(tokens, result.frames[known:], self._encoder_frames(frames))
         count = word_boundary(tokens, stable, self.starts_word)
         segment.policy.committed(count)
         segment.committed += tokens[:count]
@@ -324,6 +335,9 @@ class Engine:
             self._cut(job, tokens, new_anchors)
         else:
             self._partial(job.stream, segment, tokens)
+
+    def _encoder_frames(self, frames: int) -> int:
+        return math.ceil(frames / self.subsampling)
 
     def _partial(self, stream: Stream, segment: Segment, tentative: list[int]) -> None:
         decode = self.bundle.tokenizer.decode

@@ -36,13 +36,18 @@ def continue_greedy(
     record: tuple[int, ...],
     word_starts: Tensor | None = None,
     at_boundary: Sequence[bool] = (),
+    border: Sequence[int | None] = (),
+    lookahead: int = 0,
 ) -> list[Continuation]:
     """Row n of `encoder` continues `prefixes[n]` (which starts with the decoder start token) by
     at most `max_new[n]` greedy tokens. Prefixes are left-padded so that all rows step together;
     the cache is built afresh from this encoder output (never reused across re-encodes).
 
     Where `at_boundary[n]`, the prefix ends with a committed whole word: its first new token
-    must be eos or one of `word_starts` (V,) bool, so no piece glues onto that word."""
+    must be eos or one of `word_starts` (V,) bool, so no piece glues onto that word.
+
+    Where `border[n]` is a frame index, row n stops `lookahead` tokens after the first token
+    that attends at or beyond it (AlignAtt: what follows waits for more audio anyway)."""
     rows = len(prefixes)
     device = encoder.hidden.device
     width = max(len(p) for p in prefixes)
@@ -58,35 +63,37 @@ def continue_greedy(
         allowed[eos_id] = True
         rows_bound = torch.tensor(list(at_boundary), device=device)[:, None]
         logits = logits.masked_fill(rows_bound & ~allowed[None, :], -torch.inf)
-    frames = [
-        _argmax_frames(cache.alignment)[n, width - len(p) : -1] for n, p in enumerate(prefixes)
-    ]
+    first = _argmax_frames(cache.alignment)
+    frames = [first[n][width - len(p) : -1] for n, p in enumerate(prefixes)]
     generated: list[list[int]] = [[] for _ in range(rows)]
     running = [limit > 0 for limit in max_new]
     ended = [False] * rows
+    borders = list(border) or [None] * rows
+    beyond = [0] * rows  # tokens generated at or past the border
     while any(running):
         best = logits.float().argmax(-1)
-        step_frames = _argmax_frames(cache.alignment)[:, -1]
+        tokens, step_frames = best.tolist(), [f[-1] for f in _argmax_frames(cache.alignment)]
         for n in range(rows):
             if not running[n]:
                 continue
-            token = int(best[n])
-            if token == eos_id:
+            if tokens[n] == eos_id:
                 running[n], ended[n] = False, True
                 continue
-            generated[n].append(token)
-            frames[n] = torch.cat([frames[n], step_frames[n : n + 1]])
-            running[n] = len(generated[n]) < max_new[n]
+            generated[n].append(tokens[n])
+            frames[n].append(step_frames[n])
+            limit = borders[n]
+            if beyond[n] or (limit is not None and step_frames[n] >= limit):
+                beyond[n] += 1
+            running[n] = len(generated[n]) < max_new[n] and beyond[n] <= lookahead
         if not any(running):
             break
         logits = model.decode(best[:, None], cache, last_only=True)
-    return [
-        Continuation(tuple(generated[n]), ended[n], tuple(frames[n].tolist())) for n in range(rows)
-    ]
+    return [Continuation(tuple(generated[n]), ended[n], tuple(frames[n])) for n in range(rows)]
 
 
-def _argmax_frames(alignment: Tensor | None) -> Tensor:
-    """(N, t, S) attention → (N, t) most attended frame, on the CPU."""
+def _argmax_frames(alignment: Tensor | None) -> list[list[int]]:
+    """(N, t, S) attention → the most attended frame of each row and position."""
     if alignment is None:
         raise RuntimeError("no cross-attention was recorded: `record` names no decoder layer")
-    return alignment.argmax(-1).cpu()
+    rows: list[list[int]] = alignment.argmax(-1).tolist()
+    return rows

@@ -22,6 +22,7 @@ class PolicyOptions:
     name: PolicyName = "alignatt"
     agreement: int = 2  # LocalAgreement-n
     border_s: float = 0.4  # AlignAtt
+    lookahead: int = 2  # AlignAtt: tokens decoded past the border (shown as tentative)
 
     def __post_init__(self) -> None:
         if self.name not in ("alignatt", "local-agreement"):
@@ -30,9 +31,15 @@ class PolicyOptions:
             raise ValueError(f"LocalAgreement needs n ≥ 1, got {self.agreement}")
         if self.border_s < 0:
             raise ValueError(f"AlignAtt border must be ≥ 0 s, got {self.border_s}")
+        if self.lookahead < 0:
+            raise ValueError(f"AlignAtt lookahead must be ≥ 0 tokens, got {self.lookahead}")
 
 
 class Policy(Protocol):
+    def border(self, window_frames: int) -> int | None:
+        """The encoder frame from which decoding may stop early (None: decode to the end)."""
+        ...
+
     def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
         """How many leading `tokens` (generated after the committed prefix) may be committed;
         `frames[i]` is token i's most attended encoder frame, of `window_frames`."""
@@ -47,6 +54,9 @@ class LocalAgreement:
     def __init__(self, n: int) -> None:
         self.n = n
         self.history: list[tuple[int, ...]] = []
+
+    def border(self, window_frames: int) -> int | None:
+        return None  # agreement needs whole hypotheses
 
     def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
         self.history = [*self.history, tuple(tokens)][-self.n :]
@@ -66,6 +76,9 @@ class LocalAgreement:
 class AlignAtt:
     def __init__(self, border_frames: int) -> None:
         self.border_frames = border_frames
+
+    def border(self, window_frames: int) -> int | None:
+        return window_frames - self.border_frames
 
     def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
         limit = window_frames - self.border_frames

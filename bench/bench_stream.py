@@ -1,0 +1,133 @@
+"""Streaming benchmark: WER offline vs streaming, finalisation and first-partial latency,
+Average Lagging / LAAL (computation-aware and -unaware), compute ratio, real-time factor and
+memory over time, for engine variants and a whisper_streaming-like baseline, in one run.
+
+    python bench/bench_stream.py --minutes 10 --json bench/stream.json --plot bench/stream.png
+
+The stream is made of the demo corpus's held-out test sentences (`s2t-stream corpus` writes
+data/corpus/test.jsonl) joined by 0.4–1.5 s pauses; see s2t_stream/harness.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from s2t_stream.checkpoint import load_bundle
+from s2t_stream.cmvn import CmvnOptions
+from s2t_stream.decoding import DecodingOptions
+from s2t_stream.engine import Engine, StreamOptions
+from s2t_stream.harness import build_stream, replay, score, transcribe_offline
+from s2t_stream.latency import finalisation_latencies, plot_latencies, sentence_lagging
+from s2t_stream.policy import PolicyOptions
+from s2t_stream.transcribe import TranscribeOptions, Transcriber
+
+DEFAULT = StreamOptions()
+VARIANTS: dict[str, StreamOptions] = {
+    "alignatt": DEFAULT,
+    "local-agreement": replace(DEFAULT, policy=PolicyOptions(name="local-agreement")),
+    "cmvn-prior": replace(DEFAULT, cmvn=CmvnOptions(mode="prior")),
+    "step-0.5s": replace(DEFAULT, step_s=0.5),
+    # whisper_streaming-like: no VAD, re-transcribe the buffer (≤ 15 s) every 1 s, LocalAgreement-2
+    "baseline": StreamOptions(
+        step_s=1.0,
+        compute_factor=0.0,
+        policy=PolicyOptions(name="local-agreement", agreement=2),
+        endpoint=None,
+        max_segment_s=15.0,
+    ),
+}
+
+SHOWN = [
+    ("wer_offline", "WER offline"),
+    ("wer_streaming", "WER streaming"),
+    ("wer_ratio", "WER ratio"),
+    ("finalisation_latency_s", "final latency (median s)"),
+    ("first_partial_latency_s", "first partial (median s)"),
+    ("al_aware_s", "AL aware (median s)"),
+    ("al_unaware_s", "AL unaware (median s)"),
+    ("laal_aware_s", "LAAL aware (median s)"),
+    ("compute_ratio", "compute ratio"),
+    ("real_time_factor", "real-time factor"),
+    ("update_cost_s", "update cost (median s)"),
+]
+
+
+def cell(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("median")
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="assets/models/s2t-demo-en")
+    parser.add_argument("--manifest", type=Path, default=Path("data/corpus/test.jsonl"))
+    parser.add_argument("--minutes", type=float, default=10.0, help="stream length")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of latency distributions")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    log = logging.getLogger("bench_stream")
+    if not args.manifest.is_file():
+        print(
+            f"bench_stream: {args.manifest} not found; make the test split with "
+            "`s2t-stream corpus --out data/corpus --resume`",
+            file=sys.stderr,
+        )
+        return 2
+    names = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    torch.set_num_threads(args.threads)
+    bundle = load_bundle(args.model)
+    stream = build_stream(args.manifest, minutes=args.minutes, seed=args.seed)
+    duration = len(stream.audio) / stream.sample_rate
+    log.info("stream: %.1f min, %d sentences", duration / 60, len(stream.references))
+    offline = transcribe_offline(
+        Transcriber(bundle, TranscribeOptions(DecodingOptions(num_beams=1))), stream.sources
+    )
+    log.info("offline (greedy): %.1f CPU s", offline.cpu_s)
+    reports: dict[str, Any] = {}
+    series: dict[str, list[float]] = {}
+    for name in names:
+        run = replay(Engine(bundle, VARIANTS[name]), stream)
+        reports[name] = score(stream, run, offline)
+        log.info("%s: %s", name, json.dumps({k: cell(reports[name][k]) for k, _ in SHOWN}))
+        refs = list(stream.references)
+        series[f"{name}: finalisation"] = finalisation_latencies(run.events, refs)
+        series[f"{name}: AL aware"] = sentence_lagging(
+            run.events, refs, aware=True, length_adaptive=False
+        )
+    print("| metric | " + " | ".join(names) + " |")
+    print("| --- |" + " --- |" * len(names))
+    for key, label in SHOWN:
+        print(f"| {label} | " + " | ".join(cell(reports[n][key]) for n in names) + " |")
+    result = {
+        "model": args.model,
+        "minutes": round(duration / 60, 2),
+        "threads": args.threads,
+        "variants": {n: str(VARIANTS[n]) for n in names},
+        "reports": reports,
+    }
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    if args.plot:
+        plot_latencies(series, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
