@@ -12,15 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reference import TINY, reference_pair
 
+import s2t_stream.engine as engine_module
 from s2t_stream.audio import load_audio, resample
 from s2t_stream.checkpoint import Bundle, load_bundle
 from s2t_stream.cli import BUNDLED_MODEL
+from s2t_stream.config import GenerationConfig
 from s2t_stream.decoding import DecodingOptions
 from s2t_stream.engine import Engine, Stream, StreamOptions
 from s2t_stream.errors import AudioError
 from s2t_stream.events import Event, Final, Partial
+from s2t_stream.features import FeatureOptions
 from s2t_stream.policy import PolicyOptions
+from s2t_stream.tokenizer import train_sentencepiece
 from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
 SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
@@ -237,3 +242,36 @@ def test_streams_stepped_together_equal_streams_alone(
         for out, live in zip(together, lives, strict=True):
             out += [e.to_json() | {"wall_s": 0} for e in live.events()]
     assert together == alone
+
+
+def test_translation_forces_the_target_language(
+    tmp_path: Path, waves: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sentences = ["the quick brown fox jumps over the lazy dog", "she sells sea shells"] * 10
+    tokenizer = train_sentencepiece(sentences, tmp_path, 36, lang_codes=["de", "fr"])
+    _, model = reference_pair(
+        {**TINY, "vocab_size": tokenizer.vocab_size}, eos_bias=0.75, tie_word_embeddings=False
+    )
+    multilingual = Bundle(model, tokenizer, GenerationConfig(), FeatureOptions(), "tiny")
+    prefixes: list[list[int]] = []
+    original = engine_module.continue_greedy
+
+    def spy(*args: object, **kwargs: object) -> object:
+        prefixes.extend(args[2])  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module, "continue_greedy", spy)
+    french = tokenizer.lang_code_to_id["fr"]
+    events = feed(
+        Engine(multilingual, StreamOptions(tgt_lang="fr")),
+        np.concatenate([silence(0.5), waves[0], silence(1.0)]),
+    )
+    assert prefixes and all(p[:2] == [2, french] for p in prefixes)
+    assert all("<lang" not in (e.text if isinstance(e, Final) else e.tentative) for e in events)
+    with pytest.raises(ValueError, match="de, fr"):
+        Engine(multilingual, StreamOptions(tgt_lang="es"))
+
+
+def test_target_language_needs_a_multilingual_model(bundle: Bundle) -> None:
+    with pytest.raises(ValueError, match="no language tags"):
+        Engine(bundle, StreamOptions(tgt_lang="fr"))
