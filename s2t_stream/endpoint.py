@@ -105,6 +105,10 @@ class Endpointer:
                 self.in_segment, self.floor_s, self.speech_run = False, now, 0
         return found
 
+    def interrupt(self, time_s: float) -> None:
+        """The open segment was closed from outside at `time_s`: wait for new speech."""
+        self.in_segment, self.floor_s, self.speech_run = False, time_s, 0
+
     def restart(self, time_s: float) -> None:
         """The engine cut the open segment at `time_s`; a new one continues from there."""
         self.floor_s = time_s

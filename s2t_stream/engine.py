@@ -133,10 +133,19 @@ class Stream:
         self._take(self.resampler.flush(), self.fbank.accept)
         self._take(np.zeros(0, dtype=np.float32), lambda _: self.fbank.finish())
         self.finished = True
-        if self.open is not None:
-            self.open.end = self.available
-            self.closing.append(self.open)
-            self.open = None
+        self.finalize()
+
+    def finalize(self) -> None:
+        """Close the open segment now (the next step emits its final); audio goes on."""
+        if self.open is None:
+            return
+        self.open.end = self.available
+        self.closing.append(self.open)
+        self.open = None
+        if self.endpointer is not None:
+            self.endpointer.interrupt(self.available * FRAME_S)
+        elif not self.finished:  # without endpointing the next segment starts right away
+            self.open = Segment(self.available, self.make_policy(), updated_at=self.available)
 
     def events(self) -> list[Event]:
         """The events made since the last call, oldest first."""

@@ -275,3 +275,20 @@ def test_translation_forces_the_target_language(
 def test_target_language_needs_a_multilingual_model(bundle: Bundle) -> None:
     with pytest.raises(ValueError, match="no language tags"):
         Engine(bundle, StreamOptions(tgt_lang="fr"))
+
+
+def test_finalize_closes_the_open_segment_now(bundle: Bundle, waves: list[np.ndarray]) -> None:
+    engine = Engine(bundle)
+    live = engine.open()
+    audio = np.concatenate([silence(0.3), waves[4]])  # ~5 s of speech, no pause
+    half = len(audio) // 2
+    for i in range(0, half, 1600):
+        live.accept(audio[i : i + 1600])
+        engine.step([live])
+    live.finalize()
+    engine.step([live])
+    first = [e for e in live.events() if isinstance(e, Final)]
+    assert len(first) == 1 and first[0].audio_s == pytest.approx(half / RATE, abs=0.1)
+    events = feed(engine, audio[half:], stream=live)
+    later = finals(events)
+    assert later and all(f.segment == 1 for f in later)  # speech resumed in a new segment
