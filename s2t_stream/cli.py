@@ -196,6 +196,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(evaluation)
     evaluation.set_defaults(run=run_eval, beam=None, max_length=None, tgt_lang=None)
 
+    import server
+
+    serve_parser = commands.add_parser(
+        "serve", help="websocket server: many live streams on one model (native and Vosk)"
+    )
+    server.add_arguments(serve_parser)
+    add_model_arguments(serve_parser)
+    add_stream_arguments(serve_parser)
+    serve_parser.set_defaults(run=server.run_from_args)
+
+    from s2t_stream import client
+
+    client_parser = commands.add_parser(
+        "client", help="stream a file to a running server and print its captions"
+    )
+    client.add_arguments(client_parser)
+    client_parser.set_defaults(run=client.run_from_args)
+
     from s2t_stream import corpus, train
 
     corpus_parser = commands.add_parser("corpus", help="synthesise the demo model's speech corpus")

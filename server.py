@@ -1,0 +1,517 @@
+"""s2t-stream's websocket server: many live streams on one model.
+
+    python server.py --port 2700          (or: s2t-stream serve --port 2700)
+
+Transport only: the protocols live in `s2t_stream.protocol`, the streaming in
+`s2t_stream.engine`. Connections read messages on the event loop; one scheduler task hands the
+sessions that have new input to a worker thread, which feeds their streams and runs one batched
+`Engine.step` for all of them; the resulting messages go back through a writer task per
+session. Paths: `/v1/stream` (native protocol, docs/protocol.md), `/` (Vosk protocol),
+`GET /healthz`, `GET /metrics` (Prometheus)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import itertools
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Origin
+
+from s2t_stream.checkpoint import Bundle
+from s2t_stream.engine import Engine, Stream, StreamOptions
+from s2t_stream.events import Event, Final, Partial
+from s2t_stream.protocol import (
+    GOING_AWAY,
+    INTERNAL,
+    NORMAL,
+    TOO_BIG,
+    Control,
+    ProtocolError,
+    Start,
+    VoskConfig,
+    VoskReplies,
+    decode_audio,
+    end_message,
+    parse_text,
+    parse_vosk_text,
+    ready_message,
+)
+
+log = logging.getLogger("s2t_stream.server")
+
+NATIVE_PATH, VOSK_PATHS = "/v1/stream", ("/", "")
+TOKEN_ENV = "S2T_STREAM_TOKEN"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_sessions: int = 64
+    max_message_bytes: int = 1 << 20
+    max_session_s: float = 4 * 3600.0
+    idle_timeout_s: float = 30.0
+    max_buffered_s: float = 5.0  # audio received but not yet processed, per session
+    token: str | None = None
+    origins: tuple[str, ...] | None = None
+    drain_timeout_s: float = 30.0
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sessions = Gauge("s2t_sessions_active", "open streaming sessions", registry=r)
+        self.opened = Counter("s2t_sessions", "sessions opened", ["protocol"], registry=r)
+        self.audio = Counter("s2t_audio_seconds", "audio seconds processed", registry=r)
+        self.compute = Counter("s2t_compute_seconds", "wall seconds of model steps", registry=r)
+        self.rtf = Gauge("s2t_real_time_factor", "compute ÷ audio over the last step", registry=r)
+        self.batch = Histogram(
+            "s2t_batch_streams",
+            "streams per model step",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
+        self.finalisation = Histogram(
+            "s2t_finalisation_latency_seconds",
+            "end of a segment's last word → its final",
+            buckets=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+            registry=r,
+        )
+        self.errors = Counter("s2t_errors", "errors sent to clients", ["code"], registry=r)
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Session:
+    """One connection: its protocol state, its input queue and its stream."""
+
+    kind: str  # "native" or "vosk"
+    websocket: ServerConnection
+    id: str = field(default_factory=lambda: f"s{next(_ids)}")
+    start: Start | None = None
+    stream: Stream | None = None
+    inbox: deque[Any] = field(default_factory=deque)  # audio arrays and controls
+    buffered_s: float = 0.0
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    replies: VoskReplies = field(default_factory=VoskReplies)
+    opened_at: float = field(default_factory=time.monotonic)
+
+
+class StreamingServer:
+    def __init__(self, bundle: Bundle, options: StreamOptions, limits: Limits) -> None:
+        self.bundle = bundle
+        self.options = options
+        self.limits = limits
+        self.engines: dict[str | None, Engine] = {None: Engine(bundle, options)}
+        self.sessions: set[Session] = set()
+        self.metrics = Metrics()
+        self.wake = asyncio.Event()
+        self.draining = False
+        self.server: Server | None = None
+
+    # --- HTTP side ------------------------------------------------------------------------------
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?")[0]
+        if path == "/healthz":
+            return connection.respond(HTTPStatus.OK, "ok\n")
+        if path == "/metrics":
+            response = connection.respond(HTTPStatus.OK, self.metrics.text().decode())
+            response.headers["Content-Type"] = "text/plain; version=0.0.4"
+            return response
+        if path not in (NATIVE_PATH, *VOSK_PATHS):
+            return connection.respond(HTTPStatus.NOT_FOUND, f"no such path: {path}\n")
+        if self.limits.token and not self._authorised(request):
+            self.metrics.errors.labels("unauthorized").inc()
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token\n")
+        if self.draining or len(self.sessions) >= self.limits.max_sessions:
+            self.metrics.errors.labels("too_many_sessions").inc()
+            return connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "server full or shutting down, retry later\n"
+            )
+        return None
+
+    def _authorised(self, request: Request) -> bool:
+        assert self.limits.token is not None
+        header = request.headers.get("Authorization", "")
+        query = dict(p.split("=", 1) for p in request.path.partition("?")[2].split("&") if "=" in p)
+        given = header.removeprefix("Bearer ").strip() if header else query.get("token", "")
+        return hmac.compare_digest(given.encode(), self.limits.token.encode())
+
+    # --- connections ----------------------------------------------------------------------------
+
+    async def handle(self, websocket: ServerConnection) -> None:
+        assert websocket.request is not None
+        path = websocket.request.path.split("?")[0]
+        session = Session("native" if path == NATIVE_PATH else "vosk", websocket)
+        if session.kind == "vosk":  # Vosk clients may skip the config message: 16 kHz
+            self._open_stream(session, Start(sample_rate=16000))
+        self.sessions.add(session)
+        self.metrics.sessions.set(len(self.sessions))
+        self.metrics.opened.labels(session.kind).inc()
+        log.info("session opened", extra={"session": session.id, "protocol": session.kind})
+        writer = asyncio.create_task(self._write(session))
+        reason = "client closed"
+        try:
+            await self._read(session)
+            await session.finished.wait()
+            reason = "finished"
+        except ProtocolError as error:
+            reason = error.code
+            self.metrics.errors.labels(error.code).inc()
+            await session.outbox.put(error.to_json())
+            await session.outbox.put(None)
+            await writer
+            await websocket.close(error.close_code, error.message[:120])
+        except ConnectionClosed:
+            reason = "disconnected"
+        finally:
+            await session.outbox.put(None)
+            with contextlib.suppress(ConnectionClosed):
+                await writer
+            self.sessions.discard(session)
+            self.metrics.sessions.set(len(self.sessions))
+            log.info("session closed", extra={"session": session.id, "reason": reason})
+
+    async def _read(self, session: Session) -> None:
+        limits = self.limits
+        while True:
+            if time.monotonic() - session.opened_at > limits.max_session_s:
+                raise ProtocolError(
+                    "session_too_long", f"sessions last at most {limits.max_session_s:.0f} s"
+                )
+            try:
+                message = await asyncio.wait_for(
+                    session.websocket.recv(), timeout=limits.idle_timeout_s
+                )
+            except TimeoutError:
+                raise ProtocolError(
+                    "idle_timeout", f"no message for {limits.idle_timeout_s:.0f} s", NORMAL
+                ) from None
+            if len(message) > limits.max_message_bytes:
+                raise ProtocolError(
+                    "too_large",
+                    f"messages are limited to {limits.max_message_bytes} bytes, got {len(message)}",
+                    TOO_BIG,
+                )
+            ended = (
+                self._native(session, message)
+                if session.kind == "native"
+                else self._vosk(session, message)
+            )
+            self.wake.set()
+            if ended:
+                return
+            if session.buffered_s > limits.max_buffered_s:  # back-pressure: stop reading
+                session.drained.clear()
+                await session.drained.wait()
+
+    def _native(self, session: Session, message: str | bytes) -> bool:
+        if isinstance(message, bytes):
+            if session.start is None:
+                raise ProtocolError("not_started", "send the 'start' message before audio")
+            self._queue_audio(session, decode_audio(message, session.start))
+            return False
+        parsed = parse_text(message)
+        if isinstance(parsed, Start):
+            if session.start is not None:
+                raise ProtocolError("already_started", "'start' may be sent only once")
+            self._open_stream(session, parsed)
+            session.outbox.put_nowait(
+                ready_message(
+                    session.id, self.bundle.source, parsed, self.bundle.features.sample_rate
+                )
+            )
+            return False
+        if parsed.kind == "keepalive":
+            return False
+        if session.start is None:
+            raise ProtocolError("not_started", f"send the 'start' message before '{parsed.kind}'")
+        session.inbox.append(parsed)
+        return parsed.kind == "end"
+
+    def _vosk(self, session: Session, message: str | bytes) -> bool:
+        assert session.start is not None
+        if isinstance(message, bytes):
+            self._queue_audio(session, decode_audio(message, session.start))
+            return False
+        parsed = parse_vosk_text(message)
+        if isinstance(parsed, VoskConfig):
+            if session.stream is not None and session.stream.samples_in:
+                raise ProtocolError("already_started", "config must come before any audio")
+            self._open_stream(session, Start(sample_rate=parsed.sample_rate))
+            return False
+        session.inbox.append(Control("end"))
+        return True
+
+    def _open_stream(self, session: Session, start: Start) -> None:
+        try:
+            engine = self._engine(start.tgt_lang)
+        except ValueError as error:
+            raise ProtocolError("bad_field", str(error)) from None
+        session.start = start
+        session.stream = engine.open(start.sample_rate)
+
+    def _engine(self, tgt_lang: str | None) -> Engine:
+        if tgt_lang not in self.engines:
+            self.engines[tgt_lang] = Engine(self.bundle, replace(self.options, tgt_lang=tgt_lang))
+        return self.engines[tgt_lang]
+
+    def _queue_audio(self, session: Session, audio: np.ndarray) -> None:
+        assert session.start is not None
+        session.inbox.append(audio)
+        session.buffered_s += len(audio) / session.start.sample_rate
+
+    async def _write(self, session: Session) -> None:
+        while (message := await session.outbox.get()) is not None:
+            await session.websocket.send(json.dumps(message, ensure_ascii=False))
+
+    # --- the scheduler --------------------------------------------------------------------------
+
+    async def schedule(self) -> None:
+        """Forever: take the sessions with new input, process them in one batch off the loop."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            ready = [s for s in self.sessions if s.inbox and s.stream is not None]
+            if not ready:
+                continue
+            try:
+                results = await asyncio.to_thread(self._process, ready)
+            except Exception:  # a bug must not take every session down silently
+                log.exception("model step failed")
+                for session in ready:
+                    session.inbox.clear()
+                    await session.outbox.put(
+                        ProtocolError("internal", "internal error", INTERNAL).to_json()
+                    )
+                    session.finished.set()
+                continue
+            for session, (messages, consumed, done) in results.items():
+                session.buffered_s -= consumed
+                if session.buffered_s <= self.limits.max_buffered_s:
+                    session.drained.set()
+                for message in messages:
+                    await session.outbox.put(message)
+                if done:
+                    session.finished.set()
+            if any(s.inbox for s in self.sessions):
+                self.wake.set()
+
+    def _process(
+        self, sessions: Sequence[Session]
+    ) -> dict[Session, tuple[list[dict[str, Any]], float, bool]]:
+        """Worker thread: feed each session's input (Vosk: one message, to answer it alone)
+        and step all their streams together."""
+        taken: dict[Session, list[Any]] = {}
+        consumed: dict[Session, float] = {}
+        for session in sessions:
+            assert session.stream is not None and session.start is not None
+            count = 1 if session.kind == "vosk" else len(session.inbox)
+            items = [session.inbox.popleft() for _ in range(min(count, len(session.inbox)))]
+            taken[session] = items
+            consumed[session] = 0.0
+            for item in items:
+                if isinstance(item, np.ndarray):
+                    session.stream.accept(item)
+                    consumed[session] += len(item) / session.start.sample_rate
+                elif item.kind == "finalize":
+                    session.stream.finalize()
+                else:
+                    session.stream.finish()
+        by_engine: dict[int, tuple[Engine, list[Stream]]] = {}
+        for session in sessions:
+            engine = self._engine(session.start.tgt_lang if session.start else None)
+            assert session.stream is not None
+            by_engine.setdefault(id(engine), (engine, []))[1].append(session.stream)
+        started = time.perf_counter()
+        for engine, streams in by_engine.values():
+            engine.step(streams)
+            self.metrics.batch.observe(len(streams))
+        elapsed = time.perf_counter() - started
+        audio = sum(consumed.values())
+        self.metrics.compute.inc(elapsed)
+        self.metrics.audio.inc(audio)
+        if audio:
+            self.metrics.rtf.set(elapsed / audio)
+        results = {}
+        for session in sessions:
+            assert session.stream is not None
+            events = session.stream.events()
+            for event in events:
+                if isinstance(event, Final):
+                    self.metrics.finalisation.observe(max(0.0, event.wall_s - event.end_s))
+            done = session.stream.done
+            messages = (
+                self._native_messages(session, events, done)
+                if session.kind == "native"
+                else self._vosk_messages(session, events, taken[session])
+            )
+            results[session] = (messages, consumed[session], done)
+        return results
+
+    def _native_messages(
+        self, session: Session, events: list[Event], done: bool
+    ) -> list[dict[str, Any]]:
+        assert session.start is not None and session.stream is not None
+        partials = session.start.partials
+        out = [e.to_json() for e in events if partials or not isinstance(e, Partial)]
+        if done:
+            out.append(end_message(session.stream.audio_s))
+        return out
+
+    def _vosk_messages(
+        self, session: Session, events: list[Event], items: list[Any]
+    ) -> list[dict[str, Any]]:
+        session.replies.add(events)
+        if any(isinstance(i, Control) for i in items):
+            return [session.replies.last()]
+        return [session.replies.reply()] if items else []
+
+    # --- lifetime -------------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Stop taking sessions; finish every open one (its finals are sent), then close."""
+        self.draining = True
+        log.info("draining", extra={"sessions": len(self.sessions)})
+        for session in list(self.sessions):
+            if session.stream is not None and not session.stream.finished:
+                session.inbox.append(Control("end"))
+        self.wake.set()
+        waits = [s.finished.wait() for s in self.sessions if s.stream is not None]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), self.limits.drain_timeout_s)
+        for session in list(self.sessions):
+            with contextlib.suppress(ConnectionClosed):
+                await session.outbox.put(None)
+                await session.websocket.close(GOING_AWAY, "server shutting down")
+
+    @contextlib.asynccontextmanager
+    async def running(self, host: str, port: int) -> Any:
+        """Serve until the block exits (then drain). Yields the bound port."""
+        scheduler = asyncio.create_task(self.schedule())
+        async with serve(
+            self.handle,
+            host,
+            port,
+            process_request=self.process_request,
+            max_size=self.limits.max_message_bytes + 1024,
+            origins=[Origin(o) for o in self.limits.origins] if self.limits.origins else None,
+            ping_interval=20,
+        ) as server:
+            self.server = server
+            bound = next(iter(server.sockets)).getsockname()[1]
+            log.info("listening", extra={"host": host, "port": bound})
+            try:
+                yield bound
+            finally:
+                await self.drain()
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, with the record's extra fields."""
+
+    RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update({k: v for k, v in record.__dict__.items() if k not in self.RESERVED})
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = Limits()
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=2700, help="port (default: 2700; 0 = any)")
+    parser.add_argument("--max-sessions", type=int, default=d.max_sessions)
+    parser.add_argument("--max-message-bytes", type=int, default=d.max_message_bytes)
+    parser.add_argument("--max-session-s", type=float, default=d.max_session_s)
+    parser.add_argument("--idle-timeout", type=float, default=d.idle_timeout_s)
+    parser.add_argument(
+        "--token", default=None, help=f"require this bearer token (or set ${TOKEN_ENV})"
+    )
+    parser.add_argument(
+        "--origin", action="append", default=None, help="allowed Origin header (repeatable)"
+    )
+    parser.add_argument("--log-json", action="store_true", help="structured JSON log lines")
+
+
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    return Limits(
+        max_sessions=args.max_sessions,
+        max_message_bytes=args.max_message_bytes,
+        max_session_s=args.max_session_s,
+        idle_timeout_s=args.idle_timeout,
+        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        origins=tuple(args.origin) if args.origin else None,
+    )
+
+
+async def serve_forever(server: StreamingServer, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then drain."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server.running(host, port) as bound:
+        print(f"s2t-stream: serving on ws://{host}:{bound}{NATIVE_PATH} (Vosk: /)", flush=True)
+        await stop.wait()
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    from s2t_stream.checkpoint import load_bundle
+    from s2t_stream.cli import default_model, load_options, stream_options
+
+    if args.log_json:
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    bundle = load_bundle(args.model or default_model(), load_options(args))
+    server = StreamingServer(bundle, stream_options(args), limits_from_args(args))
+    asyncio.run(serve_forever(server, args.host, args.port))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from s2t_stream.cli import main as cli_main
+
+    return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
