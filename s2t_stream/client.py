@@ -23,7 +23,8 @@ DEFAULT_URL = "ws://127.0.0.1:2700/v1/stream"
 
 
 def pcm16(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    """float [-1, 1] → 16-bit little-endian PCM; audio read from 16-bit files round-trips."""
+    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
 async def _send(
