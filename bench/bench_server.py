@@ -1,0 +1,198 @@
+"""Server load benchmark: K concurrent real-time streams over loopback websockets.
+
+    python bench/bench_server.py --streams 8,16,32,48 --minutes 2 --json bench/results/server.json
+
+For each K it starts `server.py` in its own process, opens K native-protocol sessions that each
+send a different test stream (held-out sentences with pauses, s2t_stream/harness.py) in 100 ms
+chunks at real time, and measures, on the client side, each sentence's finalisation latency
+(final received − sentence end), how far behind real time the last events arrive, and the
+server's CPU time and peak memory. A K is sustained when the p95 finalisation latency is ≤ 1 s
+and the server keeps up with real time."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import connect
+
+from s2t_stream.client import pcm16
+from s2t_stream.events import Final, Word
+from s2t_stream.harness import TestStream, build_stream
+from s2t_stream.latency import finalisation_latencies, summarise
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK_S = 0.1
+
+
+def start_server(model: str, threads: int) -> tuple[subprocess.Popen[str], int]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "server.py"),
+            "--port",
+            "0",
+            "--model",
+            model,
+            "--max-sessions",
+            "1000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    found = re.search(r":(\d+)/", line)
+    if not found:
+        process.kill()
+        raise RuntimeError(f"server did not start: {line!r}")
+    return process, int(found.group(1))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:
+    """Send `stream` at real time; return client-side latencies."""
+    finals: list[Final] = []
+    lag = 0.0
+    async with connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", "sample_rate": stream.sample_rate}))
+        assert json.loads(await ws.recv())["type"] == "ready"
+        t0 = time.monotonic()
+
+        async def send() -> None:
+            size = round(CHUNK_S * stream.sample_rate)
+            for i, begin in enumerate(range(0, len(stream.audio), size)):
+                await asyncio.sleep(max(0.0, t0 + (i + 1) * CHUNK_S - time.monotonic()))
+                await ws.send(pcm16(stream.audio[begin : begin + size]))
+            await ws.send(json.dumps({"type": "end"}))
+
+        sender = asyncio.create_task(send())
+        async for raw in ws:
+            message = json.loads(raw)
+            now = time.monotonic() - t0
+            if message["type"] in ("partial", "final"):
+                lag = max(lag, now - message["audio_s"])
+            if message["type"] == "final":
+                words = tuple(Word(w["word"], w["start_s"], w["end_s"]) for w in message["words"])
+                finals.append(
+                    Final(
+                        message["segment"],
+                        message["text"],
+                        message["start_s"],
+                        message["end_s"],
+                        message["audio_s"],
+                        now,
+                        words,
+                    )
+                )
+            if message["type"] in ("end", "error"):
+                break
+        await sender
+    return {
+        "finalisation": finalisation_latencies(finals, list(stream.references)),
+        "lag": lag,
+    }
+
+
+async def load(url: str, streams: list[TestStream]) -> list[dict[str, Any]]:
+    return await asyncio.gather(*(one_stream(url, s) for s in streams))
+
+
+def run_k(k: int, args: argparse.Namespace, pool: list[TestStream]) -> dict[str, Any]:
+    process, port = start_server(args.model, args.threads)
+    try:
+        cpu0, wall0 = cpu_seconds(process.pid), time.monotonic()
+        peak = [rss_mib(process.pid)]
+
+        async def watched() -> list[dict[str, Any]]:
+            task = asyncio.create_task(load(f"ws://127.0.0.1:{port}/v1/stream", pool[:k]))
+            while not task.done():
+                peak.append(rss_mib(process.pid))
+                await asyncio.sleep(1.0)
+            return task.result()
+
+        results = asyncio.run(watched())
+        cpu, wall = cpu_seconds(process.pid) - cpu0, time.monotonic() - wall0
+    finally:
+        process.terminate()
+        process.wait(30)
+    latencies = [x for r in results for x in r["finalisation"]]
+    p95 = float(np.percentile(latencies, 95)) if latencies else float("inf")
+    lag = max(r["lag"] for r in results)
+    audio_s = sum(len(s.audio) for s in pool[:k]) / 16000
+    return {
+        "streams": k,
+        "finalisation_latency_s": summarise(latencies) | {"p95": round(p95, 3)},
+        "max_lag_s": round(lag, 3),
+        "server_cpu_s": round(cpu, 1),
+        "server_cpu_cores": round(cpu / wall, 2),
+        "server_rtf_per_stream": round(cpu / audio_s, 4),
+        "server_peak_rss_mib": round(max(peak), 1),
+        "sustained": p95 <= 1.0 and lag <= 2.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(ROOT / "assets/models/s2t-demo-en"))
+    parser.add_argument("--manifest", type=Path, default=ROOT / "data/corpus/test.jsonl")
+    parser.add_argument("--streams", default="8,16,32,48", help="comma-separated K values")
+    parser.add_argument("--minutes", type=float, default=2.0, help="length of each stream")
+    parser.add_argument("--threads", type=int, default=2, help="server torch threads")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if not args.manifest.is_file():
+        print(
+            f"bench_server: {args.manifest} not found (s2t-stream corpus makes it)", file=sys.stderr
+        )
+        return 2
+    ks = [int(k) for k in args.streams.split(",")]
+    pool = [build_stream(args.manifest, minutes=args.minutes, seed=i) for i in range(max(ks))]
+    rows = []
+    for k in ks:
+        row = run_k(k, args, pool)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("| K | p95 final latency | median | max lag | server CPU cores | peak RSS | sustained |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        f = r["finalisation_latency_s"]
+        print(
+            f"| {r['streams']} | {f['p95']:.2f} s | {f.get('median', float('nan')):.2f} s | "
+            f"{r['max_lag_s']:.2f} s | {r['server_cpu_cores']:.2f} | "
+            f"{r['server_peak_rss_mib']:.0f} MiB | {'yes' if r['sustained'] else 'no'} |"
+        )
+    best = max((r["streams"] for r in rows if r["sustained"]), default=0)
+    print(f"largest K sustained: {best}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"minutes": args.minutes, "rows": rows, "largest_sustained": best}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
