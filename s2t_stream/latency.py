@@ -24,6 +24,9 @@ class Reference:
 
 @dataclass(frozen=True)
 class CommittedWord:
+    """A committed word: its segment, position in that segment (0-based), and the `audio_s` /
+    `wall_s` (s) of the first event that committed it."""
+
     segment: int
     index: int  # position in its segment
     word: str
@@ -32,8 +35,10 @@ class CommittedWord:
 
 
 def commit_times(events: Sequence[Event]) -> list[CommittedWord]:
-    """Each committed word with the times of the first event that committed it (a partial's
-    committed text, or the final for words committed only there)."""
+    """Each committed word with the times (s) of the first event that committed it (a partial's
+    committed text, or the final for words committed only there), ordered by segment then
+    position. `events` are in emission order; committed text only grows, so a word is new when
+    its position is past the words already seen for its segment."""
     words: dict[int, list[CommittedWord]] = {}
     for event in events:
         text = event.committed if isinstance(event, Partial) else event.text
@@ -90,9 +95,11 @@ def first_partial_latencies(
 def average_lagging(
     delays: Sequence[float], source_s: float, reference_words: int, *, length_adaptive: bool = False
 ) -> float:
-    """SimulEval's Average Lagging on words: with τ the first word emitted after the whole
-    source was read (or the last word), AL = 1/τ Σ_{i<τ} (d_i − i·source_s/|Y|), |Y| the
-    reference length (LAAL: the longer of reference and hypothesis)."""
+    """SimulEval's Average Lagging on words, in seconds. `delays[i]` is the time (s) from the
+    sentence start to the emission of word i, `source_s` the sentence duration (s). With τ the
+    1-based position of the first delay ≥ `source_s` (or the last word if none),
+    AL = 1/τ Σ_{i=1..τ} (d_i − (i−1)·source_s/|Y|), |Y| the reference length in words (LAAL,
+    `length_adaptive`: the longer of reference and hypothesis)."""
     if not delays:
         raise ValueError("average_lagging needs at least one emitted word, got none")
     if source_s <= 0 or reference_words <= 0:
@@ -165,6 +172,7 @@ def plot_latencies(series: dict[str, list[float]], path: str | Path) -> None:
         axis.axvline(median, color="#c44e52", label=f"median {median:.2f} s")
         axis.set_title(name, fontsize=9)
         axis.set_xlabel("seconds")
+        axis.set_ylabel("sentences")
         axis.legend(fontsize=8)
     figure.suptitle("s2t-stream latency distributions")
     figure.tight_layout()

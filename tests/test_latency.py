@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,16 +76,28 @@ def test_average_lagging_by_hand() -> None:
     # τ cuts at the first delay ≥ the source: delays 1, 4.5, 6 → τ = 2
     # AL = ((1 − 0) + (4.5 − 1)) / 2 = 2.25
     assert average_lagging([1, 4.5, 6], 4.0, 4) == pytest.approx(2.25)
-    # 8 hypothesis words for 4 reference words: AL uses rate 4/4 = 1, LAAL 4/8 = 0.5
+    # a delay equal to the source counts as reached: delays 1, 4, 6 → τ = 2
+    # AL = ((1 − 0) + (4 − 1)) / 2 = 2.0 (with τ = 3 it would be (1 + 3 + 4) / 3)
+    assert average_lagging([1, 4, 6], 4.0, 4) == pytest.approx(2.0)
+    # no delay reaches the source: τ = all 3 words; AL = ((1 − 0) + (2 − 1) + (3 − 2)) / 3 = 1
+    assert average_lagging([1, 2, 3], 4.0, 4) == pytest.approx(1.0)
+    # 8 hypothesis words for 4 reference words (τ = 8: only the last delay, 4.0, reaches 4 s)
     delays = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
-    assert average_lagging(delays, 4.0, 4) == pytest.approx(
-        sum(d - i * 1.0 for i, d in enumerate(delays)) / 8
-    )
-    assert average_lagging(delays, 4.0, 4, length_adaptive=True) == pytest.approx(
-        sum(d - i * 0.5 for i, d in enumerate(delays)) / 8  # = 0.5 each
-    )
+    # AL, rate 4/4 = 1: terms 0.5, 0, −0.5, −1, −1.5, −2, −2.5, −3 → −10 / 8 = −1.25
+    assert average_lagging(delays, 4.0, 4) == pytest.approx(-1.25)
+    # LAAL, rate 4/8 = 0.5: every term is 0.5 (i·0.5 + 0.5 − i·0.5) → 0.5
+    assert average_lagging(delays, 4.0, 4, length_adaptive=True) == pytest.approx(0.5)
+    # a hypothesis no longer than the reference: LAAL = AL
+    assert average_lagging([1, 2, 3, 5], 4.0, 4, length_adaptive=True) == pytest.approx(1.25)
+
+
+def test_average_lagging_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="at least one emitted word"):
         average_lagging([], 4.0, 4)
+    with pytest.raises(ValueError, match=r"got 0\.0 s and 4 words"):
+        average_lagging([1.0], 0.0, 4)
+    with pytest.raises(ValueError, match=r"got 4\.0 s and 0 words"):
+        average_lagging([1.0], 4.0, 0)
 
 
 def test_sentence_lagging_uses_wall_or_audio_times() -> None:
@@ -99,10 +113,48 @@ def test_sentence_lagging_uses_wall_or_audio_times() -> None:
     assert len(aware) == 2  # the unmatched segment is not scored
 
 
+def test_sentence_lagging_length_adaptive() -> None:
+    # one 2-word sentence (0–4 s) hypothesised as 4 words committed at 1, 2, 3, 3.5 s (τ = 4)
+    refs = [Reference("a b", 0.0, 4.0)]
+    events: list[Event] = [
+        Partial(0, "a", "", 1.0, 1.0),
+        Partial(0, "a b", "", 2.0, 2.0),
+        Partial(0, "a b c", "", 3.0, 3.0),
+        final(0, "a b c d", 0.0, 4.0, 3.5, 3.5),
+    ]
+    # AL, rate 4/2 = 2: (1 − 0) + (2 − 2) + (3 − 4) + (3.5 − 6) = −2.5 → −0.625
+    assert sentence_lagging(events, refs, aware=True, length_adaptive=False) == pytest.approx(
+        [-0.625]
+    )
+    # LAAL, rate 4/4 = 1: (1 − 0) + (2 − 1) + (3 − 2) + (3.5 − 3) = 3.5 → 0.875
+    assert sentence_lagging(events, refs, aware=True, length_adaptive=True) == pytest.approx(
+        [0.875]
+    )
+
+
+def test_first_partial_skips_empty_events() -> None:
+    refs = [Reference("a", 0.0, 2.0)]
+    events: list[Event] = [
+        Partial(0, "", "", 0.5, 0.6),
+        Final(0, "", 0.0, 2.0, 0.8, 0.9, ()),  # an empty final says nothing either
+        Partial(0, "", "a", 1.0, 1.4),
+        final(0, "a", 0.0, 2.0, 2.2, 2.5),
+    ]
+    assert first_partial_latencies(events, refs) == pytest.approx([1.4])
+    # the last final matched to the sentence counts
+    assert finalisation_latencies(events, refs) == pytest.approx([0.5])
+
+
 def test_summarise() -> None:
     stats = summarise([4.0, 1.0, 3.0, 2.0, 10.0])
     assert stats == {"count": 5, "mean": 4.0, "median": 3.0, "p90": 10.0, "max": 10.0}
     assert summarise([]) == {"count": 0}
+
+
+def test_importing_latency_does_not_import_matplotlib() -> None:
+    code = "import sys, s2t_stream.latency; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
