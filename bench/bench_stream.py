@@ -54,6 +54,8 @@ SHOWN = [
     ("al_unaware_s", "AL unaware (median s)"),
     ("laal_aware_s", "LAAL aware (median s)"),
     ("compute_ratio", "compute ratio"),
+    ("wer_offline_default_search", "WER offline, model's search"),
+    ("compute_ratio_vs_default_search", "compute ratio vs model's search"),
     ("real_time_factor", "real-time factor"),
     ("update_cost_s", "update cost (median s)"),
 ]
@@ -100,11 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         Transcriber(bundle, TranscribeOptions(DecodingOptions(num_beams=1))), stream.sources
     )
     log.info("offline (greedy): %.1f CPU s", offline.cpu_s)
+    default = transcribe_offline(Transcriber(bundle), stream.sources)
+    log.info("offline (the model's own search): %.1f CPU s", default.cpu_s)
     reports: dict[str, Any] = {}
     series: dict[str, list[float]] = {}
     for name in names:
         run = replay(Engine(bundle, VARIANTS[name]), stream)
-        reports[name] = score(stream, run, offline)
+        reports[name] = score(stream, run, offline, default)
         log.info("%s: %s", name, json.dumps({k: cell(reports[name][k]) for k, _ in SHOWN}))
         refs = list(stream.references)
         series[f"{name}: finalisation"] = finalisation_latencies(run.events, refs)

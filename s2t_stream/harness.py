@@ -184,8 +184,11 @@ def window(values: Sequence[tuple[float, float]], start_s: float, stop_s: float)
     return [v for t, v in values if start_s <= t < stop_s]
 
 
-def score(stream: TestStream, run: Replay, offline: Offline) -> dict[str, Any]:
-    """Every number the harness reports for one streaming run."""
+def score(
+    stream: TestStream, run: Replay, offline: Offline, default: Offline | None = None
+) -> dict[str, Any]:
+    """Every number the harness reports for one streaming run. `offline`: the same greedy
+    search as the engine; `default`, if given: the checkpoint's own search (e.g. beam 5)."""
     refs = list(stream.references)
     finals = [e for e in run.events if isinstance(e, Final)]
     duration = len(stream.audio) / stream.sample_rate
@@ -236,4 +239,10 @@ def score(stream: TestStream, run: Replay, offline: Offline) -> dict[str, Any]:
         "memory_mib": [(round(t, 1), round(m, 1)) for t, m in run.memory],
     }
     report["wer_ratio"] = round(report["wer_streaming"] / max(report["wer_offline"], 1e-9), 3)
+    if default is not None:
+        report["wer_offline_default_search"] = word_error_rate(
+            [r.text for r in refs], default.texts
+        )
+        report["cpu_s_offline_default_search"] = round(default.cpu_s, 2)
+        report["compute_ratio_vs_default_search"] = round(run.cpu_s / max(default.cpu_s, 1e-9), 3)
     return report

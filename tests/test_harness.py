@@ -73,7 +73,7 @@ def test_replay_and_score_report_every_metric() -> None:
     offline = transcribe_offline(
         Transcriber(bundle, TranscribeOptions(DecodingOptions(num_beams=1))), stream.sources
     )
-    report = score(stream, run, offline)
+    report = score(stream, run, offline, default=offline)
     for key in (
         "wer_streaming",
         "wer_offline",
@@ -92,3 +92,5 @@ def test_replay_and_score_report_every_metric() -> None:
     assert 0.2 < report["finalisation_latency_s"]["median"] < 2.0  # ≥ the 0.35 s of silence
     assert report["al_aware_s"]["median"] >= report["al_unaware_s"]["median"] - 1e-9
     assert report["compute_ratio"] > 0 and report["memory_mib"]
+    assert report["compute_ratio_vs_default_search"] == report["compute_ratio"]
+    assert report["wer_offline_default_search"] == report["wer_offline"]
