@@ -33,6 +33,7 @@ from s2t_stream.transcribe import language_token
 
 FRAME_S = 0.01  # one fbank frame (10 ms shift)
 MIN_WINDOW = 20  # frames: shorter windows are not worth an update
+BUCKET_SLACK = 1.3  # windows batched together differ in length by at most this factor
 
 
 @dataclass(frozen=True)
@@ -272,24 +273,39 @@ class Engine:
         Returns the number of segment updates run (0: nothing was due)."""
         count = 0
         while jobs := [job for stream in streams for job in stream.due()]:
-            self._run(jobs)
+            started = self.timer()
+            for group in self._groups(jobs):
+                self._run(group)
+            elapsed = self.timer() - started
+            for job in jobs:  # each stream waited for the whole round
+                job.stream.last_compute_s = elapsed
             count += len(jobs)
         return count
 
     # --- one batched update ---------------------------------------------------------------------
 
-    def _run(self, jobs: list[Job]) -> None:
-        started = self.timer()
-        usable, windows = [], []
+    def _groups(self, jobs: list[Job]) -> list[list[tuple[Job, np.ndarray]]]:
+        """Normalised windows, in batches of similar length (padding wastes compute); a window
+        too short to decode can only be a final's, of a blip with nothing to say."""
+        windows = []
         for job in jobs:
             window = job.stream.normaliser(job.stream.frames(job.segment.start, job.stop))
             if len(window) >= MIN_WINDOW:
-                usable.append(job)
-                windows.append(window)
-            else:  # only a final can be this short: a blip with nothing to say
+                windows.append((job, window))
+            else:
                 self._close(job, [], [])
-        if not usable:
-            return
+        windows.sort(key=lambda pair: len(pair[1]))
+        groups: list[list[tuple[Job, np.ndarray]]] = []
+        for pair in windows:
+            if groups and len(pair[1]) <= BUCKET_SLACK * len(groups[-1][0][1]):
+                groups[-1].append(pair)
+            else:
+                groups.append([pair])
+        return groups
+
+    def _run(self, group: list[tuple[Job, np.ndarray]]) -> None:
+        usable = [job for job, _ in group]
+        windows = [window for _, window in group]
         model = self.bundle.model
         param = next(model.parameters())
         feats, mask = pad_batch(windows)
@@ -317,9 +333,7 @@ class Engine:
             ],
             lookahead=self.options.policy.lookahead,
         )
-        elapsed = self.timer() - started
         for job, window, result in zip(usable, windows, results, strict=True):
-            job.stream.last_compute_s = elapsed
             self._apply(job, result, len(window))
 
     def _apply(self, job: Job, result: Continuation, frames: int) -> None:
