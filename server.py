@@ -132,6 +132,7 @@ class StreamingServer:
         self.wake = asyncio.Event()
         self.draining = False
         self.server: Server | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # set when serving
 
     # --- HTTP side ------------------------------------------------------------------------------
 
@@ -311,68 +312,77 @@ class StreamingServer:
                     )
                     session.finished.set()
                 continue
-            for session, (messages, consumed, done) in results.items():
+            for session, consumed in results.items():
                 session.buffered_s -= consumed
                 if session.buffered_s <= self.limits.max_buffered_s:
                     session.drained.set()
-                for message in messages:
-                    await session.outbox.put(message)
-                if done:
-                    session.finished.set()
             if any(s.inbox for s in self.sessions):
                 self.wake.set()
 
-    def _process(
-        self, sessions: Sequence[Session]
-    ) -> dict[Session, tuple[list[dict[str, Any]], float, bool]]:
-        """Worker thread: feed each session's input (Vosk: one message, to answer it alone)
-        and step all their streams together."""
-        taken: dict[Session, list[Any]] = {}
-        consumed: dict[Session, float] = {}
-        for session in sessions:
-            assert session.stream is not None and session.start is not None
-            count = 1 if session.kind == "vosk" else len(session.inbox)
-            items = [session.inbox.popleft() for _ in range(min(count, len(session.inbox)))]
-            taken[session] = items
-            consumed[session] = 0.0
-            for item in items:
-                if isinstance(item, np.ndarray):
-                    session.stream.accept(item)
-                    consumed[session] += len(item) / session.start.sample_rate
-                elif item.kind == "finalize":
-                    session.stream.finalize()
-                else:
-                    session.stream.finish()
-        by_engine: dict[int, tuple[Engine, list[Stream]]] = {}
-        for session in sessions:
-            engine = self._engine(session.start.tgt_lang if session.start else None)
-            assert session.stream is not None
-            by_engine.setdefault(id(engine), (engine, []))[1].append(session.stream)
+    def _process(self, sessions: Sequence[Session]) -> dict[Session, float]:
+        """Worker thread: feed each session's input (Vosk: one message, to answer it alone),
+        step all their streams together — finals first, sent at once, then the partial
+        updates — and return the audio seconds consumed per session."""
+        taken = {s: self._feed(s) for s in sessions}
         started = time.perf_counter()
-        for engine, streams in by_engine.values():
-            engine.step(streams)
-            self.metrics.batch.observe(len(streams))
+        for finals_only in (True, False):
+            groups: dict[int, tuple[Engine, list[Stream]]] = {}
+            for session in sessions:
+                assert session.stream is not None and session.start is not None
+                engine = self._engine(session.start.tgt_lang)
+                groups.setdefault(id(engine), (engine, []))[1].append(session.stream)
+            for engine, streams in groups.values():
+                if engine.step(streams, finals_only=finals_only):
+                    self.metrics.batch.observe(len(streams))
+            for session in sessions:
+                self._deliver_events(session, taken[session][0], last_phase=not finals_only)
         elapsed = time.perf_counter() - started
-        audio = sum(consumed.values())
+        audio = sum(seconds for _, seconds in taken.values())
         self.metrics.compute.inc(elapsed)
         self.metrics.audio.inc(audio)
         if audio:
             self.metrics.rtf.set(elapsed / audio)
-        results = {}
-        for session in sessions:
-            assert session.stream is not None
-            events = session.stream.events()
-            for event in events:
-                if isinstance(event, Final):
-                    self.metrics.finalisation.observe(max(0.0, event.wall_s - event.end_s))
-            done = session.stream.done
-            messages = (
-                self._native_messages(session, events, done)
-                if session.kind == "native"
-                else self._vosk_messages(session, events, taken[session])
-            )
-            results[session] = (messages, consumed[session], done)
-        return results
+        return {session: seconds for session, (_, seconds) in taken.items()}
+
+    def _feed(self, session: Session) -> tuple[list[Any], float]:
+        """Worker thread: move a session's queued input into its stream."""
+        assert session.stream is not None and session.start is not None
+        count = 1 if session.kind == "vosk" else len(session.inbox)
+        items = [session.inbox.popleft() for _ in range(min(count, len(session.inbox)))]
+        seconds = 0.0
+        for item in items:
+            if isinstance(item, np.ndarray):
+                session.stream.accept(item)
+                seconds += len(item) / session.start.sample_rate
+            elif item.kind == "finalize":
+                session.stream.finalize()
+            else:
+                session.stream.finish()
+        return items, seconds
+
+    def _deliver_events(self, session: Session, items: list[Any], *, last_phase: bool) -> None:
+        """Worker thread: hand a session's new events, as messages, to the event loop."""
+        assert session.stream is not None
+        events = session.stream.events()
+        for event in events:
+            if isinstance(event, Final):
+                self.metrics.finalisation.observe(max(0.0, event.wall_s - event.end_s))
+        done = last_phase and session.stream.done
+        if session.kind == "native":
+            messages = self._native_messages(session, events, done)
+        else:
+            session.replies.add(events)
+            messages = self._vosk_messages(session, items) if last_phase else []
+        if messages or done:
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(self._post, session, messages, done)
+
+    @staticmethod
+    def _post(session: Session, messages: list[dict[str, Any]], done: bool) -> None:
+        for message in messages:
+            session.outbox.put_nowait(message)
+        if done:
+            session.finished.set()
 
     def _native_messages(
         self, session: Session, events: list[Event], done: bool
@@ -384,10 +394,7 @@ class StreamingServer:
             out.append(end_message(session.stream.audio_s))
         return out
 
-    def _vosk_messages(
-        self, session: Session, events: list[Event], items: list[Any]
-    ) -> list[dict[str, Any]]:
-        session.replies.add(events)
+    def _vosk_messages(self, session: Session, items: list[Any]) -> list[dict[str, Any]]:
         if any(isinstance(i, Control) for i in items):
             return [session.replies.last()]
         return [session.replies.reply()] if items else []
@@ -414,6 +421,7 @@ class StreamingServer:
     @contextlib.asynccontextmanager
     async def running(self, host: str, port: int) -> Any:
         """Serve until the block exits (then drain). Yields the bound port."""
+        self.loop = asyncio.get_running_loop()
         scheduler = asyncio.create_task(self.schedule())
         async with serve(
             self.handle,

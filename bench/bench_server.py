@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def rss_mib(pid: int) -> float:
 async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:
     """Send `stream` at real time; return client-side latencies."""
     finals: list[Final] = []
+    stamped: list[Final] = []  # the same finals with the server's own wall_s
     lag = 0.0
     async with connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "start", "sample_rate": stream.sample_rate}))
@@ -97,22 +99,23 @@ async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:
                 lag = max(lag, now - message["audio_s"])
             if message["type"] == "final":
                 words = tuple(Word(w["word"], w["start_s"], w["end_s"]) for w in message["words"])
-                finals.append(
-                    Final(
-                        message["segment"],
-                        message["text"],
-                        message["start_s"],
-                        message["end_s"],
-                        message["audio_s"],
-                        now,
-                        words,
-                    )
+                final = Final(
+                    message["segment"],
+                    message["text"],
+                    message["start_s"],
+                    message["end_s"],
+                    message["audio_s"],
+                    message["wall_s"],
+                    words,
                 )
+                stamped.append(final)
+                finals.append(replace(final, wall_s=now))
             if message["type"] in ("end", "error"):
                 break
         await sender
     return {
         "finalisation": finalisation_latencies(finals, list(stream.references)),
+        "server_finalisation": finalisation_latencies(stamped, list(stream.references)),
         "lag": lag,
     }
 
@@ -140,12 +143,14 @@ def run_k(k: int, args: argparse.Namespace, pool: list[TestStream]) -> dict[str,
         process.terminate()
         process.wait(30)
     latencies = [x for r in results for x in r["finalisation"]]
+    on_server = [x for r in results for x in r["server_finalisation"]]
     p95 = float(np.percentile(latencies, 95)) if latencies else float("inf")
     lag = max(r["lag"] for r in results)
     audio_s = sum(len(s.audio) for s in pool[:k]) / 16000
     return {
         "streams": k,
         "finalisation_latency_s": summarise(latencies) | {"p95": round(p95, 3)},
+        "server_side_finalisation_latency_s": summarise(on_server),
         "max_lag_s": round(lag, 3),
         "server_cpu_s": round(cpu, 1),
         "server_cpu_cores": round(cpu / wall, 2),

@@ -191,10 +191,11 @@ class Stream:
 
     # --- scheduling -----------------------------------------------------------------------------
 
-    def due(self) -> list[Job]:
-        """Updates to run now: finals of closed segments, then the open segment's update once
-        `step_s` (or more, when compute falls behind) of new audio arrived. A segment longer
-        than `max_segment_s` gets a window of that length, which the engine cuts."""
+    def due(self, finals_only: bool = False) -> list[Job]:
+        """Updates to run now: finals of closed segments, then (unless `finals_only`) the open
+        segment's update once `step_s` (or more, when compute falls behind) of new audio
+        arrived. A segment longer than `max_segment_s` gets a window of that length, which
+        the engine cuts."""
         longest = round(self.options.max_segment_s / FRAME_S)
         jobs = []
         for segment in self.closing:
@@ -204,7 +205,7 @@ class Stream:
             else:
                 jobs.append(Job(self, segment, segment.end, final=True))
         current = self.open
-        if current is not None:
+        if current is not None and not finals_only:
             step = max(self.options.step_s, self.options.compute_factor * self.last_compute_s)
             new = self.available - current.updated_at
             if self.available - current.start > longest:
@@ -268,11 +269,12 @@ class Engine:
         rate = self.bundle.features.sample_rate if sample_rate is None else sample_rate
         return Stream(self, rate, self.clock())
 
-    def step(self, streams: Sequence[Stream]) -> int:
+    def step(self, streams: Sequence[Stream], *, finals_only: bool = False) -> int:
         """Run every update due on these streams, batched; events land in each stream.
+        `finals_only`: just the finals (a server sends them before the slower partials).
         Returns the number of segment updates run (0: nothing was due)."""
         count = 0
-        while jobs := [job for stream in streams for job in stream.due()]:
+        while jobs := [job for stream in streams for job in stream.due(finals_only)]:
             started = self.timer()
             for group in self._groups(jobs):
                 self._run(group)
