@@ -122,7 +122,12 @@ class Session:
 
 
 class StreamingServer:
-    def __init__(self, bundle: Bundle, options: StreamOptions, limits: Limits) -> None:
+    def __init__(
+        self, bundle: Bundle, options: StreamOptions, limits: Limits, workers: int = 1
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be ≥ 1, got {workers}")
+        self.workers = workers
         self.bundle = bundle
         self.options = options
         self.limits = limits
@@ -294,28 +299,34 @@ class StreamingServer:
     # --- the scheduler --------------------------------------------------------------------------
 
     async def schedule(self) -> None:
-        """Forever: take the sessions with new input, process them in one batch off the loop."""
+        """Forever: take the sessions with new input and process them off the loop, split over
+        `workers` threads (each batches its share into one model step; the model's matrix
+        work runs in parallel, outside the GIL)."""
         while True:
             await self.wake.wait()
             self.wake.clear()
             ready = [s for s in self.sessions if s.inbox and s.stream is not None]
             if not ready:
                 continue
-            try:
-                results = await asyncio.to_thread(self._process, ready)
-            except Exception:  # a bug must not take every session down silently
-                log.exception("model step failed")
-                for session in ready:
-                    session.inbox.clear()
-                    await session.outbox.put(
-                        ProtocolError("internal", "internal error", INTERNAL).to_json()
-                    )
-                    session.finished.set()
-                continue
-            for session, consumed in results.items():
-                session.buffered_s -= consumed
-                if session.buffered_s <= self.limits.max_buffered_s:
-                    session.drained.set()
+            shares = [ready[i :: self.workers] for i in range(min(self.workers, len(ready)))]
+            outcomes = await asyncio.gather(
+                *(asyncio.to_thread(self._process, share) for share in shares),
+                return_exceptions=True,
+            )
+            for share, outcome in zip(shares, outcomes, strict=True):
+                if isinstance(outcome, BaseException):  # a bug must not pass silently
+                    log.error("model step failed", exc_info=outcome)
+                    for session in share:
+                        session.inbox.clear()
+                        await session.outbox.put(
+                            ProtocolError("internal", "internal error", INTERNAL).to_json()
+                        )
+                        session.finished.set()
+                    continue
+                for session, consumed in outcome.items():
+                    session.buffered_s -= consumed
+                    if session.buffered_s <= self.limits.max_buffered_s:
+                        session.drained.set()
             if any(s.inbox for s in self.sessions):
                 self.wake.set()
 
@@ -477,6 +488,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--origin", action="append", default=None, help="allowed Origin header (repeatable)"
     )
     parser.add_argument("--log-json", action="store_true", help="structured JSON log lines")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="model worker threads, one torch thread each (default: the CPU cores)",
+    )
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
@@ -509,8 +526,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    import torch
+
+    torch.set_num_threads(1)  # parallel across sessions (workers), not inside small matrices
     bundle = load_bundle(args.model or default_model(), load_options(args))
-    server = StreamingServer(bundle, stream_options(args), limits_from_args(args))
+    server = StreamingServer(bundle, stream_options(args), limits_from_args(args), args.workers)
     asyncio.run(serve_forever(server, args.host, args.port))
     return 0
 

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHUNK_S = 0.1
 
 
-def start_server(model: str, threads: int) -> tuple[subprocess.Popen[str], int]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+def start_server(model: str, workers: int) -> tuple[subprocess.Popen[str], int]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -47,6 +47,8 @@ def start_server(model: str, threads: int) -> tuple[subprocess.Popen[str], int]:
             model,
             "--max-sessions",
             "1000",
+            "--workers",
+            str(workers),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -125,7 +127,7 @@ async def load(url: str, streams: list[TestStream]) -> list[dict[str, Any]]:
 
 
 def run_k(k: int, args: argparse.Namespace, pool: list[TestStream]) -> dict[str, Any]:
-    process, port = start_server(args.model, args.threads)
+    process, port = start_server(args.model, args.workers)
     try:
         cpu0, wall0 = cpu_seconds(process.pid), time.monotonic()
         peak = [rss_mib(process.pid)]
@@ -166,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, default=ROOT / "data/corpus/test.jsonl")
     parser.add_argument("--streams", default="8,16,32,48", help="comma-separated K values")
     parser.add_argument("--minutes", type=float, default=2.0, help="length of each stream")
-    parser.add_argument("--threads", type=int, default=2, help="server torch threads")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="server worker threads"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if not args.manifest.is_file():

@@ -77,13 +77,15 @@ class Running:
 
 
 @contextmanager
-def running(bundle: Bundle, limits: Limits | None = None, **options: Any) -> Iterator[Running]:
+def running(
+    bundle: Bundle, limits: Limits | None = None, workers: int = 1, **options: Any
+) -> Iterator[Running]:
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, Running] = {}
 
     async def main() -> None:
-        server = StreamingServer(bundle, StreamOptions(**options), limits or Limits())
+        server = StreamingServer(bundle, StreamOptions(**options), limits or Limits(), workers)
         run = holder["run"] = Running(server, loop)
         run.stop = asyncio.Event()
         async with server.running("127.0.0.1", 0) as port:
@@ -176,7 +178,7 @@ def test_concurrent_clients_each_get_their_own_transcript(
     # transcript, whoever it was batched with.
     exact = replace(bundle, model=copy.deepcopy(bundle.model).double())
     wide = PolicyOptions(border_s=100.0)
-    with running(exact, policy=wide) as server, ThreadPoolExecutor(10) as pool:
+    with running(exact, workers=2, policy=wide) as server, ThreadPoolExecutor(10) as pool:
         jobs = [pool.submit(whole_file, server.url(), waves[i % 5]) for i in range(10)]
         results = [texts(job.result(timeout=120)) for job in jobs]
     assert results == [[offline[i % 5]] for i in range(10)]
