@@ -60,7 +60,7 @@ class StreamOptions:
             raise ValueError(f"StreamOptions.max_segment_s must be ≥ 1, got {self.max_segment_s}")
 
 
-@dataclass
+@dataclass(eq=False)  # segments are compared by identity
 class Segment:
     """The decoding state of one segment: its window start, committed tokens and policy."""
 
@@ -306,7 +306,7 @@ class Engine:
         return groups
 
     def _run(self, group: list[tuple[Job, np.ndarray]]) -> None:
-        usable = [job for job, _ in group]
+        jobs = [job for job, _ in group]
         windows = [window for _, window in group]
         model = self.bundle.model
         param = next(model.parameters())
@@ -317,7 +317,7 @@ class Engine:
                 mask.to(param.device) if len(windows) > 1 else None,
                 isolate_rows=True,
             )
-        prefixes = [[*self.prefix, *j.segment.committed] for j in usable]
+        prefixes = [[*self.prefix, *j.segment.committed] for j in jobs]
         budgets = [10 + math.ceil(len(w) * FRAME_S * self.options.tokens_per_s) for w in windows]
         results = continue_greedy(
             model,
@@ -328,14 +328,14 @@ class Engine:
             max_new=budgets,
             record=self.layers,
             word_starts=self.word_starts,
-            at_boundary=[bool(j.segment.committed) for j in usable],
+            at_boundary=[bool(j.segment.committed) for j in jobs],
             border=[
                 None if j.final else j.segment.policy.border(self._encoder_frames(len(w)))
-                for j, w in zip(usable, windows, strict=True)
+                for j, w in zip(jobs, windows, strict=True)
             ],
             lookahead=self.options.policy.lookahead,
         )
-        for job, window, result in zip(usable, windows, results, strict=True):
+        for job, window, result in zip(jobs, windows, results, strict=True):
             self._apply(job, result, len(window))
 
     def _apply(self, job: Job, result: Continuation, frames: int) -> None:
