@@ -44,8 +44,9 @@ def pick_device(name: str) -> str:
     return name
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model and friends: shared by every command that loads a checkpoint."""
+def add_model_arguments(parser: argparse.ArgumentParser, device_flag: str = "--device") -> None:
+    """--model and friends: shared by every command that loads a checkpoint (`mic` names the
+    compute device `--compute-device`: its `--device` is the microphone)."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
@@ -53,7 +54,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="model directory (HF layout), fairseq .pt, or hub id (default: $S2T_STREAM_MODEL "
         "or the bundled demo model)",
     )
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    group.add_argument(
+        device_flag, dest="device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"
+    )
     group.add_argument(
         "--dtype",
         choices=sorted(DTYPES),
@@ -196,6 +199,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(evaluation)
     evaluation.set_defaults(run=run_eval, beam=None, max_length=None, tgt_lang=None)
 
+    devices = commands.add_parser("devices", help="list audio input devices")
+    devices.set_defaults(run=run_devices)
+
+    mic = commands.add_parser("mic", help="live captions from a microphone (or desktop audio)")
+    mic.add_argument(
+        "--device",
+        dest="input_device",
+        default=None,
+        help="input device index or name (default: the system's; see `s2t-stream devices`)",
+    )
+    mic.add_argument(
+        "--loopback",
+        action="store_true",
+        help="caption what this computer plays (PulseAudio/PipeWire monitor of the default sink)",
+    )
+    mic.add_argument("--format", choices=["text", "jsonl"], default="text")
+    mic.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    add_model_arguments(mic, device_flag="--compute-device")
+    add_stream_arguments(mic)
+    mic.set_defaults(run=run_mic)
+
     import server
 
     serve_parser = commands.add_parser(
@@ -254,6 +278,67 @@ def run_stream(args: argparse.Namespace) -> int:
     live.finish()
     engine.step([live])
     show()
+    return 0
+
+
+def run_devices(args: argparse.Namespace) -> int:
+    from s2t_stream.capture import list_devices
+
+    found = list_devices()
+    if not found:
+        print("no audio input devices (is a microphone connected, or a sound server running?)")
+    for d in found:
+        mark = "*" if d.default else " "
+        print(f"{mark} {d.index:3d}  {d.name}  ({d.channels} ch, {d.sample_rate} Hz, {d.host_api})")
+    return 0
+
+
+def run_mic(args: argparse.Namespace) -> int:
+    from s2t_stream.captions import Captions, json_line
+    from s2t_stream.capture import DeviceLost, Microphone, choose_device, list_devices, loopback
+
+    if args.loopback:
+        loopback()
+    bundle = load_bundle(args.model or default_model(), load_options(args))
+    engine = Engine(bundle, stream_options(args))
+    device = choose_device(args.input_device, list_devices())
+    microphone = Microphone(device, bundle.features.sample_rate)
+    print(
+        f"s2t-stream: listening to {device.name!r} ({device.sample_rate} Hz, "
+        f"{microphone.channels} ch); Ctrl-C ends",
+        file=sys.stderr,
+    )
+    captions = Captions(live=sys.stdout.isatty())
+    live = engine.open()
+    started = time.monotonic()
+
+    def show() -> None:
+        for event in live.events():
+            sys.stdout.write(json_line(event) if args.format == "jsonl" else captions.render(event))
+        sys.stdout.flush()
+
+    try:
+        while args.seconds is None or time.monotonic() - started < args.seconds:
+            time.sleep(0.05)
+            live.accept(microphone.read())
+            engine.step([live])
+            show()
+    except KeyboardInterrupt:
+        pass
+    except DeviceLost as lost:
+        print(f"s2t-stream: {lost}; keeping what was transcribed", file=sys.stderr)
+    finally:
+        live.accept(microphone.close())
+        live.finish()
+        engine.step([live])
+        show()
+        stats = microphone.stats
+        if stats.dropped_s or stats.device_overflows:
+            print(
+                f"s2t-stream: audio lost: {stats.dropped_s:.2f} s dropped (fell behind), "
+                f"{stats.device_overflows} device overflows",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -12,6 +12,8 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 packages=(python3-venv libportaudio2 espeak-ng flite sox)
+# the end-to-end microphone test records from a PulseAudio null sink
+[ $dev -eq 1 ] && packages+=(pulseaudio pulseaudio-utils libasound2-plugins)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
