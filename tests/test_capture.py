@@ -310,3 +310,19 @@ def test_speech_played_into_a_virtual_microphone_is_transcribed(
     assert 0.5 * duration <= final["end_s"] - final["start_s"] <= duration + 0.3
     # the model's own reading of this sample starts "they are" (offline and streamed)
     assert final["text"].split()[:2] == ["they", "are"], final["text"]
+
+
+def test_loopback_points_the_default_source_at_the_output_monitor(
+    virtual_microphone: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("XDG_RUNTIME_DIR", "PULSE_SERVER"):
+        monkeypatch.setenv(name, virtual_microphone[name])
+    monkeypatch.delenv("PULSE_SOURCE", raising=False)
+    assert capture.loopback() == "vsink.monitor"
+    assert os.environ["PULSE_SOURCE"] == "vsink.monitor"
+
+
+def test_loopback_without_a_sound_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _: None)
+    with pytest.raises(CaptureError, match="PulseAudio or PipeWire"):
+        capture.loopback()
