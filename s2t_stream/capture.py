@@ -168,6 +168,7 @@ class Microphone:
         self.resampler = StreamResampler(self.rate, target_rate)
         self.stats = CaptureStats()
         self.lost: str | None = None
+        self.closing = False
         sd = backend or portaudio()
         try:
             self.stream = sd.InputStream(
@@ -182,7 +183,6 @@ class Microphone:
             self.stream.start()
         except Exception as error:
             raise CaptureError(_explain(error, device)) from None
-        self.closing = False
 
     def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         """PortAudio's thread: copy and return, never block."""
@@ -191,7 +191,7 @@ class Microphone:
         self.buffer.push(indata.copy())
 
     def _finished(self) -> None:
-        if not getattr(self, "closing", False):
+        if not self.closing:
             self.lost = f"input device {self.device.name!r} stopped delivering audio"
 
     def read(self) -> np.ndarray:
@@ -208,7 +208,9 @@ class Microphone:
         return self.resampler.process(mono.astype(np.float32, copy=False))
 
     def close(self) -> np.ndarray:
-        """Stop the device; return the resampler's last samples."""
+        """Stop the device; return the resampler's last samples (nothing on a second call)."""
+        if self.closing:
+            return np.zeros(0, dtype=np.float32)
         self.closing = True
         try:
             self.stream.stop()

@@ -401,3 +401,51 @@ def test_shutdown_delivers_finals_before_closing(bundle: Bundle, waves: list[np.
                     messages.append(json.loads(ws.recv(timeout=30)))
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
             assert [m["type"] for m in messages][-2:] == ["final", "end"]
+
+
+def test_client_streams_a_microphone(
+    bundle: Bundle,
+    waves: list[np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from test_capture import FakeBackend
+
+    import s2t_stream.capture as capture
+    from s2t_stream.cli import main
+
+    backend = FakeBackend(48000, 1)
+    monkeypatch.setattr(capture, "portaudio", lambda: backend)
+    speech = resample(np.concatenate([np.zeros(8000, np.float32), waves[0]]), 16000, 48000)
+
+    def play() -> None:
+        while not backend.streams:
+            threading.Event().wait(0.01)
+        for i in range(0, len(speech), 4800):
+            backend.streams[0].feed(speech[i : i + 4800, None])
+            threading.Event().wait(0.02)
+
+    with running(bundle) as server:
+        player = threading.Thread(target=play, daemon=True)
+        player.start()
+        args = ["client", "--mic", "--seconds", "2.5", "--url", server.url(), "--format", "jsonl"]
+        assert main(args) == 0
+        player.join()
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["type"] for e in events][-1] == "final" and events[-1]["text"]
+
+
+def test_client_streams_a_file_and_reports_server_errors(
+    bundle: Bundle, offline: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from s2t_stream.cli import main
+
+    wav = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"
+    with running(bundle, policy=PolicyOptions(border_s=100.0)) as server:
+        assert main(["client", str(wav), "--url", server.url(), "--format", "jsonl"]) == 0
+        events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [e["text"] for e in events if e["type"] == "final"] == [offline[0]]
+        assert main(["client", str(wav), "--url", server.url(), "--tgt-lang", "fr"]) == 2
+        assert "server error bad_field" in capsys.readouterr().err
+    assert main(["client", str(wav), "--url", "ws://127.0.0.1:9/v1/stream"]) == 2
+    assert "cannot connect" in capsys.readouterr().err
