@@ -42,7 +42,7 @@ class StreamOptions:
     segment, cut only at `max_segment_s` (the whisper_streaming-like baseline)."""
 
     step_s: float = 1.0  # new audio between two updates of the open segment
-    compute_factor: float = 2.0  # the step grows to this × the last update's compute time
+    compute_factor: float = 4.0  # the step grows to this × the last update's compute time
     policy: PolicyOptions = field(default_factory=PolicyOptions)
     cmvn: CmvnOptions = field(default_factory=CmvnOptions)
     endpoint: EndpointOptions | None = field(default_factory=EndpointOptions)
