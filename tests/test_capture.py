@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -284,23 +285,15 @@ def test_speech_played_into_a_virtual_microphone_is_transcribed(
 ) -> None:
     env = {**virtual_microphone, "OMP_NUM_THREADS": "1"}
     # No early commits (wide border): the final decodes the whole captured utterance at once.
-    command = [
-        sys.executable,
-        "-m",
-        "s2t_stream",
-        "mic",
-        "--seconds",
-        "8",
-        "--format",
-        "jsonl",
-        "--border",
-        "100",
-    ]
+    # Ctrl-C (SIGINT) ends the command, which must still print the last final.
+    command = [sys.executable, "-m", "s2t_stream", "mic", "--format", "jsonl", "--border", "100"]
     mic = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     time.sleep(4.0)  # model load and the stream's first callback (~2 s) come first
     subprocess.run(["paplay", "-d", "vsink", str(SAMPLE)], env=env, check=True)
+    time.sleep(0.2)
+    mic.send_signal(signal.SIGINT)
     out, err = mic.communicate(timeout=60)
     assert mic.returncode == 0, err
     finals = [e for e in map(json.loads, out.splitlines()) if e["type"] == "final"]
