@@ -20,16 +20,13 @@ PROTOCOL_VERSION = 1
 SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 ENCODINGS: dict[str, np.dtype[Any]] = {"pcm_s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 
-# websocket close codes
-NORMAL, GOING_AWAY, POLICY, UNSUPPORTED, TOO_BIG, INTERNAL, TRY_LATER = (
-    1000,
-    1001,
-    1008,
-    1003,
-    1009,
-    1011,
-    1013,
-)
+# websocket close codes (RFC 6455)
+NORMAL = 1000
+GOING_AWAY = 1001
+UNSUPPORTED = 1003
+POLICY = 1008
+TOO_BIG = 1009
+INTERNAL = 1011
 
 
 class ProtocolError(Exception):
