@@ -21,7 +21,9 @@ from s2t_stream.decoding import DecodingOptions
 from s2t_stream.endpoint import EndpointOptions
 from s2t_stream.engine import Engine, StreamOptions
 from s2t_stream.errors import S2TError
+from s2t_stream.events import Final
 from s2t_stream.policy import PolicyOptions
+from s2t_stream.subtitles import to_srt, to_vtt
 from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
 log = logging.getLogger("s2t_stream")
@@ -167,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stream.add_argument(
         "--format",
-        choices=["text", "jsonl"],
+        choices=["text", "jsonl", "srt", "vtt"],
         default="text",
-        help="live captions, or one JSON event per line (default: text)",
+        help="live captions, one JSON event per line, or subtitles at the end (default: text)",
     )
     stream.add_argument("--chunk-ms", type=int, default=100, help="audio per push (default: 100)")
     add_model_arguments(stream)
@@ -262,9 +264,13 @@ def run_stream(args: argparse.Namespace) -> int:
     captions = Captions(live=sys.stdout.isatty())
     live = engine.open()
     started = time.monotonic()
+    finals: list[Final] = []  # kept for subtitle formats
 
     def show() -> None:
         for event in live.events():
+            if args.format in ("srt", "vtt"):
+                finals.extend([event] if isinstance(event, Final) else [])
+                continue
             text = json_line(event) if args.format == "jsonl" else captions.render(event)
             sys.stdout.write(text)
         sys.stdout.flush()
@@ -278,6 +284,8 @@ def run_stream(args: argparse.Namespace) -> int:
     live.finish()
     engine.step([live])
     show()
+    if args.format in ("srt", "vtt"):
+        sys.stdout.write(to_srt(finals) if args.format == "srt" else to_vtt(finals))
     return 0
 
 
