@@ -61,6 +61,7 @@ class TrainOptions:
     seed: int = 0
     init_from: str = ""  # start from an exported model directory or another run's directory
     threads: int = 0  # 0: torch's default
+    device: str = "auto"  # auto: CUDA when there is a GPU, else CPU
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -197,6 +198,15 @@ def initialise(model: Speech2Text) -> None:
         embed.weight[model.config.pad_token_id].zero_()
 
 
+def training_device(name: str) -> torch.device:
+    """`auto`: the GPU when there is one. A named CUDA device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available here (use cpu or auto)")
+    return torch.device(name)
+
+
 # --- training loop ------------------------------------------------------------------------------
 
 
@@ -222,6 +232,9 @@ class Trainer:
         self.ctc_head = torch.nn.Linear(options.d_model, options.vocab_size)
         if options.init_from:
             self._start_from(Path(options.init_from))
+        self.device = training_device(options.device)
+        self.model.to(self.device)
+        self.ctc_head.to(self.device)
         self.optimizer = torch.optim.AdamW(
             [*self.model.parameters(), *self.ctc_head.parameters()],
             lr=options.lr,
@@ -297,6 +310,7 @@ class Trainer:
         )
         if o.spec_augment:
             spec_augment(feats, mask.sum(-1), self.generator)
+        feats, mask, inputs, labels = (t.to(self.device) for t in (feats, mask, inputs, labels))
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         encoder = self.model.encode(feats, mask)
@@ -390,8 +404,9 @@ class Trainer:
         for start in range(0, count, 16):
             ids = list(range(start, min(count, start + 16)))
             feats, mask = pad_batch([self.dev.frames(i).astype(np.float32) for i in ids])
+            device = next(model.parameters()).device
             with torch.inference_mode():
-                results = search(model, model.encode(feats, mask), settings)
+                results = search(model, model.encode(feats.to(device), mask.to(device)), settings)
             hyps += [self.tokenizer.decode(h.tokens) for h in results]
         return float(jiwer.wer(self.dev.texts[:count], hyps))
 
@@ -443,7 +458,7 @@ class Trainer:
         model = Speech2Text(self.options.model_config())
         model.load_state_dict({k: v.float() for k, v in total.items()})
         log.info("averaged %d checkpoints: %s", len(paths), ", ".join(p.name for p in paths))
-        return model.eval()
+        return model.to(self.device).eval()
 
     def bundle(self, model: Speech2Text) -> Bundle:
         generation = GenerationConfig(num_beams=5, max_length=200, early_stopping=True)

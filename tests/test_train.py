@@ -113,3 +113,16 @@ def test_overfits_then_resumes_and_exports(corpus: Path, tmp_path: Path) -> None
     assert bundle.generation.num_beams == 5
     assert json.loads((out / "export.json").read_text())["used"] in ("last", "averaged")
     assert resumed.tokenizer.decode(resumed.tokenizer.encode(TEXTS[0])) == TEXTS[0]
+
+
+def test_training_device_choice() -> None:
+    import torch
+
+    from s2t_stream.train import training_device
+
+    assert training_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert training_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            training_device("cuda:0")
