@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_stream_arguments(mic)
     mic.set_defaults(run=run_mic)
 
+    gui_parser = commands.add_parser("gui", help="the desktop app: live captions and an overlay")
+    gui_parser.set_defaults(run=run_gui)
+
     import server
 
     serve_parser = commands.add_parser(
@@ -287,6 +290,15 @@ def run_stream(args: argparse.Namespace) -> int:
     if args.format in ("srt", "vtt"):
         sys.stdout.write(to_srt(finals) if args.format == "srt" else to_vtt(finals))
     return 0
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    try:
+        from gui.app import main as gui_main
+    except ImportError as error:
+        message = f"the desktop app needs PyQt6: pip install 's2t-stream[gui]' ({error})"
+        raise S2TError(message) from None
+    return gui_main(sys.argv[:1])
 
 
 def run_devices(args: argparse.Namespace) -> int:

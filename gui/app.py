@@ -1,0 +1,284 @@
+"""The main window: source and model pickers, start/stop, level meter, live transcript with a
+history of finals, copy / clear / save (TXT, SRT, WebVTT), and the caption overlay.
+
+    s2t-stream gui        or        python -m gui"""
+
+from __future__ import annotations
+
+import html
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings, QThread, pyqtSignal
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
+from PyQt6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.overlay import CaptionOverlay
+from gui.transcript import Transcript
+from gui.worker import CaptionWorker, Source
+from s2t_stream.capture import Microphone, choose_device, list_devices, loopback
+from s2t_stream.checkpoint import load_bundle
+from s2t_stream.cli import default_model
+from s2t_stream.engine import Engine, StreamOptions
+from s2t_stream.events import Event
+
+DESKTOP_AUDIO = "Desktop audio (what this computer plays)"
+DEFAULT_INPUT = "Default microphone"
+
+
+class MicrophoneSource:
+    """`Microphone` as the worker's `Source`."""
+
+    def __init__(self, device: str, rate: int) -> None:
+        if device == DESKTOP_AUDIO:
+            loopback()
+            device = ""
+        chosen = choose_device(None if device in ("", DEFAULT_INPUT) else device, list_devices())
+        self.microphone = Microphone(chosen, rate)
+        self.rate = rate
+
+    def read(self):  # type: ignore[no-untyped-def]
+        return self.microphone.read()
+
+    def close(self):  # type: ignore[no-untyped-def]
+        return self.microphone.close()
+
+    def dropped_s(self) -> float:
+        return self.microphone.stats.dropped_s
+
+
+SourceFactory = Callable[[str, int], Source]
+
+
+class MainWindow(QMainWindow):
+    request_start = pyqtSignal()
+    request_stop = pyqtSignal()
+
+    def __init__(
+        self, settings: QSettings, source_factory: SourceFactory = MicrophoneSource
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.source_factory = source_factory
+        self.transcript = Transcript()
+        self.running = False
+        self.setWindowTitle("s2t-stream")
+        self._build()
+        self.overlay = CaptionOverlay(
+            lines=int(settings.value("overlay/lines", 2)),
+            font_size=self.overlay_font.value(),
+            opacity=int(settings.value("overlay/opacity", 85)) / 100,
+        )
+        geometry = settings.value("overlay/geometry")
+        if geometry is not None:
+            self.overlay.restoreGeometry(geometry)
+        self.engine_thread = QThread(self)
+        self.worker: CaptionWorker | None = None
+        self.engine_thread.start()
+
+    # --- layout ---------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        s = self.settings
+        self.source = QComboBox()
+        self.source.setEditable(True)
+        self.source.addItems([DEFAULT_INPUT, DESKTOP_AUDIO])
+        self.source.setCurrentText(str(s.value("source", DEFAULT_INPUT)))
+        self.model = QLineEdit(str(s.value("model", default_model())))
+        self.tgt_lang = QLineEdit(str(s.value("tgt_lang", "")))
+        self.tgt_lang.setPlaceholderText("target language (translation models)")
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.toggle)
+        self.meter = QProgressBar()
+        self.meter.setRange(-60, 0)
+        self.meter.setValue(-60)
+        self.meter.setFormat("%v dB")
+        self.view = QTextEdit()
+        self.view.setReadOnly(True)
+        self.overlay_font = QSpinBox()
+        self.overlay_font.setRange(10, 96)
+        self.overlay_font.setValue(int(s.value("overlay/font_size", 26)))
+        self.overlay_font.setPrefix("overlay font ")
+        self.overlay_font.valueChanged.connect(lambda v: self.overlay.set_font_size(v))
+        buttons = QHBoxLayout()
+        for label, slot in (
+            ("Copy", self.copy),
+            ("Clear", self.clear),
+            ("Save…", self.save_dialog),
+            ("Overlay", self.toggle_overlay),
+        ):
+            button = QPushButton(label)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        buttons.addWidget(self.overlay_font)
+        top = QHBoxLayout()
+        for widget in (QLabel("Input"), self.source, QLabel("Model"), self.model, self.tgt_lang):
+            top.addWidget(widget)
+        top.addWidget(self.start_button)
+        layout = QVBoxLayout()
+        layout.addLayout(top)
+        layout.addWidget(self.meter)
+        layout.addWidget(self.view)
+        layout.addLayout(buttons)
+        central = QWidget()
+        central.setLayout(layout)
+        self.setCentralWidget(central)
+        for text, keys, slot in (
+            ("Start/stop", "Ctrl+R", self.toggle),
+            ("Overlay", "Ctrl+O", self.toggle_overlay),
+            ("Save", "Ctrl+S", self.save_dialog),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(slot)
+            self.addAction(action)
+        self.resize(900, 500)
+
+    # --- running --------------------------------------------------------------------------------
+
+    def toggle(self) -> None:
+        if self.running:
+            self.request_stop.emit()
+        else:
+            self.start()
+
+    def start(self) -> None:
+        self._remember()
+        model, tgt_lang = self.model.text().strip(), self.tgt_lang.text().strip() or None
+        device = self.source.currentText()
+        if self.worker is None or getattr(self.worker, "config", None) != (model, tgt_lang):
+            worker = CaptionWorker(
+                lambda: Engine(load_bundle(model), StreamOptions(tgt_lang=tgt_lang)),
+                lambda rate: self.source_factory(device, rate),
+            )
+            worker.config = (model, tgt_lang)  # type: ignore[attr-defined]
+            worker.moveToThread(self.engine_thread)
+            worker.caption.connect(self.on_event)
+            worker.level.connect(lambda db: self.meter.setValue(round(max(-60.0, db))))
+            worker.failed.connect(self.on_error)
+            worker.stopped.connect(self.on_stopped)
+            self.request_start.connect(worker.start)
+            self.request_stop.connect(worker.stop)
+            if self.worker is not None:
+                self.request_start.disconnect(self.worker.start)
+                self.request_stop.disconnect(self.worker.stop)
+            self.worker = worker
+        else:
+            self.worker.make_source = lambda rate: self.source_factory(device, rate)
+        self.running = True
+        self.start_button.setText("Stop")
+        self.statusBar().showMessage(f"listening: {device}")  # type: ignore[union-attr]
+        self.request_start.emit()
+
+    def on_event(self, event: Event) -> None:
+        self.transcript.add(event)
+        self.refresh()
+
+    def on_error(self, message: str) -> None:
+        self.statusBar().showMessage(message)  # type: ignore[union-attr]
+        self.last_error = message
+
+    def on_stopped(self) -> None:
+        self.running = False
+        self.start_button.setText("Start")
+        self.meter.setValue(-60)
+
+    def refresh(self) -> None:
+        parts = [html.escape(line) for line in self.transcript.lines()]
+        committed, tentative = self.transcript.committed, self.transcript.tentative
+        if committed or tentative:
+            parts.append(
+                f"<b>{html.escape(committed)}</b> "
+                f"<span style='color: gray'>{html.escape(tentative)}</span>"
+            )
+        self.view.setHtml("<br>".join(parts))
+        bar = self.view.verticalScrollBar()
+        if bar is not None:
+            bar.setValue(bar.maximum())
+        self.overlay.show_lines(self.transcript.recent(self.overlay.max_lines))
+
+    # --- transcript actions ---------------------------------------------------------------------
+
+    def copy(self) -> None:
+        clipboard = QApplication.clipboard()
+        if clipboard is not None:
+            clipboard.setText("\n".join(f.text for f in self.transcript.finals))
+
+    def clear(self) -> None:
+        self.transcript.clear()
+        self.refresh()
+
+    def save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save transcript", "transcript.srt", "Subtitles (*.srt *.vtt);;Text (*.txt)"
+        )
+        if path:
+            self.save(Path(path))
+
+    def save(self, path: Path) -> None:
+        try:
+            self.transcript.save(path)
+        except (OSError, ValueError) as error:
+            self.on_error(f"could not save: {error}")
+            return
+        self.statusBar().showMessage(f"saved {path}")  # type: ignore[union-attr]
+
+    def toggle_overlay(self) -> None:
+        self.overlay.setVisible(not self.overlay.isVisible())
+
+    # --- settings and closing -------------------------------------------------------------------
+
+    def _remember(self) -> None:
+        s = self.settings
+        s.setValue("source", self.source.currentText())
+        s.setValue("model", self.model.text())
+        s.setValue("tgt_lang", self.tgt_lang.text())
+        s.setValue("overlay/font_size", self.overlay_font.value())
+        s.setValue("overlay/lines", self.overlay.max_lines)
+        s.setValue("overlay/geometry", self.overlay.saveGeometry())
+        s.sync()
+
+    def confirm_discard(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Unsaved transcript", "Quit without saving the transcript?"
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent | None) -> None:
+        if self.running:
+            self.request_stop.emit()
+        if self.transcript.finals and not self.transcript.saved and not self.confirm_discard():
+            if event is not None:
+                event.ignore()
+            return
+        self._remember()
+        self.overlay.close()
+        self.engine_thread.quit()
+        self.engine_thread.wait(5000)
+        if event is not None:
+            event.accept()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    app = QApplication(list(argv) if argv is not None else sys.argv)
+    app.setOrganizationName("s2t-stream")
+    app.setApplicationName("s2t-stream")
+    window = MainWindow(QSettings())
+    window.show()
+    return app.exec()

@@ -1,0 +1,96 @@
+"""The engine's thread: reads audio from a source, steps the engine, and reports events, the
+input level and errors as Qt signals. The audio callback (in capture.py) never waits for it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
+
+from s2t_stream.capture import DeviceLost
+from s2t_stream.engine import Engine, Stream
+
+
+class Source(Protocol):
+    """Where audio comes from: a microphone, desktop audio, or (in tests) a file."""
+
+    rate: int
+
+    def read(self) -> np.ndarray: ...
+
+    def close(self) -> np.ndarray: ...
+
+    def dropped_s(self) -> float: ...
+
+
+class CaptionWorker(QObject):
+    caption = pyqtSignal(object)  # s2t_stream.events.Partial | Final
+    level = pyqtSignal(float)  # dBFS of the latest audio
+    failed = pyqtSignal(str)
+    stopped = pyqtSignal()
+
+    def __init__(
+        self,
+        make_engine: Callable[[], Engine],
+        make_source: Callable[[int], Source],
+        interval_ms: int = 50,
+    ) -> None:
+        super().__init__()
+        self.make_engine = make_engine
+        self.make_source = make_source
+        self.interval_ms = interval_ms
+        self.engine: Engine | None = None
+        self.source: Source | None = None
+        self.stream: Stream | None = None
+        self.timer: QTimer | None = None
+
+    @pyqtSlot()
+    def start(self) -> None:
+        """Load the model (first time) and open the source; errors become `failed`."""
+        try:
+            if self.engine is None:
+                self.engine = self.make_engine()
+            self.source = self.make_source(self.engine.bundle.features.sample_rate)
+            self.stream = self.engine.open(self.source.rate)
+        except Exception as error:  # shown in the window, never a crash
+            self.failed.emit(str(error))
+            self.stopped.emit()
+            return
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start(self.interval_ms)
+
+    def _tick(self) -> None:
+        assert self.source is not None and self.stream is not None and self.engine is not None
+        try:
+            audio = self.source.read()
+        except DeviceLost as lost:
+            self.failed.emit(f"{lost}; the transcript so far is kept")
+            self.stop()
+            return
+        if len(audio):
+            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+            self.level.emit(20 * np.log10(max(rms, 1e-6)))
+        self.stream.accept(audio)
+        self.engine.step([self.stream])
+        for event in self.stream.events():
+            self.caption.emit(event)
+
+    @pyqtSlot()
+    def stop(self) -> None:
+        """Stop the source and emit the last final."""
+        if self.timer is not None:
+            self.timer.stop()
+            self.timer = None
+        if self.source is not None and self.stream is not None and self.engine is not None:
+            self.stream.accept(self.source.close())
+            self.stream.finish()
+            self.engine.step([self.stream])
+            for event in self.stream.events():
+                self.caption.emit(event)
+            if self.source.dropped_s():
+                self.failed.emit(f"{self.source.dropped_s():.2f} s of audio were dropped")
+        self.source = self.stream = None
+        self.stopped.emit()

@@ -1,0 +1,138 @@
+"""The desktop app offscreen (pytest-qt): a fake audio source replays a bundled sample through
+the real engine and bundled model; transcript, overlay, saving, settings and errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pytest.importorskip("PyQt6", reason="the desktop app needs PyQt6 (pip install 's2t-stream[gui]')")
+pytest.importorskip("pytestqt", reason="GUI tests need pytest-qt")
+
+from PyQt6.QtCore import QSettings, Qt
+
+from gui.app import MainWindow
+from gui.overlay import CaptionOverlay
+from s2t_stream.audio import load_audio
+from s2t_stream.cli import BUNDLED_MODEL
+
+SAMPLE = BUNDLED_MODEL.parents[1] / "samples" / "sample1-espeak-en-gb-x-rp-f4.wav"
+
+
+class FakeSource:
+    """A file played 4× faster than real time, then silence."""
+
+    def __init__(self, audio: np.ndarray, rate: int) -> None:
+        self.audio, self.rate, self.position = audio, rate, 0
+
+    def read(self) -> np.ndarray:
+        step = self.rate // 5  # 0.2 s per 50 ms tick
+        chunk = self.audio[self.position : self.position + step]
+        self.position += step
+        return chunk if len(chunk) else np.zeros(step, dtype=np.float32)
+
+    def close(self) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+    def dropped_s(self) -> float:
+        return 0.0
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def window_with(settings: QSettings, qtbot, audio: np.ndarray) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = MainWindow(settings, source_factory=lambda device, rate: FakeSource(audio, rate))
+    window.confirm_discard = lambda: True  # type: ignore[method-assign]
+    qtbot.addWidget(window)
+    window.model.setText(str(BUNDLED_MODEL))
+    return window
+
+
+@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+def test_words_appear_in_the_transcript_and_the_overlay(settings: QSettings, qtbot) -> None:  # type: ignore[no-untyped-def]
+    audio = np.concatenate(
+        [np.zeros(8000, np.float32), load_audio(SAMPLE), np.zeros(16000, np.float32)]
+    )
+    window = window_with(settings, qtbot, audio)
+    window.start()
+    qtbot.waitUntil(lambda: bool(window.transcript.finals), timeout=60000)
+    window.request_stop.emit()
+    qtbot.waitUntil(lambda: not window.running, timeout=10000)
+    final = window.transcript.finals[0].text
+    assert final.split()[0] == "they"  # the model's reading of this sample starts so
+    assert final in window.view.toPlainText()
+    assert final in window.overlay.label.text()
+    window.close()
+
+
+def test_saving_srt_and_vtt(settings: QSettings, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from s2t_stream.events import Final, Word
+
+    window = window_with(settings, qtbot, np.zeros(0, np.float32))
+    window.on_event(
+        Final(
+            0, "hello world", 1.0, 1.9, 2.0, 2.1, (Word("hello", 1.0, 1.4), Word("world", 1.4, 1.9))
+        )
+    )
+    assert not window.transcript.saved
+    window.save(tmp_path / "out.srt")
+    assert (tmp_path / "out.srt").read_text() == "1\n00:00:01,000 --> 00:00:01,900\nhello world\n"
+    window.save(tmp_path / "out.vtt")
+    assert (tmp_path / "out.vtt").read_text().startswith("WEBVTT\n\n00:00:01.000 --> 00:00:01.900")
+    assert window.transcript.saved
+    window.save(tmp_path / "out.doc")
+    assert "save as .txt, .srt or .vtt" in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_overlay_window_flags(qapp) -> None:  # type: ignore[no-untyped-def]
+    overlay = CaptionOverlay(lines=2)
+    flags = overlay.windowFlags()
+    for flag in (
+        Qt.WindowType.FramelessWindowHint,
+        Qt.WindowType.WindowStaysOnTopHint,
+        Qt.WindowType.Tool,
+    ):
+        assert flags & flag
+    assert overlay.testAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+    overlay.set_click_through(True)
+    assert overlay.windowFlags() & Qt.WindowType.WindowTransparentForInput
+    overlay.set_click_through(False)
+    assert not overlay.windowFlags() & Qt.WindowType.WindowTransparentForInput
+    overlay.show_lines(["one", "two", "three"])
+    assert overlay.label.text() == "two\nthree"
+    overlay.close()
+
+
+def test_settings_survive_a_restart(settings: QSettings, qtbot) -> None:  # type: ignore[no-untyped-def]
+    window = window_with(settings, qtbot, np.zeros(0, np.float32))
+    window.source.setCurrentText("USB mic")
+    window.tgt_lang.setText("fr")
+    window.overlay_font.setValue(40)
+    window.overlay.move(123, 45)
+    window.close()
+    again = MainWindow(settings)
+    qtbot.addWidget(again)
+    assert again.source.currentText() == "USB mic"
+    assert again.tgt_lang.text() == "fr"
+    assert again.overlay_font.value() == 40
+    assert again.model.text() == str(BUNDLED_MODEL)
+    again.close()
+
+
+def test_a_model_that_fails_to_load_shows_a_message(
+    settings: QSettings, qtbot, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    window = window_with(settings, qtbot, np.zeros(0, np.float32))
+    window.model.setText(str(tmp_path / "no-such-model"))
+    window.start()
+    qtbot.waitUntil(lambda: not window.running, timeout=10000)
+    assert "no-such-model" in window.statusBar().currentMessage()
+    window.close()
