@@ -32,7 +32,7 @@ from PyQt6.QtWidgets import (
 from gui.overlay import CaptionOverlay
 from gui.transcript import Transcript
 from gui.worker import CaptionWorker, Source
-from s2t_stream.capture import Microphone, choose_device, list_devices, loopback
+from s2t_stream.capture import CaptureError, Microphone, choose_device, list_devices, loopback
 from s2t_stream.checkpoint import load_bundle
 from s2t_stream.cli import default_model
 from s2t_stream.engine import Engine, StreamOptions
@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         self.source = QComboBox()
         self.source.setEditable(True)
-        self.source.addItems([DEFAULT_INPUT, DESKTOP_AUDIO])
+        self.source.addItems([DEFAULT_INPUT, DESKTOP_AUDIO, *self._device_names()])
         self.source.setCurrentText(str(s.value("source", DEFAULT_INPUT)))
         self.model = QLineEdit(str(s.value("model", default_model())))
         self.tgt_lang = QLineEdit(str(s.value("tgt_lang", "")))
@@ -149,6 +149,13 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             self.addAction(action)
         self.resize(900, 500)
+
+    @staticmethod
+    def _device_names() -> list[str]:
+        try:
+            return [d.name for d in list_devices()]
+        except CaptureError:  # no PortAudio: the error shows when capture starts
+            return []
 
     # --- running --------------------------------------------------------------------------------
 
