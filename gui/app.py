@@ -205,6 +205,9 @@ class MainWindow(QMainWindow):
         self.running = False
         self.start_button.setText("Start")
         self.meter.setValue(-60)
+        bar = self.statusBar()
+        if bar is not None and bar.currentMessage().startswith("listening"):
+            bar.showMessage("stopped")
 
     def refresh(self) -> None:
         parts = [html.escape(line) for line in self.transcript.lines()]

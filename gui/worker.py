@@ -94,3 +94,23 @@ class CaptionWorker(QObject):
                 self.failed.emit(f"{self.source.dropped_s():.2f} s of audio were dropped")
         self.source = self.stream = None
         self.stopped.emit()
+
+
+class FileSource:
+    """A recording played as if live, `speed` times faster than real time, then silence
+    (for demos, screenshots and tests)."""
+
+    def __init__(self, audio: np.ndarray, rate: int, speed: float = 1.0, tick_s: float = 0.05):
+        self.audio, self.rate, self.position = audio, rate, 0
+        self.step = round(rate * tick_s * speed)
+
+    def read(self) -> np.ndarray:
+        chunk = self.audio[self.position : self.position + self.step]
+        self.position += self.step
+        return chunk if len(chunk) else np.zeros(self.step, dtype=np.float32)
+
+    def close(self) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+    def dropped_s(self) -> float:
+        return 0.0

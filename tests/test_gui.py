@@ -17,29 +17,11 @@ from PyQt6.QtCore import QSettings, Qt
 
 from gui.app import MainWindow
 from gui.overlay import CaptionOverlay
+from gui.worker import FileSource
 from s2t_stream.audio import load_audio
 from s2t_stream.cli import BUNDLED_MODEL
 
 SAMPLE = BUNDLED_MODEL.parents[1] / "samples" / "sample1-espeak-en-gb-x-rp-f4.wav"
-
-
-class FakeSource:
-    """A file played 4× faster than real time, then silence."""
-
-    def __init__(self, audio: np.ndarray, rate: int) -> None:
-        self.audio, self.rate, self.position = audio, rate, 0
-
-    def read(self) -> np.ndarray:
-        step = self.rate // 5  # 0.2 s per 50 ms tick
-        chunk = self.audio[self.position : self.position + step]
-        self.position += step
-        return chunk if len(chunk) else np.zeros(step, dtype=np.float32)
-
-    def close(self) -> np.ndarray:
-        return np.zeros(0, dtype=np.float32)
-
-    def dropped_s(self) -> float:
-        return 0.0
 
 
 @pytest.fixture
@@ -48,7 +30,9 @@ def settings(tmp_path: Path) -> QSettings:
 
 
 def window_with(settings: QSettings, qtbot, audio: np.ndarray) -> MainWindow:  # type: ignore[no-untyped-def]
-    window = MainWindow(settings, source_factory=lambda device, rate: FakeSource(audio, rate))
+    window = MainWindow(
+        settings, source_factory=lambda device, rate: FileSource(audio, rate, speed=4.0)
+    )
     window.confirm_discard = lambda: True  # type: ignore[method-assign]
     qtbot.addWidget(window)
     window.model.setText(str(BUNDLED_MODEL))
