@@ -14,6 +14,7 @@ from PyQt6.QtCore import QSettings, QThread, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -81,9 +82,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("s2t-stream")
         self._build()
         self.overlay = CaptionOverlay(
-            lines=int(settings.value("overlay/lines", 2)),
+            lines=self.overlay_lines.value(),
             font_size=self.overlay_font.value(),
-            opacity=int(settings.value("overlay/opacity", 85)) / 100,
+            opacity=self.overlay_opacity.value() / 100,
         )
         geometry = settings.value("overlay/geometry")
         if geometry is not None:
@@ -116,6 +117,19 @@ class MainWindow(QMainWindow):
         self.overlay_font.setValue(int(s.value("overlay/font_size", 26)))
         self.overlay_font.setPrefix("overlay font ")
         self.overlay_font.valueChanged.connect(lambda v: self.overlay.set_font_size(v))
+        self.overlay_lines = QSpinBox()
+        self.overlay_lines.setRange(1, 10)
+        self.overlay_lines.setValue(int(s.value("overlay/lines", 2)))
+        self.overlay_lines.setPrefix("lines ")
+        self.overlay_lines.valueChanged.connect(self._set_overlay_lines)
+        self.overlay_opacity = QSpinBox()
+        self.overlay_opacity.setRange(10, 100)
+        self.overlay_opacity.setValue(int(s.value("overlay/opacity", 85)))
+        self.overlay_opacity.setPrefix("opacity ")
+        self.overlay_opacity.setSuffix(" %")
+        self.overlay_opacity.valueChanged.connect(lambda v: self.overlay.set_opacity(v / 100))
+        self.click_through = QCheckBox("click-through")
+        self.click_through.toggled.connect(lambda on: self.overlay.set_click_through(on))
         buttons = QHBoxLayout()
         for label, slot in (
             ("Copy", self.copy),
@@ -126,10 +140,24 @@ class MainWindow(QMainWindow):
             button = QPushButton(label)
             button.clicked.connect(slot)
             buttons.addWidget(button)
-        buttons.addWidget(self.overlay_font)
+        controls: list[QWidget] = [
+            self.overlay_font,
+            self.overlay_lines,
+            self.overlay_opacity,
+            self.click_through,
+        ]
+        for control in controls:
+            buttons.addWidget(control)
         top = QHBoxLayout()
-        for widget in (QLabel("Input"), self.source, QLabel("Model"), self.model, self.tgt_lang):
-            top.addWidget(widget)
+        fields: list[QWidget] = [
+            QLabel("Input"),
+            self.source,
+            QLabel("Model"),
+            self.model,
+            self.tgt_lang,
+        ]
+        for field in fields:
+            top.addWidget(field)
         top.addWidget(self.start_button)
         layout = QVBoxLayout()
         layout.addLayout(top)
@@ -249,6 +277,10 @@ class MainWindow(QMainWindow):
             return
         self.statusBar().showMessage(f"saved {path}")  # type: ignore[union-attr]
 
+    def _set_overlay_lines(self, lines: int) -> None:
+        self.overlay.max_lines = lines
+        self.refresh()
+
     def toggle_overlay(self) -> None:
         self.overlay.setVisible(not self.overlay.isVisible())
 
@@ -260,7 +292,8 @@ class MainWindow(QMainWindow):
         s.setValue("model", self.model.text())
         s.setValue("tgt_lang", self.tgt_lang.text())
         s.setValue("overlay/font_size", self.overlay_font.value())
-        s.setValue("overlay/lines", self.overlay.max_lines)
+        s.setValue("overlay/lines", self.overlay_lines.value())
+        s.setValue("overlay/opacity", self.overlay_opacity.value())
         s.setValue("overlay/geometry", self.overlay.saveGeometry())
         s.sync()
 

@@ -100,6 +100,8 @@ def test_settings_survive_a_restart(settings: QSettings, qtbot) -> None:  # type
     window.source.setCurrentText("USB mic")
     window.tgt_lang.setText("fr")
     window.overlay_font.setValue(40)
+    window.overlay_lines.setValue(3)
+    window.overlay_opacity.setValue(60)
     window.overlay.move(123, 45)
     window.close()
     again = MainWindow(settings)
@@ -107,6 +109,9 @@ def test_settings_survive_a_restart(settings: QSettings, qtbot) -> None:  # type
     assert again.source.currentText() == "USB mic"
     assert again.tgt_lang.text() == "fr"
     assert again.overlay_font.value() == 40
+    assert again.overlay_lines.value() == 3 and again.overlay.max_lines == 3
+    assert again.overlay_opacity.value() == 60
+    assert "rgba(0, 0, 0, 153)" in again.overlay.label.styleSheet()  # 60 % of 255
     assert again.model.text() == str(BUNDLED_MODEL)
     again.close()
 
