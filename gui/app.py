@@ -31,8 +31,9 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.overlay import CaptionOverlay
+from gui.remote import RemoteBackend
 from gui.transcript import Transcript
-from gui.worker import CaptionWorker, Source
+from gui.worker import Backend, CaptionWorker, Source
 from s2t_stream.capture import CaptureError, Microphone, choose_device, list_devices, loopback
 from s2t_stream.checkpoint import load_bundle
 from s2t_stream.cli import default_model
@@ -65,6 +66,13 @@ class MicrophoneSource:
 
 
 SourceFactory = Callable[[str, int], Source]
+
+
+def backend(model: str, tgt_lang: str | None) -> Backend:
+    """A `ws://` or `wss://` URL: a running `s2t-stream serve`; anything else: a local model."""
+    if model.startswith(("ws://", "wss://")):
+        return RemoteBackend(model, tgt_lang)
+    return Engine(load_bundle(model), StreamOptions(tgt_lang=tgt_lang))
 
 
 class MainWindow(QMainWindow):
@@ -199,8 +207,7 @@ class MainWindow(QMainWindow):
         device = self.source.currentText()
         if self.worker is None or getattr(self.worker, "config", None) != (model, tgt_lang):
             worker = CaptionWorker(
-                lambda: Engine(load_bundle(model), StreamOptions(tgt_lang=tgt_lang)),
-                lambda rate: self.source_factory(device, rate),
+                lambda: backend(model, tgt_lang), lambda rate: self.source_factory(device, rate)
             )
             worker.config = (model, tgt_lang)  # type: ignore[attr-defined]
             worker.moveToThread(self.engine_thread)

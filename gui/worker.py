@@ -4,13 +4,12 @@ input level and errors as Qt signals. The audio callback (in capture.py) never w
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
 
 from s2t_stream.capture import DeviceLost
-from s2t_stream.engine import Engine, Stream
 
 
 class Source(Protocol):
@@ -25,6 +24,17 @@ class Source(Protocol):
     def dropped_s(self) -> float: ...
 
 
+class Backend(Protocol):
+    """A local `Engine` or a `RemoteBackend`."""
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def open(self, sample_rate: int) -> Any: ...
+
+    def step(self, streams: Any) -> int: ...
+
+
 class CaptionWorker(QObject):
     caption = pyqtSignal(object)  # s2t_stream.events.Partial | Final
     level = pyqtSignal(float)  # dBFS of the latest audio
@@ -33,7 +43,7 @@ class CaptionWorker(QObject):
 
     def __init__(
         self,
-        make_engine: Callable[[], Engine],
+        make_engine: Callable[[], Backend],
         make_source: Callable[[int], Source],
         interval_ms: int = 50,
     ) -> None:
@@ -41,9 +51,9 @@ class CaptionWorker(QObject):
         self.make_engine = make_engine
         self.make_source = make_source
         self.interval_ms = interval_ms
-        self.engine: Engine | None = None
+        self.engine: Backend | None = None
         self.source: Source | None = None
-        self.stream: Stream | None = None
+        self.stream: Any = None
         self.timer: QTimer | None = None
 
     @pyqtSlot()
@@ -52,7 +62,7 @@ class CaptionWorker(QObject):
         try:
             if self.engine is None:
                 self.engine = self.make_engine()
-            self.source = self.make_source(self.engine.bundle.features.sample_rate)
+            self.source = self.make_source(self.engine.sample_rate)
             self.stream = self.engine.open(self.source.rate)
         except Exception as error:  # shown in the window, never a crash
             self.failed.emit(str(error))

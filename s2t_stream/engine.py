@@ -261,6 +261,11 @@ class Engine:
         ]
         self.word_starts = torch.tensor(self.starts_word)
 
+    @property
+    def sample_rate(self) -> int:
+        """The model's input rate (streams resample to it)."""
+        return self.bundle.features.sample_rate
+
     def make_policy(self) -> Policy:
         return make_policy(self.options.policy, self.subsampling * FRAME_S)
 

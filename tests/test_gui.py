@@ -125,3 +125,29 @@ def test_a_model_that_fails_to_load_shows_a_message(
     qtbot.waitUntil(lambda: not window.running, timeout=10000)
     assert "no-such-model" in window.statusBar().currentMessage()
     window.close()
+
+
+@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+def test_a_remote_server_as_the_backend(settings: QSettings, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from test_server import running
+
+    from s2t_stream.checkpoint import load_bundle
+
+    audio = np.concatenate(
+        [np.zeros(8000, np.float32), load_audio(SAMPLE), np.zeros(16000, np.float32)]
+    )
+    with running(load_bundle(BUNDLED_MODEL)) as server:
+        window = window_with(settings, qtbot, audio)
+        window.model.setText(server.url())
+        window.start()
+        qtbot.waitUntil(lambda: bool(window.transcript.finals), timeout=60000)
+        window.request_stop.emit()
+        qtbot.waitUntil(lambda: not window.running, timeout=30000)
+        assert window.transcript.finals[0].text.split()[0] == "they"
+        window.close()
+    window = window_with(settings, qtbot, audio)
+    window.model.setText("ws://127.0.0.1:9/v1/stream")
+    window.start()
+    qtbot.waitUntil(lambda: not window.running, timeout=20000)
+    assert "cannot reach the server" in window.statusBar().currentMessage()
+    window.close()
