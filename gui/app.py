@@ -86,6 +86,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.source_factory = source_factory
         self.transcript = Transcript()
+        self.translations = Transcript()  # from the optional second (translation) model
         self.running = False
         self.setWindowTitle("s2t-stream")
         self._build()
@@ -112,6 +113,13 @@ class MainWindow(QMainWindow):
         self.model = QLineEdit(str(s.value("model", default_model())))
         self.tgt_lang = QLineEdit(str(s.value("tgt_lang", "")))
         self.tgt_lang.setPlaceholderText("target language (translation models)")
+        self.translation_model = QLineEdit(str(s.value("translation_model", "")))
+        self.translation_model.setPlaceholderText("translation model (optional, runs alongside)")
+        self.translation_lang = QLineEdit(str(s.value("translation_lang", "")))
+        self.translation_lang.setPlaceholderText("its target language")
+        self.translation_view = QLabel("")
+        self.translation_view.setStyleSheet("color: #8a6d00;")
+        self.translation_view.hide()
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.toggle)
         self.meter = QProgressBar()
@@ -169,8 +177,14 @@ class MainWindow(QMainWindow):
         top.addWidget(self.start_button)
         layout = QVBoxLayout()
         layout.addLayout(top)
+        second = QHBoxLayout()
+        second.addWidget(QLabel("Translate with"))
+        second.addWidget(self.translation_model)
+        second.addWidget(self.translation_lang)
+        layout.addLayout(second)
         layout.addWidget(self.meter)
         layout.addWidget(self.view)
+        layout.addWidget(self.translation_view)
         layout.addLayout(buttons)
         central = QWidget()
         central.setLayout(layout)
@@ -204,12 +218,18 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         self._remember()
         model, tgt_lang = self.model.text().strip(), self.tgt_lang.text().strip() or None
+        translator = self.translation_model.text().strip()
+        translator_lang = self.translation_lang.text().strip() or None
+        config = (model, tgt_lang, translator, translator_lang)
         device = self.source.currentText()
-        if self.worker is None or getattr(self.worker, "config", None) != (model, tgt_lang):
-            worker = CaptionWorker(
-                lambda: backend(model, tgt_lang), lambda rate: self.source_factory(device, rate)
-            )
-            worker.config = (model, tgt_lang)  # type: ignore[attr-defined]
+        if self.worker is None or getattr(self.worker, "config", None) != config:
+
+            def engines() -> list[Backend]:
+                first = backend(model, tgt_lang)
+                return [first, backend(translator, translator_lang)] if translator else [first]
+
+            worker = CaptionWorker(engines, lambda rate: self.source_factory(device, rate))
+            worker.config = config  # type: ignore[attr-defined]
             worker.moveToThread(self.engine_thread)
             worker.caption.connect(self.on_event)
             worker.level.connect(lambda db: self.meter.setValue(round(max(-60.0, db))))
@@ -228,8 +248,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"listening: {device}")  # type: ignore[union-attr]
         self.request_start.emit()
 
-    def on_event(self, event: Event) -> None:
-        self.transcript.add(event)
+    def on_event(self, channel: int, event: Event) -> None:
+        (self.transcript if channel == 0 else self.translations).add(event)
         self.refresh()
 
     def on_error(self, message: str) -> None:
@@ -256,7 +276,12 @@ class MainWindow(QMainWindow):
         bar = self.view.verticalScrollBar()
         if bar is not None:
             bar.setValue(bar.maximum())
-        self.overlay.show_lines(self.transcript.recent(self.overlay.max_lines))
+        translated = None
+        if self.translation_model.text().strip():
+            translated = (self.translations.recent(1) or [""])[-1]
+            self.translation_view.setText(translated)
+        self.translation_view.setVisible(translated is not None)
+        self.overlay.show_lines(self.transcript.recent(self.overlay.max_lines), translated)
 
     # --- transcript actions ---------------------------------------------------------------------
 
@@ -267,6 +292,7 @@ class MainWindow(QMainWindow):
 
     def clear(self) -> None:
         self.transcript.clear()
+        self.translations.clear()
         self.refresh()
 
     def save_dialog(self) -> None:
@@ -298,6 +324,8 @@ class MainWindow(QMainWindow):
         s.setValue("source", self.source.currentText())
         s.setValue("model", self.model.text())
         s.setValue("tgt_lang", self.tgt_lang.text())
+        s.setValue("translation_model", self.translation_model.text())
+        s.setValue("translation_lang", self.translation_lang.text())
         s.setValue("overlay/font_size", self.overlay_font.value())
         s.setValue("overlay/lines", self.overlay_lines.value())
         s.setValue("overlay/opacity", self.overlay_opacity.value())

@@ -21,9 +21,13 @@ class CaptionOverlay(QWidget):
         self.label = QLabel("", self)
         self.label.setWordWrap(True)
         self.label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
+        self.translation = QLabel("", self)  # under the caption, when a translation runs
+        self.translation.setWordWrap(True)
+        self.translation.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.label)
+        layout.addWidget(self.translation)
         layout.addWidget(QSizeGrip(self), 0, Qt.AlignmentFlag.AlignRight)
         self.drag_from: QPoint | None = None
         self.set_font_size(font_size)
@@ -34,20 +38,26 @@ class CaptionOverlay(QWidget):
         font = QFont()
         font.setPointSize(size)
         self.label.setFont(font)
+        small = QFont()
+        small.setPointSize(max(8, round(size * 0.8)))
+        self.translation.setFont(small)
 
     def set_opacity(self, opacity: float) -> None:
         alpha = round(255 * min(max(opacity, 0.1), 1.0))
-        self.label.setStyleSheet(
-            f"color: white; background-color: rgba(0, 0, 0, {alpha}); padding: 6px;"
-        )
+        background = f"background-color: rgba(0, 0, 0, {alpha}); padding: 6px;"
+        self.label.setStyleSheet(f"color: white; {background}")
+        self.translation.setStyleSheet(f"color: #ffd75e; {background}")
 
     def set_click_through(self, on: bool) -> None:
         """Clicks pass to the windows below (the overlay cannot be dragged meanwhile)."""
         self.setWindowFlag(Qt.WindowType.WindowTransparentForInput, on)
         self.show()
 
-    def show_lines(self, lines: list[str]) -> None:
+    def show_lines(self, lines: list[str], translation: str | None = None) -> None:
+        """The last caption lines; `translation` (if any) on a line of its own under them."""
         self.label.setText("\n".join(lines[-self.max_lines :]))
+        self.translation.setVisible(translation is not None)
+        self.translation.setText(translation or "")
 
     def mousePressEvent(self, event: QMouseEvent | None) -> None:
         if event is not None and event.button() == Qt.MouseButton.LeftButton:

@@ -36,34 +36,35 @@ class Backend(Protocol):
 
 
 class CaptionWorker(QObject):
-    caption = pyqtSignal(object)  # s2t_stream.events.Partial | Final
+    caption = pyqtSignal(int, object)  # channel (0: captions, 1: translation), event
     level = pyqtSignal(float)  # dBFS of the latest audio
     failed = pyqtSignal(str)
     stopped = pyqtSignal()
 
     def __init__(
         self,
-        make_engine: Callable[[], Backend],
+        make_engines: Callable[[], list[Backend]],
         make_source: Callable[[int], Source],
         interval_ms: int = 50,
     ) -> None:
         super().__init__()
-        self.make_engine = make_engine
+        self.make_engines = make_engines
         self.make_source = make_source
         self.interval_ms = interval_ms
-        self.engine: Backend | None = None
+        self.engines: list[Backend] = []  # one per channel, fed the same audio
         self.source: Source | None = None
-        self.stream: Any = None
+        self.streams: list[Any] = []
         self.timer: QTimer | None = None
 
     @pyqtSlot()
     def start(self) -> None:
-        """Load the model (first time) and open the source; errors become `failed`."""
+        """Load the models (first time) and open the source; errors become `failed`."""
         try:
-            if self.engine is None:
-                self.engine = self.make_engine()
-            self.source = self.make_source(self.engine.sample_rate)
-            self.stream = self.engine.open(self.source.rate)
+            if not self.engines:
+                self.engines = self.make_engines()
+            self.source = self.make_source(self.engines[0].sample_rate)
+            rate = self.source.rate
+            self.streams = [engine.open(rate) for engine in self.engines]
         except Exception as error:  # shown in the window, never a crash
             self.failed.emit(str(error))
             self.stopped.emit()
@@ -73,7 +74,7 @@ class CaptionWorker(QObject):
         self.timer.start(self.interval_ms)
 
     def _tick(self) -> None:
-        assert self.source is not None and self.stream is not None and self.engine is not None
+        assert self.source is not None
         try:
             audio = self.source.read()
         except DeviceLost as lost:
@@ -83,10 +84,15 @@ class CaptionWorker(QObject):
         if len(audio):
             rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
             self.level.emit(20 * np.log10(max(rms, 1e-6)))
-        self.stream.accept(audio)
-        self.engine.step([self.stream])
-        for event in self.stream.events():
-            self.caption.emit(event)
+        for stream in self.streams:
+            stream.accept(audio)
+        self._step()
+
+    def _step(self) -> None:
+        for channel, (engine, stream) in enumerate(zip(self.engines, self.streams, strict=True)):
+            engine.step([stream])
+            for event in stream.events():
+                self.caption.emit(channel, event)
 
     @pyqtSlot()
     def stop(self) -> None:
@@ -94,15 +100,15 @@ class CaptionWorker(QObject):
         if self.timer is not None:
             self.timer.stop()
             self.timer = None
-        if self.source is not None and self.stream is not None and self.engine is not None:
-            self.stream.accept(self.source.close())
-            self.stream.finish()
-            self.engine.step([self.stream])
-            for event in self.stream.events():
-                self.caption.emit(event)
+        if self.source is not None and self.streams:
+            tail = self.source.close()
+            for stream in self.streams:
+                stream.accept(tail)
+                stream.finish()
+            self._step()
             if self.source.dropped_s():
                 self.failed.emit(f"{self.source.dropped_s():.2f} s of audio were dropped")
-        self.source = self.stream = None
+        self.source, self.streams = None, []
         self.stopped.emit()
 
 

@@ -61,9 +61,10 @@ def test_saving_srt_and_vtt(settings: QSettings, qtbot, tmp_path: Path) -> None:
 
     window = window_with(settings, qtbot, np.zeros(0, np.float32))
     window.on_event(
+        0,
         Final(
             0, "hello world", 1.0, 1.9, 2.0, 2.1, (Word("hello", 1.0, 1.4), Word("world", 1.4, 1.9))
-        )
+        ),
     )
     assert not window.transcript.saved
     window.save(tmp_path / "out.srt")
@@ -150,4 +151,42 @@ def test_a_remote_server_as_the_backend(settings: QSettings, qtbot) -> None:  # 
     window.start()
     qtbot.waitUntil(lambda: not window.running, timeout=20000)
     assert "cannot reach the server" in window.statusBar().currentMessage()
+    window.close()
+
+
+@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+def test_a_second_model_translates_under_the_caption(
+    settings: QSettings, qtbot, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from reference import TINY, reference_pair
+
+    from s2t_stream.checkpoint import Bundle, save_bundle
+    from s2t_stream.config import GenerationConfig
+    from s2t_stream.features import FeatureOptions
+    from s2t_stream.tokenizer import train_sentencepiece
+
+    # a tiny random multilingual model stands in for a real translation checkpoint
+    sentences = ["the quick brown fox jumps over the lazy dog", "she sells sea shells"] * 10
+    tokenizer = train_sentencepiece(sentences, tmp_path / "spm", 36, lang_codes=["de", "fr"])
+    _, model = reference_pair(
+        {**TINY, "vocab_size": tokenizer.vocab_size}, eos_bias=0.75, tie_word_embeddings=False
+    )
+    bundle = Bundle(model, tokenizer, GenerationConfig(), FeatureOptions(), "tiny")
+    save_bundle(replace(bundle), tmp_path / "translator")
+    audio = np.concatenate(
+        [np.zeros(8000, np.float32), load_audio(SAMPLE), np.zeros(16000, np.float32)]
+    )
+    window = window_with(settings, qtbot, audio)
+    window.translation_model.setText(str(tmp_path / "translator"))
+    window.translation_lang.setText("fr")
+    window.start()
+    qtbot.waitUntil(lambda: bool(window.transcript.finals), timeout=60000)
+    window.request_stop.emit()
+    qtbot.waitUntil(lambda: not window.running, timeout=30000)
+    assert window.translations.finals  # the second model produced its own finals
+    assert window.overlay.translation.isVisibleTo(window.overlay)
+    assert window.overlay.translation.text() == window.translations.finals[-1].text
+    assert window.transcript.finals[0].text.split()[0] == "they"  # captions unaffected
     window.close()
