@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings, QThread, pyqtSignal
+from PyQt6.QtCore import QEventLoop, QSettings, QThread, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QApplication,
@@ -111,6 +111,10 @@ class MainWindow(QMainWindow):
         self.source.addItems([DEFAULT_INPUT, DESKTOP_AUDIO, *self._device_names()])
         self.source.setCurrentText(str(s.value("source", DEFAULT_INPUT)))
         self.model = QLineEdit(str(s.value("model", default_model())))
+        self.model.setToolTip("a model directory, or ws://host:port/v1/stream of a running server")
+        self.browse = QPushButton("…")
+        self.browse.setToolTip("choose a model directory")
+        self.browse.clicked.connect(self.choose_model)
         self.tgt_lang = QLineEdit(str(s.value("tgt_lang", "")))
         self.tgt_lang.setPlaceholderText("target language (translation models)")
         self.translation_model = QLineEdit(str(s.value("translation_model", "")))
@@ -170,6 +174,7 @@ class MainWindow(QMainWindow):
             self.source,
             QLabel("Model"),
             self.model,
+            self.browse,
             self.tgt_lang,
         ]
         for field in fields:
@@ -247,6 +252,11 @@ class MainWindow(QMainWindow):
         self.start_button.setText("Stop")
         self.statusBar().showMessage(f"listening: {device}")  # type: ignore[union-attr]
         self.request_start.emit()
+
+    def choose_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Model directory", self.model.text())
+        if folder:
+            self.model.setText(folder)
 
     def on_event(self, channel: int, event: Event) -> None:
         (self.transcript if channel == 0 else self.translations).add(event)
@@ -338,9 +348,21 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def stop_and_wait(self, timeout_s: float = 10.0) -> None:
+        """Stop capturing and wait for the worker's last final (it lands in the transcript)."""
+        if not self.running:
+            return
+        loop = QEventLoop()
+        QTimer.singleShot(round(timeout_s * 1000), loop.quit)
+        if self.worker is not None:  # connected first: the stop may be quick
+            self.worker.stopped.connect(loop.quit)
+        self.request_stop.emit()
+        loop.exec()
+        if self.worker is not None:
+            self.worker.stopped.disconnect(loop.quit)
+
     def closeEvent(self, event: QCloseEvent | None) -> None:
-        if self.running:
-            self.request_stop.emit()
+        self.stop_and_wait()  # finals are kept
         if self.transcript.finals and not self.transcript.saved and not self.confirm_discard():
             if event is not None:
                 event.ignore()

@@ -190,3 +190,19 @@ def test_a_second_model_translates_under_the_caption(
     assert window.overlay.translation.text() == window.translations.finals[-1].text
     assert window.transcript.finals[0].text.split()[0] == "they"  # captions unaffected
     window.close()
+
+
+@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+def test_closing_while_listening_keeps_the_last_final_and_asks(settings: QSettings, qtbot) -> None:  # type: ignore[no-untyped-def]
+    speech = load_audio(SAMPLE)  # no trailing silence: only stopping makes its final
+    window = window_with(settings, qtbot, np.concatenate([np.zeros(8000, np.float32), speech]))
+    window.show()  # a never-shown window closes without a close event
+    asked: list[int] = []
+    window.confirm_discard = lambda: asked.append(len(window.transcript.finals)) or False  # type: ignore[method-assign]
+    window.start()
+    qtbot.waitUntil(lambda: bool(window.transcript.committed), timeout=60000)
+    assert not window.transcript.finals
+    assert not window.close()  # refused: the user chose not to discard
+    assert asked == [1] and window.transcript.finals  # the stop produced the final first
+    window.confirm_discard = lambda: True  # type: ignore[method-assign]
+    assert window.close()
