@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.model.setToolTip("a model directory, or ws://host:port/v1/stream of a running server")
         self.browse = QPushButton("…")
         self.browse.setToolTip("choose a model directory")
+        self.browse.setMaximumWidth(32)
         self.browse.clicked.connect(self.choose_model)
         self.tgt_lang = QLineEdit(str(s.value("tgt_lang", "")))
         self.tgt_lang.setPlaceholderText("target language (translation models)")

@@ -104,6 +104,7 @@ def test_settings_survive_a_restart(settings: QSettings, qtbot) -> None:  # type
     window.overlay_lines.setValue(3)
     window.overlay_opacity.setValue(60)
     window.overlay.move(123, 45)
+    window.overlay.resize(700, 120)
     window.close()
     again = MainWindow(settings)
     qtbot.addWidget(again)
@@ -112,6 +113,8 @@ def test_settings_survive_a_restart(settings: QSettings, qtbot) -> None:  # type
     assert again.overlay_font.value() == 40
     assert again.overlay_lines.value() == 3 and again.overlay.max_lines == 3
     assert again.overlay_opacity.value() == 60
+    assert settings.value("overlay/geometry") is not None
+    assert (again.overlay.width(), again.overlay.height()) == (700, 120)
     assert "rgba(0, 0, 0, 153)" in again.overlay.label.styleSheet()  # 60 % of 255
     assert again.model.text() == str(BUNDLED_MODEL)
     again.close()
