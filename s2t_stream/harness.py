@@ -196,6 +196,12 @@ def score(
     edge = min(600.0, duration / 6)  # the first and last 10 minutes of an hour
     first = [r for r in refs if r.start_s < edge]
     last = [r for r in refs if r.start_s >= duration - edge]
+
+    def lagging(sentences: list[Reference], aware: bool, adaptive: bool) -> dict[str, Any]:
+        return summarise(
+            sentence_lagging(run.events, sentences, aware=aware, length_adaptive=adaptive)
+        )
+
     report: dict[str, Any] = {
         "audio_s": round(duration, 1),
         "sentences": len(refs),
@@ -203,18 +209,10 @@ def score(
         "wer_offline": word_error_rate([r.text for r in refs], offline.texts),
         "finalisation_latency_s": summarise(finalisation_latencies(run.events, refs)),
         "first_partial_latency_s": summarise(first_partial_latencies(run.events, refs)),
-        "al_aware_s": summarise(
-            sentence_lagging(run.events, refs, aware=True, length_adaptive=False)
-        ),
-        "al_unaware_s": summarise(
-            sentence_lagging(run.events, refs, aware=False, length_adaptive=False)
-        ),
-        "laal_aware_s": summarise(
-            sentence_lagging(run.events, refs, aware=True, length_adaptive=True)
-        ),
-        "laal_unaware_s": summarise(
-            sentence_lagging(run.events, refs, aware=False, length_adaptive=True)
-        ),
+        "al_aware_s": lagging(refs, aware=True, adaptive=False),
+        "al_unaware_s": lagging(refs, aware=False, adaptive=False),
+        "laal_aware_s": lagging(refs, aware=True, adaptive=True),
+        "laal_unaware_s": lagging(refs, aware=False, adaptive=True),
         "cpu_s_streaming": round(run.cpu_s, 2),
         "cpu_s_offline": round(offline.cpu_s, 2),
         "compute_ratio": round(run.cpu_s / max(offline.cpu_s, 1e-9), 3),
@@ -229,12 +227,8 @@ def score(
             "rss_last_mib": summarise(window(run.memory, duration - edge, duration + 1)),
             "finalisation_first_s": summarise(finalisation_latencies(run.events, first)),
             "finalisation_last_s": summarise(finalisation_latencies(run.events, last)),
-            "al_aware_first_s": summarise(
-                sentence_lagging(run.events, first, aware=True, length_adaptive=False)
-            ),
-            "al_aware_last_s": summarise(
-                sentence_lagging(run.events, last, aware=True, length_adaptive=False)
-            ),
+            "al_aware_first_s": lagging(first, aware=True, adaptive=False),
+            "al_aware_last_s": lagging(last, aware=True, adaptive=False),
         },
         "memory_mib": [(round(t, 1), round(m, 1)) for t, m in run.memory],
     }

@@ -5,18 +5,16 @@ handled, memory stays bounded, batched streams equal separate ones."""
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from reference import TINY, reference_pair
 
 import s2t_stream.engine as engine_module
-from s2t_stream.audio import load_audio, resample
-from s2t_stream.checkpoint import Bundle, load_bundle
+from s2t_stream.audio import resample
+from s2t_stream.checkpoint import Bundle
 from s2t_stream.cli import BUNDLED_MODEL
 from s2t_stream.config import GenerationConfig
 from s2t_stream.decoding import DecodingOptions
@@ -33,18 +31,6 @@ RATE = 16000
 
 if not (BUNDLED_MODEL / "config.json").is_file():
     pytest.skip(f"no bundled model at {BUNDLED_MODEL}", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def bundle() -> Bundle:
-    torch.set_num_threads(1)
-    return load_bundle(BUNDLED_MODEL)
-
-
-@pytest.fixture(scope="module")
-def waves() -> list[np.ndarray]:
-    with (SAMPLES / "samples.jsonl").open() as f:
-        return [load_audio(SAMPLES / json.loads(line)["audio"]) for line in f]
 
 
 def silence(seconds: float) -> np.ndarray:

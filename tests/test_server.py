@@ -19,12 +19,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from s2t_stream.audio import load_audio, resample
-from s2t_stream.checkpoint import Bundle, load_bundle
+from s2t_stream.audio import resample
+from s2t_stream.checkpoint import Bundle
 from s2t_stream.cli import BUNDLED_MODEL
 from s2t_stream.client import pcm16
 from s2t_stream.decoding import DecodingOptions
@@ -37,18 +36,6 @@ SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
 
 if not (BUNDLED_MODEL / "config.json").is_file():
     pytest.skip(f"no bundled model at {BUNDLED_MODEL}", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def bundle() -> Bundle:
-    torch.set_num_threads(1)
-    return load_bundle(BUNDLED_MODEL)
-
-
-@pytest.fixture(scope="module")
-def waves() -> list[np.ndarray]:
-    with (SAMPLES / "samples.jsonl").open() as f:
-        return [load_audio(SAMPLES / json.loads(line)["audio"]) for line in f]
 
 
 @pytest.fixture(scope="module")
