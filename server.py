@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
@@ -136,7 +136,6 @@ class StreamingServer:
         self.metrics = Metrics()
         self.wake = asyncio.Event()
         self.draining = False
-        self.server: Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # set when serving
 
     # --- HTTP side ------------------------------------------------------------------------------
@@ -443,7 +442,6 @@ class StreamingServer:
             origins=[Origin(o) for o in self.limits.origins] if self.limits.origins else None,
             ping_interval=20,
         ) as server:
-            self.server = server
             bound = next(iter(server.sockets)).getsockname()[1]
             log.info("listening", extra={"host": host, "port": bound})
             try:

@@ -28,7 +28,7 @@ from websockets.asyncio.client import connect
 
 from s2t_stream.client import pcm16
 from s2t_stream.events import Final, Word
-from s2t_stream.harness import TestStream, build_stream
+from s2t_stream.harness import TestStream, build_stream, rss_mib
 from s2t_stream.latency import finalisation_latencies, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,13 +67,6 @@ def start_server(model: str, workers: int) -> tuple[subprocess.Popen[str], int]:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 from PyQt6.QtCore import QEventLoop, QSettings, QThread, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
@@ -55,10 +56,10 @@ class MicrophoneSource:
         self.microphone = Microphone(chosen, rate)
         self.rate = rate
 
-    def read(self):  # type: ignore[no-untyped-def]
+    def read(self) -> np.ndarray:
         return self.microphone.read()
 
-    def close(self):  # type: ignore[no-untyped-def]
+    def close(self) -> np.ndarray:
         return self.microphone.close()
 
     def dropped_s(self) -> float:
@@ -265,7 +266,6 @@ class MainWindow(QMainWindow):
 
     def on_error(self, message: str) -> None:
         self.statusBar().showMessage(message)  # type: ignore[union-attr]
-        self.last_error = message
 
     def on_stopped(self) -> None:
         self.running = False

@@ -2,7 +2,7 @@
 
 On a terminal the open segment is one line redrawn in place — committed text plain, tentative
 text dimmed — and each final replaces it and ends the line. Elsewhere (a pipe, a file) only
-finals are written, one per line."""
+finals are written, one per line. `jsonl` writes every event as one JSON line instead."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
 
 
 class Captions:
-    def __init__(self, *, live: bool) -> None:
+    def __init__(self, *, live: bool, jsonl: bool = False) -> None:
         self.live = live
+        self.jsonl = jsonl
 
     def render(self, event: Event) -> str:
+        if self.jsonl:
+            return json_line(event)
         if isinstance(event, Final):
             return (CLEAR_LINE if self.live else "") + event.text + "\n"
         if not self.live:

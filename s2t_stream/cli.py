@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_stream(args: argparse.Namespace) -> int:
-    from s2t_stream.captions import Captions, json_line
+    from s2t_stream.captions import Captions
 
     bundle = load_bundle(args.model or default_model(), load_options(args))
     engine = Engine(bundle, stream_options(args))
@@ -264,7 +264,7 @@ def run_stream(args: argparse.Namespace) -> int:
     if args.chunk_ms <= 0:
         raise S2TError(f"--chunk-ms must be > 0, got {args.chunk_ms}")
     chunk = bundle.features.sample_rate * args.chunk_ms // 1000
-    captions = Captions(live=sys.stdout.isatty())
+    captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
     live = engine.open()
     started = time.monotonic()
     finals: list[Final] = []  # kept for subtitle formats
@@ -274,7 +274,7 @@ def run_stream(args: argparse.Namespace) -> int:
             if args.format in ("srt", "vtt"):
                 finals.extend([event] if isinstance(event, Final) else [])
                 continue
-            text = json_line(event) if args.format == "jsonl" else captions.render(event)
+            text = captions.render(event)
             sys.stdout.write(text)
         sys.stdout.flush()
 
@@ -314,7 +314,7 @@ def run_devices(args: argparse.Namespace) -> int:
 
 
 def run_mic(args: argparse.Namespace) -> int:
-    from s2t_stream.captions import Captions, json_line
+    from s2t_stream.captions import Captions
     from s2t_stream.capture import DeviceLost, Microphone, choose_device, list_devices, loopback
 
     if args.loopback:
@@ -328,13 +328,13 @@ def run_mic(args: argparse.Namespace) -> int:
         f"{microphone.channels} ch); Ctrl-C ends",
         file=sys.stderr,
     )
-    captions = Captions(live=sys.stdout.isatty())
+    captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
     live = engine.open()
     started = time.monotonic()
 
     def show() -> None:
         for event in live.events():
-            sys.stdout.write(json_line(event) if args.format == "jsonl" else captions.render(event))
+            sys.stdout.write(captions.render(event))
         sys.stdout.flush()
 
     try:

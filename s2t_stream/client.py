@@ -15,7 +15,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
 from s2t_stream.audio import load_audio
-from s2t_stream.captions import Captions, json_line
+from s2t_stream.captions import Captions
 from s2t_stream.capture import DeviceLost, Microphone, choose_device, list_devices
 from s2t_stream.errors import S2TError
 from s2t_stream.events import event_from_json
@@ -111,7 +111,7 @@ def _source(args: argparse.Namespace) -> tuple[AsyncIterator[np.ndarray], int]:
 
 async def _run(args: argparse.Namespace) -> int:
     chunks, rate = _source(args)
-    captions = Captions(live=sys.stdout.isatty())
+    captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
     async for message in stream_audio(
         args.url, chunks, rate, token=args.token, tgt_lang=args.tgt_lang
     ):
@@ -120,7 +120,7 @@ async def _run(args: argparse.Namespace) -> int:
             raise S2TError(f"server error {message['code']}: {message['message']}")
         if kind in ("partial", "final"):
             event = event_from_json(message)
-            sys.stdout.write(json_line(event) if args.format == "jsonl" else captions.render(event))
+            sys.stdout.write(captions.render(event))
             sys.stdout.flush()
     return 0
 

@@ -140,9 +140,7 @@ class Stream:
         """Close the open segment now (the next step emits its final); audio goes on."""
         if self.open is None:
             return
-        self.open.end = self.available
-        self.closing.append(self.open)
-        self.open = None
+        self._close_open(self.available)
         if self.endpointer is not None:
             self.endpointer.interrupt(self.available * FRAME_S)
         elif not self.finished:  # without endpointing the next segment starts right away
@@ -167,9 +165,14 @@ class Stream:
         if boundary.kind == "start":
             self.open = Segment(frame, self.make_policy(), updated_at=frame)
         elif self.open is not None:
-            self.open.end = max(frame, self.open.start)
-            self.closing.append(self.open)
-            self.open = None
+            self._close_open(frame)
+
+    def _close_open(self, frame: int) -> None:
+        """The open segment ends at `frame`; its final is due at the next step."""
+        assert self.open is not None
+        self.open.end = max(frame, self.open.start)
+        self.closing.append(self.open)
+        self.open = None
 
     def _forget_old_frames(self) -> None:
         """Drop frames no segment needs (a pre-roll's worth is kept for the next one)."""

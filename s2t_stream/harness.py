@@ -117,9 +117,9 @@ class Replay:
     memory: list[tuple[float, float]] = field(default_factory=list)  # audio_s, RSS MiB
 
 
-def rss_mib() -> float:
-    """This process's resident memory (Linux), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mib(pid: int | str = "self") -> float:
+    """A process's resident memory (Linux), in MiB; this process by default."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
