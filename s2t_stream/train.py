@@ -62,6 +62,7 @@ class TrainOptions:
     init_from: str = ""  # start from an exported model directory or another run's directory
     threads: int = 0  # 0: torch's default
     device: str = "auto"  # auto: CUDA when there is a GPU, else CPU
+    precision: str = "auto"  # auto: bf16 autocast where the device computes bf16 natively; fp32
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -207,6 +208,22 @@ def training_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `precision` on `device` (None: plain fp32). `auto` picks bf16 where
+    the hardware has it (CUDA bf16, or a CPU with AVX512-BF16/AMX: ~1.4x faster steps here)."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if precision == "bf16" or (precision == "auto" and native):
+        return torch.bfloat16
+    if precision == "auto":
+        return None
+    raise ValueError(f"--precision: expected auto, bf16 or fp32, got {precision!r}")
+
+
 # --- training loop ------------------------------------------------------------------------------
 
 
@@ -235,6 +252,7 @@ class Trainer:
         self.device = training_device(options.device)
         self.model.to(self.device)
         self.ctc_head.to(self.device)
+        self.autocast = autocast_dtype(options.precision, self.device)
         self.optimizer = torch.optim.AdamW(
             [*self.model.parameters(), *self.ctc_head.parameters()],
             lr=options.lr,
@@ -313,16 +331,19 @@ class Trainer:
         feats, mask, inputs, labels = (t.to(self.device) for t in (feats, mask, inputs, labels))
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
-        encoder = self.model.encode(feats, mask)
-        logits = self.model.decode(inputs, self.model.new_cache(encoder))
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]),
-            labels.reshape(-1),
-            ignore_index=self.tokenizer.pad_id,
-            label_smoothing=o.label_smoothing,
-        )
-        if o.ctc_weight > 0:
-            loss = (1 - o.ctc_weight) * loss + o.ctc_weight * self.ctc_loss(encoder, labels)
+        with torch.autocast(
+            self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None
+        ):
+            encoder = self.model.encode(feats, mask)
+            logits = self.model.decode(inputs, self.model.new_cache(encoder))
+            loss = F.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]),
+                labels.reshape(-1),
+                ignore_index=self.tokenizer.pad_id,
+                label_smoothing=o.label_smoothing,
+            )
+            if o.ctc_weight > 0:
+                loss = (1 - o.ctc_weight) * loss + o.ctc_weight * self.ctc_loss(encoder, labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 5.0)
@@ -332,7 +353,8 @@ class Trainer:
 
     def ctc_loss(self, encoder: EncoderOutput, labels: torch.Tensor) -> torch.Tensor:
         """CTC of the encoder frames against the target tokens (eos and padding removed)."""
-        log_probs = F.log_softmax(self.ctc_head(encoder.hidden), -1).transpose(0, 1)  # (S, B, V)
+        logits = self.ctc_head(encoder.hidden).float()
+        log_probs = F.log_softmax(logits, -1).transpose(0, 1)  # (S, B, V)
         frames = encoder.hidden.shape[1]
         lengths = (
             encoder.mask.sum(-1)

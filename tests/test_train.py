@@ -126,3 +126,17 @@ def test_training_device_choice() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             training_device("cuda:0")
+
+
+def test_precision_choice() -> None:
+    import torch
+
+    from s2t_stream.train import autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert autocast_dtype("auto", cpu) is (torch.bfloat16 if native else None)
+    with pytest.raises(ValueError, match="expected auto, bf16 or fp32, got 'fp16'"):
+        autocast_dtype("fp16", cpu)
