@@ -332,7 +332,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         with torch.autocast(
-            self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None
+            self.device.type,
+            dtype=self.autocast or torch.bfloat16,
+            enabled=self.autocast is not None,
         ):
             encoder = self.model.encode(feats, mask)
             logits = self.model.decode(inputs, self.model.new_cache(encoder))
@@ -485,6 +487,35 @@ class Trainer:
     def bundle(self, model: Speech2Text) -> Bundle:
         generation = GenerationConfig(num_beams=5, max_length=200, early_stopping=True)
         return Bundle(model, self.tokenizer, generation, FeatureOptions(), str(self.out))
+
+
+def stage_summary(step: int, trained_s: float, options: dict[str, Any]) -> dict[str, Any]:
+    """What a model card says about one training stage (runs older than `precision` were fp32)."""
+    keys = ("out", "init_from", "lr", "warmup_steps", "max_frames", "ctc_weight", "spec_augment")
+    return {
+        "steps": step,
+        "minutes": round(trained_s / 60, 1),
+        **{k: options.get(k) for k in keys},
+        "precision": options.get("precision", "fp32"),
+    }
+
+
+def lineage(run: Path) -> list[dict[str, Any]]:
+    """Every training stage behind a run's last checkpoint, oldest first: the run and the runs
+    its `init_from` chains back through (an exported model ends the chain: its card has the
+    rest)."""
+    stages: list[dict[str, Any]] = []
+    source = str(run)
+    while source and (Path(source) / "checkpoint_last.pt").is_file():
+        path = Path(source) / "checkpoint_last.pt"
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+        stages.insert(
+            0, stage_summary(state["step"], state.get("trained_s", 0.0), state["options"])
+        )
+        source = state["options"].get("init_from", "")
+    if source:
+        stages.insert(0, {"init_from": source})
+    return stages
 
 
 def export(trainer: Trainer, destination: Path, average: int) -> Path:

@@ -12,6 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from s2t_stream.train import lineage
+
 
 def size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
@@ -35,7 +37,7 @@ def status(results: dict[int, dict[str, Any]]) -> list[str]:
         return []
     return [
         f"**Status: undertrained.** Its test WER is {100 * wer:.0f} % (target ≤ 8 %): this is",
-        "the result of one short CPU training run, shipped so that the commands and the",
+        "the result of short CPU training runs, shipped so that the commands and the",
         "reference-parity tests have a real exported model to run on. Continue training with",
         "`s2t-stream train --init-from assets/models/s2t-demo-en ...`.",
         "",
@@ -53,6 +55,7 @@ def main() -> None:
     test: dict[str, Any] = json.loads((args.run / "test_wer.json").read_text())
     config: dict[str, Any] = json.loads((args.model / "config.json").read_text())
     options = export["options"]
+    stages = [stage for stage in lineage(args.run) if "steps" in stage]
     counts = corpus["voices"]["test"]
     results = {r["num_beams"]: r for r in test["results"]}
     lines = [
@@ -72,13 +75,23 @@ def main() -> None:
         f"{config['encoder_ffn_dim']}, conv channels {config['conv_channels']}, SentencePiece "
         f"unigram vocabulary of {config['vocab_size']}, tied embeddings.",
         f"- Files: {size_mb(args.model):.1f} MB (weights stored as float16).",
-        f"- Trained {export['step']} steps ({options['max_minutes']} min budget on a 2-core CPU), "
-        f"AdamW, peak learning rate {options['lr']}, {options['warmup_steps']} warm-up steps then "
-        f"cosine decay, label smoothing {options['label_smoothing']}, SpecAugment, auxiliary CTC "
-        f"loss (weight {options['ctc_weight']}, training only), dropout {options['dropout']}. "
-        f"Exported: the {export['used']} weights (dev WER greedy: last "
-        f"{100 * export['dev_wer_last']:.2f} %, average of the last checkpoints "
-        f"{100 * export['dev_wer_averaged']:.2f} %).",
+        f"- Trained in {len(stages)} stages, {sum(st['steps'] for st in stages)} steps, "
+        f"{sum(st['minutes'] for st in stages):.0f} min on a 2-core CPU (each stage continues "
+        "from the one before with a fresh AdamW optimizer, linear warm-up then cosine decay), "
+        f"label smoothing {options['label_smoothing']}, auxiliary CTC loss on the encoder "
+        f"(training only), dropout {options['dropout']}. Exported: the {export['used']} weights "
+        f"(dev WER greedy: last {100 * export['dev_wer_last']:.2f} %, average of the last "
+        f"checkpoints {100 * export['dev_wer_averaged']:.2f} %).",
+        "",
+        "| stage | steps | minutes | peak lr | warm-up | frames per batch | CTC weight "
+        "| SpecAugment | precision |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(
+            f"| {i} | {st['steps']} | {st['minutes']} | {st['lr']} | {st['warmup_steps']} "
+            f"| {st['max_frames']} | {st['ctc_weight']} | {'on' if st['spec_augment'] else 'off'} "
+            f"| {st['precision']} |"
+            for i, st in enumerate(stages, 1)
+        ),
         "",
         "## Data",
         "",
@@ -121,12 +134,11 @@ def main() -> None:
         "",
         "```bash",
         ".venv/bin/s2t-stream eval data/corpus/test.jsonl --model assets/models/s2t-demo-en "
-        "--beams 1,5 --limit 100",
+        "--beams 1,5",
         "```",
         "",
         "Training stops by wall time, so another machine may train a different number of steps;",
-        f"pass `--max-steps {export['step']} --max-minutes 0` to `s2t-stream train` to repeat "
-        "this run step for step.",
+        "pass a stage's steps as `--max-steps N --max-minutes 0` to repeat it step for step.",
         "",
         "Licence: the weights are released under the project's MIT licence; the training text",
         "carries the credits above.",

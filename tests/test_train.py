@@ -140,3 +140,22 @@ def test_precision_choice() -> None:
     assert autocast_dtype("auto", cpu) is (torch.bfloat16 if native else None)
     with pytest.raises(ValueError, match="expected auto, bf16 or fp32, got 'fp16'"):
         autocast_dtype("fp16", cpu)
+
+
+def test_a_run_continues_another_and_its_lineage_lists_both(corpus: Path, tmp_path: Path) -> None:
+    import torch
+
+    from s2t_stream.train import lineage
+
+    first = Trainer(tiny_options(corpus, tmp_path / "a", max_steps=8, eval_every=100))
+    first.run()
+    second = Trainer(
+        tiny_options(corpus, tmp_path / "b", max_steps=4, init_from=str(tmp_path / "a"), lr=1e-3)
+    )
+    for name, value in first.model.state_dict().items():  # starts from the first run's weights
+        assert torch.equal(second.model.state_dict()[name], value), name
+    second.run()
+    stages = lineage(tmp_path / "b")
+    assert [s["steps"] for s in stages] == [8, 4]
+    assert [s["init_from"] for s in stages] == ["", str(tmp_path / "a")]
+    assert [s["lr"] for s in stages] == [first.options.lr, 1e-3]
