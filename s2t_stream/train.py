@@ -53,6 +53,7 @@ class TrainOptions:
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
     ctc_weight: float = 0.3  # auxiliary CTC loss on the encoder: learns alignment much sooner
+    guided_attention: float = 0.0  # weight of the diagonal prior on the decoder's cross-attention
     spec_augment: bool = True
     eval_every: int = 250
     save_every: int = 250
@@ -182,6 +183,23 @@ def make_batch(
         inputs[b, 0] = start_id
         inputs[b, 1 : len(row)] = torch.tensor(row[:-1])
     return feats, mask, inputs, labels
+
+
+def guided_attention_loss(
+    weights: torch.Tensor, tokens: torch.Tensor, frames: torch.Tensor, sigma: float = 0.2
+) -> torch.Tensor:
+    """Attention mass far from the diagonal, per target token (Tachibana et al. 2017):
+    `weights` (B, L, S) cross-attention (rows sum to 1), `tokens` (B,) and `frames` (B,) the
+    valid lengths. Token n of N is expected near frame n/N·T; mass at relative distance d
+    costs 1 − exp(−d²/2σ²). Speech is roughly monotonic, and the streaming policy (AlignAtt)
+    and word timings read this attention, so it pays to learn it early."""
+    _, length, source = weights.shape
+    n = (torch.arange(length, device=weights.device) + 0.5)[None, :, None] / tokens[:, None, None]
+    t = (torch.arange(source, device=weights.device) + 0.5)[None, None, :] / frames[:, None, None]
+    penalty = 1 - torch.exp(-((n - t) ** 2) / (2 * sigma**2))
+    valid = torch.arange(length, device=weights.device)[None, :] < tokens[:, None]
+    per_token = (weights.float() * penalty).sum(-1)  # padded frames carry no weight
+    return per_token[valid].mean()
 
 
 def initialise(model: Speech2Text) -> None:
@@ -337,7 +355,10 @@ class Trainer:
             enabled=self.autocast is not None,
         ):
             encoder = self.model.encode(feats, mask)
-            logits = self.model.decode(inputs, self.model.new_cache(encoder))
+            cache = self.model.new_cache(encoder)
+            if o.guided_attention > 0:
+                cache.record = tuple(range(o.decoder_layers))
+            logits = self.model.decode(inputs, cache)
             loss = F.cross_entropy(
                 logits.float().reshape(-1, logits.shape[-1]),
                 labels.reshape(-1),
@@ -346,6 +367,13 @@ class Trainer:
             )
             if o.ctc_weight > 0:
                 loss = (1 - o.ctc_weight) * loss + o.ctc_weight * self.ctc_loss(encoder, labels)
+            if o.guided_attention > 0:
+                assert cache.alignment is not None
+                loss = loss + o.guided_attention * guided_attention_loss(
+                    cache.alignment,
+                    (labels != self.tokenizer.pad_id).sum(-1),
+                    self.encoder_lengths(encoder),
+                )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 5.0)
@@ -353,16 +381,18 @@ class Trainer:
         self.step += 1
         return float(loss.detach()), int(mask.sum())
 
+    @staticmethod
+    def encoder_lengths(encoder: EncoderOutput) -> torch.Tensor:
+        batch, frames = encoder.hidden.shape[:2]
+        if encoder.mask is not None:
+            return encoder.mask.sum(-1)
+        return torch.full((batch,), frames, dtype=torch.long, device=encoder.hidden.device)
+
     def ctc_loss(self, encoder: EncoderOutput, labels: torch.Tensor) -> torch.Tensor:
         """CTC of the encoder frames against the target tokens (eos and padding removed)."""
         logits = self.ctc_head(encoder.hidden).float()
         log_probs = F.log_softmax(logits, -1).transpose(0, 1)  # (S, B, V)
-        frames = encoder.hidden.shape[1]
-        lengths = (
-            encoder.mask.sum(-1)
-            if encoder.mask is not None
-            else torch.full((labels.shape[0],), frames, dtype=torch.long)
-        )
+        lengths = self.encoder_lengths(encoder)
         keep = (labels != self.tokenizer.pad_id) & (labels != self.tokenizer.eos_id)
         targets = labels[keep]
         return F.ctc_loss(
@@ -491,11 +521,11 @@ class Trainer:
 
 def stage_summary(step: int, trained_s: float, options: dict[str, Any]) -> dict[str, Any]:
     """What a model card says about one training stage (runs older than `precision` were fp32)."""
-    keys = ("out", "init_from", "lr", "warmup_steps", "max_frames", "ctc_weight", "spec_augment")
+    keys = "out init_from lr warmup_steps max_frames ctc_weight guided_attention spec_augment"
     return {
         "steps": step,
         "minutes": round(trained_s / 60, 1),
-        **{k: options.get(k) for k in keys},
+        **{k: options.get(k) for k in keys.split()},
         "precision": options.get("precision", "fp32"),
     }
 

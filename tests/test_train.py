@@ -147,7 +147,9 @@ def test_a_run_continues_another_and_its_lineage_lists_both(corpus: Path, tmp_pa
 
     from s2t_stream.train import lineage
 
-    first = Trainer(tiny_options(corpus, tmp_path / "a", max_steps=8, eval_every=100))
+    first = Trainer(
+        tiny_options(corpus, tmp_path / "a", max_steps=8, eval_every=100, guided_attention=1.0)
+    )
     first.run()
     second = Trainer(
         tiny_options(corpus, tmp_path / "b", max_steps=4, init_from=str(tmp_path / "a"), lr=1e-3)
@@ -159,3 +161,31 @@ def test_a_run_continues_another_and_its_lineage_lists_both(corpus: Path, tmp_pa
     assert [s["steps"] for s in stages] == [8, 4]
     assert [s["init_from"] for s in stages] == ["", str(tmp_path / "a")]
     assert [s["lr"] for s in stages] == [first.options.lr, 1e-3]
+    assert [s["guided_attention"] for s in stages] == [1.0, 0.0]
+
+
+def test_guided_attention_loss_prefers_the_diagonal_and_ignores_padding() -> None:
+    import torch
+
+    from s2t_stream.train import guided_attention_loss
+
+    tokens, frames = 5, 20
+
+    def one_hot(columns: list[int]) -> torch.Tensor:
+        weights = torch.zeros(1, tokens, frames)
+        weights[0, torch.arange(tokens), torch.tensor(columns)] = 1.0
+        return weights
+
+    diagonal = one_hot([int((n + 0.5) / tokens * frames) for n in range(tokens)])
+    uniform = torch.full((1, tokens, frames), 1 / frames)
+    reversed_ = diagonal.flip(-1)
+    n, t = torch.tensor([tokens]), torch.tensor([frames])
+    losses = [float(guided_attention_loss(w, n, t)) for w in (diagonal, uniform, reversed_)]
+    assert losses[0] < 0.02 < 0.3 < losses[1] < losses[2]
+    # a padded row: its padded tokens do not count, its lengths scale the diagonal
+    padded = torch.zeros(2, tokens + 3, frames + 10)
+    padded[0, :tokens, :frames] = diagonal[0]
+    padded[1, :tokens, :frames] = diagonal[0]
+    padded[0, tokens:] = 1.0  # garbage on padded positions
+    both = guided_attention_loss(padded, torch.tensor([tokens, tokens]), torch.tensor([frames] * 2))
+    assert float(both) == pytest.approx(losses[0])
