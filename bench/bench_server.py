@@ -1,13 +1,18 @@
 """Server load benchmark: K concurrent real-time streams over loopback websockets.
 
     python bench/bench_server.py --streams 8,16,32,48 --minutes 2 --json bench/results/server.json
+    python bench/bench_server.py --shape s2t-small --device cuda --workers 1 \
+        --client-processes 8 --streams 250,500,1000 --minutes 1       (the accelerator target)
 
 For each K it starts `server.py` in its own process, opens K native-protocol sessions that each
 send a different test stream (held-out sentences with pauses, s2t_stream/harness.py) in 100 ms
 chunks at real time, and measures, on the client side, each sentence's finalisation latency
 (final received − sentence end), how far behind real time the last events arrive, and the
 server's CPU time and peak memory. A K is sustained when the p95 finalisation latency is ≤ 1 s
-and the server keeps up with real time."""
+and the server keeps up with real time. `--shape s2t-small` serves a model of s2t-small's shape
+(12 + 6 layers, d_model 256, FFN 2048) with random weights and the bundled model's tokenizer:
+the cost of the real model without its accuracy (steered away from eos, every update decodes
+to its token budget: a worst case). Clients can run in several processes, so that they are not the bottleneck."""
 
 from __future__ import annotations
 
@@ -18,24 +23,46 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from websockets.asyncio.client import connect
 
+from s2t_stream.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.client import pcm16
+from s2t_stream.config import ModelConfig
 from s2t_stream.events import Final, Word
 from s2t_stream.harness import TestStream, build_stream, rss_mib
 from s2t_stream.latency import finalisation_latencies, summarise
+from s2t_stream.model import Speech2Text
+from s2t_stream.train import initialise
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK_S = 0.1
 
 
-def start_server(model: str, workers: int) -> tuple[subprocess.Popen[str], int]:
+def random_model(shape: str, like: str, out: Path) -> str:
+    """A `shape`-shaped model with random weights and `like`'s tokenizer and settings."""
+    if shape != "s2t-small":
+        raise ValueError(f"--shape: expected s2t-small, got {shape!r}")
+    base = load_bundle(like)
+    torch.manual_seed(0)
+    model = Speech2Text(ModelConfig(vocab_size=base.config.vocab_size, dropout=0.0)).eval()
+    initialise(model)  # fairseq's scales, as a trained model has
+    with torch.no_grad():  # steered away from eos: every segment decodes to its token budget
+        eos = model.lm_head.weight[base.generation.eos_token_id]
+        model.decoder.layer_norm.bias.copy_(-10 * eos / eos.norm())
+    save_bundle(Bundle(model, base.tokenizer, base.generation, base.features, shape), out)
+    return str(out)
+
+
+def start_server(args: argparse.Namespace, model: str) -> tuple[subprocess.Popen[str], int]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [
@@ -48,7 +75,11 @@ def start_server(model: str, workers: int) -> tuple[subprocess.Popen[str], int]:
             "--max-sessions",
             "1000",
             "--workers",
-            str(workers),
+            str(args.workers),
+            "--device",
+            args.device,
+            "--dtype",
+            args.dtype,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -115,24 +146,28 @@ async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:
     }
 
 
-async def load(url: str, streams: list[TestStream]) -> list[dict[str, Any]]:
-    return await asyncio.gather(*(one_stream(url, s) for s in streams))
+def load(url: str, streams: list[TestStream]) -> list[dict[str, Any]]:
+    """One client process: all of `streams` at once, each on its own connection."""
+
+    async def run() -> list[dict[str, Any]]:
+        return await asyncio.gather(*(one_stream(url, s) for s in streams))
+
+    return asyncio.run(run())
 
 
-def run_k(k: int, args: argparse.Namespace, pool: list[TestStream]) -> dict[str, Any]:
-    process, port = start_server(args.model, args.workers)
+def run_k(k: int, args: argparse.Namespace, pool: list[TestStream], model: str) -> dict[str, Any]:
+    process, port = start_server(args, model)
     try:
         cpu0, wall0 = cpu_seconds(process.pid), time.monotonic()
         peak = [rss_mib(process.pid)]
-
-        async def watched() -> list[dict[str, Any]]:
-            task = asyncio.create_task(load(f"ws://127.0.0.1:{port}/v1/stream", pool[:k]))
-            while not task.done():
+        url = f"ws://127.0.0.1:{port}/v1/stream"
+        shares = [pool[i : k : args.client_processes] for i in range(min(args.client_processes, k))]
+        with ProcessPoolExecutor(len(shares)) as clients:
+            futures = [clients.submit(load, url, share) for share in shares]
+            while not all(f.done() for f in futures):
                 peak.append(rss_mib(process.pid))
-                await asyncio.sleep(1.0)
-            return task.result()
-
-        results = asyncio.run(watched())
+                time.sleep(1.0)
+            results = [r for f in futures for r in f.result()]
         cpu, wall = cpu_seconds(process.pid) - cpu0, time.monotonic() - wall0
     finally:
         process.terminate()
@@ -164,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="server worker threads"
     )
+    parser.add_argument("--device", default="cpu", help="the server's compute device")
+    parser.add_argument("--dtype", default="float32", help="float16/bfloat16 on CUDA")
+    parser.add_argument("--shape", default=None, help="serve a random model of this shape")
+    parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if not args.manifest.is_file():
@@ -174,10 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     ks = [int(k) for k in args.streams.split(",")]
     pool = [build_stream(args.manifest, minutes=args.minutes, seed=i) for i in range(max(ks))]
     rows = []
-    for k in ks:
-        row = run_k(k, args, pool)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        model = random_model(args.shape, args.model, Path(scratch)) if args.shape else args.model
+        for k in ks:
+            row = run_k(k, args, pool, model)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     print("| K | p95 final latency | median | max lag | server CPU cores | peak RSS | sustained |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
@@ -191,7 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"largest K sustained: {best}")
     if args.json:
         args.json.write_text(
-            json.dumps({"minutes": args.minutes, "rows": rows, "largest_sustained": best}, indent=2)
+            json.dumps(
+                {
+                    "minutes": args.minutes,
+                    "model": args.shape or args.model,
+                    "device": args.device,
+                    "dtype": args.dtype,
+                    "workers": args.workers,
+                    "rows": rows,
+                    "largest_sustained": best,
+                },
+                indent=2,
+            )
         )
     return 0
 
