@@ -5,10 +5,11 @@ events. No threads, sockets or sleeps: the CLI, the server, the GUI and the test
 
 Per segment (found by the endpointer) the engine re-encodes the segment's audio every `step_s`
 seconds of new audio (more when compute falls behind), re-forces the committed tokens in one
-teacher-forced pass, continues greedily, and lets the commit policy move stable tokens from
-tentative to committed. A segment ends with a `final` after trailing silence, or is cut at a
-committed word boundary when it grows longer than `max_segment_s`, so the cost of an update
-never grows with the length of the stream."""
+teacher-forced pass (checking the last update's tentative tokens in the same pass, so those that
+still hold cost no decoding step), continues greedily, and lets the commit policy move stable
+tokens from tentative to committed. A segment ends with a `final` after trailing silence, or is
+cut at a committed word boundary when it grows longer than `max_segment_s`, so the cost of an
+update never grows with the length of the stream."""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ class Segment:
     end: int | None = None  # absolute frame where it closed (None: still open)
     committed: list[int] = field(default_factory=list)
     anchors: list[int] = field(default_factory=list)  # absolute frame of each committed token
+    draft: list[int] = field(default_factory=list)  # the last update's tentative tokens
     updated_at: int = 0  # frames available at its last update
     shown: tuple[str, str] = ("", "")  # the last partial's (committed, tentative)
     id: int | None = None  # given when it first emits an event
@@ -342,6 +344,7 @@ class Engine:
                 for j, w in zip(jobs, windows, strict=True)
             ],
             lookahead=self.options.policy.lookahead,
+            drafts=[j.segment.draft for j in jobs],
         )
         for job, window, result in zip(jobs, windows, results, strict=True):
             self._apply(job, result, len(window))
@@ -364,6 +367,7 @@ class Engine:
         segment.committed += tokens[:count]
         segment.anchors += new_anchors[:count]
         tokens, new_anchors = tokens[count:], new_anchors[count:]
+        segment.draft = tokens
         if job.cut:
             self._cut(job, tokens, new_anchors)
         else:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from s2t_stream.cache import DecoderCache
 from s2t_stream.model import EncoderOutput, Speech2Text
 
 
@@ -22,6 +23,34 @@ class Continuation:
     tokens: tuple[int, ...]
     ended: bool
     frames: tuple[int, ...]
+
+
+@dataclass
+class _Rows:
+    """The growing state of every row during one `continue_greedy` call."""
+
+    max_new: Sequence[int]
+    borders: Sequence[int | None]
+    lookahead: int
+    generated: list[list[int]]
+    frames: list[list[int]]
+    running: list[bool]
+    ended: list[bool]
+    beyond: list[int]  # tokens generated at or past the border
+
+    def accept(self, n: int, token: int, frame: int, eos_id: int) -> None:
+        """Row n's next greedy token (predicted attending most to `frame`)."""
+        if token == eos_id:
+            self.running[n], self.ended[n] = False, True
+            return
+        self.generated[n].append(token)
+        self.frames[n].append(frame)
+        limit = self.borders[n]
+        if self.beyond[n] or (limit is not None and frame >= limit):
+            self.beyond[n] += 1
+        self.running[n] = len(self.generated[n]) < self.max_new[n] and (
+            self.beyond[n] <= self.lookahead
+        )
 
 
 @torch.inference_mode()
@@ -38,6 +67,7 @@ def continue_greedy(
     at_boundary: Sequence[bool] = (),
     border: Sequence[int | None] = (),
     lookahead: int = 0,
+    drafts: Sequence[Sequence[int]] = (),
 ) -> list[Continuation]:
     """Row n of `encoder` continues `prefixes[n]` (which starts with the decoder start token) by
     at most `max_new[n]` greedy tokens. Prefixes are left-padded so that all rows step together;
@@ -47,48 +77,93 @@ def continue_greedy(
     must be eos or one of `word_starts` (V,) bool, so no piece glues onto that word.
 
     Where `border[n]` is a frame index, row n stops `lookahead` tokens after the first token
-    that attends at or beyond it (AlignAtt: what follows waits for more audio anyway)."""
+    that attends at or beyond it (AlignAtt: what follows waits for more audio anyway).
+
+    `drafts[n]`: tokens row n probably continues with (the last update's tentative words).
+    They ride along in the prefix's teacher-forced pass, and the run of them that greedy search
+    picks too is taken without a decoding step each (speculative decoding, the last hypothesis
+    as the draft); after the first disagreement, decoding goes on from greedy's own token. The
+    result is greedy search's, drafts or not."""
     rows = len(prefixes)
-    device = encoder.hidden.device
-    width = max(len(p) for p in prefixes)
-    ids = torch.full((rows, width), pad_id, dtype=torch.long)
-    for n, prefix in enumerate(prefixes):
-        ids[n, width - len(prefix) :] = torch.tensor(list(prefix), dtype=torch.long)
-    cache = model.new_cache(encoder)
-    cache.offsets = torch.tensor([width - len(p) for p in prefixes], device=device)
-    cache.record = record
-    logits = model.decode(ids.to(device), cache)[:, -1]
+    drafts = [list(d) for d in drafts] or [[] for _ in range(rows)]
+    forced = [[*p, *d] for p, d in zip(prefixes, drafts, strict=True)]
+    state = _Rows(
+        max_new,
+        list(border) or [None] * rows,
+        lookahead,
+        [[] for _ in range(rows)],
+        [],
+        [limit > 0 for limit in max_new],
+        [False] * rows,
+        [0] * rows,
+    )
+    logits, cache = _force(model, encoder, forced, pad_id, record)
+    width = logits.shape[1]
+    firsts = [width - len(f) + len(p) - 1 for f, p in zip(forced, prefixes, strict=True)]
     if word_starts is not None and any(at_boundary):
-        allowed = word_starts.to(device).clone()
+        allowed = word_starts.to(logits.device).clone()
         allowed[eos_id] = True
-        rows_bound = torch.tensor(list(at_boundary), device=device)[:, None]
-        logits = logits.masked_fill(rows_bound & ~allowed[None, :], -torch.inf)
-    first = _argmax_frames(cache.alignment)
-    frames = [first[n][width - len(p) : -1] for n, p in enumerate(prefixes)]
-    generated: list[list[int]] = [[] for _ in range(rows)]
-    running = [limit > 0 for limit in max_new]
-    ended = [False] * rows
-    borders = list(border) or [None] * rows
-    beyond = [0] * rows  # tokens generated at or past the border
-    while any(running):
+        for n in (n for n in range(rows) if at_boundary[n]):
+            logits[n, firsts[n]] = logits[n, firsts[n]].masked_fill(~allowed, -torch.inf)
+    attended = _argmax_frames(cache.alignment)
+    state.frames = [attended[n][width - len(f) : firsts[n]] for n, f in enumerate(forced)]
+    predicted = logits.float().argmax(-1).tolist()
+    consistent = [True] * rows  # the cache holds exactly prefix + generated
+    for n in range(rows):
+        for j in range(len(drafts[n]) + 1):
+            if not state.running[n]:
+                break
+            token = predicted[n][firsts[n] + j]
+            state.accept(n, token, attended[n][firsts[n] + j], eos_id)
+            if j < len(drafts[n]) and token != drafts[n][j]:
+                consistent[n] = False
+                break
+    if not any(state.running):
+        return _results(state)
+    if all(consistent[n] or not state.running[n] for n in range(rows)):
+        last = [g[-1] if g else pad_id for g in state.generated]  # taken from the pass
+        logits = model.decode(
+            torch.tensor(last, device=logits.device)[:, None], cache, last_only=True
+        )
+    else:  # re-force what greedy agreed on, once for all rows
+        agreed = [[*p, *g] for p, g in zip(prefixes, state.generated, strict=True)]
+        logits, cache = _force(model, encoder, agreed, pad_id, record)
+        logits = logits[:, -1]
+    while True:
         best = logits.float().argmax(-1)
         tokens, step_frames = best.tolist(), [f[-1] for f in _argmax_frames(cache.alignment)]
         for n in range(rows):
-            if not running[n]:
-                continue
-            if tokens[n] == eos_id:
-                running[n], ended[n] = False, True
-                continue
-            generated[n].append(tokens[n])
-            frames[n].append(step_frames[n])
-            limit = borders[n]
-            if beyond[n] or (limit is not None and step_frames[n] >= limit):
-                beyond[n] += 1
-            running[n] = len(generated[n]) < max_new[n] and beyond[n] <= lookahead
-        if not any(running):
-            break
+            if state.running[n]:
+                state.accept(n, tokens[n], step_frames[n], eos_id)
+        if not any(state.running):
+            return _results(state)
         logits = model.decode(best[:, None], cache, last_only=True)
-    return [Continuation(tuple(generated[n]), ended[n], tuple(frames[n])) for n in range(rows)]
+
+
+def _force(
+    model: Speech2Text,
+    encoder: EncoderOutput,
+    sequences: Sequence[Sequence[int]],
+    pad_id: int,
+    record: tuple[int, ...],
+) -> tuple[Tensor, DecoderCache]:
+    """One teacher-forced pass over left-padded `sequences`: logits (N, W, V) and the cache."""
+    device = encoder.hidden.device
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    for n, sequence in enumerate(sequences):
+        ids[n, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
+    cache = model.new_cache(encoder)
+    cache.offsets = torch.tensor([width - len(s) for s in sequences], device=device)
+    cache.record = record
+    return model.decode(ids.to(device), cache), cache
+
+
+def _results(state: _Rows) -> list[Continuation]:
+    return [
+        Continuation(tuple(g), e, tuple(f))
+        for g, e, f in zip(state.generated, state.ended, state.frames, strict=True)
+    ]
 
 
 def _argmax_frames(alignment: Tensor | None) -> list[list[int]]:

@@ -110,7 +110,8 @@ def test_caches_are_rebuilt_for_every_encoder_output(
 ) -> None:
     model = bundle.model
     encoded: list[object] = []
-    cached: list[object] = []
+    cached: list[object] = []  # the encoder output each cache was built from
+    fresh: list[bool] = []  # built from the latest encoder output?
     encode, new_cache = model.encode, model.new_cache
 
     def spy_encode(*args: object, **kwargs: object) -> object:
@@ -119,14 +120,15 @@ def test_caches_are_rebuilt_for_every_encoder_output(
 
     def spy_cache(output: object) -> object:
         cached.append(output)
+        fresh.append(output is encoded[-1])
         return new_cache(output)  # type: ignore[arg-type]
 
     monkeypatch.setattr(model, "encode", spy_encode)
     monkeypatch.setattr(model, "new_cache", spy_cache)
     feed(Engine(bundle, StreamOptions(step_s=0.3)), np.concatenate([waves[2], silence(0.6)]))
     assert len(encoded) >= 4
-    assert len(cached) == len(encoded)
-    assert all(c is e for c, e in zip(cached, encoded, strict=True))
+    assert all(fresh)  # never a cache of an older encoding
+    assert all(any(c is e for c in cached) for e in encoded)  # every encoding decoded
 
 
 def test_silence_and_faint_noise_say_nothing(bundle: Bundle) -> None:

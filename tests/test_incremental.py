@@ -108,3 +108,97 @@ def test_isolated_rows_encode_as_if_alone(model: Speech2Text) -> None:
         torch.testing.assert_close(batch.hidden[b, :frames], alone, atol=1e-5, rtol=1e-5)
         if n < max(lengths):  # the reference's batching differs in the last frames
             assert not torch.allclose(leaky.hidden[b, :frames], alone, atol=1e-5)
+
+
+def counted(model: Speech2Text, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the number of positions of every decoder call."""
+    calls: list[int] = []
+    original = model.decode
+
+    def decode(ids: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(ids.shape[1])
+        return original(ids, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "decode", decode)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "right",  # the true continuation: taken from the pass
+        "wrong second",  # greedy disagrees at the second token
+        "too long",  # runs past the end of the hypothesis (eos)
+        "empty",
+    ],
+)
+def test_drafts_give_greedy_search_result(
+    model: Speech2Text, draft: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feats, _ = random_features([40], seed=2)
+    full = continue_one(model, feats, [EOS])
+    assert len(full.tokens) > 6, "the random model must produce more than 6 tokens"
+    prefix, rest = [EOS, *full.tokens[:2]], list(full.tokens[2:])
+    drafts = {
+        "right": rest[:3],
+        "wrong second": [rest[0], (rest[1] + 1) % 50 + 4, *rest[2:4]],
+        "too long": [*rest, 7, 8, 9],
+        "empty": [],
+    }[draft]
+    expected = continue_one(model, feats, prefix)
+    calls = counted(model, monkeypatch)
+    encoder = model.encode(feats)
+    result = continue_greedy(
+        model,
+        encoder,
+        [prefix],
+        eos_id=EOS,
+        pad_id=PAD,
+        max_new=[29],
+        record=(0, 1),
+        drafts=[drafts],
+    )[0]
+    assert (result.tokens, result.ended, result.frames) == (
+        expected.tokens,
+        expected.ended,
+        expected.frames,
+    )
+    steps = len(expected.tokens) + (1 if expected.ended else 0)  # greedy's decoder calls
+    if draft in ("right", "empty"):  # the three right tokens came with the prefix's pass
+        assert len(calls) == steps - (3 if draft == "right" else 0)
+    if draft == "too long":
+        assert len(calls) == 1  # the whole hypothesis came from the pass
+
+
+def test_drafts_in_a_batch_with_borders_equal_rows_alone(model: Speech2Text) -> None:
+    lengths = [48, 30, 40]
+    feats, mask = random_features(lengths, seed=4)
+    rows = []
+    for b, n in enumerate(lengths):
+        row = feats[b : b + 1, :n]
+        whole = continue_one(model, row, [EOS], limit=8)
+        rows.append((row, [EOS, *whole.tokens[:1]], list(whole.tokens[1 : 2 + b])))
+    rows[1][2][0] = (rows[1][2][0] + 3) % 50 + 4  # one wrong draft among right ones
+    options = {"eos_id": EOS, "pad_id": PAD, "record": (0, 1), "lookahead": 1}
+    borders = [6, None, 4]
+    singles = [
+        continue_greedy(
+            model, model.encode(row), [prefix], max_new=[29], border=[limit], **options
+        )[0]
+        for (row, prefix, _), limit in zip(rows, borders, strict=True)
+    ]
+    batch = continue_greedy(
+        model,
+        model.encode(feats, mask, isolate_rows=True),
+        [prefix for _, prefix, _ in rows],
+        max_new=[29, 29, 29],
+        border=borders,
+        drafts=[draft for _, _, draft in rows],
+        **options,
+    )
+    for single, batched in zip(singles, batch, strict=True):
+        assert (batched.tokens, batched.frames, batched.ended) == (
+            single.tokens,
+            single.frames,
+            single.ended,
+        )
