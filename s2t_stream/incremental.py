@@ -1,11 +1,12 @@
-"""Streaming search: re-force each stream's committed prefix in one teacher-forced pass, then
-continue greedily, for many streams in one batch; every token comes with the encoder frame the
-decoder attended most when predicting it (for commit policies and word times)."""
+"""Streaming search: re-force each stream's committed prefix in one teacher-forced pass (with
+its last tentative tokens as a draft checked in the same pass), then continue greedily, for many
+streams in one batch; every token comes with the encoder frame the decoder attended most when
+predicting it (for commit policies and word times)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -32,11 +33,19 @@ class _Rows:
     max_new: Sequence[int]
     borders: Sequence[int | None]
     lookahead: int
-    generated: list[list[int]]
-    frames: list[list[int]]
-    running: list[bool]
-    ended: list[bool]
-    beyond: list[int]  # tokens generated at or past the border
+    generated: list[list[int]] = field(default_factory=list)
+    frames: list[list[int]] = field(default_factory=list)
+    running: list[bool] = field(default_factory=list)
+    ended: list[bool] = field(default_factory=list)
+    beyond: list[int] = field(default_factory=list)  # tokens generated at or past the border
+
+    def __post_init__(self) -> None:
+        rows = len(self.max_new)
+        self.borders = list(self.borders) or [None] * rows
+        self.generated = [[] for _ in range(rows)]
+        self.running = [limit > 0 for limit in self.max_new]
+        self.ended = [False] * rows
+        self.beyond = [0] * rows
 
     def accept(self, n: int, token: int, frame: int, eos_id: int) -> None:
         """Row n's next greedy token (predicted attending most to `frame`)."""
@@ -87,16 +96,7 @@ def continue_greedy(
     rows = len(prefixes)
     drafts = [list(d) for d in drafts] or [[] for _ in range(rows)]
     forced = [[*p, *d] for p, d in zip(prefixes, drafts, strict=True)]
-    state = _Rows(
-        max_new,
-        list(border) or [None] * rows,
-        lookahead,
-        [[] for _ in range(rows)],
-        [],
-        [limit > 0 for limit in max_new],
-        [False] * rows,
-        [0] * rows,
-    )
+    state = _Rows(max_new, border, lookahead)
     logits, cache = _force(model, encoder, forced, pad_id, record)
     width = logits.shape[1]
     firsts = [width - len(f) + len(p) - 1 for f, p in zip(forced, prefixes, strict=True)]
@@ -108,16 +108,10 @@ def continue_greedy(
     attended = _argmax_frames(cache.alignment)
     state.frames = [attended[n][width - len(f) : firsts[n]] for n, f in enumerate(forced)]
     predicted = logits.float().argmax(-1).tolist()
-    consistent = [True] * rows  # the cache holds exactly prefix + generated
-    for n in range(rows):
-        for j in range(len(drafts[n]) + 1):
-            if not state.running[n]:
-                break
-            token = predicted[n][firsts[n] + j]
-            state.accept(n, token, attended[n][firsts[n] + j], eos_id)
-            if j < len(drafts[n]) and token != drafts[n][j]:
-                consistent[n] = False
-                break
+    consistent = [
+        _take_draft(state, n, drafts[n], predicted[n][f:], attended[n][f:], eos_id)
+        for n, f in enumerate(firsts)
+    ]
     if not any(state.running):
         return _results(state)
     if all(consistent[n] or not state.running[n] for n in range(rows)):
@@ -138,6 +132,21 @@ def continue_greedy(
         if not any(state.running):
             return _results(state)
         logits = model.decode(best[:, None], cache, last_only=True)
+
+
+def _take_draft(
+    state: _Rows, n: int, draft: Sequence[int], predicted: list[int], attended: list[int], eos: int
+) -> bool:
+    """Take row n's greedy tokens from the pass: `predicted[j]` is greedy's choice after the
+    first j draft tokens, so it holds while the draft agrees. Returns whether the cache still
+    holds exactly prefix + generated (false after a disagreement)."""
+    for j in range(len(draft) + 1):
+        if not state.running[n]:
+            return True
+        state.accept(n, predicted[j], attended[j], eos)
+        if j < len(draft) and predicted[j] != draft[j]:
+            return False
+    return True
 
 
 def _force(
