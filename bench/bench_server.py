@@ -12,7 +12,8 @@ server's CPU time and peak memory. A K is sustained when the p95 finalisation la
 and the server keeps up with real time. `--shape s2t-small` serves a model of s2t-small's shape
 (12 + 6 layers, d_model 256, FFN 2048) with random weights and the bundled model's tokenizer:
 the cost of the real model without its accuracy (steered away from eos, every update decodes
-to its token budget: a worst case). Clients can run in several processes, so that they are not the bottleneck."""
+to its token budget: a worst case). Clients can run in several processes, so that they are not
+the bottleneck."""
 
 from __future__ import annotations
 

@@ -38,8 +38,9 @@ def status(results: dict[int, dict[str, Any]]) -> list[str]:
     return [
         f"**Status: undertrained.** Its test WER is {100 * wer:.0f} % (target ≤ 8 %): this is",
         "the result of short CPU training runs, shipped so that the commands and the",
-        "reference-parity tests have a real exported model to run on. Continue training with",
-        "`s2t-stream train --init-from assets/models/s2t-demo-en ...`.",
+        "reference-parity tests have a real exported model to run on. Continue training (on a",
+        "GPU when there is one) with `s2t-stream train --init-from runs/demo3 ...` (a run",
+        "directory also carries the CTC head) or `--init-from assets/models/s2t-demo-en`.",
         "",
     ]
 
@@ -84,14 +85,16 @@ def main() -> None:
         f"checkpoints {100 * export['dev_wer_averaged']:.2f} %).",
         "",
         "| stage | steps | minutes | peak lr | warm-up | frames per batch | CTC weight "
-        "| SpecAugment | precision |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| guided attention | SpecAugment | precision |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(
             f"| {i} | {st['steps']} | {st['minutes']} | {st['lr']} | {st['warmup_steps']} "
-            f"| {st['max_frames']} | {st['ctc_weight']} | {'on' if st['spec_augment'] else 'off'} "
-            f"| {st['precision']} |"
+            f"| {st['max_frames']} | {st['ctc_weight']} | {st['guided_attention'] or 0} "
+            f"| {'on' if st['spec_augment'] else 'off'} | {st['precision']} |"
             for i, st in enumerate(stages, 1)
         ),
+        "",
+        "(`auto` precision: bf16 autocast where the hardware has it, as this CPU has.)",
         "",
         "## Data",
         "",
