@@ -3,12 +3,11 @@
     python server.py --port 2700          (or: s2t-stream serve --port 2700)
 
 Transport only: the protocols live in `s2t_stream.protocol`, the streaming in
-`s2t_stream.engine`. Connections read messages on the event loop. Each session belongs to one of
-`workers` lanes (the least busy when it opens); a lane's task hands its sessions that have new
-input to a worker thread, which feeds their streams and runs one batched `Engine.step` for all
-of them. Lanes run independently: a final in one lane never waits for another lane's step. The
-resulting messages go back through a writer task per session. Paths: `/v1/stream` (native
-protocol, docs/protocol.md), `/` (Vosk protocol), `GET /healthz`, `GET /metrics` (Prometheus)."""
+`s2t_stream.engine`. Connections read messages on the event loop; one scheduler task hands the
+sessions that have new input to a worker thread, which feeds their streams and runs one batched
+`Engine.step` for all of them; the resulting messages go back through a writer task per
+session. Paths: `/v1/stream` (native protocol, docs/protocol.md), `/` (Vosk protocol),
+`GET /healthz`, `GET /metrics` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -105,20 +104,11 @@ _ids = itertools.count(1)
 
 
 @dataclass(eq=False)
-class Lane:
-    """One worker thread's share of the sessions, woken when any of them has new input."""
-
-    sessions: set[Session] = field(default_factory=set)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass(eq=False)
 class Session:
     """One connection: its protocol state, its input queue and its stream."""
 
     kind: str  # "native" or "vosk"
     websocket: ServerConnection
-    lane: Lane
     id: str = field(default_factory=lambda: f"s{next(_ids)}")
     start: Start | None = None
     stream: Stream | None = None
@@ -137,13 +127,14 @@ class StreamingServer:
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be ≥ 1, got {workers}")
-        self.lanes = [Lane() for _ in range(workers)]
+        self.workers = workers
         self.bundle = bundle
         self.options = options
         self.limits = limits
         self.engines: dict[str | None, Engine] = {None: Engine(bundle, options)}
         self.sessions: set[Session] = set()
         self.metrics = Metrics()
+        self.wake = asyncio.Event()
         self.draining = False
         self.loop: asyncio.AbstractEventLoop | None = None  # set when serving
 
@@ -181,12 +172,10 @@ class StreamingServer:
     async def handle(self, websocket: ServerConnection) -> None:
         assert websocket.request is not None
         path = websocket.request.path.split("?")[0]
-        lane = min(self.lanes, key=lambda lane: len(lane.sessions))
-        session = Session("native" if path == NATIVE_PATH else "vosk", websocket, lane)
+        session = Session("native" if path == NATIVE_PATH else "vosk", websocket)
         if session.kind == "vosk":  # Vosk clients may skip the config message: 16 kHz
             self._open_stream(session, Start(sample_rate=16000))
         self.sessions.add(session)
-        lane.sessions.add(session)
         self.metrics.sessions.set(len(self.sessions))
         self.metrics.opened.labels(session.kind).inc()
         log.info("session opened", extra={"session": session.id, "protocol": session.kind})
@@ -210,7 +199,6 @@ class StreamingServer:
             with contextlib.suppress(ConnectionClosed):
                 await writer
             self.sessions.discard(session)
-            session.lane.sessions.discard(session)
             self.metrics.sessions.set(len(self.sessions))
             log.info("session closed", extra={"session": session.id, "reason": reason})
 
@@ -240,7 +228,7 @@ class StreamingServer:
                 if session.kind == "native"
                 else self._vosk(session, message)
             )
-            session.lane.wake.set()
+            self.wake.set()
             if ended:
                 return
             if session.buffered_s > limits.max_buffered_s:  # back-pressure: stop reading
@@ -310,36 +298,36 @@ class StreamingServer:
     # --- the scheduler --------------------------------------------------------------------------
 
     async def schedule(self) -> None:
-        """Forever: run every lane (see the module docstring)."""
-        await asyncio.gather(*(self._run_lane(lane) for lane in self.lanes))
-
-    async def _run_lane(self, lane: Lane) -> None:
-        """Forever: take the lane's sessions with new input and process them in a worker
-        thread (one batched model step; its matrix work runs outside the GIL, in parallel
-        with the other lanes)."""
+        """Forever: take the sessions with new input and process them off the loop, split over
+        `workers` threads (each batches its share into one model step; the model's matrix
+        work runs in parallel, outside the GIL)."""
         while True:
-            await lane.wake.wait()
-            lane.wake.clear()
-            ready = [s for s in lane.sessions if s.inbox and s.stream is not None]
+            await self.wake.wait()
+            self.wake.clear()
+            ready = [s for s in self.sessions if s.inbox and s.stream is not None]
             if not ready:
                 continue
-            try:
-                consumed = await asyncio.to_thread(self._process, ready)
-            except Exception:  # a bug must not pass silently, nor stop the lane
-                log.exception("model step failed")
-                for session in ready:
-                    session.inbox.clear()
-                    await session.outbox.put(
-                        ProtocolError("internal", "internal error", INTERNAL).to_json()
-                    )
-                    session.finished.set()
-                continue
-            for session, seconds in consumed.items():
-                session.buffered_s -= seconds
-                if session.buffered_s <= self.limits.max_buffered_s:
-                    session.drained.set()
-            if any(s.inbox for s in lane.sessions):
-                lane.wake.set()
+            shares = [ready[i :: self.workers] for i in range(min(self.workers, len(ready)))]
+            outcomes = await asyncio.gather(
+                *(asyncio.to_thread(self._process, share) for share in shares),
+                return_exceptions=True,
+            )
+            for share, outcome in zip(shares, outcomes, strict=True):
+                if isinstance(outcome, BaseException):  # a bug must not pass silently
+                    log.error("model step failed", exc_info=outcome)
+                    for session in share:
+                        session.inbox.clear()
+                        await session.outbox.put(
+                            ProtocolError("internal", "internal error", INTERNAL).to_json()
+                        )
+                        session.finished.set()
+                    continue
+                for session, consumed in outcome.items():
+                    session.buffered_s -= consumed
+                    if session.buffered_s <= self.limits.max_buffered_s:
+                        session.drained.set()
+            if any(s.inbox for s in self.sessions):
+                self.wake.set()
 
     def _process(self, sessions: Sequence[Session]) -> dict[Session, float]:
         """Worker thread: feed each session's input (Vosk: one message, to answer it alone),
@@ -430,8 +418,7 @@ class StreamingServer:
         for session in list(self.sessions):
             if session.stream is not None and not session.stream.finished:
                 session.inbox.append(Control("end"))
-        for lane in self.lanes:
-            lane.wake.set()
+        self.wake.set()
         waits = [s.finished.wait() for s in self.sessions if s.stream is not None]
         if waits:
             with contextlib.suppress(TimeoutError):
