@@ -9,11 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 s2t=.venv/bin/s2t-stream
-common=(--corpus data/corpus --vocab-size 500 --max-steps 100000)
+common=(--corpus data/corpus --vocab-size 500)
 $s2t -v corpus --out data/corpus --train-hours 20 --seed 0 --jobs 2 --resume
 # 1. from scratch: SpecAugment, peak learning rate 1.5e-3
-$s2t -v train "${common[@]}" --out runs/demo --max-minutes 45 --warmup-steps 300 --lr 0.0015 \
-  --eval-every 300 --save-every 300 --max-frames 8000 --precision fp32
+$s2t -v train "${common[@]}" --out runs/demo --max-steps 100000 --max-minutes 45 \
+  --warmup-steps 300 --lr 0.0015 --eval-every 300 --save-every 300 --max-frames 8000 \
+  --precision fp32
 # 2. CTC weight 0.5, bigger batches, learning rate 1e-3 (the original ran under a 130-min
 #    budget and was stopped at step 1500; capped by steps here, its cosine decay ends sooner)
 $s2t -v train "${common[@]}" --out runs/demo2 --init-from runs/demo --max-minutes 130 \
@@ -21,9 +22,9 @@ $s2t -v train "${common[@]}" --out runs/demo2 --init-from runs/demo --max-minute
   --eval-every 500 --save-every 250 --dev-limit 100 --threads 1 --precision fp32
 # 3. guided attention (its cross-attention was still unaligned), no SpecAugment (the model is
 #    far from overfitting), learning rate 6e-4, bf16 autocast
-$s2t -v train "${common[@]}" --out runs/demo3 --init-from runs/demo2 --max-minutes 90 \
-  --warmup-steps 100 --lr 0.0006 --eval-every 500 --save-every 500 --max-frames 10000 \
-  --spec-augment false --guided-attention 1.0 --dev-limit 100 \
+$s2t -v train "${common[@]}" --out runs/demo3 --init-from runs/demo2 --max-steps 100000 \
+  --max-minutes 90 --warmup-steps 100 --lr 0.0006 --eval-every 500 --save-every 500 \
+  --max-frames 10000 --spec-augment false --guided-attention 1.0 --dev-limit 100 \
   --export assets/models/s2t-demo-en --average 5 "$@"
 $s2t -v eval data/corpus/test.jsonl --model assets/models/s2t-demo-en --beams 1,5 \
   --json runs/demo3/test_wer.json
