@@ -34,9 +34,16 @@ VARIANTS: dict[str, StreamOptions] = {
     "local-agreement": replace(DEFAULT, policy=PolicyOptions(name="local-agreement")),
     "cmvn-prior": replace(DEFAULT, cmvn=CmvnOptions(mode="prior")),
     "step-0.5s": replace(DEFAULT, step_s=0.5),
+    "fixed-step": replace(DEFAULT, step_growth=0.0),
+    "growth-0.3": replace(DEFAULT, step_growth=0.3),
+    "growth-0.5": replace(DEFAULT, step_growth=0.5),
+    "border-0.6": replace(DEFAULT, policy=PolicyOptions(border_s=0.6)),
+    # nothing committed before the final: what segmentation and CMVN alone cost in WER
+    "commit-at-final": replace(DEFAULT, policy=PolicyOptions(border_s=1e6)),
     # whisper_streaming-like: no VAD, re-transcribe the buffer (≤ 15 s) every 1 s, LocalAgreement-2
     "baseline": StreamOptions(
         step_s=1.0,
+        step_growth=0.0,
         compute_factor=0.0,
         policy=PolicyOptions(name="local-agreement", agreement=2),
         endpoint=None,

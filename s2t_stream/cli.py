@@ -116,6 +116,12 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--border", type=float, default=p.border_s, help="AlignAtt border (s)")
     group.add_argument("--step", type=float, default=d.step_s, help="s of audio between updates")
     group.add_argument(
+        "--step-growth",
+        type=float,
+        default=d.step_growth,
+        help=f"the step grows to this × the segment's length (default: {d.step_growth})",
+    )
+    group.add_argument(
         "--cmvn",
         choices=["segment", "prior", "global"],
         default=d.cmvn.mode,
@@ -137,6 +143,7 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
     endpoint = None if args.no_vad else EndpointOptions(end_silence_s=args.end_silence)
     return StreamOptions(
         step_s=args.step,
+        step_growth=args.step_growth,
         policy=PolicyOptions(name=args.policy, agreement=args.agreement, border_s=args.border),
         cmvn=CmvnOptions(mode=args.cmvn, stats_path=args.cmvn_stats),
         endpoint=endpoint,

@@ -4,12 +4,13 @@ many streams — every update that is due runs in one batched model call — and
 events. No threads, sockets or sleeps: the CLI, the server, the GUI and the tests drive it alike.
 
 Per segment (found by the endpointer) the engine re-encodes the segment's audio every `step_s`
-seconds of new audio (more when compute falls behind), re-forces the committed tokens in one
-teacher-forced pass (checking the last update's tentative tokens in the same pass, so those that
-still hold cost no decoding step), continues greedily, and lets the commit policy move stable
-tokens from tentative to committed. A segment ends with a `final` after trailing silence, or is
-cut at a committed word boundary when it grows longer than `max_segment_s`, so the cost of an
-update never grows with the length of the stream."""
+seconds of new audio (or `step_growth` × the segment's length, when more: a long segment's
+re-encodes would otherwise cost the square of its length; more still when compute falls behind),
+re-forces the committed tokens in one teacher-forced pass (checking the last update's tentative
+tokens in the same pass, so those that still hold cost no decoding step), continues greedily,
+and lets the commit policy move stable tokens from tentative to committed. A segment ends with
+a `final` after trailing silence, or is cut at a committed word boundary when it grows longer
+than `max_segment_s`, so the cost of an update never grows with the length of the stream."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class StreamOptions:
     segment, cut only at `max_segment_s` (the whisper_streaming-like baseline)."""
 
     step_s: float = 1.0  # new audio between two updates of the open segment
+    step_growth: float = 0.4  # the step grows to this × the open segment's length
     compute_factor: float = 4.0  # the step grows to this × the last update's compute time
     policy: PolicyOptions = field(default_factory=PolicyOptions)
     cmvn: CmvnOptions = field(default_factory=CmvnOptions)
@@ -57,6 +59,8 @@ class StreamOptions:
             raise ValueError(f"StreamOptions.step_s must be > 0, got {self.step_s}")
         if self.compute_factor < 0:
             raise ValueError(f"StreamOptions.compute_factor must be ≥ 0, got {self.compute_factor}")
+        if not 0 <= self.step_growth <= 1:
+            raise ValueError(f"StreamOptions.step_growth must be in [0, 1], got {self.step_growth}")
         if self.max_segment_s < 1:
             raise ValueError(f"StreamOptions.max_segment_s must be ≥ 1, got {self.max_segment_s}")
 
@@ -198,8 +202,8 @@ class Stream:
 
     def due(self, finals_only: bool = False) -> list[Job]:
         """Updates to run now: finals of closed segments, then (unless `finals_only`) the open
-        segment's update once `step_s` (or more, when compute falls behind) of new audio
-        arrived. A segment longer than `max_segment_s` gets a window of that length, which
+        segment's update once `step_s` of new audio arrived (or more: `step_growth` × its
+        length, `compute_factor` × the last update's compute time). A segment longer than `max_segment_s` gets a window of that length, which
         the engine cuts."""
         longest = round(self.options.max_segment_s / FRAME_S)
         jobs = []
@@ -211,7 +215,13 @@ class Stream:
                 jobs.append(Job(self, segment, segment.end, final=True))
         current = self.open
         if current is not None and not finals_only:
-            step = max(self.options.step_s, self.options.compute_factor * self.last_compute_s)
+            options = self.options
+            length_s = (self.available - current.start) * FRAME_S
+            step = max(
+                options.step_s,
+                options.step_growth * length_s,
+                options.compute_factor * self.last_compute_s,
+            )
             new = self.available - current.updated_at
             if self.available - current.start > longest:
                 jobs.append(Job(self, current, current.start + longest, cut=True))

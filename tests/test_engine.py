@@ -204,6 +204,30 @@ def test_memory_stays_bounded_on_a_long_stream(bundle: Bundle, waves: list[np.nd
     assert max(held[len(held) // 2 :]) <= max(held[: len(held) // 2]) + 60
 
 
+def update_times(engine: Engine, audio: np.ndarray) -> list[float]:
+    """Seconds of audio in the stream at each update of its open segment."""
+    live, times = engine.open(), []
+    for i in range(0, len(audio), 1600):
+        live.accept(audio[i : i + 1600])
+        if engine.step([live]):
+            times.append(live.available / 100)
+    return times
+
+
+@pytest.mark.parametrize("growth", [0.0, 0.4])
+def test_the_step_grows_with_the_segment(
+    bundle: Bundle, waves: list[np.ndarray], growth: float
+) -> None:
+    # One open segment of 12 s of speech: updates every 1 s, or every 0.4 × its length.
+    speech = np.concatenate(waves * 4)[: 12 * RATE]
+    options = StreamOptions(endpoint=None, compute_factor=0.0, step_growth=growth)
+    times = update_times(Engine(bundle, options), speech)
+    gaps = np.diff(times)
+    due = np.maximum(1.0, growth * np.array(times[1:]))
+    assert np.all(gaps >= due - 0.011) and np.all(gaps < due + 0.1 + 0.011)
+    assert len(times) == (11 if growth == 0 else 5)  # 0.4: at 1.1, 2.1, 3.5, 5.9 and 9.9 s
+
+
 def test_streams_stepped_together_equal_streams_alone(
     bundle: Bundle, waves: list[np.ndarray]
 ) -> None:
