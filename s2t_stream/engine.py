@@ -203,8 +203,8 @@ class Stream:
     def due(self, finals_only: bool = False) -> list[Job]:
         """Updates to run now: finals of closed segments, then (unless `finals_only`) the open
         segment's update once `step_s` of new audio arrived (or more: `step_growth` × its
-        length, `compute_factor` × the last update's compute time). A segment longer than `max_segment_s` gets a window of that length, which
-        the engine cuts."""
+        length, `compute_factor` × the last update's compute time). A segment longer than
+        `max_segment_s` gets a window of that length, which the engine cuts."""
         longest = round(self.options.max_segment_s / FRAME_S)
         jobs = []
         for segment in self.closing:
