@@ -30,7 +30,7 @@ def grouped_wer(per_voice: dict[str, float], counts: dict[str, int]) -> dict[str
     return {base: total[base] / weight[base] for base in sorted(total)}
 
 
-def status(results: dict[int, dict[str, Any]]) -> list[str]:
+def status(results: dict[int, dict[str, Any]], run: Path) -> list[str]:
     """A warning paragraph while the model is far from its target (≤ 8 % WER with beam 5)."""
     wer = results[max(results)]["wer"]
     if wer <= 0.08:
@@ -39,7 +39,7 @@ def status(results: dict[int, dict[str, Any]]) -> list[str]:
         f"**Status: undertrained.** Its test WER is {100 * wer:.0f} % (target ≤ 8 %): this is",
         "the result of short CPU training runs, shipped so that the commands and the",
         "reference-parity tests have a real exported model to run on. Continue training (on a",
-        "GPU when there is one) with `s2t-stream train --init-from runs/demo3 ...` (a run",
+        f"GPU when there is one) with `s2t-stream train --init-from {run} ...` (a run",
         "directory also carries the CTC head) or `--init-from assets/models/s2t-demo-en`.",
         "",
     ]
@@ -68,7 +68,7 @@ def main() -> None:
         "something; real users pass `--model facebook/s2t-small-librispeech-asr` (or another",
         "checkpoint). It has never heard natural human speech.",
         "",
-        *status(results),
+        *status(results, args.run),
         "## Model",
         "",
         f"- {config['encoder_layers']} encoder + {config['decoder_layers']} decoder layers, "
