@@ -441,6 +441,7 @@ class StreamingServer:
             max_size=self.limits.max_message_bytes + 1024,
             origins=[Origin(o) for o in self.limits.origins] if self.limits.origins else None,
             ping_interval=20,
+            compression=None,  # deflating PCM costs CPU on both ends and saves little
         ) as server:
             bound = next(iter(server.sockets)).getsockname()[1]
             log.info("listening", extra={"host": host, "port": bound})

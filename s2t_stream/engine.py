@@ -30,6 +30,7 @@ from s2t_stream.errors import AudioError
 from s2t_stream.events import Event, Final, Partial, Word
 from s2t_stream.features import OnlineFbank, pad_batch
 from s2t_stream.incremental import Continuation, continue_greedy
+from s2t_stream.model import EncoderOutput, concat_outputs
 from s2t_stream.policy import Policy, PolicyOptions, make_policy, word_boundary
 from s2t_stream.transcribe import language_token
 
@@ -296,8 +297,8 @@ class Engine:
         count = 0
         while jobs := [job for stream in streams for job in stream.due(finals_only)]:
             started = self.timer()
-            for group in self._groups(jobs):
-                self._run(group)
+            if windows := self._windows(jobs):
+                self._run(windows)
             elapsed = self.timer() - started
             for job in jobs:  # each stream waited for the whole round
                 job.stream.last_compute_s = elapsed
@@ -306,9 +307,9 @@ class Engine:
 
     # --- one batched update ---------------------------------------------------------------------
 
-    def _groups(self, jobs: list[Job]) -> list[list[tuple[Job, np.ndarray]]]:
-        """Normalised windows, in batches of similar length (padding wastes compute); a window
-        too short to decode can only be a final's, of a blip with nothing to say."""
+    def _windows(self, jobs: list[Job]) -> list[tuple[Job, np.ndarray]]:
+        """Each job's normalised window, shortest first; a window too short to decode can only
+        be a final's, of a blip with nothing to say."""
         windows = []
         for job in jobs:
             window = job.stream.normaliser(job.stream.frames(job.segment.start, job.stop))
@@ -316,32 +317,41 @@ class Engine:
                 windows.append((job, window))
             else:
                 self._close(job, [], [])
-        windows.sort(key=lambda pair: len(pair[1]))
-        groups: list[list[tuple[Job, np.ndarray]]] = []
-        for pair in windows:
-            if groups and len(pair[1]) <= BUCKET_SLACK * len(groups[-1][0][1]):
-                groups[-1].append(pair)
-            else:
-                groups.append([pair])
-        return groups
+        return sorted(windows, key=lambda pair: len(pair[1]))
 
-    def _run(self, group: list[tuple[Job, np.ndarray]]) -> None:
-        jobs = [job for job, _ in group]
-        windows = [window for _, window in group]
+    def _encode(self, windows: list[np.ndarray]) -> EncoderOutput:
+        """Encode windows (shortest first) in batches of similar length, where padding would
+        waste compute, and join the outputs into one batch for the search (a decoding step
+        costs about the same for one row as for many)."""
+        batches: list[list[np.ndarray]] = []
+        for window in windows:
+            if batches and len(window) <= BUCKET_SLACK * len(batches[-1][0]):
+                batches[-1].append(window)
+            else:
+                batches.append([window])
         model = self.bundle.model
         param = next(model.parameters())
-        feats, mask = pad_batch(windows)
+        outputs = []
         with torch.inference_mode():
-            encoder = model.encode(
-                feats.to(param.device, param.dtype),
-                mask.to(param.device) if len(windows) > 1 else None,
-                isolate_rows=True,
-            )
+            for batch in batches:
+                feats, mask = pad_batch(batch)
+                outputs.append(
+                    model.encode(
+                        feats.to(param.device, param.dtype),
+                        mask.to(param.device) if len(batch) > 1 else None,
+                        isolate_rows=True,
+                    )
+                )
+        return concat_outputs(outputs)
+
+    def _run(self, pairs: list[tuple[Job, np.ndarray]]) -> None:
+        jobs = [job for job, _ in pairs]
+        windows = [window for _, window in pairs]
         prefixes = [[*self.prefix, *j.segment.committed] for j in jobs]
         budgets = [10 + math.ceil(len(w) * FRAME_S * self.options.tokens_per_s) for w in windows]
         results = continue_greedy(
-            model,
-            encoder,
+            self.bundle.model,
+            self._encode(windows),
             prefixes,
             eos_id=self.bundle.generation.eos_token_id,
             pad_id=self.bundle.generation.pad_token_id,

@@ -8,7 +8,7 @@ so published checkpoints load with `load_state_dict` unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +37,20 @@ class EncoderOutput:
 
     hidden: Tensor
     mask: Tensor | None
+
+
+def concat_outputs(outputs: Sequence[EncoderOutput]) -> EncoderOutput:
+    """Several encoder outputs as one batch: rows right-padded to the longest, masked."""
+    if len(outputs) == 1:
+        return outputs[0]
+    frames = max(o.hidden.shape[1] for o in outputs)
+    hidden, masks = [], []
+    for o in outputs:
+        batch, length = o.hidden.shape[:2]
+        hidden.append(F.pad(o.hidden, (0, 0, 0, frames - length)))
+        mask = o.mask if o.mask is not None else o.hidden.new_ones(batch, length, dtype=torch.bool)
+        masks.append(F.pad(mask, (0, frames - length), value=False))
+    return EncoderOutput(torch.cat(hidden), torch.cat(masks))
 
 
 FEW_ROWS = 8

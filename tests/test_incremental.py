@@ -10,7 +10,7 @@ from reference import EOS, TINY, random_features, reference_pair
 from s2t_stream.config import GenerationConfig
 from s2t_stream.decoding import DecodingOptions, SearchSettings, greedy_search
 from s2t_stream.incremental import continue_greedy
-from s2t_stream.model import Speech2Text
+from s2t_stream.model import Speech2Text, concat_outputs
 
 PAD = 1
 
@@ -77,6 +77,23 @@ def test_left_padded_batch_equals_rows_alone(model: Speech2Text) -> None:
         assert batched.tokens == single.tokens
         assert batched.frames == single.frames
         assert batched.ended == single.ended
+
+
+def test_joined_encoder_outputs_decode_as_if_alone(model: Speech2Text) -> None:
+    """Windows encoded in separate batches, joined into one padded batch for the search."""
+    lengths = [20, 48, 44]
+    feats, mask = random_features(lengths, seed=5)
+    singles = [continue_one(model, feats[b : b + 1, :n], [EOS]) for b, n in enumerate(lengths)]
+    joined = concat_outputs(
+        [model.encode(feats[:1, :20]), model.encode(feats[1:], mask[1:], isolate_rows=True)]
+    )
+    assert joined.mask is not None and joined.mask.sum(-1).tolist() == [5, 12, 11]
+    batch = continue_greedy(
+        model, joined, [[EOS]] * 3, eos_id=EOS, pad_id=PAD, max_new=[29] * 3, record=(0, 1)
+    )
+    for single, batched in zip(singles, batch, strict=True):
+        assert batched.tokens == single.tokens
+        assert batched.frames == single.frames
 
 
 def test_budget_stops_generation(model: Speech2Text) -> None:

@@ -144,6 +144,8 @@ def test_native_stream_gives_the_offline_transcript(
         with connect(server.url()) as ws:
             ready = start(ws, partials=True)
             assert ready["protocol"] == 1 and ready["model_sample_rate"] == 16000
+            assert ws.response is not None  # the client offered deflate; PCM is not worth it
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
             for i in range(0, len(waves[1]), 1600):
                 ws.send(pcm16(waves[1][i : i + 1600]))
             ws.send(json.dumps({"type": "keepalive"}))
