@@ -491,7 +491,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="model worker threads, one torch thread each (default: the CPU cores)",
+        help="model worker threads (default: the CPU cores)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads inside each model call (default: 1; parallel across workers)",
     )
 
 
@@ -527,7 +533,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     import torch
 
-    torch.set_num_threads(1)  # parallel across sessions (workers), not inside small matrices
+    if args.threads < 1:
+        raise ValueError(f"--threads must be ≥ 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     bundle = load_bundle(args.model or default_model(), load_options(args))
     server = StreamingServer(bundle, stream_options(args), limits_from_args(args), args.workers)
     asyncio.run(serve_forever(server, args.host, args.port))

@@ -64,7 +64,7 @@ def random_model(shape: str, like: str, out: Path) -> str:
 
 
 def start_server(args: argparse.Namespace, model: str) -> tuple[subprocess.Popen[str], int]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -77,6 +77,9 @@ def start_server(args: argparse.Namespace, model: str) -> tuple[subprocess.Popen
             "1000",
             "--workers",
             str(args.workers),
+            "--threads",
+            str(args.threads),
+            *args.server_args,
             "--device",
             args.device,
             "--dtype",
@@ -200,6 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="server worker threads"
     )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument(
+        "--server-arg",
+        dest="server_args",
+        action="append",
+        default=[],
+        help="one more argument for server.py (repeatable), e.g. --server-arg=--step=1.5",
+    )
     parser.add_argument("--device", default="cpu", help="the server's compute device")
     parser.add_argument("--dtype", default="float32", help="float16/bfloat16 on CUDA")
     parser.add_argument("--shape", default=None, help="serve a random model of this shape")
@@ -240,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     "device": args.device,
                     "dtype": args.dtype,
                     "workers": args.workers,
+                    "threads": args.threads,
+                    "server_args": args.server_args,
                     "rows": rows,
                     "largest_sustained": best,
                 },

@@ -122,6 +122,13 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the step grows to this × the segment's length (default: {d.step_growth})",
     )
     group.add_argument(
+        "--compute-factor",
+        type=float,
+        default=d.compute_factor,
+        help="the step grows to this × the last update's compute time, so a loaded machine "
+        f"updates partials less often (default: {d.compute_factor})",
+    )
+    group.add_argument(
         "--cmvn",
         choices=["segment", "prior", "global"],
         default=d.cmvn.mode,
@@ -144,6 +151,7 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
     return StreamOptions(
         step_s=args.step,
         step_growth=args.step_growth,
+        compute_factor=args.compute_factor,
         policy=PolicyOptions(name=args.policy, agreement=args.agreement, border_s=args.border),
         cmvn=CmvnOptions(mode=args.cmvn, stats_path=args.cmvn_stats),
         endpoint=endpoint,

@@ -51,6 +51,10 @@ def test_bad_stream_options_are_one_line_errors(capsys: pytest.CaptureFixture[st
     assert "--chunk-ms must be > 0" in capsys.readouterr().err
     assert main(["stream", str(WAV), "--step", "0"]) == 2
     assert "step_s must be > 0" in capsys.readouterr().err
+    assert main(["stream", str(WAV), "--compute-factor", "-1"]) == 2
+    assert "compute_factor must be ≥ 0" in capsys.readouterr().err
+    assert main(["serve", "--threads", "0", "--port", "0"]) == 2
+    assert "--threads must be ≥ 1" in capsys.readouterr().err
     assert main(["stream", "missing.wav"]) == 2
     assert "missing.wav" in capsys.readouterr().err
 
