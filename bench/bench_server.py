@@ -7,8 +7,9 @@
 For each K it starts `server.py` in its own process, opens K native-protocol sessions that each
 send a different test stream (held-out sentences with pauses, s2t_stream/harness.py) in 100 ms
 chunks at real time, and measures, on the client side, each sentence's finalisation latency
-(final received − sentence end), how far behind real time the last events arrive, and the
-server's CPU time and peak memory. A K is sustained when the p95 finalisation latency is ≤ 1 s
+(final received − sentence end), the interval between a segment's partials (sent when its text
+changes), how far behind real time the last events arrive, and the server's CPU time and peak
+memory. A K is sustained when the p95 finalisation latency is ≤ 1 s
 and the server keeps up with real time. `--shape s2t-small` serves a model of s2t-small's shape
 (12 + 6 layers, d_model 256, FFN 2048) with random weights and the bundled model's tokenizer:
 the cost of the real model without its accuracy (steered away from eos, every update decodes
@@ -28,6 +29,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,7 @@ async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:
     finals: list[Final] = []
     stamped: list[Final] = []  # the same finals with the server's own wall_s
     lag = 0.0
+    partials: dict[int, list[float]] = {}  # segment → arrival times of its partials
     async with connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "start", "sample_rate": stream.sample_rate}))
         assert json.loads(await ws.recv())["type"] == "ready"
@@ -127,6 +130,8 @@ async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:
             now = time.monotonic() - t0
             if message["type"] in ("partial", "final"):
                 lag = max(lag, now - message["audio_s"])
+            if message["type"] == "partial":
+                partials.setdefault(message["segment"], []).append(now)
             if message["type"] == "final":
                 words = tuple(Word(w["word"], w["start_s"], w["end_s"]) for w in message["words"])
                 final = Final(
@@ -147,6 +152,7 @@ async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:
         "finalisation": finalisation_latencies(finals, list(stream.references)),
         "server_finalisation": finalisation_latencies(stamped, list(stream.references)),
         "lag": lag,
+        "partial_gaps": [b - a for t in partials.values() for a, b in pairwise(t)],
     }
 
 
@@ -185,6 +191,7 @@ def run_k(k: int, args: argparse.Namespace, pool: list[TestStream], model: str) 
         "streams": k,
         "finalisation_latency_s": summarise(latencies) | {"p95": round(p95, 3)},
         "server_side_finalisation_latency_s": summarise(on_server),
+        "partial_interval_s": summarise([g for r in results for g in r["partial_gaps"]]),
         "max_lag_s": round(lag, 3),
         "server_cpu_s": round(cpu, 1),
         "server_cpu_cores": round(cpu / wall, 2),
@@ -231,12 +238,16 @@ def main(argv: list[str] | None = None) -> int:
             row = run_k(k, args, pool, model)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print("| K | p95 final latency | median | max lag | server CPU cores | peak RSS | sustained |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| K | p95 final latency | median | partial interval, median | max lag | "
+        "server CPU cores | peak RSS | sustained |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        f = r["finalisation_latency_s"]
+        f, gaps = r["finalisation_latency_s"], r["partial_interval_s"]
         print(
             f"| {r['streams']} | {f['p95']:.2f} s | {f.get('median', float('nan')):.2f} s | "
+            f"{gaps.get('median', float('nan')):.2f} s | "
             f"{r['max_lag_s']:.2f} s | {r['server_cpu_cores']:.2f} | "
             f"{r['server_peak_rss_mib']:.0f} MiB | {'yes' if r['sustained'] else 'no'} |"
         )
