@@ -9,8 +9,8 @@ send a different test stream (held-out sentences with pauses, s2t_stream/harness
 chunks at real time, and measures, on the client side, each sentence's finalisation latency
 (final received − sentence end), the interval between a segment's partials (sent when its text
 changes), how far behind real time the last events arrive, and the server's CPU time and peak
-memory. A K is sustained when the p95 finalisation latency is ≤ 1 s
-and the server keeps up with real time. `--shape s2t-small` serves a model of s2t-small's shape
+memory. A K is sustained when the p95 finalisation latency is ≤ 1 s and the server keeps up
+with real time. `--shape s2t-small` serves a model of s2t-small's shape
 (12 + 6 layers, d_model 256, FFN 2048) with random weights and the bundled model's tokenizer:
 the cost of the real model without its accuracy (steered away from eos, every update decodes
 to its token budget: a worst case). Clients can run in several processes, so that they are not
