@@ -568,16 +568,50 @@ def export(trainer: Trainer, destination: Path, average: int) -> Path:
     return destination
 
 
+HELP = {
+    "corpus": "corpus directory made by `s2t-stream corpus` (train/dev manifests)",
+    "out": "run directory (checkpoints, tokenizer); a rerun resumes from it",
+    "vocab_size": "SentencePiece pieces (trained on the training text on first run)",
+    "d_model": "model width",
+    "encoder_layers": "transformer encoder layers",
+    "decoder_layers": "transformer decoder layers",
+    "heads": "attention heads (encoder and decoder)",
+    "ffn_dim": "feed-forward width",
+    "conv_channels": "channels of the convolutional subsampler",
+    "dropout": "dropout probability",
+    "max_frames": "input frames (10 ms each) per batch",
+    "max_steps": "stop after this many updates",
+    "max_minutes": "> 0: also stop (and anneal the learning rate) after this much training time",
+    "warmup_steps": "linear learning-rate warm-up, then cosine decay",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "label_smoothing": "label smoothing of the decoder's cross-entropy",
+    "ctc_weight": "weight of the auxiliary CTC loss on the encoder (0: off)",
+    "guided_attention": "weight of the diagonal prior on the cross-attention (0: off)",
+    "spec_augment": "SpecAugment time and frequency masks (true/false)",
+    "eval_every": "dev WER (greedy) every this many steps",
+    "save_every": "checkpoint every this many steps",
+    "keep_checkpoints": "step checkpoints kept besides the last",
+    "dev_limit": "dev utterances scored at each evaluation",
+    "seed": "random seed (batches, augmentation, initialisation)",
+    "init_from": "start from an exported model directory or another run's directory",
+    "threads": "torch threads (0: torch's default)",
+    "device": "auto (CUDA when there is a GPU), cpu or cuda",
+    "precision": "auto (bf16 autocast where native), bf16 or fp32",
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainOptions()
     for name, value in asdict(defaults).items():
         flag = "--" + name.replace("_", "-")
+        text = f"{HELP[name]} (default: %(default)s)"
         if isinstance(value, bool):
             parser.add_argument(
-                flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=value
+                flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=value, help=text
             )
         else:
-            parser.add_argument(flag, type=type(value), default=value)
+            parser.add_argument(flag, type=type(value), default=value, help=text)
     parser.add_argument("--export", default=None, help="after training, export to this directory")
     parser.add_argument("--average", type=int, default=5, help="checkpoints averaged for export")
 
