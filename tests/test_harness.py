@@ -46,6 +46,14 @@ def test_build_stream_places_sentences_at_their_times() -> None:
         before = stream.audio[max(0, begin - 4000) : begin - 10]
         assert np.abs(before).max() < 0.02  # the pause before it is (near) silent
         assert np.abs(source).max() == pytest.approx(loud, rel=0.05, abs=0.01)
+    rate = stream.sample_rate
+    for (begin, end), ref, source, heard in zip(
+        stream.spans, stream.references, stream.sources, stream.heard(), strict=True
+    ):
+        assert end - begin == len(heard) == len(source)  # the file's stretch of the stream
+        assert begin / rate <= ref.start_s < ref.end_s <= end / rate
+        np.testing.assert_allclose(heard, source, atol=3e-3)  # plus the faint noise floor
+        assert not np.array_equal(heard, source)
     starts = [r.start_s for r in stream.references]
     assert starts == sorted(starts)
     again = build_stream(MANIFEST, minutes=0.5, seed=3, pause_s=(0.5, 1.0))
@@ -70,10 +78,10 @@ def test_replay_and_score_report_every_metric() -> None:
     assert len(finals) >= len(stream.references) - 1
     for event in run.events:
         assert event.wall_s >= event.audio_s - 0.1 - 1e-6  # arrives after its last chunk
-    offline = transcribe_offline(
-        Transcriber(bundle, TranscribeOptions(DecodingOptions(num_beams=1))), stream.sources
-    )
-    report = score(stream, run, offline, default=offline)
+    greedy = Transcriber(bundle, TranscribeOptions(DecodingOptions(num_beams=1)))
+    offline = transcribe_offline(greedy, stream.heard())
+    clean = transcribe_offline(greedy, stream.sources)
+    report = score(stream, run, offline, default=offline, clean=clean)
     for key in (
         "wer_streaming",
         "wer_offline",
@@ -86,6 +94,7 @@ def test_replay_and_score_report_every_metric() -> None:
         "compute_ratio",
         "real_time_factor",
         "flatness",
+        "wer_offline_clean_files",
     ):
         assert key in report
     assert report["finalisation_latency_s"]["count"] >= len(stream.references) - 1
