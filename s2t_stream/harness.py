@@ -1,8 +1,8 @@
 """Latency/accuracy harness: a long-form stream made of held-out test sentences with natural
 pauses and known times, replayed through the engine on a simulated real-time clock, scored
 against offline transcription of the same sentences: cut from the stream itself, so offline
-and streaming hear the same samples (the stream's noise floor alone costs the demo model about
-2 WER points offline; the clean files' offline WER is reported beside it).
+and streaming hear the same samples (the stream's noise floor alone costs the demo model 1–2
+WER points offline; the clean files' offline WER is reported beside it).
 
 The clock: chunk i (of `chunk_s` seconds) arrives at (i + 1)·chunk_s; the engine starts on it
 when it has arrived and the previous step is done, and the time an update takes is its measured
