@@ -15,6 +15,7 @@ from s2t_stream.decoding import DecodingOptions
 from s2t_stream.engine import Engine, StreamOptions
 from s2t_stream.events import Final
 from s2t_stream.harness import (
+    Offline,
     SimulatedClock,
     build_stream,
     replay,
@@ -80,8 +81,10 @@ def test_replay_and_score_report_every_metric() -> None:
         assert event.wall_s >= event.audio_s - 0.1 - 1e-6  # arrives after its last chunk
     greedy = Transcriber(bundle, TranscribeOptions(DecodingOptions(num_beams=1)))
     offline = transcribe_offline(greedy, stream.heard())
-    clean = transcribe_offline(greedy, stream.sources)
-    report = score(stream, run, offline, default=offline, clean=clean)
+    silent = Offline([""] * len(stream.sources), 1.0)  # a clean run that heard nothing
+    report = score(stream, run, offline, default=offline, clean=silent)
+    assert report["wer_offline_clean_files"] == 1.0  # scored on the clean run's own texts
+    assert report["wer_offline"] < 1.0
     for key in (
         "wer_streaming",
         "wer_offline",
