@@ -211,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--beams", default="1,5", help="comma-separated beam sizes to score (default: 1,5)"
     )
     evaluation.add_argument("--limit", type=int, default=None, help="first N utterances only")
-    evaluation.add_argument("--json", type=Path, default=None, help="also write results here")
+    evaluation.add_argument(
+        "--json", type=Path, default=None, help="also write the results here, with every hypothesis"
+    )
     evaluation.add_argument("--batch-size", type=int, default=1)
     add_model_arguments(evaluation)
     evaluation.set_defaults(run=run_eval, beam=None, max_length=None, tgt_lang=None)
@@ -410,7 +412,8 @@ def run_eval(args: argparse.Namespace) -> int:
         "results": [r.to_json() for r in results],
     }
     print(json.dumps(report))
-    if args.json:
+    if args.json:  # the file also has every utterance's reference and hypothesis
+        report["results"] = [r.to_json(utterances) for r in results]
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
 
