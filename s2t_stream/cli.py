@@ -405,16 +405,12 @@ def run_eval(args: argparse.Namespace) -> int:
     for beams in (int(b) for b in args.beams.split(",")):
         log.info("decoding %d utterances with beam %d", len(utterances), beams)
         results.append(evaluate(transcriber, utterances, beams))
-    print(table(results))
-    report = {
-        "model": bundle.source,
-        "manifest": str(args.manifest),
-        "results": [r.to_json() for r in results],
-    }
-    print(json.dumps(report))
+    report = {"model": bundle.source, "manifest": str(args.manifest)}
     if args.json:  # the file also has every utterance's reference and hypothesis
-        report["results"] = [r.to_json(utterances) for r in results]
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        detailed = {**report, "results": [r.to_json(utterances) for r in results]}
+        args.json.write_text(json.dumps(detailed, indent=2) + "\n", encoding="utf-8")
+    print(table(results))
+    print(json.dumps({**report, "results": [r.to_json() for r in results]}))
     return 0
 
 
@@ -431,3 +427,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -106,6 +106,19 @@ def test_python_dash_m_runs_the_cli(model_dir: Path, wavs: list[Path]) -> None:
     )
 
 
+def test_a_closed_pipe_ends_quietly(model_dir: Path, wavs: list[Path]) -> None:
+    """`s2t-stream transcribe … | head -0`: exit status 141 as with SIGPIPE, no traceback."""
+    command = [sys.executable, "-m", "s2t_stream", "transcribe", *map(str, wavs)]
+    with subprocess.Popen(
+        [*command, "--model", str(model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        errors = proc.stderr.read().decode()
+    assert proc.returncode == 141, errors
+    assert "Traceback" not in errors and "Exception" not in errors
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
