@@ -19,15 +19,18 @@ def size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
 
-def grouped_wer(per_voice: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
-    """Per base voice (variants pooled), weighted by utterance count as an approximation."""
-    total: dict[str, float] = defaultdict(float)
-    weight: dict[str, int] = defaultdict(int)
-    for voice, wer in per_voice.items():
-        base = voice.split("+")[0]
-        total[base] += wer * counts.get(voice, 1)
-        weight[base] += counts.get(voice, 1)
-    return {base: total[base] / weight[base] for base in sorted(total)}
+def grouped_wer(hypotheses: list[dict[str, str]]) -> dict[str, float]:
+    """WER per base voice (its variants pooled), from every utterance's reference and
+    hypothesis (`s2t-stream eval --json`)."""
+    import jiwer
+
+    pairs: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for h in hypotheses:
+        pairs[h["voice"].split("+")[0]].append((h["reference"], h["hypothesis"]))
+    return {
+        base: float(jiwer.wer([r for r, _ in pairs[base]], [h for _, h in pairs[base]]))
+        for base in sorted(pairs)
+    }
 
 
 def status(results: dict[int, dict[str, Any]], run: Path) -> list[str]:
@@ -57,7 +60,6 @@ def main() -> None:
     config: dict[str, Any] = json.loads((args.model / "config.json").read_text())
     options = export["options"]
     stages = [stage for stage in lineage(args.run) if "steps" in stage]
-    counts = corpus["voices"]["test"]
     results = {r["num_beams"]: r for r in test["results"]}
     lines = [
         "# s2t-demo-en",
@@ -110,22 +112,24 @@ def main() -> None:
         "",
         "## Word error rate (held-out test sentences, training voices, offline)",
         "",
-        "| search | WER | utterances | words |",
-        "| --- | --- | --- | --- |",
+        "| search | WER | utterances | words | substituted | deleted | inserted |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for beams, r in sorted(results.items()):
         lines.append(
             f"| {'greedy' if beams == 1 else f'beam {beams}'} | {100 * r['wer']:.2f} % "
-            f"| {r['utterances']} | {r['words']} |"
+            f"| {r['utterances']} | {r['words']} | {r['substitutions']} | {r['deletions']} "
+            f"| {r['insertions']} |"
         )
     lines += ["", "Per voice (beam 5; variants pooled per base voice):", ""]
     lines += ["| voice | WER |", "| --- | --- |"]
     best = results[max(results)]
-    for base, wer in grouped_wer(best["per_voice"], counts).items():
+    for base, wer in grouped_wer(best["hypotheses"]).items():
         lines.append(f"| {base} | {100 * wer:.2f} % |")
     lines += [
         "",
-        "Every voice id with its own WER is in `test_wer.json` beside this card.",
+        "Every voice id with its own WER, and every utterance's reference and hypothesis, are in",
+        "`test_wer.json` beside this card.",
         "",
         "## Reproduce",
         "",
