@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the demo model from scratch: synthesise the corpus, train in the six stages the
+# Regenerate the demo model from scratch: synthesise the corpus, train in the seven stages the
 # bundled model went through (each continues from the last; every run is resumable), export to
 # assets/models/s2t-demo-en, evaluate on the held-out test sentences (beam 1 and 5) and write
 # the model card. About 10 min of synthesis, 45 + 49 + 90 + 95 + 105 + 110 + 120 min of training and
