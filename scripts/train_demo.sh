@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Regenerate the demo model from scratch: synthesise the corpus, train in the seven stages the
+# Regenerate the demo model from scratch: synthesise the corpus, train in the eight stages the
 # bundled model went through (each continues from the last; every run is resumable), export to
 # assets/models/s2t-demo-en, evaluate on the held-out test sentences (beam 1 and 5) and write
-# the model card. About 10 min of synthesis, 45 + 49 + 90 + 95 + 105 + 110 + 120 min of training and
-# 5 min of evaluation on a 2-core CPU; `--device auto` (the default) trains on a GPU when there is one.
+# the model card. About 13 min of synthesis, 45 + 49 + 90 + 95 + 105 + 110 + 120 + 115 min of
+# training and 5 min of evaluation on a 2-core CPU; `--device auto` (the default) trains on a
+# GPU when there is one.
 #
 #   scripts/train_demo.sh [extra flags for the last stage, e.g. --max-minutes 300]
 set -euo pipefail
@@ -42,8 +43,15 @@ $s2t -v train "${common[@]}" --out runs/demo6 --init-from runs/demo5 --max-steps
 #    before the decay won them back)
 $s2t -v train "${common[@]}" --out runs/demo7 --init-from runs/demo6 --max-steps 100000 \
   --max-minutes 120 --warmup-steps 100 --lr 0.00035 --eval-every 2000 --save-every 500 \
-  --max-frames 10000 --spec-augment false --guided-attention 1.0 --dev-limit 100 \
+  --max-frames 10000 --spec-augment false --guided-attention 1.0 --dev-limit 100
+# 8. the model had memorised its training set (greedy WER 0.3 % on training utterances against
+#    19 % on held-out ones): every remaining sentence joins the training split (20 h -> 35 h; the
+#    held-out splits and the first 20 h stay as they were) and SpecAugment comes back on
+$s2t -v corpus --out data/corpus --train-hours 40 --seed 0 --jobs 2 --resume
+$s2t -v train "${common[@]}" --out runs/demo8 --init-from runs/demo7 --max-steps 100000 \
+  --max-minutes 115 --warmup-steps 100 --lr 0.0004 --eval-every 1500 --save-every 500 \
+  --max-frames 10000 --spec-augment true --guided-attention 1.0 --dev-limit 100 \
   --export assets/models/s2t-demo-en --average 5 "$@"
 $s2t -v eval data/corpus/test.jsonl --model assets/models/s2t-demo-en --beams 1,5 \
-  --json runs/demo7/test_wer.json
-.venv/bin/python scripts/model_card.py --run runs/demo7
+  --json runs/demo8/test_wer.json
+.venv/bin/python scripts/model_card.py --run runs/demo8
