@@ -45,7 +45,7 @@ class StreamOptions:
     segment, cut only at `max_segment_s` (the whisper_streaming-like baseline)."""
 
     step_s: float = 1.0  # new audio between two updates of the open segment
-    step_growth: float = 0.4  # the step grows to this × the open segment's length
+    step_growth: float = 0.5  # the step grows to this × the open segment's length
     compute_factor: float = 4.0  # the step grows to this × the last update's compute time
     policy: PolicyOptions = field(default_factory=PolicyOptions)
     cmvn: CmvnOptions = field(default_factory=CmvnOptions)
