@@ -71,6 +71,7 @@ class CorpusOptions:
     test_sentences: int = 300
     max_words: int = 30
     voices_per_test_sentence: int = 1
+    voices_per_train_sentence: int = 1
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     augment_test: bool = False
     voice_weights: tuple[tuple[str, float], ...] = DEFAULT_VOICE_WEIGHTS
@@ -86,6 +87,7 @@ class CorpusOptions:
             "test_sentences": self.test_sentences >= 0,
             "max_words": self.max_words >= 1,
             "voices_per_test_sentence": self.voices_per_test_sentence >= 1,
+            "voices_per_train_sentence": self.voices_per_train_sentence >= 1,
             "jobs": self.jobs >= 1,
         }
         for name, ok in checks.items():
@@ -222,18 +224,24 @@ def plan_corpus(
     """Hold out test and dev sentences first, then plan every utterance of every split.
 
     `sentences` maps normalised text to the text to synthesise. Deterministic in
-    (seed, split, index). Train gets one voice and augmentations per sentence (all of them:
-    `train_hours` truncates after synthesis); dev and test are clean.
+    (seed, split, index). A split with several voices per sentence is planned in rounds: round
+    r speaks every sentence once more, in a voice that sentence has not had yet, so the first
+    round is the same whatever the count and `train_hours` (applied after synthesis) caps the
+    later rounds first. Train utterances are augmented; dev and test are clean.
     """
+    voices_each = {
+        "test": options.voices_per_test_sentence,
+        "dev": 1,
+        "train": options.voices_per_train_sentence,
+    }
     plans: dict[str, list[UtteranceJob]] = {split: [] for split in SPLITS}
     for split, texts in _split_sentences(list(sentences), options).items():
-        voices_each = options.voices_per_test_sentence if split == "test" else 1
-        for text in texts:
-            seen: set[str] = set()
-            for _ in range(voices_each):
+        seen: list[set[str]] = [set() for _ in texts]
+        for _round in range(voices_each[split]):
+            for text, voices in zip(texts, seen, strict=True):
                 index = len(plans[split])
-                job = _plan_one(split, index, text, sentences[text], options, sampler, seen)
-                seen.add(job.voice.id)
+                job = _plan_one(split, index, text, sentences[text], options, sampler, voices)
+                voices.add(job.voice.id)
                 plans[split].append(job)
     return plans
 
@@ -511,7 +519,7 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
             _write_json_lines(manifest, (u.to_json() for u in kept[split]))
     if sum(u.duration for u in kept["train"]) < options.train_hours * 3600:
         logger.warning(
-            "all %d training sentences used before reaching %.2f h of training audio",
+            "all %d planned training utterances used before reaching %.2f h of training audio",
             len(plans["train"]), options.train_hours,
         )  # fmt: skip
     wall_s = time.monotonic() - start
@@ -553,7 +561,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.max_words,
         help="skip longer sentences (default: %(default)s)",
     )
-    add("--voices-per-test-sentence", type=int, default=d.voices_per_test_sentence)
+    add(
+        "--voices-per-test-sentence",
+        type=int,
+        default=d.voices_per_test_sentence,
+        help="distinct voices speaking each test sentence (default: %(default)s)",
+    )
+    add(
+        "--voices-per-train-sentence",
+        type=int,
+        default=d.voices_per_train_sentence,
+        help="distinct voices speaking each training sentence, in rounds that --train-hours "
+        "caps last-first (default: %(default)s)",
+    )
     for f in dataclasses.fields(AugmentOptions):
         flag = "--" + f.name.replace("_", "-")
         add(
@@ -586,6 +606,7 @@ def options_from_args(args: argparse.Namespace) -> CorpusOptions:
         test_sentences=args.test_sentences,
         max_words=args.max_words,
         voices_per_test_sentence=args.voices_per_test_sentence,
+        voices_per_train_sentence=args.voices_per_train_sentence,
         augment=augment,
         augment_test=args.augment_test,
         voice_weights=args.voice_weights,

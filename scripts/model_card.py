@@ -14,10 +14,10 @@ from typing import Any
 
 from s2t_stream.train import lineage
 
-
 EARLY_STAGES = (
     "Stages 1–7 trained on its first 20.0 h (14893 utterances, `corpus --train-hours 20`); "
-    "stage 8 on all of it (`--train-hours 40` uses every sentence)."
+    "stage 8 on every sentence once (35.0 h, `--train-hours 40`); stage 9 on every sentence "
+    "in two voices (`--voices-per-train-sentence 2`)."
 )
 """The corpus grew between stages; its summary only describes the last state."""
 

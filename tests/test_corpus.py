@@ -131,16 +131,26 @@ def test_voice_sampler_is_deterministic_and_in_range() -> None:
 
 def test_plan_holds_out_test_and_dev_and_is_deterministic() -> None:
     sentences = {f"sentence number {i}": f"sentence, number {i}." for i in range(40)}
-    options = CorpusOptions(dev_sentences=5, test_sentences=6, voices_per_test_sentence=3)
+    options = CorpusOptions(
+        dev_sentences=5, test_sentences=6, voices_per_test_sentence=3, voices_per_train_sentence=2
+    )
     sampler = VoiceSampler(INVENTORY, WEIGHTS)
     plans = plan_corpus(sentences, options, sampler)
     assert plans == plan_corpus(sentences, options, sampler)
     texts = {split: [job.text for job in jobs] for split, jobs in plans.items()}
     assert len(texts["test"]) == 18 and len(set(texts["test"])) == 6
-    assert len(texts["dev"]) == 5 and len(texts["train"]) == 40 - 11
+    assert len(texts["dev"]) == 5 and len(texts["train"]) == 2 * (40 - 11)
     assert not set(texts["train"]) & (set(texts["test"]) | set(texts["dev"]))
-    for i in range(0, 18, 3):  # each test sentence by three different voices
-        assert len({job.voice.id for job in plans["test"][i : i + 3]}) == 3
+    for split, count in (("test", 3), ("train", 2)):  # in rounds, a new voice each round
+        jobs = plans[split]
+        rounds = [jobs[r * len(jobs) // count : (r + 1) * len(jobs) // count] for r in range(count)]
+        assert all([j.text for j in r] == [j.text for j in rounds[0]] for r in rounds)
+        for same_sentence in zip(*rounds, strict=True):
+            assert len({job.voice.id for job in same_sentence}) == count
+    single = plan_corpus(
+        sentences, dataclasses.replace(options, voices_per_train_sentence=1), sampler
+    )
+    assert single["train"] == plans["train"][: 40 - 11]  # the first round does not move
     assert all(job.augment == AugmentPlan() for job in plans["test"] + plans["dev"])
     assert any(job.augment != AugmentPlan() for job in plans["train"])
     assert plans["train"][0].speech_text == sentences[plans["train"][0].text]
