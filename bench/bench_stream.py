@@ -39,6 +39,7 @@ VARIANTS: dict[str, StreamOptions] = {
     "fixed-step": replace(DEFAULT, step_growth=0.0),
     "growth-0.3": replace(DEFAULT, step_growth=0.3),
     "growth-0.4": replace(DEFAULT, step_growth=0.4),
+    "border-0.5": replace(DEFAULT, policy=PolicyOptions(border_s=0.5)),
     "border-0.6": replace(DEFAULT, policy=PolicyOptions(border_s=0.6)),
     # nothing committed before the final: what segmentation and CMVN alone cost in WER
     "commit-at-final": replace(DEFAULT, policy=PolicyOptions(border_s=1e6)),
