@@ -14,7 +14,7 @@ from typing import Any
 
 from s2t_stream.train import lineage
 
-EARLY_STAGES = (
+CORPUS_HISTORY = (
     "Stages 1–7 trained on its first 20.0 h (14893 utterances, `corpus --train-hours 20`); "
     "stage 8 on every sentence once (35.0 h, `--train-hours 40`); stage 9 on every sentence "
     "in two voices (`--voices-per-train-sentence 2`)."
@@ -115,7 +115,7 @@ def main() -> None:
         f"and flite (kal16, slt, awb, rms) only. Training: {corpus['hours']['train']:.1f} h, "
         f"{corpus['utterances']['train']} utterances, with augmentation (speed 0.9–1.1, gain, "
         "white/pink noise at 10–30 dB SNR, synthetic room reverb, silence padding). "
-        f"{EARLY_STAGES}",
+        f"{CORPUS_HISTORY}",
         f"- Held out: {corpus['utterances']['dev']} dev and {corpus['utterances']['test']} test "
         "sentences never used in training, spoken clean by the training voices.",
         "",
