@@ -37,14 +37,14 @@ import numpy as np
 import torch
 from websockets.asyncio.client import connect
 
-from s2t_stream.checkpoint import Bundle, load_bundle, save_bundle
-from s2t_stream.client import pcm16
-from s2t_stream.config import ModelConfig
-from s2t_stream.events import Final, Word
-from s2t_stream.harness import TestStream, build_stream, rss_mib
-from s2t_stream.latency import finalisation_latencies, summarise
-from s2t_stream.model import Speech2Text
-from s2t_stream.train import initialise
+from s2t_stream.model.audio import to_pcm16
+from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
+from s2t_stream.model.config import ModelConfig
+from s2t_stream.model.network import Speech2Text
+from s2t_stream.streaming.events import Final, Word
+from s2t_stream.training.harness import TestStream, build_stream, rss_mib
+from s2t_stream.training.latency import finalisation_latencies, summarise
+from s2t_stream.training.train import initialise
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK_S = 0.1
@@ -121,7 +121,7 @@ async def one_stream(url: str, stream: TestStream) -> dict[str, Any]:
             size = round(CHUNK_S * stream.sample_rate)
             for i, begin in enumerate(range(0, len(stream.audio), size)):
                 await asyncio.sleep(max(0.0, t0 + (i + 1) * CHUNK_S - time.monotonic()))
-                await ws.send(pcm16(stream.audio[begin : begin + size]))
+                await ws.send(to_pcm16(stream.audio[begin : begin + size]))
             await ws.send(json.dumps({"type": "end"}))
 
         sender = asyncio.create_task(send())

@@ -21,13 +21,14 @@ from typing import Any
 
 import torch
 
-from s2t_stream.checkpoint import load_bundle
-from s2t_stream.cmvn import CmvnOptions
-from s2t_stream.decoding import DecodingOptions
-from s2t_stream.engine import Engine, StreamOptions
-from s2t_stream.harness import build_stream, replay, score, transcribe_offline
-from s2t_stream.latency import finalisation_latencies, plot_latencies, sentence_lagging
-from s2t_stream.policy import PolicyOptions
+from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.search import DecodingOptions
+from s2t_stream.streaming.cmvn import CmvnOptions
+from s2t_stream.streaming.engine import Engine
+from s2t_stream.streaming.policy import PolicyOptions
+from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.training.harness import build_stream, replay, score, transcribe_offline
+from s2t_stream.training.latency import finalisation_latencies, plot_latencies, sentence_lagging
 from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
 DEFAULT = StreamOptions()

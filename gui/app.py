@@ -31,15 +31,17 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from gui.backends import LocalBackend, RemoteBackend
 from gui.overlay import CaptionOverlay
-from gui.remote import RemoteBackend
 from gui.transcript import Transcript
 from gui.worker import Backend, CaptionWorker, Source
-from s2t_stream.capture import CaptureError, Microphone, choose_device, list_devices, loopback
-from s2t_stream.checkpoint import load_bundle
-from s2t_stream.cli import default_model
-from s2t_stream.engine import Engine, StreamOptions
-from s2t_stream.events import Event
+from s2t_stream.defaults import default_model
+from s2t_stream.errors import CaptureError
+from s2t_stream.io.capture import Microphone, choose_device, list_devices, loopback
+from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.streaming.engine import Engine
+from s2t_stream.streaming.events import Event
+from s2t_stream.streaming.stream import StreamOptions
 
 DESKTOP_AUDIO = "Desktop audio (what this computer plays)"
 DEFAULT_INPUT = "Default microphone"
@@ -73,7 +75,7 @@ def backend(model: str, tgt_lang: str | None) -> Backend:
     """A `ws://` or `wss://` URL: a running `s2t-stream serve`; anything else: a local model."""
     if model.startswith(("ws://", "wss://")):
         return RemoteBackend(model, tgt_lang)
-    return Engine(load_bundle(model), StreamOptions(tgt_lang=tgt_lang))
+    return LocalBackend(Engine(load_bundle(model), StreamOptions(tgt_lang=tgt_lang)))
 
 
 class MainWindow(QMainWindow):

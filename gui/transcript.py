@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2t_stream.events import Event, Final
-from s2t_stream.subtitles import timestamp, to_srt, to_text, to_vtt
+from s2t_stream.io.subtitles import timestamp, to_srt, to_text, to_vtt
+from s2t_stream.streaming.events import Event, Final
 
 WRITERS = {".txt": to_text, ".srt": to_srt, ".vtt": to_vtt}
 

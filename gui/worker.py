@@ -4,12 +4,14 @@ input level and errors as Qt signals. The audio callback (in capture.py) never w
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
 
-from s2t_stream.capture import DeviceLost
+from s2t_stream.errors import DeviceLost
+from s2t_stream.streaming.drive import Captioner
+from s2t_stream.streaming.events import Event
 
 
 class Source(Protocol):
@@ -25,14 +27,12 @@ class Source(Protocol):
 
 
 class Backend(Protocol):
-    """A local `Engine` or a `RemoteBackend`."""
+    """A `LocalBackend` or a `RemoteBackend` (gui/backends.py)."""
 
     @property
     def sample_rate(self) -> int: ...
 
-    def open(self, sample_rate: int) -> Any: ...
-
-    def step(self, streams: Any) -> int: ...
+    def open(self, sample_rate: int) -> Captioner: ...
 
 
 class CaptionWorker(QObject):
@@ -53,7 +53,7 @@ class CaptionWorker(QObject):
         self.interval_ms = interval_ms
         self.engines: list[Backend] = []  # one per channel, fed the same audio
         self.source: Source | None = None
-        self.streams: list[Any] = []
+        self.captioners: list[Captioner] = []
         self.timer: QTimer | None = None
 
     @pyqtSlot()
@@ -64,7 +64,7 @@ class CaptionWorker(QObject):
                 self.engines = self.make_engines()
             self.source = self.make_source(self.engines[0].sample_rate)
             rate = self.source.rate
-            self.streams = [engine.open(rate) for engine in self.engines]
+            self.captioners = [engine.open(rate) for engine in self.engines]
         except Exception as error:  # shown in the window, never a crash
             self.failed.emit(str(error))
             self.stopped.emit()
@@ -84,14 +84,11 @@ class CaptionWorker(QObject):
         if len(audio):
             rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
             self.level.emit(20 * np.log10(max(rms, 1e-6)))
-        for stream in self.streams:
-            stream.accept(audio)
-        self._step()
+        self._emit([captioner.push(audio) for captioner in self.captioners])
 
-    def _step(self) -> None:
-        for channel, (engine, stream) in enumerate(zip(self.engines, self.streams, strict=True)):
-            engine.step([stream])
-            for event in stream.events():
+    def _emit(self, channels: list[list[Event]]) -> None:
+        for channel, events in enumerate(channels):
+            for event in events:
                 self.caption.emit(channel, event)
 
     @pyqtSlot()
@@ -100,15 +97,12 @@ class CaptionWorker(QObject):
         if self.timer is not None:
             self.timer.stop()
             self.timer = None
-        if self.source is not None and self.streams:
+        if self.source is not None and self.captioners:
             tail = self.source.close()
-            for stream in self.streams:
-                stream.accept(tail)
-                stream.finish()
-            self._step()
+            self._emit([c.push(tail) + c.end() for c in self.captioners])
             if self.source.dropped_s():
                 self.failed.emit(f"{self.source.dropped_s():.2f} s of audio were dropped")
-        self.source, self.streams = None, []
+        self.source, self.captioners = None, []
         self.stopped.emit()
 
 

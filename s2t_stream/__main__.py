@@ -1,5 +1,7 @@
-"""`python -m s2t_stream` runs the command-line interface."""
+"""`python -m s2t_stream` is the `s2t-stream` command."""
+
+import sys
 
 from s2t_stream.cli import main
 
-raise SystemExit(main())
+sys.exit(main())

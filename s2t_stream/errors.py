@@ -1,4 +1,7 @@
-"""Error types raised at the library's edges: each says what was expected and what arrived."""
+"""Every error s2t-stream raises on bad input, as `S2TError` subclasses: each message says what
+was expected and what arrived, so the command line prints it as one line."""
+
+from __future__ import annotations
 
 
 class S2TError(Exception):
@@ -15,3 +18,42 @@ class CheckpointError(S2TError):
 
 class TokenizerError(S2TError):
     """Tokenizer files are missing or inconsistent."""
+
+
+class OptionsError(S2TError, ValueError):
+    """An option or an options file (e.g. CMVN statistics) is out of range or unreadable (also a
+    ValueError, as Python's own argument errors are)."""
+
+
+class CaptureError(S2TError):
+    """An audio input device cannot be opened or read (PortAudio, PulseAudio)."""
+
+
+class DeviceLost(CaptureError):
+    """The input device went away mid-stream (unplugged, the sound server stopped)."""
+
+
+class MissingExtra(S2TError):
+    """A command needs an optional dependency group that is not installed."""
+
+    def __init__(self, extra: str, purpose: str, error: ImportError) -> None:
+        super().__init__(
+            f"{purpose} needs the '{extra}' extra: pip install 's2t-stream[{extra}]' "
+            f"(missing module: {error.name or error})"
+        )
+        self.extra = extra
+
+
+class ProtocolError(S2TError):
+    """A client's protocol mistake or an exceeded limit: sent to the client as
+    `{"type": "error", "code", "message"}`, then the websocket closes with `close_code`
+    (RFC 6455; 1008 policy violation unless said otherwise)."""
+
+    def __init__(self, code: str, message: str, close_code: int = 1008) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+    def to_json(self) -> dict[str, str]:
+        return {"type": "error", "code": self.code, "message": self.message}

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from s2t_stream.audio import load_audio
-from s2t_stream.checkpoint import Bundle
-from s2t_stream.decoding import DecodingOptions, Hypothesis, SearchSettings, search
-from s2t_stream.features import extract_features, pad_batch
+from s2t_stream.model.audio import load_audio
+from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.model.features import extract_features
+from s2t_stream.model.network import encode_batch
+from s2t_stream.model.search import DecodingOptions, Hypothesis, SearchSettings, search
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +48,6 @@ class Transcript:
         return {"path": self.path, "text": self.text, "duration_s": round(self.duration_s, 3)}
 
 
-def language_token(bundle: Bundle, tgt_lang: str | None) -> int | None:
-    """The token that selects `tgt_lang` on a multilingual translation model (None: none asked)."""
-    if tgt_lang is None:
-        return None
-    codes = bundle.tokenizer.lang_code_to_id
-    if tgt_lang not in codes:
-        known = ", ".join(sorted(codes)) or "none: this model has no language tags"
-        raise ValueError(f"unknown target language {tgt_lang!r} (this model knows: {known})")
-    return codes[tgt_lang]
-
-
 class Transcriber:
     """Transcribe (or translate) whole utterances with one checkpoint."""
 
@@ -67,7 +57,7 @@ class Transcriber:
         self.settings = SearchSettings.resolve(self._with_language(options), bundle.generation)
 
     def _with_language(self, options: TranscribeOptions) -> DecodingOptions:
-        token = language_token(self.bundle, options.tgt_lang)
+        token = self.bundle.language_token(options.tgt_lang)
         if token is None:
             return options.decoding
         return replace(options.decoding, forced_bos_token_id=token)
@@ -78,22 +68,18 @@ class Transcriber:
 
     def hypotheses(self, waveforms: Sequence[np.ndarray]) -> list[Hypothesis]:
         """Best hypothesis for each mono float32 waveform at the model's rate, in one batch."""
-        model = self.bundle.model
-        param = next(model.parameters())
-        feats, mask = pad_batch([extract_features(w, self.bundle.features) for w in waveforms])
-        limit = self.bundle.config.max_source_positions
-        if feats.shape[1] > limit:
+        features = [extract_features(w, self.bundle.features) for w in waveforms]
+        longest, limit = max(len(f) for f in features), self.bundle.config.max_source_positions
+        if longest > limit:
             log.warning(
                 "input has %d feature frames, more than the %d the model was trained on; "
                 "accuracy may drop (the streaming engine segments long audio)",
-                feats.shape[1],
+                longest,
                 limit,
             )
+        model = self.bundle.model
+        encoder = encode_batch(model, features)
         with torch.inference_mode():
-            encoder = model.encode(
-                feats.to(param.device, param.dtype),
-                mask.to(param.device) if len(waveforms) > 1 else None,
-            )
             return search(model, encoder, self.settings)
 
     def transcribe(self, waveforms: Sequence[np.ndarray]) -> list[Transcript]:

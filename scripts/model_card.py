@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from s2t_stream.train import lineage
+from s2t_stream.training.train import lineage
 
 CORPUS_HISTORY = (
     "Stages 1–7 trained on its first 20.0 h (14893 utterances, `corpus --train-hours 20`); "

@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from gui.app import MainWindow  # noqa: E402
 from gui.worker import FileSource  # noqa: E402
-from s2t_stream.audio import load_audio  # noqa: E402
-from s2t_stream.cli import BUNDLED_MODEL  # noqa: E402
+from s2t_stream.defaults import BUNDLED_MODEL  # noqa: E402
+from s2t_stream.model.audio import load_audio  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 SAMPLES = ["sample1-espeak-en-gb-x-rp-f4.wav", "sample3-espeak-en-gb-scotland-m1.wav"]

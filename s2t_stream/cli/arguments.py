@@ -1,0 +1,251 @@
+"""Argument groups shared by the commands, the server and the desktop app — model, decoding,
+streaming — and their conversion to the typed options. Torch-free at import: parsers build, and
+argument errors are reported, before any model code loads."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from s2t_stream.defaults import DEVICE_NAMES, default_model, pick_device
+from s2t_stream.errors import MissingExtra, S2TError
+from s2t_stream.streaming.cmvn import CmvnOptions
+from s2t_stream.streaming.endpoint import EndpointOptions
+from s2t_stream.streaming.policy import PolicyOptions
+from s2t_stream.streaming.stream import StreamOptions
+
+if TYPE_CHECKING:
+    from s2t_stream.model.checkpoint import Bundle, LoadOptions
+    from s2t_stream.model.search import DecodingOptions
+
+log = logging.getLogger("s2t_stream")
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+# optional dependency groups (pyproject extras) and the modules each one brings
+EXTRAS = {
+    "server": ("websockets", "prometheus_client"),
+    "gui": ("PyQt6",),
+    "mic": ("sounddevice",),
+    "train": ("jiwer",),
+    "bench": ("matplotlib",),
+}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every flag's help ends with its default, unless the text already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+@contextmanager
+def needs_extra(extra: str, purpose: str) -> Iterator[None]:
+    """Imports inside this block that fail for a module of `extra` become one clear error."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] in EXTRAS[extra]:
+            raise MissingExtra(extra, purpose, error) from None
+        raise
+
+
+def number(
+    kind: type[int] | type[float], *, above: float | None = None, least: float | None = None,
+    most: float | None = None,
+) -> Callable[[str], int | float]:  # fmt: skip
+    """An argparse type: a `kind` number > `above`, ≥ `least`, ≤ `most` (those given); the
+    parser reports anything else against the flag the user typed."""
+    bounds = [f"> {above:g}"] if above is not None else []
+    bounds += [f"≥ {least:g}"] if least is not None else []
+    bounds += [f"≤ {most:g}"] if most is not None else []
+    expected = f"{'an integer' if kind is int else 'a number'}" + (
+        f" {' and '.join(bounds)}" if bounds else ""
+    )
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if (
+            (above is not None and not value > above)
+            or (least is not None and value < least)
+            or (most is not None and value > most)
+        ):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse
+
+
+# --- model --------------------------------------------------------------------------------------
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --device, --dtype and checkpoint trust: every command that loads a model."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default=None,
+        help="model directory (HF layout), fairseq .pt, or hub id (default: $S2T_STREAM_MODEL "
+        "or the bundled demo model)",
+    )
+    group.add_argument("--device", default="auto", help=f"compute device: {DEVICE_NAMES}")
+    group.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        help="weights and activations; float16/bfloat16 need CUDA",
+    )
+    group.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="allow full unpickling of a fairseq .pt (runs code from the file: trusted files only)",
+    )
+    group.add_argument(
+        "--offline", action="store_true", help="resolve hub ids from the local cache only"
+    )
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    """The `--device`/`--dtype`/trust flags as `LoadOptions` (imports torch)."""
+    import torch
+
+    from s2t_stream.model.checkpoint import LoadOptions
+
+    device = pick_device(args.device)
+    if args.dtype != "float32" and not device.startswith("cuda"):
+        raise S2TError(f"--dtype {args.dtype} needs a CUDA device; this run uses {device}")
+    return LoadOptions(
+        device=device,
+        dtype=getattr(torch, args.dtype),
+        trust_pickle=args.trust_checkpoint,
+        offline=True if args.offline else None,
+    )
+
+
+def load_model(args: argparse.Namespace) -> Bundle:
+    """The model the flags name (default: `default_model()`), loaded; slow loads are announced
+    on stderr so a user does not stare at a blank screen."""
+    from s2t_stream.model.checkpoint import load_bundle
+
+    options = load_options(args)
+    name = args.model or default_model()
+    log.info("loading model %s", name)
+    return load_bundle(name, options)
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding")
+    group.add_argument(
+        "--beam",
+        type=number(int, least=1),
+        default=None,
+        help="beams; 1 = greedy (default: model's)",
+    )
+    group.add_argument(
+        "--max-length",
+        type=number(int, least=2),
+        default=None,
+        help="max tokens incl. the start token (default: model's)",
+    )
+    group.add_argument(
+        "--tgt-lang", default=None, help="target language code for multilingual translation"
+    )
+
+
+def decoding_options(args: argparse.Namespace) -> DecodingOptions:
+    from s2t_stream.model.search import DecodingOptions
+
+    return DecodingOptions(num_beams=args.beam, max_length=args.max_length)
+
+
+# --- streaming ----------------------------------------------------------------------------------
+
+
+def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
+    """The streaming engine's options: shared by `stream`, `mic`, `serve` and the GUI."""
+    d, p, e = StreamOptions(), PolicyOptions(), EndpointOptions()
+    group = parser.add_argument_group("streaming")
+    group.add_argument("--tgt-lang", default=None, help="target language (translation models)")
+    group.add_argument(
+        "--policy",
+        choices=["alignatt", "local-agreement"],
+        default=p.name,
+        help="commit policy: AlignAtt (cross-attention) or LocalAgreement-n",
+    )
+    group.add_argument(
+        "--agreement", type=number(int, least=1), default=p.agreement, help="n of LocalAgreement-n"
+    )
+    group.add_argument(
+        "--border",
+        type=number(float, least=0),
+        default=p.border_s,
+        help="AlignAtt: tokens attending to the last this-many seconds wait",
+    )
+    group.add_argument(
+        "--step",
+        type=number(float, above=0),
+        default=d.step_s,
+        help="seconds of audio between updates",
+    )
+    group.add_argument(
+        "--step-growth",
+        type=number(float, least=0, most=1),
+        default=d.step_growth,
+        help="the step grows to this × the segment's length",
+    )
+    group.add_argument(
+        "--compute-factor",
+        type=number(float, least=0),
+        default=d.compute_factor,
+        help="the step grows to this × the last update's compute time, so a loaded machine "
+        "updates partials less often",
+    )
+    group.add_argument(
+        "--cmvn",
+        choices=["segment", "prior", "global"],
+        default=d.cmvn.mode,
+        help="running CMVN mode",
+    )
+    group.add_argument("--cmvn-stats", default=None, help="global CMVN .npz (mean, std)")
+    group.add_argument(
+        "--end-silence",
+        type=number(float, least=0),
+        default=e.end_silence_s,
+        help="seconds of silence that end a segment",
+    )
+    group.add_argument(
+        "--max-segment",
+        type=number(float, least=1),
+        default=d.max_segment_s,
+        help="longest segment, seconds",
+    )
+    group.add_argument(
+        "--no-vad", action="store_true", help="no endpointing: cut only at --max-segment"
+    )
+
+
+def stream_options(args: argparse.Namespace) -> StreamOptions:
+    """The streaming flags (range-checked by the parser) as `StreamOptions`."""
+    return StreamOptions(
+        step_s=args.step,
+        step_growth=args.step_growth,
+        compute_factor=args.compute_factor,
+        policy=PolicyOptions(name=args.policy, agreement=args.agreement, border_s=args.border),
+        cmvn=CmvnOptions(mode=args.cmvn, stats_path=args.cmvn_stats),
+        endpoint=None if args.no_vad else EndpointOptions(end_silence_s=args.end_silence),
+        max_segment_s=args.max_segment,
+        tgt_lang=args.tgt_lang,
+    )

@@ -1,0 +1,117 @@
+"""`serve`: the websocket server (needs the 'server' extra)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Callable
+
+from s2t_stream.cli.arguments import (
+    add_model_arguments,
+    add_stream_arguments,
+    load_model,
+    needs_extra,
+    number,
+    stream_options,
+)
+from s2t_stream.server.options import TOKEN_ENV, Limits, ServerOptions
+
+
+def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    parser = command(
+        "serve", "websocket server: many live streams on one model (native and Vosk protocols)"
+    )
+    d, o = Limits(), ServerOptions()
+    parser.add_argument("--host", default=o.host, help="address to bind")
+    parser.add_argument("--port", type=number(int, least=0), default=o.port, help="port (0: any)")
+    parser.add_argument(
+        "--max-sessions",
+        type=number(int, least=1),
+        default=d.max_sessions,
+        help="concurrent sessions; more are refused (HTTP 503)",
+    )
+    parser.add_argument(
+        "--max-message-bytes",
+        type=number(int, least=1),
+        default=d.max_message_bytes,
+        help="largest client message",
+    )
+    parser.add_argument(
+        "--max-session-s",
+        type=number(float, above=0),
+        default=d.max_session_s,
+        help="longest session, seconds",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=number(float, above=0),
+        default=d.idle_timeout_s,
+        help="close a session after this many seconds without a message",
+    )
+    parser.add_argument(
+        "--max-buffered-s",
+        type=number(float, above=0),
+        default=d.max_buffered_s,
+        help="audio a session may have waiting for the model, seconds; beyond it the server "
+        "stops reading that client (back-pressure)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=number(float, above=0),
+        default=d.drain_timeout_s,
+        help="on SIGTERM, seconds to wait for open sessions' last finals",
+    )
+    parser.add_argument(
+        "--token", default=None, help=f"require this bearer token (or ${TOKEN_ENV})"
+    )
+    parser.add_argument(
+        "--origin", action="append", default=None, help="allowed Origin header (repeatable)"
+    )
+    parser.add_argument("--log-json", action="store_true", help="structured JSON log lines")
+    parser.add_argument(
+        "--workers",
+        type=number(int, least=1),
+        default=o.workers,
+        help="model worker threads (default: the CPU cores)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=number(int, least=1),
+        default=o.threads,
+        help="torch threads inside each model call (parallel across workers)",
+    )
+    add_model_arguments(parser)
+    add_stream_arguments(parser)
+    parser.set_defaults(run=run_serve)
+
+
+def limits(args: argparse.Namespace) -> Limits:
+    return Limits(
+        max_sessions=args.max_sessions,
+        max_message_bytes=args.max_message_bytes,
+        max_session_s=args.max_session_s,
+        idle_timeout_s=args.idle_timeout,
+        max_buffered_s=args.max_buffered_s,
+        drain_timeout_s=args.drain_timeout,
+        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        origins=tuple(args.origin) if args.origin else None,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    with needs_extra("server", "s2t-stream serve"):
+        from s2t_stream.server.app import JsonFormatter, StreamingServer, serve_forever
+    import asyncio
+
+    import torch
+
+    if args.log_json:
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    options = stream_options(args)
+    torch.set_num_threads(args.threads)
+    server = StreamingServer(load_model(args), options, limits(args), args.workers)
+    asyncio.run(serve_forever(server, args.host, args.port))
+    return 0

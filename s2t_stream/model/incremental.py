@@ -1,0 +1,183 @@
+"""Streaming search: re-force each stream's committed prefix in one teacher-forced pass (with
+its last tentative tokens as a draft checked in the same pass), then continue greedily, for many
+streams in one batch; every token comes with the encoder frame the decoder attended most when
+predicting it (for commit policies and word times)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from s2t_stream.model.cache import DecoderCache
+from s2t_stream.model.network import EncoderOutput, Speech2Text
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """One stream's result: `tokens` generated after its prefix (eos not included), `ended` when
+    the model produced eos, and `frames[i]`, the encoder frame most attended while predicting
+    token i of `prefix[1:] + tokens` (the start token is never predicted)."""
+
+    tokens: tuple[int, ...]
+    ended: bool
+    frames: tuple[int, ...]
+
+
+@dataclass
+class _Rows:
+    """The growing state of every row during one `continue_greedy` call."""
+
+    max_new: Sequence[int]
+    borders: Sequence[int | None]
+    lookahead: int
+    generated: list[list[int]] = field(default_factory=list)
+    frames: list[list[int]] = field(default_factory=list)
+    running: list[bool] = field(default_factory=list)
+    ended: list[bool] = field(default_factory=list)
+    beyond: list[int] = field(default_factory=list)  # tokens generated at or past the border
+
+    def __post_init__(self) -> None:
+        rows = len(self.max_new)
+        self.borders = list(self.borders) or [None] * rows
+        self.generated = [[] for _ in range(rows)]
+        self.running = [limit > 0 for limit in self.max_new]
+        self.ended = [False] * rows
+        self.beyond = [0] * rows
+
+    def accept(self, n: int, token: int, frame: int, eos_id: int) -> None:
+        """Row n's next greedy token (predicted attending most to `frame`)."""
+        if token == eos_id:
+            self.running[n], self.ended[n] = False, True
+            return
+        self.generated[n].append(token)
+        self.frames[n].append(frame)
+        limit = self.borders[n]
+        if self.beyond[n] or (limit is not None and frame >= limit):
+            self.beyond[n] += 1
+        self.running[n] = len(self.generated[n]) < self.max_new[n] and (
+            self.beyond[n] <= self.lookahead
+        )
+
+
+@torch.inference_mode()
+def continue_greedy(
+    model: Speech2Text,
+    encoder: EncoderOutput,
+    prefixes: Sequence[Sequence[int]],
+    *,
+    eos_id: int,
+    pad_id: int,
+    max_new: Sequence[int],
+    align_layers: tuple[int, ...],
+    word_starts: Tensor | None = None,
+    at_boundary: Sequence[bool] = (),
+    border: Sequence[int | None] = (),
+    lookahead: int = 0,
+    drafts: Sequence[Sequence[int]] = (),
+) -> list[Continuation]:
+    """Row n of `encoder` continues `prefixes[n]` (which starts with the decoder start token) by
+    at most `max_new[n]` greedy tokens. Prefixes are left-padded so that all rows step together;
+    the cache is built afresh from this encoder output (never reused across re-encodes).
+
+    Where `at_boundary[n]`, the prefix ends with a committed whole word: its first new token
+    must be eos or one of `word_starts` (V,) bool, so no piece glues onto that word.
+
+    Where `border[n]` is a frame index, row n stops `lookahead` tokens after the first token
+    that attends at or beyond it (AlignAtt: what follows waits for more audio anyway).
+
+    `drafts[n]`: tokens row n probably continues with (the last update's tentative words).
+    They ride along in the prefix's teacher-forced pass, and the run of them that greedy search
+    picks too is taken without a decoding step each (speculative decoding, the last hypothesis
+    as the draft); after the first disagreement, decoding goes on from greedy's own token. The
+    result is greedy search's, drafts or not."""
+    rows = len(prefixes)
+    drafts = [list(d) for d in drafts] or [[] for _ in range(rows)]
+    forced = [[*p, *d] for p, d in zip(prefixes, drafts, strict=True)]
+    state = _Rows(max_new, border, lookahead)
+    logits, cache = _force(model, encoder, forced, pad_id, align_layers)
+    width = logits.shape[1]
+    firsts = [width - len(f) + len(p) - 1 for f, p in zip(forced, prefixes, strict=True)]
+    if word_starts is not None and any(at_boundary):
+        allowed = word_starts.to(logits.device).clone()
+        allowed[eos_id] = True
+        for n in (n for n in range(rows) if at_boundary[n]):
+            logits[n, firsts[n]] = logits[n, firsts[n]].masked_fill(~allowed, -torch.inf)
+    attended = _argmax_frames(cache.alignment)
+    state.frames = [attended[n][width - len(f) : firsts[n]] for n, f in enumerate(forced)]
+    predicted = logits.float().argmax(-1).tolist()
+    consistent = [
+        _take_draft(state, n, drafts[n], predicted[n][f:], attended[n][f:], eos_id)
+        for n, f in enumerate(firsts)
+    ]
+    if not any(state.running):
+        return _results(state)
+    if all(consistent[n] or not state.running[n] for n in range(rows)):
+        last = [g[-1] if g else pad_id for g in state.generated]  # taken from the pass
+        logits = model.decode(
+            torch.tensor(last, device=logits.device)[:, None], cache, last_only=True
+        )
+    else:  # re-force what greedy agreed on, once for all rows
+        agreed = [[*p, *g] for p, g in zip(prefixes, state.generated, strict=True)]
+        logits, cache = _force(model, encoder, agreed, pad_id, align_layers)
+        logits = logits[:, -1]
+    while True:
+        best = logits.float().argmax(-1)
+        tokens, step_frames = best.tolist(), [f[-1] for f in _argmax_frames(cache.alignment)]
+        for n in range(rows):
+            if state.running[n]:
+                state.accept(n, tokens[n], step_frames[n], eos_id)
+        if not any(state.running):
+            return _results(state)
+        logits = model.decode(best[:, None], cache, last_only=True)
+
+
+def _take_draft(
+    state: _Rows, n: int, draft: Sequence[int], predicted: list[int], attended: list[int], eos: int
+) -> bool:
+    """Take row n's greedy tokens from the pass: `predicted[j]` is greedy's choice after the
+    first j draft tokens, so it holds while the draft agrees. Returns whether the cache still
+    holds exactly prefix + generated (false after a disagreement)."""
+    for j in range(len(draft) + 1):
+        if not state.running[n]:
+            return True
+        state.accept(n, predicted[j], attended[j], eos)
+        if j < len(draft) and predicted[j] != draft[j]:
+            return False
+    return True
+
+
+def _force(
+    model: Speech2Text,
+    encoder: EncoderOutput,
+    sequences: Sequence[Sequence[int]],
+    pad_id: int,
+    align_layers: tuple[int, ...],
+) -> tuple[Tensor, DecoderCache]:
+    """One teacher-forced pass over left-padded `sequences`: logits (N, W, V) and the cache."""
+    device = encoder.hidden.device
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    for n, sequence in enumerate(sequences):
+        ids[n, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
+    cache = model.new_cache(encoder)
+    cache.offsets = torch.tensor([width - len(s) for s in sequences], device=device)
+    cache.align_layers = align_layers
+    return model.decode(ids.to(device), cache), cache
+
+
+def _results(state: _Rows) -> list[Continuation]:
+    return [
+        Continuation(tuple(g), e, tuple(f))
+        for g, e, f in zip(state.generated, state.ended, state.frames, strict=True)
+    ]
+
+
+def _argmax_frames(alignment: Tensor | None) -> list[list[int]]:
+    """(N, t, S) attention → the most attended frame of each row and position."""
+    if alignment is None:
+        raise RuntimeError("no cross-attention was recorded: `align_layers` names no decoder layer")
+    rows: list[list[int]] = alignment.argmax(-1).tolist()
+    return rows

@@ -1,0 +1,144 @@
+"""The streaming engine, sans I/O: one shared model serving many `Stream`s. `Engine.step` takes
+the updates that are due on any number of streams, runs them as one batched model call, and
+hands each result back to its stream, which commits, cuts and emits events itself.
+
+Per segment the engine re-encodes the window the stream asks for, re-forces the committed
+tokens in one teacher-forced pass (checking the last update's tentative tokens in the same pass,
+so those that still hold cost no decoding step) and continues greedily, stopping shortly after
+the first token that attends past the policy's border (AlignAtt).
+
+Thread-safety contract: an `Engine` holds no mutable state of its own after construction and
+the model is only read (its position table grows under a lock), so several threads may call
+`step` at once, each with its own streams. A `Stream` must be driven by one thread at a time.
+Nothing here opens sockets, sleeps or starts threads."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.model.incremental import continue_greedy
+from s2t_stream.model.network import EncoderOutput, concat_outputs, encode_batch
+from s2t_stream.streaming.stream import (
+    FBANK_FRAME_S,
+    Job,
+    Result,
+    Stream,
+    StreamOptions,
+    Vocabulary,
+)
+
+BUCKET_SLACK = 1.3  # windows batched together differ in length by at most this factor
+
+
+class Engine:
+    """One loaded checkpoint serving any number of streams (see the module's thread contract)."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        options: StreamOptions | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.bundle = bundle
+        self.options = options = options or StreamOptions()
+        self.clock = clock  # stamps events' wall_s (read by each stream opened afterwards)
+        self.timer = timer  # measures compute time
+        config, generation, tokenizer = bundle.config, bundle.generation, bundle.tokenizer
+        forced = bundle.language_token(options.tgt_lang)
+        if forced is None:
+            forced = generation.forced_bos_token_id
+        self.prefix = (generation.decoder_start_token_id, *([forced] if forced is not None else []))
+        layers = options.align_layers or tuple(range(config.decoder_layers))
+        if not all(0 <= i < config.decoder_layers for i in layers):
+            raise ValueError(
+                f"align_layers must name decoder layers 0…{config.decoder_layers - 1}, got {layers}"
+            )
+        self.align_layers = layers
+        starts_word = [
+            tokenizer.id_to_piece(i).startswith("\u2581") for i in range(config.vocab_size)
+        ]
+        self.word_starts = torch.tensor(starts_word)
+        self.vocabulary = Vocabulary(
+            decode=tokenizer.decode,
+            starts_word=tuple(starts_word),
+            subsampling=2**config.num_conv_layers,
+            prefix_length=len(self.prefix),
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        """The model's input rate (streams resample to it)."""
+        return self.bundle.features.sample_rate
+
+    def open(self, sample_rate: int | None = None) -> Stream:
+        """A new stream taking audio at `sample_rate` Hz (default: the model's rate)."""
+        rate = self.sample_rate if sample_rate is None else sample_rate
+        return Stream(self.options, self.bundle.features, self.vocabulary, rate, self.clock)
+
+    def step(self, streams: Sequence[Stream], *, finals_only: bool = False) -> int:
+        """Run every update due on these streams, batched; events land in each stream.
+        `finals_only`: just the finals (a server sends them before the slower partials).
+        Returns the number of segment updates run (0: nothing was due)."""
+        count = 0
+        while jobs := [job for stream in streams for job in stream.due(finals_only)]:
+            started = self.timer()
+            windows = [(job, w) for job in jobs if (w := job.stream.window(job)) is not None]
+            if windows:
+                self._run(sorted(windows, key=lambda pair: len(pair[1])))
+            elapsed = self.timer() - started
+            for job in jobs:  # each stream waited for the whole round
+                job.stream.last_compute_s = elapsed
+            count += len(jobs)
+        return count
+
+    # --- one batched update ---------------------------------------------------------------------
+
+    def _encode(self, windows: list[np.ndarray]) -> EncoderOutput:
+        """Encode windows (shortest first) in batches of similar length, where padding would
+        waste compute, and join the outputs into one batch for the search (a decoding step
+        costs about the same for one row as for many)."""
+        batches: list[list[np.ndarray]] = []
+        for window in windows:
+            if batches and len(window) <= BUCKET_SLACK * len(batches[-1][0]):
+                batches[-1].append(window)
+            else:
+                batches.append([window])
+        model = self.bundle.model
+        return concat_outputs([encode_batch(model, batch, isolate_rows=True) for batch in batches])
+
+    def _run(self, pairs: list[tuple[Job, np.ndarray]]) -> None:
+        """Encode and decode the jobs' windows (shortest first) in one search; each result goes
+        back to its stream."""
+        jobs = [job for job, _ in pairs]
+        windows = [window for _, window in pairs]
+        subsampling = self.vocabulary.subsampling
+        budgets = [
+            10 + math.ceil(len(w) * FBANK_FRAME_S * self.options.tokens_per_s) for w in windows
+        ]
+        results = continue_greedy(
+            self.bundle.model,
+            self._encode(windows),
+            [[*self.prefix, *j.segment.committed] for j in jobs],
+            eos_id=self.bundle.generation.eos_token_id,
+            pad_id=self.bundle.generation.pad_token_id,
+            max_new=budgets,
+            align_layers=self.align_layers,
+            word_starts=self.word_starts,
+            at_boundary=[bool(j.segment.committed) for j in jobs],
+            border=[
+                None if j.final else j.segment.policy.border(math.ceil(len(w) / subsampling))
+                for j, w in zip(jobs, windows, strict=True)
+            ],
+            lookahead=self.options.policy.lookahead,
+            drafts=[j.segment.draft for j in jobs],
+        )
+        for job, window, result in zip(jobs, windows, results, strict=True):
+            job.stream.apply(job, Result(result.tokens, result.frames), len(window))

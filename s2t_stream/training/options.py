@@ -1,0 +1,91 @@
+"""What decides a training run: `TrainOptions` (saved with every checkpoint) and the help text
+of each field's command-line flag. Torch-free, so the command line can build its parser cheaply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s2t_stream.model.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything that decides a training run (saved with every checkpoint)."""
+
+    corpus: str = "data/corpus"
+    out: str = "runs/demo"
+    vocab_size: int = 500
+    d_model: int = 256
+    encoder_layers: int = 6
+    decoder_layers: int = 3
+    heads: int = 4
+    ffn_dim: int = 1024
+    conv_channels: int = 512
+    dropout: float = 0.1
+    max_frames: int = 12000  # input frames per batch (10 ms each)
+    max_steps: int = 3000
+    max_minutes: float = 0.0  # > 0: also end (and anneal the learning rate) by wall time
+    warmup_steps: int = 300
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.1
+    ctc_weight: float = 0.3  # auxiliary CTC loss on the encoder: learns alignment much sooner
+    guided_attention: float = 0.0  # weight of the diagonal prior on the decoder's cross-attention
+    spec_augment: bool = True
+    eval_every: int = 250
+    save_every: int = 250
+    keep_checkpoints: int = 5
+    dev_limit: int = 200
+    seed: int = 0
+    init_from: str = ""  # start from an exported model directory or another run's directory
+    threads: int = 0  # 0: torch's default
+    device: str = "auto"  # auto: CUDA when there is a GPU, else CPU
+    precision: str = "auto"  # auto: bf16 autocast where the device computes bf16 natively; fp32
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(
+            vocab_size=self.vocab_size,
+            d_model=self.d_model,
+            encoder_layers=self.encoder_layers,
+            decoder_layers=self.decoder_layers,
+            encoder_attention_heads=self.heads,
+            decoder_attention_heads=self.heads,
+            encoder_ffn_dim=self.ffn_dim,
+            decoder_ffn_dim=self.ffn_dim,
+            conv_channels=self.conv_channels,
+            dropout=self.dropout,
+            tie_word_embeddings=True,
+        )
+
+
+HELP = {
+    "corpus": "corpus directory made by `s2t-stream corpus` (train/dev manifests)",
+    "out": "run directory (checkpoints, tokenizer); a rerun resumes from it",
+    "vocab_size": "SentencePiece pieces (trained on the training text on first run)",
+    "d_model": "model width",
+    "encoder_layers": "transformer encoder layers",
+    "decoder_layers": "transformer decoder layers",
+    "heads": "attention heads (encoder and decoder)",
+    "ffn_dim": "feed-forward width",
+    "conv_channels": "channels of the convolutional subsampler",
+    "dropout": "dropout probability",
+    "max_frames": "input frames (10 ms each) per batch",
+    "max_steps": "stop after this many updates",
+    "max_minutes": "> 0: also stop (and anneal the learning rate) after this much training time",
+    "warmup_steps": "linear learning-rate warm-up, then cosine decay",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "label_smoothing": "label smoothing of the decoder's cross-entropy",
+    "ctc_weight": "weight of the auxiliary CTC loss on the encoder (0: off)",
+    "guided_attention": "weight of the diagonal prior on the cross-attention (0: off)",
+    "spec_augment": "SpecAugment time and frequency masks (true/false)",
+    "eval_every": "dev WER (greedy) every this many steps",
+    "save_every": "checkpoint every this many steps",
+    "keep_checkpoints": "step checkpoints kept besides the last",
+    "dev_limit": "dev utterances scored at each evaluation",
+    "seed": "random seed (batches, augmentation, initialisation)",
+    "init_from": "start from an exported model directory or another run's directory",
+    "threads": "torch threads (0: torch's default)",
+    "device": "auto (CUDA when there is a GPU), cpu or cuda",
+    "precision": "auto (bf16 autocast where native), bf16 or fp32",
+}

@@ -1,0 +1,518 @@
+"""Training: a synthetic-speech corpus (manifests from `corpus`) → a small Speech2Text model,
+with SpecAugment, label smoothing, warm-up + cosine learning rate, periodic dev WER,
+resumable checkpoints, checkpoint averaging and export in the published HF layout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from s2t_stream.model.audio import load_audio
+from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
+from s2t_stream.model.config import GenerationConfig
+from s2t_stream.model.features import FeatureOptions, extract_features
+from s2t_stream.model.network import EncoderOutput, Speech2Text, pad_batch
+from s2t_stream.model.search import DecodingOptions, SearchSettings, search
+from s2t_stream.model.tokenizer import Tokenizer, train_sentencepiece
+from s2t_stream.training.options import TrainOptions
+
+log = logging.getLogger(__name__)
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    """One manifest's utterances, with features cached as one float16 array."""
+
+    texts: list[str]
+    voices: list[str]
+    features: np.ndarray  # (total_frames, 80) float16
+    offsets: np.ndarray  # (n + 1,) frame offsets into `features`
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def frames(self, i: int) -> np.ndarray:
+        return self.features[self.offsets[i] : self.offsets[i + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def read_manifest(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _features_of(path: str) -> np.ndarray:
+    return extract_features(load_audio(path)).astype(np.float16)
+
+
+def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
+    """Read `{name}.jsonl` and its audio; features are cached in `{name}.features.npz`."""
+    entries = read_manifest(corpus / f"{name}.jsonl")
+    cache = corpus / f"{name}.features.npz"
+    if cache.is_file() and cache.stat().st_mtime >= (corpus / f"{name}.jsonl").stat().st_mtime:
+        data = np.load(cache)
+        features, offsets = data["features"], data["offsets"]
+    else:
+        start = time.monotonic()
+        paths = [str(corpus / e["audio"]) for e in entries]
+        with ProcessPoolExecutor(jobs) as pool:
+            arrays = list(pool.map(_features_of, paths, chunksize=64))
+        offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])])
+        features = np.concatenate(arrays)
+        np.savez(cache, features=features, offsets=offsets)
+        log.info(
+            "%s: features of %d utterances (%.1f h) in %.0f s",
+            name,
+            len(entries),
+            len(features) / 360000,
+            time.monotonic() - start,
+        )
+    return Split(
+        [e["text"] for e in entries], [e.get("voice", "?") for e in entries], features, offsets
+    )
+
+
+def batches(lengths: np.ndarray, max_frames: int, rng: random.Random) -> list[list[int]]:
+    """Length-sorted buckets of utterances, at most `max_frames` padded frames each, shuffled."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
+    result: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) + 1) * int(lengths[i]) > max_frames:
+            result.append(current)
+            current = []
+        current.append(i)
+    if current:
+        result.append(current)
+    rng.shuffle(result)
+    return result
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator) -> None:
+    """In place: 2 frequency masks (≤ 15 bins) and 2 time masks (≤ 40 frames, ≤ 10 %) each."""
+    batch, _, bins = feats.shape
+    for b in range(batch):
+        length = int(lengths[b])
+        for _ in range(2):
+            width = int(torch.randint(0, 16, (1,), generator=generator))
+            start = int(torch.randint(0, max(1, bins - width), (1,), generator=generator))
+            feats[b, :length, start : start + width] = 0.0
+            width = int(torch.randint(0, min(40, length // 10) + 1, (1,), generator=generator))
+            start = int(torch.randint(0, max(1, length - width), (1,), generator=generator))
+            feats[b, start : start + width] = 0.0
+
+
+def make_batch(
+    split: Split, indices: Sequence[int], targets: Sequence[list[int]], pad_id: int, start_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features (B, T, 80), mask (B, T), decoder inputs (B, L) and targets (B, L) (pad = ignore)."""
+    feats, mask = pad_batch([split.frames(i).astype(np.float32) for i in indices])
+    rows = [targets[i] for i in indices]
+    width = max(len(r) for r in rows)
+    labels = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    inputs = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for b, row in enumerate(rows):
+        labels[b, : len(row)] = torch.tensor(row)
+        inputs[b, 0] = start_id
+        inputs[b, 1 : len(row)] = torch.tensor(row[:-1])
+    return feats, mask, inputs, labels
+
+
+def guided_attention_loss(
+    weights: torch.Tensor, tokens: torch.Tensor, frames: torch.Tensor, sigma: float = 0.2
+) -> torch.Tensor:
+    """Attention mass far from the diagonal, per target token (Tachibana et al. 2017):
+    `weights` (B, L, S) cross-attention (rows sum to 1), `tokens` (B,) and `frames` (B,) the
+    valid lengths. Token n of N is expected near frame n/N·T; mass at relative distance d
+    costs 1 − exp(−d²/2σ²). Speech is roughly monotonic, and the streaming policy (AlignAtt)
+    and word timings read this attention, so it pays to learn it early."""
+    _, length, source = weights.shape
+    n = (torch.arange(length, device=weights.device) + 0.5)[None, :, None] / tokens[:, None, None]
+    t = (torch.arange(source, device=weights.device) + 0.5)[None, None, :] / frames[:, None, None]
+    penalty = 1 - torch.exp(-((n - t) ** 2) / (2 * sigma**2))
+    valid = torch.arange(length, device=weights.device)[None, :] < tokens[:, None]
+    per_token = (weights.float() * penalty).sum(-1)  # padded frames carry no weight
+    return per_token[valid].mean()
+
+
+def initialise(model: Speech2Text) -> None:
+    """fairseq's initialisation: Xavier-uniform projections, zero biases, token embeddings
+    N(0, d^-1/2) with a zero padding row (PyTorch's N(0, 1) default makes the tied, √d-scaled
+    embeddings produce logits in the hundreds at step 0)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    embed = model.decoder.embed_tokens
+    torch.nn.init.normal_(embed.weight, std=model.config.d_model**-0.5)
+    with torch.no_grad():
+        embed.weight[model.config.pad_token_id].zero_()
+
+
+def training_device(name: str) -> torch.device:
+    """`auto`: the GPU when there is one. A named CUDA device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available here (use cpu or auto)")
+    return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `precision` on `device` (None: plain fp32). `auto` picks bf16 where
+    the hardware has it (CUDA bf16, or a CPU with AVX512-BF16/AMX: ~1.4x faster steps here)."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if precision == "bf16" or (precision == "auto" and native):
+        return torch.bfloat16
+    if precision == "auto":
+        return None
+    raise ValueError(f"--precision: expected auto, bf16 or fp32, got {precision!r}")
+
+
+# --- training loop ------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Named steps of one run: prepare (tokenizer, data, model), train, evaluate, save, export."""
+
+    def __init__(self, options: TrainOptions) -> None:
+        self.options = options
+        self.out = Path(options.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        corpus = Path(options.corpus)
+        self.train_entries = read_manifest(corpus / "train.jsonl")
+        self.tokenizer = self._tokenizer()
+        self.train = load_split(corpus, "train")
+        self.dev = load_split(corpus, "dev")
+        torch.manual_seed(options.seed)
+        self.model = Speech2Text(options.model_config())
+        initialise(self.model)
+        # Training-only CTC head over the encoder output (blank = <s>, never a target); it is
+        # not part of the exported model, which stays a plain Speech2Text checkpoint.
+        self.ctc_head = torch.nn.Linear(options.d_model, options.vocab_size)
+        if options.init_from:
+            self._start_from(Path(options.init_from))
+        self.device = training_device(options.device)
+        self.model.to(self.device)
+        self.ctc_head.to(self.device)
+        self.autocast = autocast_dtype(options.precision, self.device)
+        self.optimizer = torch.optim.AdamW(
+            [*self.model.parameters(), *self.ctc_head.parameters()],
+            lr=options.lr,
+            betas=(0.9, 0.98),
+            weight_decay=options.weight_decay,
+        )
+        self.step = 0
+        self.trained_s = 0.0  # wall time spent training, across resumes
+        self.rng = random.Random(options.seed)
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self.targets = [self.tokenizer.encode(t) for t in self.train.texts]
+        self.history: list[dict[str, Any]] = []
+
+    def _start_from(self, folder: Path) -> None:
+        """Start from another run's last checkpoint (weights and CTC head, fresh optimizer and
+        schedule) or from an exported model's weights; its tokenizer is already in use."""
+        run = folder / "checkpoint_last.pt"
+        if run.is_file():
+            state = torch.load(run, map_location="cpu", weights_only=False)  # our own file
+            known = {
+                k: v for k, v in state["options"].items() if k in TrainOptions.__dataclass_fields__
+            }
+            config, weights = TrainOptions(**known).model_config(), state["model"]
+            self.ctc_head.load_state_dict(state["ctc_head"])
+        else:
+            bundle = load_bundle(folder)
+            config, weights = bundle.config, bundle.model.state_dict()
+        if config.to_dict() != self.options.model_config().to_dict():
+            raise ValueError(
+                f"--init-from {folder}: its config differs from this run's model options"
+            )
+        self.model.load_state_dict(weights)
+        log.info("starting from the weights of %s", folder)
+
+    def _tokenizer(self) -> Tokenizer:
+        folder = self.out / "tokenizer"
+        if (folder / "vocab.json").is_file():
+            return Tokenizer.from_dir(folder)
+        if self.options.init_from:
+            source = Path(self.options.init_from)
+            tokenizer = Tokenizer.from_dir(
+                source / "tokenizer" if (source / "tokenizer").is_dir() else source
+            )
+            tokenizer.save(folder)
+            return tokenizer
+        texts = [e["text"] for e in self.train_entries]
+        return train_sentencepiece(texts, folder, self.options.vocab_size)
+
+    def progress(self) -> float:
+        """Fraction of the run done: by steps, or by wall time when that budget is nearer."""
+        o = self.options
+        by_steps = self.step / o.max_steps
+        by_time = self.trained_s / (60 * o.max_minutes) if o.max_minutes > 0 else 0.0
+        return max(by_steps, by_time)
+
+    def learning_rate(self) -> float:
+        """Linear warm-up, then cosine decay to 2 % of the peak at the end of the run."""
+        o = self.options
+        if self.step < o.warmup_steps:
+            return o.lr * (self.step + 1) / o.warmup_steps
+        warm = o.warmup_steps / o.max_steps
+        progress = max(0.0, (self.progress() - warm) / max(1e-9, 1 - warm))
+        return o.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+    def epoch_batches(self) -> Iterator[list[int]]:
+        while True:
+            yield from batches(self.train.lengths(), self.options.max_frames, self.rng)
+
+    def train_step(self, indices: list[int]) -> tuple[float, int]:
+        o = self.options
+        feats, mask, inputs, labels = make_batch(
+            self.train, indices, self.targets, self.tokenizer.pad_id, self.tokenizer.eos_id
+        )
+        if o.spec_augment:
+            spec_augment(feats, mask.sum(-1), self.generator)
+        feats, mask, inputs, labels = (t.to(self.device) for t in (feats, mask, inputs, labels))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        with torch.autocast(
+            self.device.type,
+            dtype=self.autocast or torch.bfloat16,
+            enabled=self.autocast is not None,
+        ):
+            encoder = self.model.encode(feats, mask)
+            cache = self.model.new_cache(encoder)
+            if o.guided_attention > 0:
+                cache.align_layers = tuple(range(o.decoder_layers))
+            logits = self.model.decode(inputs, cache)
+            loss = F.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]),
+                labels.reshape(-1),
+                ignore_index=self.tokenizer.pad_id,
+                label_smoothing=o.label_smoothing,
+            )
+            if o.ctc_weight > 0:
+                loss = (1 - o.ctc_weight) * loss + o.ctc_weight * self.ctc_loss(encoder, labels)
+            if o.guided_attention > 0:
+                assert cache.alignment is not None
+                loss = loss + o.guided_attention * guided_attention_loss(
+                    cache.alignment,
+                    (labels != self.tokenizer.pad_id).sum(-1),
+                    self.encoder_lengths(encoder),
+                )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 5.0)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.detach()), int(mask.sum())
+
+    @staticmethod
+    def encoder_lengths(encoder: EncoderOutput) -> torch.Tensor:
+        batch, frames = encoder.hidden.shape[:2]
+        if encoder.mask is not None:
+            return encoder.mask.sum(-1)
+        return torch.full((batch,), frames, dtype=torch.long, device=encoder.hidden.device)
+
+    def ctc_loss(self, encoder: EncoderOutput, labels: torch.Tensor) -> torch.Tensor:
+        """CTC of the encoder frames against the target tokens (eos and padding removed)."""
+        logits = self.ctc_head(encoder.hidden).float()
+        log_probs = F.log_softmax(logits, -1).transpose(0, 1)  # (S, B, V)
+        lengths = self.encoder_lengths(encoder)
+        keep = (labels != self.tokenizer.pad_id) & (labels != self.tokenizer.eos_id)
+        targets = labels[keep]
+        return F.ctc_loss(
+            log_probs,
+            targets,
+            lengths,
+            keep.sum(-1),
+            blank=self.tokenizer.bos_id,
+            zero_infinity=True,
+        )
+
+    def run(self) -> None:
+        o = self.options
+        self.resume()
+        log.info(
+            "training %.1f M parameters on %d utterances (%.1f h), step %d of %d",
+            sum(p.numel() for p in self.model.parameters()) / 1e6,
+            len(self.train),
+            self.train.lengths().sum() / 360000,
+            self.step,
+            o.max_steps,
+        )
+        started, frames, losses = time.monotonic(), 0, []
+        for indices in self.epoch_batches():
+            if self.progress() >= 1.0:
+                break
+            self.model.train()
+            tick = time.monotonic()
+            loss, n = self.train_step(indices)
+            self.trained_s += time.monotonic() - tick
+            losses.append(loss)
+            frames += n
+            if self.step % 25 == 0:
+                elapsed = time.monotonic() - started
+                log.info(
+                    "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f audio-s/s",
+                    self.step,
+                    100 * self.progress(),
+                    float(np.mean(losses[-25:])),
+                    self.learning_rate(),
+                    frames / 100 / max(elapsed, 1e-9),
+                )
+            last = self.progress() >= 1.0
+            if self.step % o.eval_every == 0 or last:
+                wer = self.dev_wer()
+                loss_avg = float(np.mean(losses[-25:]))
+                self.history.append({"step": self.step, "loss": loss_avg, "dev_wer": wer})
+                log.info("step %d  dev WER %.2f %%", self.step, 100 * wer)
+            if self.step % o.save_every == 0 or last:
+                self.save()
+
+    def dev_wer(self, model: Speech2Text | None = None) -> float:
+        """Greedy WER of `model` (default: the one being trained) on the first dev utterances."""
+        import jiwer
+
+        model = model or self.model
+        model.eval()
+        settings = SearchSettings.resolve(
+            DecodingOptions(num_beams=1, max_length=200), self.bundle(model).generation
+        )
+        count = min(len(self.dev), self.options.dev_limit)
+        hyps: list[str] = []
+        for start in range(0, count, 16):
+            ids = list(range(start, min(count, start + 16)))
+            feats, mask = pad_batch([self.dev.frames(i).astype(np.float32) for i in ids])
+            device = next(model.parameters()).device
+            with torch.inference_mode():
+                results = search(model, model.encode(feats.to(device), mask.to(device)), settings)
+            hyps += [self.tokenizer.decode(h.tokens) for h in results]
+        return float(jiwer.wer(self.dev.texts[:count], hyps))
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def save(self) -> None:
+        state = {
+            "step": self.step,
+            "trained_s": self.trained_s,
+            "model": self.model.state_dict(),
+            "ctc_head": self.ctc_head.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "options": asdict(self.options),
+            "history": self.history,
+            "rng": self.rng.getstate(),
+            "generator": self.generator.get_state(),
+        }
+        path = self.out / f"checkpoint_{self.step:06d}.pt"
+        torch.save(state, path)
+        torch.save(state, self.out / "checkpoint_last.pt")
+        for old in sorted(self.out.glob("checkpoint_0*.pt"))[: -self.options.keep_checkpoints]:
+            old.unlink()
+        log.info("saved %s", path)
+
+    def resume(self) -> None:
+        path = self.out / "checkpoint_last.pt"
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+        self.model.load_state_dict(state["model"])
+        if "ctc_head" in state:
+            self.ctc_head.load_state_dict(state["ctc_head"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+        self.trained_s = state.get("trained_s", 0.0)
+        self.history = state.get("history", [])
+        self.rng.setstate(state["rng"])
+        self.generator.set_state(state["generator"])
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def averaged_model(self, count: int) -> Speech2Text:
+        """The mean of the last `count` saved checkpoints' weights (smoother than the last one)."""
+        paths = sorted(self.out.glob("checkpoint_0*.pt"))[-count:]
+        total: dict[str, torch.Tensor] = {}
+        for path in paths:
+            weights = torch.load(path, map_location="cpu", weights_only=False)["model"]
+            for key, value in weights.items():
+                total[key] = total.get(key, 0) + value.double() / len(paths)
+        model = Speech2Text(self.options.model_config())
+        model.load_state_dict({k: v.float() for k, v in total.items()})
+        log.info("averaged %d checkpoints: %s", len(paths), ", ".join(p.name for p in paths))
+        return model.to(self.device).eval()
+
+    def bundle(self, model: Speech2Text) -> Bundle:
+        generation = GenerationConfig(num_beams=5, max_length=200, early_stopping=True)
+        return Bundle(model, self.tokenizer, generation, FeatureOptions(), str(self.out))
+
+
+def stage_summary(step: int, trained_s: float, options: dict[str, Any]) -> dict[str, Any]:
+    """What a model card says about one training stage (runs older than `precision` were fp32)."""
+    keys = "out init_from lr warmup_steps max_frames ctc_weight guided_attention spec_augment"
+    return {
+        "steps": step,
+        "minutes": round(trained_s / 60, 1),
+        **{k: options.get(k) for k in keys.split()},
+        "precision": options.get("precision", "fp32"),
+    }
+
+
+def lineage(run: Path) -> list[dict[str, Any]]:
+    """Every training stage behind a run's last checkpoint, oldest first: the run and the runs
+    its `init_from` chains back through (an exported model ends the chain: its card has the
+    rest)."""
+    stages: list[dict[str, Any]] = []
+    source = str(run)
+    while source and (Path(source) / "checkpoint_last.pt").is_file():
+        path = Path(source) / "checkpoint_last.pt"
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+        stages.insert(
+            0, stage_summary(state["step"], state.get("trained_s", 0.0), state["options"])
+        )
+        source = state["options"].get("init_from", "")
+    if source:
+        stages.insert(0, {"init_from": source})
+    return stages
+
+
+def export(trainer: Trainer, destination: Path, average: int) -> Path:
+    """Average the last checkpoints, keep them if they beat the last one on dev, write HF layout."""
+    last_wer = trainer.dev_wer()
+    averaged = trainer.averaged_model(average)
+    averaged_wer = trainer.dev_wer(averaged)
+    best = averaged if averaged_wer <= last_wer else trainer.model
+    log.info("dev WER: last %.2f %%, averaged %.2f %%", 100 * last_wer, 100 * averaged_wer)
+    save_bundle(trainer.bundle(best), destination, dtype=torch.float16)
+    summary = {
+        "dev_wer_last": last_wer,
+        "dev_wer_averaged": averaged_wer,
+        "used": "averaged" if best is averaged else "last",
+        "step": trainer.step,
+        "options": asdict(trainer.options),
+        "history": trainer.history,
+    }
+    (Path(trainer.options.out) / "export.json").write_text(json.dumps(summary, indent=2))
+    return destination

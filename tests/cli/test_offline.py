@@ -1,0 +1,150 @@
+"""The command line end to end: `s2t-stream transcribe` on a saved tiny model and WAV files,
+its JSON output, `python -m s2t_stream`, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from transformers import Speech2TextForConditionalGeneration
+
+from s2t_stream.cli import main
+from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
+from s2t_stream.model.config import GenerationConfig, ModelConfig
+from s2t_stream.model.features import FeatureOptions, extract_features
+from s2t_stream.model.network import Speech2Text
+from s2t_stream.model.tokenizer import train_sentencepiece
+from s2t_stream.transcribe import TranscribeOptions, Transcriber
+from tests.helpers import TINY
+
+SENTENCES = [
+    "the quick brown fox jumps over the lazy dog",
+    "streaming speech recognition turns audio into text",
+    "it was a bright cold day in april and the clocks were striking thirteen",
+    "she sells sea shells by the sea shore",
+] * 5
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random model saved in the published layout, with beam 3 / 12 tokens defaults."""
+    root = tmp_path_factory.mktemp("model")
+    tokenizer = train_sentencepiece(SENTENCES, root / "spm", vocab_size=50)
+    torch.manual_seed(0)
+    model = Speech2Text(ModelConfig(**{**TINY, "vocab_size": tokenizer.vocab_size})).eval()
+    generation = GenerationConfig(num_beams=3, max_length=12, early_stopping=True)
+    save_bundle(Bundle(model, tokenizer, generation, FeatureOptions(), "test"), root / "tiny")
+    return root / "tiny"
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two short files: 16 kHz mono and 44.1 kHz stereo."""
+    root = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(0)
+    first = root / "a.wav"
+    sf.write(first, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    second = root / "b.flac"
+    sf.write(second, (0.1 * rng.standard_normal((22050, 2))).astype(np.float32), 44100)
+    return [first, second]
+
+
+def test_json_output_matches_the_library(
+    model_dir: Path, wavs: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["transcribe", *map(str, wavs), "--model", str(model_dir), "--format", "json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    transcriber = Transcriber(load_bundle(model_dir))
+    expected = list(transcriber.transcribe_files(wavs))
+    assert [line["path"] for line in lines] == [str(p) for p in wavs]
+    assert [line["text"] for line in lines] == [t.text for t in expected]
+    assert [line["duration_s"] for line in lines] == [1.0, 0.5]
+
+
+def test_text_output_and_generation_defaults_follow_the_reference(
+    model_dir: Path, wavs: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Our tokens for the first file equal the reference's `generate` (beam 3, 12 tokens, from
+    the saved generation config) on the same features."""
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir)]) == 0
+    printed = capsys.readouterr().out.strip()
+    bundle = load_bundle(model_dir)
+    feats = torch.from_numpy(extract_features(sf.read(wavs[0], dtype="float32")[0]))[None]
+    reference = Speech2TextForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32)
+    with torch.no_grad():
+        tokens = reference.eval().generate(feats)[0, 1:].tolist()
+    assert printed == bundle.tokenizer.decode(tokens)
+    assert Transcriber(bundle).settings.num_beams == 3
+
+
+def test_beam_flag_overrides_the_checkpoint(model_dir: Path) -> None:
+    bundle = load_bundle(model_dir)
+    from s2t_stream.model.search import DecodingOptions
+
+    greedy = Transcriber(bundle, TranscribeOptions(decoding=DecodingOptions(num_beams=1)))
+    assert greedy.settings.num_beams == 1
+    assert greedy.settings.max_length == 12
+
+
+def test_python_dash_m_runs_the_cli(model_dir: Path, wavs: list[Path]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "s2t_stream", "transcribe", str(wavs[0]), "--model", str(model_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.strip()
+        == Transcriber(load_bundle(model_dir)).transcribe_files([wavs[0]]).__next__().text
+    )
+
+
+def test_a_closed_pipe_ends_quietly(model_dir: Path, wavs: list[Path]) -> None:
+    """`s2t-stream transcribe … | head -0`: exit status 141 as with SIGPIPE, no traceback."""
+    command = [sys.executable, "-m", "s2t_stream", "transcribe", *map(str, wavs)]
+    with subprocess.Popen(
+        [*command, "--model", str(model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        errors = proc.stderr.read().decode()
+    assert proc.returncode == 141, errors
+    assert "Traceback" not in errors and "Exception" not in errors
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tgt-lang", "fr"], "unknown target language 'fr'"),
+        (["--dtype", "float16", "--device", "cpu"], "needs a CUDA device"),
+        (["--beam", "0"], "argument --beam: expected an integer ≥ 1, got 0"),
+    ],
+)
+def test_bad_options_print_one_line_and_exit_2(
+    model_dir: Path,
+    wavs: list[Path],
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("s2t-stream: error: ")
+    assert message in err
+
+
+def test_missing_audio_and_model_are_clear_errors(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.wav"
+    assert main(["transcribe", str(missing), "--model", str(model_dir)]) == 2
+    assert "nope.wav" in capsys.readouterr().err
+    assert main(["transcribe", str(missing), "--model", str(tmp_path / "no-model")]) == 2
+    assert "no-model" in capsys.readouterr().err

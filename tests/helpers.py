@@ -1,0 +1,226 @@
+"""What several test modules share: the bundled assets, the reference models for parity tests
+(`transformers`' Speech2Text on random weights, and ours loaded with the very same weights), and
+helpers that build inputs. Environment needs are markers (see conftest.py), not ad-hoc skips."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Speech2TextConfig, Speech2TextForConditionalGeneration
+
+from s2t_stream.defaults import BUNDLED_MODEL, REPO_ROOT
+from s2t_stream.model.audio import load_audio
+from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.model.config import ModelConfig
+from s2t_stream.model.network import Speech2Text
+
+SAMPLES = REPO_ROOT / "assets" / "samples"
+__all__ = ["BUNDLED_MODEL", "SAMPLES"]
+
+
+def sample_paths() -> list[Path]:
+    """The bundled samples, in samples.jsonl order."""
+    with (SAMPLES / "samples.jsonl").open() as f:
+        return [SAMPLES / json.loads(line)["audio"] for line in f]
+
+
+def sample_texts() -> list[str]:
+    """The bundled samples' reference texts, in samples.jsonl order."""
+    with (SAMPLES / "samples.jsonl").open() as f:
+        return [json.loads(line)["text"] for line in f]
+
+
+def load_samples() -> list[np.ndarray]:
+    """The bundled samples at 16 kHz, in samples.jsonl order."""
+    return [load_audio(path) for path in sample_paths()]
+
+
+TINY: dict[str, Any] = dict(
+    vocab_size=64,
+    d_model=64,
+    encoder_layers=2,
+    decoder_layers=2,
+    encoder_attention_heads=4,
+    decoder_attention_heads=4,
+    encoder_ffn_dim=128,
+    decoder_ffn_dim=128,
+    conv_channels=96,
+    max_source_positions=64,
+    max_target_positions=64,
+)
+# facebook/s2t-small-librispeech-asr: 12+6 layers, d_model 256, vocab 10000, tied head.
+SMALL: dict[str, Any] = dict(vocab_size=10000, tie_word_embeddings=True)
+# facebook/s2t-medium-mustc-multilingual-st: d_model 512, 8 heads, untied head, 8 language tags.
+MULTILINGUAL: dict[str, Any] = dict(
+    vocab_size=10000,
+    d_model=512,
+    encoder_attention_heads=8,
+    decoder_attention_heads=8,
+    tie_word_embeddings=False,
+)
+EOS = 2
+
+
+def reference_pair(
+    shape: dict[str, Any], seed: int = 0, eos_bias: float = 0.0, **overrides: Any
+) -> tuple[Speech2TextForConditionalGeneration, Speech2Text]:
+    """A random reference model and ours with identical weights, both in eval mode.
+
+    `eos_bias` > 0 tilts the final decoder LayerNorm towards the eos output row so that random
+    models end hypotheses with eos (they otherwise always run to max_length)."""
+    kwargs = {**shape, "dropout": 0.0, **overrides}
+    torch.manual_seed(seed)
+    ref = Speech2TextForConditionalGeneration(Speech2TextConfig(**kwargs)).eval()
+    if eos_bias:
+        with torch.no_grad():
+            row = ref.lm_head.weight[EOS]
+            ref.model.decoder.layer_norm.bias.copy_(eos_bias * row / row.norm())
+    ours = Speech2Text(ModelConfig(**kwargs)).eval()
+    ours.load_state_dict(ref.state_dict())
+    return ref, ours
+
+
+def random_features(
+    lengths: list[int], dim: int = 80, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded random features (B, T, dim) with zeros in the padding, and the (B, T) mask."""
+    generator = torch.Generator().manual_seed(seed)
+    frames = max(lengths)
+    mask = (torch.arange(frames)[None, :] < torch.tensor(lengths)[:, None]).long()
+    feats = torch.randn(len(lengths), frames, dim, generator=generator) * mask[..., None]
+    return feats, mask
+
+
+# --- a fake PortAudio (the parts of `sounddevice` that io/capture.py uses) ------------------
+
+
+class FakeStream:
+    def __init__(self, backend: FakeBackend, **kwargs: Any) -> None:
+        if backend.open_error:
+            raise backend.open_error
+        self.kwargs = kwargs
+        self.callback: Callable[..., None] = kwargs["callback"]
+        self.finished_callback: Callable[[], None] = kwargs["finished_callback"]
+        self.active = False
+        backend.streams.append(self)
+
+    def start(self) -> None:
+        self.active = True
+
+    def stop(self) -> None:
+        self.active = False
+
+    def close(self) -> None:
+        self.active = False
+
+    def feed(self, block: np.ndarray, overflow: bool = False) -> None:
+        status = type("Status", (), {"input_overflow": overflow})() if overflow else None
+        self.callback(block.astype(np.float32), len(block), None, status)
+
+    def lose(self) -> None:
+        self.active = False
+        self.finished_callback()
+
+
+class FakeBackend:
+    """The parts of `sounddevice` that capture.py uses."""
+
+    def __init__(self, rate: int = 48000, channels: int = 2) -> None:
+        self.devices = [
+            {
+                "name": "HDMI out",
+                "max_input_channels": 0,
+                "default_samplerate": 48000,
+                "hostapi": 0,
+            },
+            {
+                "name": "USB mic",
+                "max_input_channels": channels,
+                "default_samplerate": rate,
+                "hostapi": 0,
+            },
+            {
+                "name": "Monitor of speakers",
+                "max_input_channels": 2,
+                "default_samplerate": 44100,
+                "hostapi": 0,
+            },
+        ]
+        self.default = type("Default", (), {"device": (1, 0)})()
+        self.streams: list[FakeStream] = []
+        self.open_error: Exception | None = None
+
+    def query_devices(self) -> list[dict[str, Any]]:
+        return self.devices
+
+    def query_hostapis(self) -> list[dict[str, Any]]:
+        return [{"name": "ALSA"}]
+
+    def InputStream(self, **kwargs: Any) -> FakeStream:
+        return FakeStream(self, **kwargs)
+
+
+# --- an in-process server ---------------------------------------------------------------------
+
+
+class Running:
+    """A server on its own event loop in a thread."""
+
+    def __init__(self, server: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.server, self.loop, self.port = server, loop, 0
+        self.stop: asyncio.Event | None = None
+
+    def url(self, path: str = "/v1/stream") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def http(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}") as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+
+@contextmanager
+def running(
+    bundle: Bundle, limits: Any = None, workers: int = 1, **options: Any
+) -> Iterator[Running]:
+    """A `StreamingServer` for `bundle` on port 0, on its own event loop in a thread."""
+    from s2t_stream.server.app import StreamingServer
+    from s2t_stream.server.options import Limits
+    from s2t_stream.streaming.stream import StreamOptions
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Running] = {}
+
+    async def main() -> None:
+        server = StreamingServer(bundle, StreamOptions(**options), limits or Limits(), workers)
+        run = holder["run"] = Running(server, loop)
+        run.stop = asyncio.Event()
+        async with server.running("127.0.0.1", 0) as port:
+            run.port = port
+            ready.set()
+            await run.stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(30), "server did not start"
+    run = holder["run"]
+    try:
+        yield run
+    finally:
+        assert run.stop is not None
+        loop.call_soon_threadsafe(run.stop.set)
+        thread.join(60)
+        loop.close()

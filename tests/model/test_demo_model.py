@@ -1,0 +1,67 @@
+"""The bundled demo model: a complete export in the published layout that the reference loads
+and decodes exactly as we do. (Its accuracy is measured by `s2t-stream eval`, in its card.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import (
+    Speech2TextFeatureExtractor,
+    Speech2TextForConditionalGeneration,
+    Speech2TextTokenizer,
+)
+
+from s2t_stream.model.audio import load_audio
+from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.search import DecodingOptions
+from s2t_stream.transcribe import TranscribeOptions, Transcriber
+from tests.helpers import BUNDLED_MODEL, SAMPLES
+
+MAX_BYTES = 25 * 1024 * 1024
+
+if not (BUNDLED_MODEL / "config.json").is_file():
+    pytest.skip(f"no bundled model at {BUNDLED_MODEL}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[dict[str, str]]:
+    with (SAMPLES / "samples.jsonl").open() as f:
+        return [json.loads(line) for line in f]
+
+
+def test_export_is_small_and_complete() -> None:
+    files = {p.name: p.stat().st_size for p in BUNDLED_MODEL.iterdir()}
+    for name in (
+        "config.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "model.safetensors",
+        "sentencepiece.bpe.model",
+        "vocab.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "README.md",
+    ):
+        assert name in files, name
+    assert sum(files.values()) <= MAX_BYTES
+
+
+def test_reference_greedy_transcripts_equal_ours(samples: list[dict[str, str]]) -> None:
+    """The reference end to end (its feature extractor, `generate`, its tokenizer) against ours."""
+    reference = Speech2TextForConditionalGeneration.from_pretrained(
+        BUNDLED_MODEL, dtype=torch.float32
+    ).eval()
+    extractor = Speech2TextFeatureExtractor.from_pretrained(BUNDLED_MODEL)
+    tokenizer = Speech2TextTokenizer.from_pretrained(BUNDLED_MODEL)
+    ours = Transcriber(
+        load_bundle(BUNDLED_MODEL), TranscribeOptions(decoding=DecodingOptions(num_beams=1))
+    )
+    for sample in samples:
+        wave = load_audio(SAMPLES / sample["audio"])
+        feats = extractor(wave, sampling_rate=16000, return_tensors="pt").input_features
+        with torch.no_grad():
+            tokens = reference.generate(feats, num_beams=1, max_length=200)
+        expected = tokenizer.decode(tokens[0], skip_special_tokens=True)
+        assert ours.transcribe([wave])[0].text == expected

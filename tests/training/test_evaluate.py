@@ -1,0 +1,93 @@
+"""`s2t-stream eval`: scoring (normalisation, WER overall and per voice, error counts, worked out
+by hand here), manifest errors, and the command on the bundled samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from s2t_stream.cli import main
+from s2t_stream.errors import S2TError
+from s2t_stream.model.audio import load_audio
+from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.search import DecodingOptions
+from s2t_stream.training.evaluate import Utterance, read_utterances, score, table
+from s2t_stream.training.textnorm import normalize_text
+from s2t_stream.transcribe import TranscribeOptions, Transcriber
+from tests.helpers import BUNDLED_MODEL, SAMPLES
+
+SAMPLES = SAMPLES / "samples.jsonl"
+
+
+def test_score_counts_errors_overall_and_per_voice() -> None:
+    utterances = [
+        Utterance(Path("a.wav"), "the cat sat", "v1"),
+        Utterance(Path("b.wav"), "on the mat", "v1"),
+        Utterance(Path("c.wav"), "two dogs", "v2"),
+    ]
+    # a: "The CAT, sat!" is right once normalised; b: "mat" → "hat" and "again" inserted;
+    # c: nothing heard, both words deleted.
+    result = score(utterances, ["The CAT, sat!", "on the hat again", ""], num_beams=5)
+    assert result.hypotheses == ("the cat sat", "on the hat again", "")
+    assert (result.substitutions, result.deletions, result.insertions) == (1, 2, 1)
+    assert result.words == 8
+    assert result.wer == pytest.approx(4 / 8)
+    assert result.per_voice == pytest.approx({"v1": 2 / 6, "v2": 1.0})
+    report = result.to_json(utterances)
+    assert report["hypotheses"][1] == {
+        "audio": "b.wav",
+        "voice": "v1",
+        "reference": "on the mat",
+        "hypothesis": "on the hat again",
+    }
+    assert "hypotheses" not in result.to_json()
+    rows = table([result]).splitlines()
+    assert rows[2].split() == ["v1", "33.33%"]
+    assert rows[4].split() == ["ALL", "50.00%"]
+    assert "1 substituted, 2 deleted, 1 inserted" in rows[5]
+
+
+def test_score_needs_one_hypothesis_per_utterance() -> None:
+    with pytest.raises(ValueError, match="expected 1 hypotheses, one per utterance, got 2"):
+        score([Utterance(Path("a.wav"), "a", "v")], ["a", "b"], num_beams=1)
+
+
+def test_manifest_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    with pytest.raises(S2TError, match="manifest not found"):
+        read_utterances(tmp_path / "missing.jsonl")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"audio": "a.wav", "text": "hi"}\n\n{"audio": "b.wav"}\n')
+    with pytest.raises(
+        S2TError, match=r"m.jsonl:3: expected a JSON object with 'audio' and 'text'"
+    ):
+        read_utterances(manifest)
+    manifest.write_text('{"audio": "a.wav", "text": "hi"}\n{"audio": "b.wav", "text": "yo"}\n')
+    first = read_utterances(manifest, limit=1)
+    assert first == [Utterance(tmp_path / "a.wav", "hi", "?")]
+
+
+@pytest.mark.skipif(
+    not (BUNDLED_MODEL / "config.json").is_file(), reason=f"no bundled model at {BUNDLED_MODEL}"
+)
+def test_eval_command_on_the_bundled_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "wer.json"
+    assert main(["eval", str(SAMPLES), "--beams", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ALL" in printed
+    report = json.loads(out.read_text())
+    (result,) = report["results"]
+    utterances = read_utterances(SAMPLES)
+    assert set(result["per_voice"]) == {u.voice for u in utterances}
+    # the hypotheses are the library's greedy transcripts, normalised
+    greedy = TranscribeOptions(decoding=DecodingOptions(num_beams=1))
+    transcriber = Transcriber(load_bundle(BUNDLED_MODEL), greedy)
+    waves = [load_audio(u.audio, transcriber.sample_rate) for u in utterances]
+    texts = [t.text for t in transcriber.transcribe(waves)]
+    assert [h["hypothesis"] for h in result["hypotheses"]] == [
+        normalize_text(t) or "" for t in texts
+    ]
+    assert [h["reference"] for h in result["hypotheses"]] == [u.text for u in utterances]

@@ -1,0 +1,191 @@
+"""The trainer on a tiny corpus: batching, SpecAugment, the learning-rate schedule, a loss that
+falls when overfitting, resumable checkpoints, averaging and export in the HF layout."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.training.train import Trainer, TrainOptions, batches, export, spec_augment
+
+TEXTS = [
+    "the cat sat on the mat",
+    "a dog ran in the park",
+    "the sun is hot today",
+    "we like green tea",
+    "rain falls on the town",
+    "birds sing in the trees",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six 'utterances' of coloured noise with distinct spectra, and their texts."""
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "audio").mkdir()
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("dev", 2)):
+        with (root / f"{split}.jsonl").open("w") as f:
+            for i in range(count):
+                tone = np.sin(np.arange(12000) * (0.05 + 0.08 * i)) * 0.3
+                wave = (tone + 0.02 * rng.standard_normal(12000)).astype(np.float32)
+                name = f"audio/{split}{i}.wav"
+                sf.write(root / name, wave, 16000)
+                row = {"audio": name, "text": TEXTS[i], "duration": 0.75, "voice": f"v{i % 2}"}
+                f.write(json.dumps(row) + "\n")
+    return root
+
+
+def tiny_options(corpus: Path, out: Path, **changes: object) -> TrainOptions:
+    options = TrainOptions(
+        corpus=str(corpus),
+        out=str(out),
+        vocab_size=30,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        heads=2,
+        ffn_dim=64,
+        conv_channels=32,
+        dropout=0.0,
+        max_frames=1000,
+        max_steps=8,
+        warmup_steps=2,
+        lr=3e-3,
+        eval_every=4,
+        save_every=4,
+        keep_checkpoints=3,
+        spec_augment=False,
+        threads=1,
+    )
+    return replace(options, **changes)  # type: ignore[arg-type]
+
+
+def test_batches_hold_at_most_max_frames_and_cover_everything() -> None:
+    lengths = np.array([100, 250, 90, 400, 30, 220, 180, 60])
+    result = batches(lengths, 500, random.Random(0))
+    assert sorted(i for b in result for i in b) == list(range(8))
+    assert all(len(b) * max(lengths[b]) <= 500 or len(b) == 1 for b in result)
+
+
+def test_spec_augment_masks_only_valid_frames() -> None:
+    feats = torch.ones(2, 100, 80)
+    spec_augment(feats, torch.tensor([100, 50]), torch.Generator().manual_seed(1))
+    assert (feats == 0).any()
+    assert (feats[1, 50:] == 1).all()  # padding untouched
+
+
+def test_learning_rate_warms_up_then_decays(corpus: Path, tmp_path: Path) -> None:
+    trainer = Trainer(tiny_options(corpus, tmp_path / "run", max_steps=100, warmup_steps=10))
+    rates = []
+    for step in (0, 9, 10, 55, 99):
+        trainer.step = step
+        rates.append(trainer.learning_rate())
+    assert rates[0] < rates[1] <= 3e-3
+    assert rates[2] > rates[3] > rates[4] >= 0.02 * 3e-3
+
+
+def test_overfits_then_resumes_and_exports(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    trainer = Trainer(tiny_options(corpus, out, max_steps=60, eval_every=20, save_every=30))
+    trainer.run()
+    first, last = trainer.history[0]["loss"], trainer.history[-1]["loss"]
+    assert last < 0.5 * first
+    assert (out / "checkpoint_000060.pt").is_file()
+
+    resumed = Trainer(tiny_options(corpus, out, max_steps=64, eval_every=1000, save_every=32))
+    resumed.run()
+    assert resumed.step == 64
+    state = torch.load(out / "checkpoint_last.pt", weights_only=False)
+    assert state["step"] == 64
+
+    destination = export(resumed, tmp_path / "model", average=2)
+    bundle = load_bundle(destination)
+    assert bundle.config.d_model == 32
+    assert bundle.generation.num_beams == 5
+    assert json.loads((out / "export.json").read_text())["used"] in ("last", "averaged")
+    assert resumed.tokenizer.decode(resumed.tokenizer.encode(TEXTS[0])) == TEXTS[0]
+
+
+def test_training_device_choice() -> None:
+    import torch
+
+    from s2t_stream.training.train import training_device
+
+    assert training_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert training_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            training_device("cuda:0")
+
+
+def test_precision_choice() -> None:
+    import torch
+
+    from s2t_stream.training.train import autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert autocast_dtype("auto", cpu) is (torch.bfloat16 if native else None)
+    with pytest.raises(ValueError, match="expected auto, bf16 or fp32, got 'fp16'"):
+        autocast_dtype("fp16", cpu)
+
+
+def test_a_run_continues_another_and_its_lineage_lists_both(corpus: Path, tmp_path: Path) -> None:
+    import torch
+
+    from s2t_stream.training.train import lineage
+
+    first = Trainer(
+        tiny_options(corpus, tmp_path / "a", max_steps=8, eval_every=100, guided_attention=1.0)
+    )
+    first.run()
+    second = Trainer(
+        tiny_options(corpus, tmp_path / "b", max_steps=4, init_from=str(tmp_path / "a"), lr=1e-3)
+    )
+    for name, value in first.model.state_dict().items():  # starts from the first run's weights
+        assert torch.equal(second.model.state_dict()[name], value), name
+    second.run()
+    stages = lineage(tmp_path / "b")
+    assert [s["steps"] for s in stages] == [8, 4]
+    assert [s["init_from"] for s in stages] == ["", str(tmp_path / "a")]
+    assert [s["lr"] for s in stages] == [first.options.lr, 1e-3]
+    assert [s["guided_attention"] for s in stages] == [1.0, 0.0]
+
+
+def test_guided_attention_loss_prefers_the_diagonal_and_ignores_padding() -> None:
+    import torch
+
+    from s2t_stream.training.train import guided_attention_loss
+
+    tokens, frames = 5, 20
+
+    def one_hot(columns: list[int]) -> torch.Tensor:
+        weights = torch.zeros(1, tokens, frames)
+        weights[0, torch.arange(tokens), torch.tensor(columns)] = 1.0
+        return weights
+
+    diagonal = one_hot([int((n + 0.5) / tokens * frames) for n in range(tokens)])
+    uniform = torch.full((1, tokens, frames), 1 / frames)
+    reversed_ = diagonal.flip(-1)
+    n, t = torch.tensor([tokens]), torch.tensor([frames])
+    losses = [float(guided_attention_loss(w, n, t)) for w in (diagonal, uniform, reversed_)]
+    assert losses[0] < 0.02 < 0.3 < losses[1] < losses[2]
+    # a padded row: its padded tokens do not count, its lengths scale the diagonal
+    padded = torch.zeros(2, tokens + 3, frames + 10)
+    padded[0, :tokens, :frames] = diagonal[0]
+    padded[1, :tokens, :frames] = diagonal[0]
+    padded[0, tokens:] = 1.0  # garbage on padded positions
+    both = guided_attention_loss(padded, torch.tensor([tokens, tokens]), torch.tensor([frames] * 2))
+    assert float(both) == pytest.approx(losses[0])
