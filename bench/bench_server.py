@@ -201,7 +201,7 @@ def run_k(k: int, args: argparse.Namespace, pool: list[TestStream], model: str) 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(ROOT / "assets/models/s2t-demo-en"))
     parser.add_argument("--manifest", type=Path, default=ROOT / "data/corpus/test.jsonl")
@@ -223,7 +223,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", default=None, help="serve a random model of this shape")
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(
+        "| K | p95 final latency | median | partial interval, median | max lag | "
+        "server CPU cores | peak RSS | sustained |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        f, gaps = r["finalisation_latency_s"], r["partial_interval_s"]
+        print(
+            f"| {r['streams']} | {f['p95']:.2f} s | {f.get('median', float('nan')):.2f} s | "
+            f"{gaps.get('median', float('nan')):.2f} s | "
+            f"{r['max_lag_s']:.2f} s | {r['server_cpu_cores']:.2f} | "
+            f"{r['server_peak_rss_mib']:.0f} MiB | {'yes' if r['sustained'] else 'no'} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if not args.manifest.is_file():
         print(
             f"bench_server: {args.manifest} not found (s2t-stream corpus makes it)", file=sys.stderr
@@ -238,19 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             row = run_k(k, args, pool, model)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(
-        "| K | p95 final latency | median | partial interval, median | max lag | "
-        "server CPU cores | peak RSS | sustained |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        f, gaps = r["finalisation_latency_s"], r["partial_interval_s"]
-        print(
-            f"| {r['streams']} | {f['p95']:.2f} s | {f.get('median', float('nan')):.2f} s | "
-            f"{gaps.get('median', float('nan')):.2f} s | "
-            f"{r['max_lag_s']:.2f} s | {r['server_cpu_cores']:.2f} | "
-            f"{r['server_peak_rss_mib']:.0f} MiB | {'yes' if r['sustained'] else 'no'} |"
-        )
+    print_table(rows)
     best = max((r["streams"] for r in rows if r["sustained"]), default=0)
     print(f"largest K sustained: {best}")
     if args.json:

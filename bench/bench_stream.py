@@ -81,7 +81,7 @@ def cell(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="assets/models/s2t-demo-en")
     parser.add_argument("--manifest", type=Path, default=Path("data/corpus/test.jsonl"))
@@ -92,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None, help="PNG of latency distributions")
     args = parser.parse_args(argv)
+    unknown = [v for v in args.variants.split(",") if v and v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("bench_stream")
     if not args.manifest.is_file():
@@ -102,9 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     names = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in names if v not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     torch.set_num_threads(args.threads)
     bundle = load_bundle(args.model)
     stream = build_stream(args.manifest, minutes=args.minutes, seed=args.seed)

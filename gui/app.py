@@ -1,7 +1,5 @@
-"""The main window: source and model pickers, start/stop, level meter, live transcript with a
-history of finals, copy / clear / save (TXT, SRT, WebVTT), and the caption overlay.
-
-    s2t-stream gui        or        python -m gui"""
+"""The main window (`s2t-stream gui`): input and model pickers, start/stop, level meter, live
+transcript, copy / clear / save (TXT, SRT, WebVTT), and the caption overlay."""
 
 from __future__ import annotations
 
@@ -78,6 +76,21 @@ def backend(model: str, tgt_lang: str | None) -> Backend:
     return LocalBackend(Engine(load_bundle(model), StreamOptions(tgt_lang=tgt_lang)))
 
 
+def row(*widgets: QWidget) -> QHBoxLayout:
+    layout = QHBoxLayout()
+    for widget in widgets:
+        layout.addWidget(widget)
+    return layout
+
+
+def spin_box(low: int, high: int, value: int, prefix: str) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setValue(value)
+    box.setPrefix(prefix)
+    return box
+
+
 class MainWindow(QMainWindow):
     request_start = pyqtSignal()
     request_stop = pyqtSignal()
@@ -108,93 +121,34 @@ class MainWindow(QMainWindow):
     # --- layout ---------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        s = self.settings
-        self.source = QComboBox()
-        self.source.setEditable(True)
-        self.source.addItems([DEFAULT_INPUT, DESKTOP_AUDIO, *self._device_names()])
-        self.source.setCurrentText(str(s.value("source", DEFAULT_INPUT)))
-        self.model = QLineEdit(str(s.value("model", default_model())))
-        self.model.setToolTip("a model directory, or ws://host:port/v1/stream of a running server")
-        self.browse = QPushButton("…")
-        self.browse.setToolTip("choose a model directory")
-        self.browse.setMaximumWidth(32)
-        self.browse.clicked.connect(self.choose_model)
-        self.tgt_lang = QLineEdit(str(s.value("tgt_lang", "")))
-        self.tgt_lang.setPlaceholderText("target language (translation models)")
-        self.translation_model = QLineEdit(str(s.value("translation_model", "")))
-        self.translation_model.setPlaceholderText("translation model (optional, runs alongside)")
-        self.translation_lang = QLineEdit(str(s.value("translation_lang", "")))
-        self.translation_lang.setPlaceholderText("its target language")
+        """The window: input, model and language pickers with Start on top, the translation
+        model's row, the level meter, the transcript, then the transcript and overlay controls."""
+        self._build_pickers()
+        self._build_overlay_controls()
         self.translation_view = QLabel("")
         self.translation_view.setStyleSheet("color: #8a6d00;")
         self.translation_view.hide()
-        self.start_button = QPushButton("Start")
-        self.start_button.clicked.connect(self.toggle)
         self.meter = QProgressBar()
         self.meter.setRange(-60, 0)
         self.meter.setValue(-60)
         self.meter.setFormat("%v dB")
         self.view = QTextEdit()
         self.view.setReadOnly(True)
-        self.overlay_font = QSpinBox()
-        self.overlay_font.setRange(10, 96)
-        self.overlay_font.setValue(int(s.value("overlay/font_size", 26)))
-        self.overlay_font.setPrefix("overlay font ")
-        self.overlay_font.valueChanged.connect(lambda v: self.overlay.set_font_size(v))
-        self.overlay_lines = QSpinBox()
-        self.overlay_lines.setRange(1, 10)
-        self.overlay_lines.setValue(int(s.value("overlay/lines", 2)))
-        self.overlay_lines.setPrefix("lines ")
-        self.overlay_lines.valueChanged.connect(self._set_overlay_lines)
-        self.overlay_opacity = QSpinBox()
-        self.overlay_opacity.setRange(10, 100)
-        self.overlay_opacity.setValue(int(s.value("overlay/opacity", 85)))
-        self.overlay_opacity.setPrefix("opacity ")
-        self.overlay_opacity.setSuffix(" %")
-        self.overlay_opacity.valueChanged.connect(lambda v: self.overlay.set_opacity(v / 100))
-        self.click_through = QCheckBox("click-through")
-        self.click_through.toggled.connect(lambda on: self.overlay.set_click_through(on))
-        buttons = QHBoxLayout()
-        for label, slot in (
-            ("Copy", self.copy),
-            ("Clear", self.clear),
-            ("Save…", self.save_dialog),
-            ("Overlay", self.toggle_overlay),
-        ):
-            button = QPushButton(label)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-        controls: list[QWidget] = [
-            self.overlay_font,
-            self.overlay_lines,
-            self.overlay_opacity,
-            self.click_through,
-        ]
-        for control in controls:
-            buttons.addWidget(control)
-        top = QHBoxLayout()
-        fields: list[QWidget] = [
-            QLabel("Input"),
-            self.source,
-            QLabel("Model"),
-            self.model,
-            self.browse,
-            self.tgt_lang,
-        ]
-        for field in fields:
-            top.addWidget(field)
-        top.addWidget(self.start_button)
         layout = QVBoxLayout()
-        layout.addLayout(top)
-        second = QHBoxLayout()
-        second.addWidget(QLabel("Translate with"))
-        second.addWidget(self.translation_model)
-        second.addWidget(self.translation_lang)
-        layout.addLayout(second)
+        layout.addLayout(row(QLabel("Input"), self.source, QLabel("Model"), self.model,
+                             self.browse, self.tgt_lang, self.start_button))  # fmt: skip
+        layout.addLayout(
+            row(QLabel("Translate with"), self.translation_model, self.translation_lang)
+        )
         layout.addWidget(self.meter)
         layout.addWidget(self.view)
         layout.addWidget(self.translation_view)
-        layout.addLayout(buttons)
+        buttons = [self._button(label, slot) for label, slot in (
+            ("Copy", self.copy), ("Clear", self.clear), ("Save…", self.save_dialog),
+            ("Overlay", self.toggle_overlay),
+        )]  # fmt: skip
+        layout.addLayout(row(*buttons, self.overlay_font, self.overlay_lines,
+                             self.overlay_opacity, self.click_through))  # fmt: skip
         central = QWidget()
         central.setLayout(layout)
         self.setCentralWidget(central)
@@ -208,6 +162,42 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             self.addAction(action)
         self.resize(900, 500)
+
+    def _build_pickers(self) -> None:
+        s = self.settings
+        self.source = QComboBox()
+        self.source.setEditable(True)
+        self.source.addItems([DEFAULT_INPUT, DESKTOP_AUDIO, *self._device_names()])
+        self.source.setCurrentText(str(s.value("source", DEFAULT_INPUT)))
+        self.model = QLineEdit(str(s.value("model", default_model())))
+        self.model.setToolTip("a model directory, or ws://host:port/v1/stream of a running server")
+        self.browse = self._button("…", self.choose_model)
+        self.browse.setToolTip("choose a model directory")
+        self.browse.setMaximumWidth(32)
+        self.tgt_lang = QLineEdit(str(s.value("tgt_lang", "")))
+        self.tgt_lang.setPlaceholderText("target language (translation models)")
+        self.translation_model = QLineEdit(str(s.value("translation_model", "")))
+        self.translation_model.setPlaceholderText("translation model (optional, runs alongside)")
+        self.translation_lang = QLineEdit(str(s.value("translation_lang", "")))
+        self.translation_lang.setPlaceholderText("its target language")
+        self.start_button = self._button("Start", self.toggle)
+
+    def _build_overlay_controls(self) -> None:
+        s = self.settings
+        self.overlay_font = spin_box(10, 96, int(s.value("overlay/font_size", 26)), "overlay font ")
+        self.overlay_font.valueChanged.connect(lambda v: self.overlay.set_font_size(v))
+        self.overlay_lines = spin_box(1, 10, int(s.value("overlay/lines", 2)), "lines ")
+        self.overlay_lines.valueChanged.connect(self._set_overlay_lines)
+        self.overlay_opacity = spin_box(10, 100, int(s.value("overlay/opacity", 85)), "opacity ")
+        self.overlay_opacity.setSuffix(" %")
+        self.overlay_opacity.valueChanged.connect(lambda v: self.overlay.set_opacity(v / 100))
+        self.click_through = QCheckBox("click-through")
+        self.click_through.toggled.connect(lambda on: self.overlay.set_click_through(on))
+
+    def _button(self, label: str, slot: Callable[[], None]) -> QPushButton:
+        button = QPushButton(label)
+        button.clicked.connect(slot)
+        return button
 
     @staticmethod
     def _device_names() -> list[str]:

@@ -36,7 +36,7 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip
 "${pip[@]}" install torch==2.13.0
-extras="server,mic,gui"
+extras="server,mic,gui,train"
 [ $dev -eq 1 ] && extras="$extras,dev"
 "${pip[@]}" install -c constraints.txt -e ".[$extras]"
 .venv/bin/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"

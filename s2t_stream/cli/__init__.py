@@ -9,9 +9,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
 
+from s2t_stream import __version__
 from s2t_stream.cli import client as client_command
 from s2t_stream.cli import gui as gui_command
 from s2t_stream.cli import offline, serve, stream, training
@@ -31,13 +31,6 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def package_version() -> str:
-    try:
-        return version("s2t-stream")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "unknown"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (torch-free)."""
     verbose = Parser(add_help=False)  # -v works before and after the command
@@ -50,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    parser.add_argument("--version", action="version", version=f"s2t-stream {package_version()}")
+    parser.add_argument("--version", action="version", version=f"s2t-stream {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:

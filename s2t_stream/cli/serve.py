@@ -22,52 +22,9 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser = command(
         "serve", "websocket server: many live streams on one model (native and Vosk protocols)"
     )
-    d, o = Limits(), ServerOptions()
+    o = ServerOptions()
     parser.add_argument("--host", default=o.host, help="address to bind")
     parser.add_argument("--port", type=number(int, least=0), default=o.port, help="port (0: any)")
-    parser.add_argument(
-        "--max-sessions",
-        type=number(int, least=1),
-        default=d.max_sessions,
-        help="concurrent sessions; more are refused (HTTP 503)",
-    )
-    parser.add_argument(
-        "--max-message-bytes",
-        type=number(int, least=1),
-        default=d.max_message_bytes,
-        help="largest client message",
-    )
-    parser.add_argument(
-        "--max-session-s",
-        type=number(float, above=0),
-        default=d.max_session_s,
-        help="longest session, seconds",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=number(float, above=0),
-        default=d.idle_timeout_s,
-        help="close a session after this many seconds without a message",
-    )
-    parser.add_argument(
-        "--max-buffered-s",
-        type=number(float, above=0),
-        default=d.max_buffered_s,
-        help="audio a session may have waiting for the model, seconds; beyond it the server "
-        "stops reading that client (back-pressure)",
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        type=number(float, above=0),
-        default=d.drain_timeout_s,
-        help="on SIGTERM, seconds to wait for open sessions' last finals",
-    )
-    parser.add_argument(
-        "--token", default=None, help=f"require this bearer token (or ${TOKEN_ENV})"
-    )
-    parser.add_argument(
-        "--origin", action="append", default=None, help="allowed Origin header (repeatable)"
-    )
     parser.add_argument("--log-json", action="store_true", help="structured JSON log lines")
     parser.add_argument(
         "--workers",
@@ -81,9 +38,55 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
         default=o.threads,
         help="torch threads inside each model call (parallel across workers)",
     )
+    _add_limits(parser.add_argument_group("limits"))
     add_model_arguments(parser)
     add_stream_arguments(parser)
     parser.set_defaults(run=run_serve)
+
+
+def _add_limits(group: argparse._ArgumentGroup) -> None:
+    d = Limits()
+    group.add_argument(
+        "--max-sessions",
+        type=number(int, least=1),
+        default=d.max_sessions,
+        help="concurrent sessions; more are refused (HTTP 503)",
+    )
+    group.add_argument(
+        "--max-message-bytes",
+        type=number(int, least=1),
+        default=d.max_message_bytes,
+        help="largest client message",
+    )
+    group.add_argument(
+        "--max-session-s",
+        type=number(float, above=0),
+        default=d.max_session_s,
+        help="longest session, seconds",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        type=number(float, above=0),
+        default=d.idle_timeout_s,
+        help="close a session after this many seconds without a message",
+    )
+    group.add_argument(
+        "--max-buffered-s",
+        type=number(float, above=0),
+        default=d.max_buffered_s,
+        help="audio a session may have waiting for the model, seconds; beyond it the server "
+        "stops reading that client (back-pressure)",
+    )
+    group.add_argument(
+        "--drain-timeout",
+        type=number(float, above=0),
+        default=d.drain_timeout_s,
+        help="on SIGTERM, seconds to wait for open sessions' last finals",
+    )
+    group.add_argument("--token", default=None, help=f"require this bearer token (or ${TOKEN_ENV})")
+    group.add_argument(
+        "--origin", action="append", default=None, help="allowed Origin header (repeatable)"
+    )
 
 
 def limits(args: argparse.Namespace) -> Limits:

@@ -1,8 +1,4 @@
-"""Terminal captions: events in, text to write out (sans I/O).
-
-On a terminal the open segment is one line redrawn in place — committed text plain, tentative
-text dimmed — and each final replaces it and ends the line. Elsewhere (a pipe, a file) only
-finals are written, one per line. `jsonl` writes every event as one JSON line instead."""
+"""Terminal captions, sans I/O: events in, text to write out."""
 
 from __future__ import annotations
 
@@ -14,6 +10,10 @@ DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
 
 
 class Captions:
+    """On a terminal (`live`) the open segment is one line redrawn in place — committed text
+    plain, tentative text dimmed — and each final replaces it and ends the line. Elsewhere (a
+    pipe, a file) only finals are written, one per line. `jsonl`: every event as a JSON line."""
+
     def __init__(self, *, live: bool, jsonl: bool = False) -> None:
         self.live = live
         self.jsonl = jsonl

@@ -1,9 +1,5 @@
-"""Microphone capture: a PortAudio input stream (sounddevice) at the device's own rate and
-channels → a bounded buffer filled by the audio callback (which only copies; on overflow the
-oldest audio is dropped and counted) → `read()` downmixes and resamples (soxr) to the model's
-rate for the streaming engine.
-
-The PortAudio binding is injected (`backend`), so tests drive the same code with a fake device."""
+"""Microphone capture: a PortAudio input at the device's own rate → a bounded buffer → mono
+audio at the model's rate (`Microphone`), and the devices to choose from."""
 
 from __future__ import annotations
 
@@ -142,7 +138,11 @@ class CaptureStats:
 
 
 class Microphone:
-    """One open input stream. `read()` → new mono float32 samples at `target_rate`."""
+    """One open input stream (sounddevice) at the device's own rate and channels. The audio
+    callback only copies into a bounded `RingBuffer` (on overflow the oldest audio is dropped
+    and counted in `stats`); `read()` downmixes and resamples (soxr) what arrived to new mono
+    float32 samples at `target_rate`. The PortAudio binding is injected (`backend`), so tests
+    drive the same code with a fake device."""
 
     def __init__(
         self,

@@ -1,9 +1,5 @@
 """The native-protocol client (docs/protocol.md), blocking: one session with a running
-`s2t-stream serve`. It has the `Captioner` verbs — `push` audio and get the events that arrived
-meanwhile, `end` and get the rest — so the CLI's `client` command and the desktop app's remote
-backend drive it exactly as they drive a local engine. Messages are built and parsed by the
-protocol's client half; this module only moves them (websockets' sync client, whose own thread
-answers the server's pings while the caller is busy)."""
+`s2t-stream serve`, driven like a local engine."""
 
 from __future__ import annotations
 
@@ -30,7 +26,13 @@ from s2t_stream.streaming.events import Event
 
 class NativeClient:
     """A session: connects, sends `start`, waits for `ready` (raises S2TError if the server is
-    unreachable or refuses). Audio goes as 16-bit PCM at `sample_rate` (the server resamples)."""
+    unreachable or refuses). Audio goes as 16-bit PCM at `sample_rate` (the server resamples).
+
+    It has the `Captioner` verbs — `push` audio and get the events that arrived meanwhile,
+    `end` and get the rest — so the CLI's `client` command and the desktop app's remote backend
+    drive it exactly as they drive a local `StreamDriver`. Messages are built and parsed by the
+    protocol's client half; this class only moves them (websockets' sync client, whose own
+    thread answers the server's pings while the caller is busy)."""
 
     def __init__(
         self,

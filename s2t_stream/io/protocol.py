@@ -1,12 +1,5 @@
-"""The websocket protocols, sans I/O, both halves. Server half: client messages in → typed
-messages or a `ProtocolError` (stable code, human message, websocket close code); engine events
-→ messages out. Client half: the messages a client sends, and the server's messages parsed back
-into typed values.
-
-Native protocol (docs/protocol.md): a JSON `start`, binary audio, JSON `finalize` / `keepalive`
-/ `end`; the server answers `ready`, `partial`, `final`, `error`, `end`.
-Vosk protocol (vosk-server's clients, unchanged): optional `{"config": {"sample_rate": N}}`,
-binary 16-bit PCM, `{"eof" : 1}`; exactly one reply per client message."""
+"""The websocket protocols (docs/protocol.md), sans I/O, both halves: messages ⇄ typed values,
+errors as `ProtocolError` (stable code, human message, websocket close code)."""
 
 from __future__ import annotations
 
@@ -31,6 +24,11 @@ UNSUPPORTED = 1003
 POLICY = 1008
 TOO_BIG = 1009
 INTERNAL = 1011
+
+
+# --- native protocol, server half ---------------------------------------------------------------
+# A client sends a JSON `start`, binary audio, JSON `finalize` / `keepalive` / `end`; the
+# server answers `ready`, `partial`, `final`, `error`, `end`.
 
 
 @dataclass(frozen=True)
@@ -233,7 +231,9 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
     raise ProtocolError("bad_message", f"unknown server message type {kind!r}")
 
 
-# --- Vosk ---------------------------------------------------------------------------------------
+# --- Vosk protocol, server half ------------------------------------------------------------------
+# vosk-server's clients, unchanged: an optional `{"config": {"sample_rate": N}}`, binary 16-bit
+# PCM, `{"eof" : 1}`; exactly one reply per client message.
 
 
 @dataclass(frozen=True)

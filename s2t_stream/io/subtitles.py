@@ -1,7 +1,4 @@
-"""Finals → subtitle files: SRT, WebVTT, and plain text with timestamps.
-
-A final becomes one or more cues of at most `lines` lines of `width` characters, split at word
-boundaries and timed by its words (cross-attention estimates)."""
+"""Finals → subtitle files: SRT, WebVTT, and plain text with timestamps."""
 
 from __future__ import annotations
 

@@ -13,18 +13,17 @@ from typing import Any
 from torch import Tensor
 
 from s2t_stream.errors import CheckpointError
-from s2t_stream.model.checkpoint import (
-    IGNORED_SUFFIXES,
-    Bundle,
-    LoadOptions,
-    apply_state_dict,
-    read_pickle,
-    tokenizer_or_error,
-)
+from s2t_stream.model.bundle import Bundle, LoadOptions
 from s2t_stream.model.config import GenerationConfig, ModelConfig
 from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.network import Speech2Text
 from s2t_stream.model.tokenizer import Tokenizer
+from s2t_stream.model.weights import (
+    IGNORED_SUFFIXES,
+    apply_state_dict,
+    read_pickle,
+    tokenizer_or_error,
+)
 
 RENAMES = (
     ("encoder.subsample.", "model.encoder.conv."),

@@ -1,7 +1,5 @@
-"""Streaming search: re-force each stream's committed prefix in one teacher-forced pass (with
-its last tentative tokens as a draft checked in the same pass), then continue greedily, for many
-streams in one batch; every token comes with the encoder frame the decoder attended most when
-predicting it (for commit policies and word times)."""
+"""Streaming search: continue many streams' committed prefixes greedily in one batch, each token
+with the encoder frame it attended most (for commit policies and word times)."""
 
 from __future__ import annotations
 
@@ -101,10 +99,7 @@ def continue_greedy(
     width = logits.shape[1]
     firsts = [width - len(f) + len(p) - 1 for f, p in zip(forced, prefixes, strict=True)]
     if word_starts is not None and any(at_boundary):
-        allowed = word_starts.to(logits.device).clone()
-        allowed[eos_id] = True
-        for n in (n for n in range(rows) if at_boundary[n]):
-            logits[n, firsts[n]] = logits[n, firsts[n]].masked_fill(~allowed, -torch.inf)
+        _only_word_starts(logits, firsts, at_boundary, word_starts, eos_id)
     attended = _argmax_frames(cache.alignment)
     state.frames = [attended[n][width - len(f) : firsts[n]] for n, f in enumerate(forced)]
     predicted = logits.float().argmax(-1).tolist()
@@ -123,10 +118,30 @@ def continue_greedy(
         agreed = [[*p, *g] for p, g in zip(prefixes, state.generated, strict=True)]
         logits, cache = _force(model, encoder, agreed, pad_id, align_layers)
         logits = logits[:, -1]
+    return _decode_greedily(model, cache, logits, state, eos_id)
+
+
+def _only_word_starts(
+    logits: Tensor, firsts: list[int], rows: Sequence[bool], word_starts: Tensor, eos_id: int
+) -> None:
+    """In place: where `rows[n]`, only eos or a word-starting token may be predicted at row
+    n's position `firsts[n]` (its first new token)."""
+    allowed = word_starts.to(logits.device).clone()
+    allowed[eos_id] = True
+    for n, position in enumerate(firsts):
+        if rows[n]:
+            logits[n, position] = logits[n, position].masked_fill(~allowed, -torch.inf)
+
+
+def _decode_greedily(
+    model: Speech2Text, cache: DecoderCache, logits: Tensor, state: _Rows, eos_id: int
+) -> list[Continuation]:
+    """From the last position's `logits` (N, V): one greedy step at a time for every row still
+    running, until none is."""
     while True:
         best = logits.float().argmax(-1)
         tokens, step_frames = best.tolist(), [f[-1] for f in _argmax_frames(cache.alignment)]
-        for n in range(rows):
+        for n in range(len(tokens)):
             if state.running[n]:
                 state.accept(n, tokens[n], step_frames[n], eos_id)
         if not any(state.running):

@@ -1,9 +1,5 @@
 """The Speech2Text network: fbank features (B, T, F) → conv subsampler → pre-LN Transformer
-encoder → pre-LN Transformer decoder with an explicit cache → vocabulary logits.
-
-Parameter names equal the Hugging Face `Speech2TextForConditionalGeneration` state-dict keys,
-so published checkpoints load with `load_state_dict` unchanged.
-"""
+encoder → pre-LN Transformer decoder with an explicit cache → vocabulary logits."""
 
 from __future__ import annotations
 
@@ -374,7 +370,9 @@ class Decoder(nn.Module):
 
 
 class Speech2Text(nn.Module):
-    """Encoder + decoder + LM head, with the reference's parameter names."""
+    """Encoder + decoder + LM head. Parameter names equal the Hugging Face
+    `Speech2TextForConditionalGeneration` state-dict keys, so published checkpoints load with
+    `load_state_dict` unchanged."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

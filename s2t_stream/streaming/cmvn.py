@@ -1,13 +1,5 @@
-"""Running CMVN for streams. S2T models were trained with utterance CMVN (statistics of the whole
-utterance), which a stream never has; the engine normalises each encoder window with one of:
-
-- `segment`: the statistics of the window itself (the current segment so far) — equals offline
-  utterance CMVN once the segment is complete;
-- `prior`: the window's statistics pooled with those of earlier speech in the stream (worth
-  `prior_frames` frames), so a segment's first short windows are not normalised on 0.5 s alone;
-- `global`: fixed statistics from a file (`mean` and `std` arrays, as fairseq's global CMVN).
-
-The harness measures them against offline CMVN; see the README for the numbers."""
+"""Running CMVN for streams: S2T models were trained with utterance CMVN (statistics of the
+whole utterance), which a stream never has; `Normaliser` stands in for it per window."""
 
 from __future__ import annotations
 
@@ -24,6 +16,17 @@ CmvnMode = Literal["segment", "prior", "global"]
 
 @dataclass(frozen=True)
 class CmvnOptions:
+    """How each encoder window is normalised:
+
+    - `segment`: the statistics of the window itself (the current segment so far) — equals
+      offline utterance CMVN once the segment is complete;
+    - `prior`: the window's statistics pooled with those of earlier speech in the stream (worth
+      `prior_frames` frames), so a segment's first short windows are not normalised on 0.5 s;
+    - `global`: fixed statistics from a file (`mean` and `std` arrays, as fairseq's global
+      CMVN).
+
+    The latency harness measures them against offline CMVN (README, Streaming)."""
+
     mode: CmvnMode = "segment"
     prior_frames: int = 300  # weight of earlier speech in `prior` mode, in 10 ms frames
     stats_path: str | None = None  # `global` mode: .npz with `mean` and `std`

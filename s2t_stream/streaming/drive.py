@@ -1,7 +1,5 @@
-"""The one loop from audio chunks to events — accept → step → drain — for every caller that
-drives streams: the CLI (`stream`, `mic`), the latency harness, the desktop app's worker and
-the server's workers. whisper_streaming's three-verb online API, over our sans-I/O engine:
-`push` audio, `finalize` a segment, `end` the input."""
+"""The one loop from audio chunks to events — accept → step → drain — for the CLI, the latency
+harness, the desktop app and the server: `push` audio, `finalize` a segment, `end` the input."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
 """Segmentation: a voice-activity detector (WebRTC's, behind an energy gate) labels 30 ms
-frames; endpoint rules turn the labels into segment starts and ends.
-
-Rules (times in seconds of stream audio):
-- a segment starts at the first of `min_speech_s` of speech frames, minus `pre_roll_s`;
-- it ends once `end_silence_s` of non-speech follow its last speech frame (the engine then
-  decodes it a last time and emits a `final`);
-- a segment longer than `StreamOptions.max_segment_s` is cut by the stream at a committed word
-  boundary."""
+frames; endpoint rules turn the labels into segment starts and ends."""
 
 from __future__ import annotations
 
@@ -70,7 +63,13 @@ class Boundary:
 
 
 class Endpointer:
-    """Frame labels in, segment boundaries out (see the module rules)."""
+    """Frame labels in, segment boundaries out. Rules (times in seconds of stream audio):
+
+    - a segment starts at the first of `min_speech_s` of speech frames, minus `pre_roll_s`;
+    - it ends once `end_silence_s` of non-speech follow its last speech frame (the stream then
+      decodes it a last time and emits a `final`);
+    - a segment longer than `StreamOptions.max_segment_s` is cut by the stream at a committed
+      word boundary (`restart`), and the stream may close one early (`interrupt`)."""
 
     def __init__(self, options: EndpointOptions) -> None:
         self.options = options

@@ -1,16 +1,5 @@
-"""The streaming engine, sans I/O: one shared model serving many `Stream`s. `Engine.step` takes
-the updates that are due on any number of streams, runs them as one batched model call, and
-hands each result back to its stream, which commits, cuts and emits events itself.
-
-Per segment the engine re-encodes the window the stream asks for, re-forces the committed
-tokens in one teacher-forced pass (checking the last update's tentative tokens in the same pass,
-so those that still hold cost no decoding step) and continues greedily, stopping shortly after
-the first token that attends past the policy's border (AlignAtt).
-
-Thread-safety contract: an `Engine` holds no mutable state of its own after construction and
-the model is only read (its position table grows under a lock), so several threads may call
-`step` at once, each with its own streams. A `Stream` must be driven by one thread at a time.
-Nothing here opens sockets, sleeps or starts threads."""
+"""The streaming engine, sans I/O: one shared model serving many `Stream`s, each round of due
+updates run as one batched model call."""
 
 from __future__ import annotations
 
@@ -37,7 +26,19 @@ BUCKET_SLACK = 1.3  # windows batched together differ in length by at most this 
 
 
 class Engine:
-    """One loaded checkpoint serving any number of streams (see the module's thread contract)."""
+    """One loaded checkpoint serving any number of streams. `step` takes the updates that are
+    due on the streams it is given, runs them as one batched model call, and hands each result
+    back to its stream, which commits, cuts and emits events itself. Per segment it re-encodes
+    the window the stream asks for, re-forces the committed tokens in one teacher-forced pass
+    (checking the last update's tentative tokens in the same pass, so those that still hold
+    cost no decoding step) and continues greedily, stopping shortly after the first token that
+    attends past the policy's border (AlignAtt).
+
+    Thread-safety contract: after construction an engine holds no mutable state of its own and
+    the model is only read (its position table grows under a lock), so several threads may call
+    `step` at once, each with its own streams; a `Stream` is driven by one thread at a time.
+    (The `clock` attribute is read by streams opened afterwards: set it before opening them.)
+    Nothing here opens sockets, sleeps or starts threads."""
 
     def __init__(
         self,

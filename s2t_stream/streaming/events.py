@@ -1,10 +1,5 @@
-"""What a stream tells its consumer: typed, JSON-serialisable events.
-
-A `Partial` is the current state of the open segment: `committed` text (stable: it only ever
-grows) and `tentative` text (the rest of the current hypothesis, which may still change). A
-`Final` closes a segment with its text and word timings. Times `*_s` are seconds of stream
-audio; `audio_s` is the audio consumed when the event was made, `wall_s` the clock time since
-the stream opened."""
+"""What a stream tells its consumer: typed, JSON-serialisable partial and final events. Times
+`*_s` are seconds of stream audio, except `wall_s` (clock seconds since the stream opened)."""
 
 from __future__ import annotations
 
@@ -30,6 +25,10 @@ class Word:
 
 @dataclass(frozen=True)
 class Partial:
+    """The open segment's current state: `committed` text (stable: it only ever grows) and
+    `tentative` text (the rest of the current hypothesis, which may still change); `audio_s` is
+    the audio consumed when it was made."""
+
     segment: int
     committed: str
     tentative: str
@@ -54,6 +53,8 @@ class Partial:
 
 @dataclass(frozen=True)
 class Final:
+    """A closed segment: its text, its span (`start_s`, `end_s`) and its words' times."""
+
     segment: int
     text: str
     start_s: float

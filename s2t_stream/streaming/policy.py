@@ -1,12 +1,5 @@
 """Commit policies: which tokens of the newest hypothesis (beyond the committed prefix) are
-stable enough to show as committed text, which is never retracted.
-
-- `LocalAgreement` (whisper_streaming): commit what the last n hypotheses agree on.
-- `AlignAtt` (SimulStreaming): commit tokens whose cross-attention points at audio older than
-  `border_s` before the window's end; the first token that looks at the border and everything
-  after it wait for more audio.
-
-Both answer a token count; the engine then backs off to a word boundary."""
+stable enough to show as committed text, which is never retracted."""
 
 from __future__ import annotations
 
@@ -36,6 +29,9 @@ class PolicyOptions:
 
 
 class Policy(Protocol):
+    """A segment's commit rule. It answers a token count; the stream then backs off to a word
+    boundary (`word_boundary`)."""
+
     def border(self, window_frames: int) -> int | None:
         """The encoder frame from which decoding may stop early (None: decode to the end)."""
         ...
@@ -51,6 +47,9 @@ class Policy(Protocol):
 
 
 class LocalAgreement:
+    """LocalAgreement-n (Macháček et al. 2023, whisper_streaming): commit what the last n
+    hypotheses agree on."""
+
     def __init__(self, n: int) -> None:
         self.n = n
         self.history: list[tuple[int, ...]] = []
@@ -74,6 +73,10 @@ class LocalAgreement:
 
 
 class AlignAtt:
+    """AlignAtt (Papi et al. 2023, SimulStreaming): commit tokens whose cross-attention points
+    at audio older than the border before the window's end; the first token that looks at the
+    border and everything after it wait for more audio."""
+
     def __init__(self, border_frames: int) -> None:
         self.border_frames = border_frames
 

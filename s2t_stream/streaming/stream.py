@@ -1,15 +1,5 @@
-"""One microphone's or connection's streaming state, sans I/O, and the segments it owns.
-
-A `Stream` takes audio (`accept`, any chunk size), turns it into fbank frames, finds segment
-boundaries with its endpointer, and tells the engine which segment windows are `due` for an
-update. The engine runs the model for many streams at once and hands each result back to
-`apply`, where the stream commits stable tokens (its segment's policy), cuts over-long segments
-and emits `Partial` and `Final` events. The stream's whole segment lifecycle lives here:
-open → updated → closing → final.
-
-Words (one per stream lifetime): `end_input` (no more audio will come), `input_ended`,
-`finalize` (close the current segment now: its final comes at the next step), `complete`
-(input ended and every final emitted)."""
+"""One microphone's or connection's streaming state, sans I/O, and the segments it owns through
+their whole lifecycle: open → updated → closing → final."""
 
 from __future__ import annotations
 
@@ -111,9 +101,16 @@ class Result:
 
 
 class Stream:
-    """One microphone's or connection's state. `accept` audio, let an engine `step`, then take
-    `events()`; `end_input` at the end (the next step emits the last final). Not thread-safe:
-    one thread at a time drives a stream (several threads may drive different streams)."""
+    """One microphone's or connection's state. It takes audio (`accept`, any chunk size), turns
+    it into fbank frames, finds segment boundaries with its endpointer, and tells the engine
+    which segment windows are `due` for an update; the engine hands each result back to
+    `apply`, where the stream commits stable tokens (its segment's policy), cuts over-long
+    segments and emits `Partial` and `Final` events, taken with `events()`.
+
+    One word per meaning: `end_input` (no more audio will come; the next step emits the last
+    final), `input_ended`, `finalize` (close the current segment now), `complete` (input ended
+    and every final emitted). Not thread-safe: one thread at a time drives a stream (several
+    threads may drive different streams)."""
 
     def __init__(
         self,

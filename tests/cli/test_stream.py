@@ -19,7 +19,7 @@ needs_model = pytest.mark.skipif(
 )
 
 
-@needs_model
+@pytest.mark.model
 def test_stream_jsonl_prints_partials_then_a_final(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stream", str(WAV), "--pace", "fast", "--format", "jsonl"]) == 0
     events = [event_from_json(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
@@ -28,14 +28,14 @@ def test_stream_jsonl_prints_partials_then_a_final(capsys: pytest.CaptureFixture
     assert events[-1].audio_s == pytest.approx(1.973, abs=0.01)
 
 
-@needs_model
+@pytest.mark.model
 def test_stream_text_to_a_pipe_prints_finals_only(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stream", str(WAV), "--pace", "fast"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "\x1b" not in out and out.strip()
 
 
-@needs_model
+@pytest.mark.model
 def test_realtime_pace_takes_real_time(capsys: pytest.CaptureFixture[str]) -> None:
     import time
 

@@ -21,6 +21,7 @@ from gui.worker import FileSource
 from s2t_stream.model.audio import load_audio
 from tests.helpers import BUNDLED_MODEL, SAMPLES, running
 
+pytestmark = pytest.mark.qt
 SAMPLE = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"
 
 
@@ -39,7 +40,7 @@ def window_with(settings: QSettings, qtbot, audio: np.ndarray) -> MainWindow:  #
     return window
 
 
-@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+@pytest.mark.model
 def test_words_appear_in_the_transcript_and_the_overlay(settings: QSettings, qtbot) -> None:  # type: ignore[no-untyped-def]
     audio = np.concatenate(
         [np.zeros(8000, np.float32), load_audio(SAMPLE), np.zeros(16000, np.float32)]
@@ -131,7 +132,8 @@ def test_a_model_that_fails_to_load_shows_a_message(
     window.close()
 
 
-@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+@pytest.mark.model
+@pytest.mark.network
 def test_a_remote_server_as_the_backend(settings: QSettings, qtbot) -> None:  # type: ignore[no-untyped-def]
     from s2t_stream.model.checkpoint import load_bundle
 
@@ -155,7 +157,7 @@ def test_a_remote_server_as_the_backend(settings: QSettings, qtbot) -> None:  # 
     window.close()
 
 
-@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+@pytest.mark.model
 def test_a_second_model_translates_under_the_caption(
     settings: QSettings, qtbot, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -192,7 +194,7 @@ def test_a_second_model_translates_under_the_caption(
     window.close()
 
 
-@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+@pytest.mark.model
 def test_closing_while_listening_keeps_the_last_final_and_asks(settings: QSettings, qtbot) -> None:  # type: ignore[no-untyped-def]
     speech = load_audio(SAMPLE)  # no trailing silence: only stopping makes its final
     window = window_with(settings, qtbot, np.concatenate([np.zeros(8000, np.float32), speech]))

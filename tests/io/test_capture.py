@@ -131,7 +131,7 @@ needs_model = pytest.mark.skipif(
 )
 
 
-@needs_model
+@pytest.mark.model
 @pytest.mark.parametrize("lose", [False, True])
 def test_mic_command_with_a_fake_device(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lose: bool
@@ -169,12 +169,8 @@ def test_mic_command_with_a_fake_device(
 
 @pytest.fixture
 def virtual_microphone(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A PulseAudio daemon with a null sink whose monitor is the default source."""
-    missing = [tool for tool in ("pulseaudio", "pactl", "paplay") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(
-            f"PulseAudio tools missing ({', '.join(missing)}): scripts/setup.sh --dev installs them"
-        )
+    """A PulseAudio daemon with a null sink whose monitor is the default source (tests using it
+    carry the `audio("pulseaudio", "pactl", …)` marker)."""
     runtime = tmp_path / "xdg"
     runtime.mkdir(mode=0o700)
     env = {
@@ -214,7 +210,9 @@ def virtual_microphone(tmp_path: Path) -> Iterator[dict[str, str]]:
         daemon.wait(10)
 
 
-@needs_model
+@pytest.mark.model
+@pytest.mark.audio("pulseaudio", "pactl", "paplay")
+@pytest.mark.model
 def test_speech_played_into_a_virtual_microphone_is_transcribed(
     virtual_microphone: dict[str, str], bundle: Bundle
 ) -> None:
@@ -249,6 +247,7 @@ def test_speech_played_into_a_virtual_microphone_is_transcribed(
     assert final["text"].split()[:1] == offline.split()[:1] == ["they"], (final["text"], offline)
 
 
+@pytest.mark.audio("pulseaudio", "pactl")
 def test_loopback_points_the_default_source_at_the_output_monitor(
     virtual_microphone: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

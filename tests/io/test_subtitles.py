@@ -9,7 +9,7 @@ import pytest
 from s2t_stream.cli import main
 from s2t_stream.io.subtitles import cues, timestamp, to_srt, to_text, to_vtt
 from s2t_stream.streaming.events import Final, Word
-from tests.helpers import BUNDLED_MODEL, SAMPLES
+from tests.helpers import SAMPLES
 
 
 def final(segment: int, words: list[tuple[str, float, float]]) -> Final:
@@ -63,7 +63,7 @@ def test_text_lists_finals_with_times() -> None:
     assert to_text([HELLO]) == "[00:00:01] hello world\n"
 
 
-@pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model")
+@pytest.mark.model
 def test_stream_writes_srt(capsys: pytest.CaptureFixture[str]) -> None:
     wav = SAMPLES / "sample5-flite-rms.wav"
     assert main(["stream", str(wav), "--pace", "fast", "--format", "srt"]) == 0

@@ -651,6 +651,7 @@ def _populate_hub_cache(cache: Path, repo: str, files: dict[str, bytes]) -> Path
     return snapshot
 
 
+@pytest.mark.network
 def test_hub_id_from_offline_cache(
     refs: dict[bool, Reference], saved_files: dict[str, bytes], fake_hub: FakeHub, tmp_path: Path
 ) -> None:
@@ -661,6 +662,7 @@ def test_hub_id_from_offline_cache(
     assert fake_hub.requests == []
 
 
+@pytest.mark.network
 def test_hub_id_missing_from_offline_cache(
     saved_files: dict[str, bytes], fake_hub: FakeHub, tmp_path: Path
 ) -> None:
@@ -672,6 +674,7 @@ def test_hub_id_missing_from_offline_cache(
     assert fake_hub.requests == []
 
 
+@pytest.mark.network
 def test_hub_offline_by_default_follows_hf_hub_offline(
     refs: dict[bool, Reference],
     saved_files: dict[str, bytes],
@@ -690,6 +693,7 @@ def test_hub_offline_by_default_follows_hf_hub_offline(
     assert fake_hub.requests == []
 
 
+@pytest.mark.network
 def test_hub_id_downloads_from_hub(
     refs: dict[bool, Reference], saved_files: dict[str, bytes], fake_hub: FakeHub, tmp_path: Path
 ) -> None:
@@ -711,6 +715,7 @@ def test_hub_id_downloads_from_hub(
     assert fake_hub.requests == []
 
 
+@pytest.mark.network
 def test_hub_id_falls_back_to_pytorch_model_bin(
     refs: dict[bool, Reference], saved_files: dict[str, bytes], fake_hub: FakeHub, tmp_path: Path
 ) -> None:
@@ -725,6 +730,7 @@ def test_hub_id_falls_back_to_pytorch_model_bin(
     assert (Path(bundle.source) / "pytorch_model.bin").is_file()
 
 
+@pytest.mark.network
 def test_hub_id_unknown_to_hub(fake_hub: FakeHub, tmp_path: Path) -> None:
     with pytest.raises(
         CheckpointError, match=r"facebook/s2t-missing: could not fetch from the hub"

@@ -21,8 +21,7 @@ from tests.helpers import BUNDLED_MODEL, SAMPLES
 
 MAX_BYTES = 25 * 1024 * 1024
 
-if not (BUNDLED_MODEL / "config.json").is_file():
-    pytest.skip(f"no bundled model at {BUNDLED_MODEL}", allow_module_level=True)
+pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -46,8 +45,6 @@ def hf_extractor() -> object:
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """About 4.5 s of espeak-ng speech, mono float32 at 16 kHz (espeak writes 22.05 kHz)."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed: cannot synthesise test speech")
     path: Path = tmp_path_factory.mktemp("speech") / "speech.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), SENTENCE], check=True)
     data, rate = sf.read(path, dtype="float32", always_2d=True)
@@ -97,6 +94,7 @@ def test_fbank_matches_hf(
     assert_fbank_close(ours, ref)
 
 
+@pytest.mark.audio("espeak-ng")
 def test_fbank_24_bins_matches_hf(speech: np.ndarray) -> None:
     config = {"feature_size": 24, "num_mel_bins": 24}
     ref = Speech2TextFeatureExtractor(**config)._extract_fbank_features(speech)
@@ -131,6 +129,7 @@ def test_fbank_rejects_bad_input() -> None:
 # ----------------------------------------------------------------------------- CMVN vs HF
 
 
+@pytest.mark.audio("espeak-ng")
 def test_full_extractor_matches_hf(speech: np.ndarray, hf_extractor: object) -> None:
     ref = hf_extractor(speech, sampling_rate=16000, return_tensors="np")  # type: ignore[operator]
     exact = extract_features(speech, guard=False)
@@ -140,6 +139,7 @@ def test_full_extractor_matches_hf(speech: np.ndarray, hf_extractor: object) -> 
     np.testing.assert_array_equal(extract_features(speech), exact)
 
 
+@pytest.mark.audio("espeak-ng")
 def test_batched_padding_matches_hf(
     speech: np.ndarray, noise: np.ndarray, hf_extractor: object
 ) -> None:
@@ -168,6 +168,7 @@ def numpy_cmvn(x: np.ndarray, means: bool = True, variances: bool = True) -> np.
 
 
 @pytest.mark.parametrize(("means", "variances"), [(True, True), (True, False), (False, True)])
+@pytest.mark.audio("espeak-ng")
 def test_utterance_cmvn_matches_replica(
     speech: np.ndarray, means: bool, variances: bool, hf_extractor: object
 ) -> None:
@@ -180,6 +181,7 @@ def test_utterance_cmvn_matches_replica(
     np.testing.assert_array_equal(ours, hf)
 
 
+@pytest.mark.audio("espeak-ng")
 def test_cmvn_disabled_returns_fbank(speech: np.ndarray) -> None:
     options = FeatureOptions.from_preprocessor_config({"do_ceptral_normalize": False})
     np.testing.assert_array_equal(extract_features(speech, options), fbank(speech))
@@ -245,6 +247,7 @@ def feed(extractor: OnlineFbank, samples: np.ndarray, sizes: list[int]) -> np.nd
     return np.concatenate(pieces)
 
 
+@pytest.mark.audio("espeak-ng")
 def test_online_fbank_random_chunks_equal_offline(speech: np.ndarray) -> None:
     rng = np.random.default_rng(7)
     sizes = rng.integers(1, 4001, size=speech.size // 1000 + 10).tolist()

@@ -23,12 +23,11 @@ from s2t_stream.streaming.engine import Engine, Stream, StreamOptions
 from s2t_stream.streaming.events import Event, Final, Partial
 from s2t_stream.streaming.policy import PolicyOptions
 from s2t_stream.transcribe import TranscribeOptions, Transcriber
-from tests.helpers import BUNDLED_MODEL, TINY, reference_pair
+from tests.helpers import TINY, reference_pair
 
 RATE = 16000
 
-if not (BUNDLED_MODEL / "config.json").is_file():
-    pytest.skip(f"no bundled model at {BUNDLED_MODEL}", allow_module_level=True)
+pytestmark = pytest.mark.model
 
 
 def silence(seconds: float) -> np.ndarray:
