@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from s2t_stream.training.train import lineage
+from s2t_stream.training.wer import grouped_wer
 
 CORPUS_HISTORY = (
     "Stages 1–7 trained on its first 20.0 h (14893 utterances, `corpus --train-hours 20`); "
@@ -26,18 +26,14 @@ def size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
 
-def grouped_wer(hypotheses: list[dict[str, str]]) -> dict[str, float]:
+def base_voice_wer(hypotheses: list[dict[str, str]]) -> dict[str, float]:
     """WER per base voice (its variants pooled), from every utterance's reference and
     hypothesis (`s2t-stream eval --json`)."""
-    import jiwer
-
-    pairs: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for h in hypotheses:
-        pairs[h["voice"].split("+")[0]].append((h["reference"], h["hypothesis"]))
-    return {
-        base: float(jiwer.wer([r for r, _ in pairs[base]], [h for _, h in pairs[base]]))
-        for base in sorted(pairs)
-    }
+    return grouped_wer(
+        [h["reference"] for h in hypotheses],
+        [h["hypothesis"] for h in hypotheses],
+        [h["voice"].split("+")[0] for h in hypotheses],
+    )
 
 
 def status(results: dict[int, dict[str, Any]], run: Path) -> list[str]:
@@ -56,36 +52,19 @@ def status(results: dict[int, dict[str, Any]], run: Path) -> list[str]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
-    parser.add_argument("--run", type=Path, default=Path("runs/demo"))
-    parser.add_argument("--model", type=Path, default=Path("assets/models/s2t-demo-en"))
-    args = parser.parse_args()
-    corpus: dict[str, Any] = json.loads((args.corpus / "summary.json").read_text())
-    export: dict[str, Any] = json.loads((args.run / "export.json").read_text())
-    test: dict[str, Any] = json.loads((args.run / "test_wer.json").read_text())
-    config: dict[str, Any] = json.loads((args.model / "config.json").read_text())
+def model_section(
+    config: dict[str, Any], export: dict[str, Any], stages: list[dict[str, Any]], model: Path
+) -> list[str]:
+    """Architecture, size, and every training stage with its settings."""
     options = export["options"]
-    stages = [stage for stage in lineage(args.run) if "steps" in stage]
-    results = {r["num_beams"]: r for r in test["results"]}
-    lines = [
-        "# s2t-demo-en",
-        "",
-        "A small English Speech2Text model (fairseq S2T architecture, Hugging Face",
-        "`speech_to_text` layout) trained by s2t-stream on **synthesised speech only**. It is the",
-        "default model of every `s2t-stream` command, so that a fresh install transcribes",
-        "something; real users pass `--model facebook/s2t-small-librispeech-asr` (or another",
-        "checkpoint). It has never heard natural human speech.",
-        "",
-        *status(results, args.run),
+    return [
         "## Model",
         "",
         f"- {config['encoder_layers']} encoder + {config['decoder_layers']} decoder layers, "
         f"d_model {config['d_model']}, {config['encoder_attention_heads']} heads, FFN "
         f"{config['encoder_ffn_dim']}, conv channels {config['conv_channels']}, SentencePiece "
         f"unigram vocabulary of {config['vocab_size']}, tied embeddings.",
-        f"- Files: {size_mb(args.model):.1f} MB (weights stored as float16).",
+        f"- Files: {size_mb(model):.1f} MB (weights stored as float16).",
         f"- Trained in {len(stages)} stages, {sum(st['steps'] for st in stages)} steps, "
         f"{sum(st['minutes'] for st in stages):.0f} min on a 2-core CPU (each stage continues "
         "from the one before with a fresh AdamW optimizer, linear warm-up then cosine decay), "
@@ -106,6 +85,12 @@ def main() -> None:
         "",
         "(`auto` precision: bf16 autocast where the hardware has it, as this CPU has.)",
         "",
+    ]
+
+
+def data_section(corpus: dict[str, Any]) -> list[str]:
+    """The text (with its credits), the voices and augmentation, the held-out splits."""
+    return [
         "## Data",
         "",
         f"- Text: {corpus['sentences']['normalised']} normalised sentences from the LJ Speech "
@@ -119,6 +104,12 @@ def main() -> None:
         f"- Held out: {corpus['utterances']['dev']} dev and {corpus['utterances']['test']} test "
         "sentences never used in training, spoken clean by the training voices.",
         "",
+    ]
+
+
+def wer_section(results: dict[int, dict[str, Any]]) -> list[str]:
+    """Test WER per search setting, and per base voice for the widest beam."""
+    lines = [
         "## Word error rate (held-out test sentences, training voices, offline)",
         "",
         "| search | WER | utterances | words | substituted | deleted | inserted |",
@@ -133,31 +124,65 @@ def main() -> None:
     lines += ["", "Per voice (beam 5; variants pooled per base voice):", ""]
     lines += ["| voice | WER |", "| --- | --- |"]
     best = results[max(results)]
-    for base, wer in grouped_wer(best["hypotheses"]).items():
+    for base, wer in base_voice_wer(best["hypotheses"]).items():
         lines.append(f"| {base} | {100 * wer:.2f} % |")
-    lines += [
+    return [
+        *lines,
         "",
         "Every voice id with its own WER, and every utterance's reference and hypothesis, are in",
         "`test_wer.json` beside this card.",
         "",
-        "## Reproduce",
+    ]
+
+
+REPRODUCE = [
+    "## Reproduce",
+    "",
+    "```bash",
+    "bash scripts/setup.sh --dev && bash scripts/train_demo.sh",
+    "```",
+    "",
+    "Evaluation alone:",
+    "",
+    "```bash",
+    ".venv/bin/s2t-stream eval data/corpus/test.jsonl --model assets/models/s2t-demo-en "
+    "--beams 1,5",
+    "```",
+    "",
+    "Training stops by wall time, so another machine may train a different number of steps;",
+    "pass a stage's steps as `--max-steps N --max-minutes 0` to repeat it step for step.",
+    "",
+    "Licence: the weights are released under the project's MIT licence; the training text",
+    "carries the credits above.",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    parser.add_argument("--run", type=Path, default=Path("runs/demo"))
+    parser.add_argument("--model", type=Path, default=Path("assets/models/s2t-demo-en"))
+    args = parser.parse_args()
+    corpus: dict[str, Any] = json.loads((args.corpus / "summary.json").read_text())
+    export: dict[str, Any] = json.loads((args.run / "export.json").read_text())
+    test: dict[str, Any] = json.loads((args.run / "test_wer.json").read_text())
+    config: dict[str, Any] = json.loads((args.model / "config.json").read_text())
+    stages = [stage for stage in lineage(args.run) if "steps" in stage]
+    results = {r["num_beams"]: r for r in test["results"]}
+    lines = [
+        "# s2t-demo-en",
         "",
-        "```bash",
-        "bash scripts/setup.sh --dev && bash scripts/train_demo.sh",
-        "```",
+        "A small English Speech2Text model (fairseq S2T architecture, Hugging Face",
+        "`speech_to_text` layout) trained by s2t-stream on **synthesised speech only**. It is the",
+        "default model of every `s2t-stream` command, so that a fresh install transcribes",
+        "something; real users pass `--model facebook/s2t-small-librispeech-asr` (or another",
+        "checkpoint). It has never heard natural human speech.",
         "",
-        "Evaluation alone:",
-        "",
-        "```bash",
-        ".venv/bin/s2t-stream eval data/corpus/test.jsonl --model assets/models/s2t-demo-en "
-        "--beams 1,5",
-        "```",
-        "",
-        "Training stops by wall time, so another machine may train a different number of steps;",
-        "pass a stage's steps as `--max-steps N --max-minutes 0` to repeat it step for step.",
-        "",
-        "Licence: the weights are released under the project's MIT licence; the training text",
-        "carries the credits above.",
+        *status(results, args.run),
+        *model_section(config, export, stages, args.model),
+        *data_section(corpus),
+        *wer_section(results),
+        *REPRODUCE,
     ]
     (args.model / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (args.model / "test_wer.json").write_text(json.dumps(test, indent=2) + "\n", encoding="utf-8")

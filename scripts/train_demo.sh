@@ -4,7 +4,7 @@
 # assets/models/s2t-demo-en, evaluate on the held-out test sentences (beam 1 and 5) and write
 # the model card. About 19 min of synthesis, 45 + 49 + 90 + 95 + 105 + 110 + 120 + 115 + 110 min of
 # training and 5 min of evaluation on a 2-core CPU; `--device auto` (the default) trains on a
-# GPU when there is one.
+# GPU when there is one. The sentence text is data/text/ (sources and licences in its README.md).
 #
 #   scripts/train_demo.sh [extra flags for the last stage, e.g. --max-minutes 300]
 set -euo pipefail

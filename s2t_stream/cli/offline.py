@@ -75,11 +75,12 @@ def _beams(text: str) -> list[int]:
 def run_eval(args: argparse.Namespace) -> int:
     with needs_extra("train", "s2t-stream eval (word error rates)"):
         import jiwer  # noqa: F401  (checked here, before the model loads)
-    from s2t_stream.training.evaluate import evaluate, read_utterances, table
+    from s2t_stream.training.evaluate import evaluate, table
+    from s2t_stream.training.manifest import read_manifest
     from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
     beams = _beams(args.beams)
-    utterances = read_utterances(args.manifest, args.limit)
+    utterances = read_manifest(args.manifest, args.limit)
     bundle = load_model(args)
     transcriber = Transcriber(bundle, TranscribeOptions(batch_size=args.batch_size))
     results = []

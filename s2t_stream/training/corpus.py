@@ -1,13 +1,8 @@
-"""Corpus stage: sentence text files in -> synthesised, augmented 16 kHz speech corpus out.
-
-Output under OUT: `audio/{split}/{index:06d}.flac`, JSON-lines manifests `{split}.jsonl`
-(audio, text, duration, voice, augment), `summary.json`, and a per-split journal in `state/`
-that lets `--resume` reuse finished utterances. Voices: espeak-ng and flite only.
-"""
+"""Corpus stage: sentence text files in -> a synthesised, augmented 16 kHz speech corpus out
+(espeak-ng and flite voices; see `build_corpus` for what it writes). Torch-free."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -25,9 +20,11 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from s2t_stream.defaults import REPO_ROOT
 from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import SAMPLE_RATE
 from s2t_stream.training.augment import AugmentOptions, AugmentPlan, apply_augment, draw_augment
+from s2t_stream.training.manifest import Utterance
 from s2t_stream.training.textnorm import read_spoken_sentences
 from s2t_stream.training.voices import (
     DEFAULT_VOICE_WEIGHTS,
@@ -40,7 +37,8 @@ from s2t_stream.training.voices import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TEXT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
+DEFAULT_TEXT_DIR = REPO_ROOT / "data" / "text"
+"""The sentence text shipped with the repository (sources and licences in its README.md)."""
 DEFAULT_TEXT_FILES = ("ljspeech_sentences.txt", "vctk_prompts.txt")
 SPLITS = ("test", "dev", "train")
 FORMAT_VERSION = 1
@@ -51,17 +49,10 @@ FORMAT_VERSION = 1
 # ---------------------------------------------------------------------------------------------
 
 
-def _parse_weights(text: str) -> tuple[tuple[str, float], ...]:
-    try:
-        pairs = [item.split("=") for item in text.split(",") if item.strip()]
-        return tuple((name.strip(), float(value)) for name, value in pairs)
-    except ValueError as e:
-        raise ValueError(f"--voice-weights: expected NAME=WEIGHT,..., got {text!r}") from e
-
-
 @dataclass(frozen=True)
 class CorpusOptions:
-    """Everything that determines the corpus; the CLI flags map one-to-one onto these fields."""
+    """Everything that determines the corpus; the `corpus` command's flags map one-to-one onto
+    these fields."""
 
     text_paths: tuple[Path, ...] = tuple(DEFAULT_TEXT_DIR / f for f in DEFAULT_TEXT_FILES)
     out_dir: Path = Path("data/corpus")
@@ -131,25 +122,29 @@ class UtteranceJob:
 
 
 @dataclass(frozen=True)
-class Utterance:
-    """One manifest line (plus its index and parameter key for the resume journal)."""
+class Synthesized:
+    """One finished utterance: its manifest line, and for the resume journal its index in the
+    split's plan and its job's parameter key."""
 
-    audio: str
-    text: str
-    duration: float
-    voice: str
-    augment: tuple[str, ...]
+    utterance: Utterance
     index: int
     key: str
 
+    @property
+    def duration(self) -> float:
+        return self.utterance.duration or 0.0
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "audio": self.audio,
-            "text": self.text,
-            "duration": self.duration,
-            "voice": self.voice,
-            "augment": list(self.augment),
-        }
+        """The journal line: the manifest line plus index and key."""
+        return {**self.utterance.to_json(), "index": self.index, "key": self.key}
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> Synthesized:
+        """Raises KeyError, TypeError or ValueError for a line that is not a journal entry."""
+        index, key = entry["index"], entry["key"]
+        if not isinstance(index, int) or not isinstance(key, str):
+            raise TypeError(f"expected an integer index and a string key, got {index!r}, {key!r}")
+        return cls(Utterance.from_json(entry), index, key)
 
 
 @dataclass(frozen=True)
@@ -246,7 +241,7 @@ def plan_corpus(
     return plans
 
 
-def _write_audio(out_dir: Path, job: UtteranceJob, samples: np.ndarray) -> str:
+def _write_audio(out_dir: Path, job: UtteranceJob, samples: np.ndarray) -> Path:
     """Write FLAC 16-bit (WAV if this libsndfile cannot), atomically; return the relative path."""
     folder = out_dir / "audio" / job.split
     folder.mkdir(parents=True, exist_ok=True)
@@ -260,24 +255,22 @@ def _write_audio(out_dir: Path, job: UtteranceJob, samples: np.ndarray) -> str:
             part.unlink(missing_ok=True)
             continue
         part.replace(out_dir / relative)
-        return relative
+        return Path(relative)
     raise S2TError(f"could not write {folder}/{job.index:06d} as FLAC or WAV")
 
 
-def synthesize_job(job: UtteranceJob, out_dir: Path) -> Utterance:
+def synthesize_job(job: UtteranceJob, out_dir: Path) -> Synthesized:
     """Worker: synthesise, augment and write one utterance (deterministic in `job`)."""
     samples = synthesize(job.speech_text, job.voice, job.voice_arg)
     samples = apply_augment(samples, job.augment, np.random.default_rng(job.noise_seed))
-    relative = _write_audio(out_dir, job, samples)
-    return Utterance(
-        audio=relative,
+    utterance = Utterance(
+        audio=_write_audio(out_dir, job, samples),
         text=job.text,
-        duration=round(samples.size / SAMPLE_RATE, 3),
         voice=job.voice.id,
+        duration=round(samples.size / SAMPLE_RATE, 3),
         augment=tuple(job.augment.labels()),
-        index=job.index,
-        key=job.key(),
     )
+    return Synthesized(utterance, job.index, job.key())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,30 +285,29 @@ class _Journal:
         self.out_dir = out_dir
         self.path = out_dir / "state" / f"{split}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.done: dict[int, Utterance] = self._load() if resume else {}
+        self.done: dict[int, Synthesized] = self._load() if resume else {}
         self._file = self.path.open("a" if resume else "w", encoding="utf-8")
 
-    def _load(self) -> dict[int, Utterance]:
-        done: dict[int, Utterance] = {}
+    def _load(self) -> dict[int, Synthesized]:
+        done: dict[int, Synthesized] = {}
         if not self.path.exists():
             return done
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                entry = json.loads(line)
-                utterance = Utterance(**{**entry, "augment": tuple(entry["augment"])})
-            except (json.JSONDecodeError, TypeError, KeyError):
+                finished = Synthesized.from_json(json.loads(line))
+            except (json.JSONDecodeError, TypeError, KeyError, ValueError):
                 continue  # a line cut short by an interrupted run
-            done[utterance.index] = utterance
+            done[finished.index] = finished
         return done
 
-    def reusable(self, job: UtteranceJob) -> Utterance | None:
-        utterance = self.done.get(job.index)
-        if utterance is None or utterance.key != job.key():
+    def reusable(self, job: UtteranceJob) -> Synthesized | None:
+        finished = self.done.get(job.index)
+        if finished is None or finished.key != job.key():
             return None
-        return utterance if (self.out_dir / utterance.audio).is_file() else None
+        return finished if (self.out_dir / finished.utterance.audio).is_file() else None
 
-    def add(self, utterance: Utterance) -> None:
-        self._file.write(json.dumps(dataclasses.asdict(utterance)) + "\n")
+    def add(self, finished: Synthesized) -> None:
+        self._file.write(json.dumps(finished.to_json()) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -331,7 +323,7 @@ class _Progress:
         self.synthesized = 0
         self.audio_s = 0.0
 
-    def update(self, split: str, done: int, total: int, cap_s: float, fresh: Utterance) -> None:
+    def update(self, split: str, done: int, total: int, cap_s: float, fresh: Synthesized) -> None:
         self.synthesized += 1
         self.audio_s += fresh.duration
         now = time.monotonic()
@@ -376,10 +368,10 @@ class _SplitRunner:
         self.cap_s = options.train_hours * 3600 if split == "train" else float("inf")
         self.progress = progress
         self.journal = _Journal(options.out_dir, split, options.resume)
-        self.pending: dict[Future[Utterance], int] = {}
-        self.results: dict[int, Utterance | None] = {}  # None: synthesis failed
+        self.pending: dict[Future[Synthesized], int] = {}
+        self.results: dict[int, Synthesized | None] = {}  # None: synthesis failed
         self.next_index = 0
-        self.kept: list[Utterance] = []
+        self.kept: list[Synthesized] = []
         self.kept_s = 0.0
         self.failed = 0
 
@@ -389,28 +381,28 @@ class _SplitRunner:
     def _advance(self) -> None:
         """Move finished utterances, in index order, into `kept` until the cap is reached."""
         while not self._full() and self.next_index in self.results:
-            utterance = self.results.pop(self.next_index)
+            finished = self.results.pop(self.next_index)
             self.next_index += 1
-            if utterance is not None:
-                self.kept.append(utterance)
-                self.kept_s += utterance.duration
+            if finished is not None:
+                self.kept.append(finished)
+                self.kept_s += finished.duration
 
     def _collect(self) -> None:
         done, _ = wait(self.pending, return_when=FIRST_COMPLETED)
         for future in done:
             index = self.pending.pop(future)
             try:
-                utterance = future.result()
+                finished = future.result()
             except S2TError as e:  # one unspeakable sentence should not stop the corpus
                 logger.warning("%s utterance %d skipped: %s", self.split, index, e)
                 self.failed += 1
                 self.results[index] = None
                 self._advance()
                 continue
-            self.journal.add(utterance)
-            self.results[index] = utterance
+            self.journal.add(finished)
+            self.results[index] = finished
             self._advance()
-            self.progress.update(self.split, self.next_index, len(self.jobs), self.cap_s, utterance)
+            self.progress.update(self.split, self.next_index, len(self.jobs), self.cap_s, finished)
 
     def _drain(self) -> None:
         """Cap reached: cancel queued jobs, let running ones finish (journaled, then pruned)."""
@@ -421,7 +413,7 @@ class _SplitRunner:
                 self.journal.add(future.result())
         self.pending.clear()
 
-    def run(self) -> list[Utterance]:
+    def run(self) -> list[Synthesized]:
         try:
             for job in self.jobs:
                 if self._full():
@@ -444,12 +436,12 @@ class _SplitRunner:
         return self.kept
 
 
-def _prune(out_dir: Path, split: str, kept: Sequence[Utterance]) -> int:
+def _prune(out_dir: Path, split: str, kept: Sequence[Synthesized]) -> int:
     """Delete this split's audio files that no manifest line refers to (from capped or old runs)."""
     folder = out_dir / "audio" / split
     if not folder.is_dir():
         return 0
-    referenced = {Path(u.audio).name for u in kept}
+    referenced = {s.utterance.audio.name for s in kept}
     removed = 0
     for path in folder.iterdir():
         ours = re.fullmatch(r"\d{6}\.(flac|wav)(\.part)?", path.name)
@@ -468,16 +460,17 @@ def _write_json_lines(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def _summary(
-    kept: dict[str, list[Utterance]], failed: dict[str, int], sentences: int, synthesized: int,
+    kept: dict[str, list[Synthesized]], failed: dict[str, int], sentences: int, synthesized: int,
     wall_s: float, options: CorpusOptions,
 ) -> CorpusSummary:  # fmt: skip
+    lines = {split: [s.utterance for s in kept[split]] for split in SPLITS}
     return CorpusSummary(
         utterances={split: len(kept[split]) for split in SPLITS},
-        hours={split: round(sum(u.duration for u in kept[split]) / 3600, 4) for split in SPLITS},
+        hours={split: round(sum(s.duration for s in kept[split]) / 3600, 4) for split in SPLITS},
         voices={
-            split: dict(sorted(Counter(u.voice for u in kept[split]).items())) for split in SPLITS
+            split: dict(sorted(Counter(u.voice for u in lines[split]).items())) for split in SPLITS
         },
-        sentences={"normalised": sentences, **{s: len({u.text for u in kept[s]}) for s in SPLITS}},
+        sentences={"normalised": sentences, **{s: len({u.text for u in lines[s]}) for s in SPLITS}},
         synthesized=synthesized,
         failed=failed,
         wall_s=round(wall_s, 1),
@@ -503,12 +496,16 @@ def _prepare_plan(options: CorpusOptions) -> tuple[dict[str, list[UtteranceJob]]
 
 
 def build_corpus(options: CorpusOptions) -> CorpusSummary:
-    """Read, normalise and split the text, synthesise every split, write manifests + summary."""
+    """Read, normalise and split the text, synthesise every split, write manifests + summary.
+
+    Writes under `options.out_dir`: `audio/{split}/{index:06d}.flac`, the manifests
+    `{split}.jsonl` (see `manifest.Utterance`), `summary.json`, and a journal per split in
+    `state/` that lets `resume` reuse finished utterances."""
     start = time.monotonic()
     plans, sentences = _prepare_plan(options)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     progress = _Progress()
-    kept: dict[str, list[Utterance]] = {}
+    kept: dict[str, list[Synthesized]] = {}
     failed: dict[str, int] = {}
     with ProcessPoolExecutor(max_workers=options.jobs) as executor:
         for split in SPLITS:
@@ -516,8 +513,8 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
             kept[split], failed[split] = runner.run(), runner.failed
             _prune(options.out_dir, split, kept[split])
             manifest = options.out_dir / f"{split}.jsonl"
-            _write_json_lines(manifest, (u.to_json() for u in kept[split]))
-    if sum(u.duration for u in kept["train"]) < options.train_hours * 3600:
+            _write_json_lines(manifest, (s.utterance.to_json() for s in kept[split]))
+    if sum(s.duration for s in kept["train"]) < options.train_hours * 3600:
         logger.warning(
             "all %d planned training utterances used before reaching %.2f h of training audio",
             len(plans["train"]), options.train_hours,
@@ -526,121 +523,3 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
     summary = _summary(kept, failed, sentences, progress.synthesized, wall_s, options)
     (options.out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")
     return summary
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The corpus flags, one per CorpusOptions field (shared with `s2t-stream corpus`)."""
-    d, a = CorpusOptions(), AugmentOptions()
-    add = parser.add_argument
-    add(
-        "--text",
-        type=Path,
-        action="append",
-        default=None,
-        help=f"sentence file, repeatable (default: {', '.join(DEFAULT_TEXT_FILES)} in "
-        f"{DEFAULT_TEXT_DIR})",
-    )
-    add("--out", type=Path, default=d.out_dir, help=f"output folder (default: {d.out_dir})")
-    add("--seed", type=int, default=d.seed, help=f"(default: {d.seed})")
-    add(
-        "--train-hours",
-        type=float,
-        default=d.train_hours,
-        help="cap on training audio (default: %(default)s)",
-    )
-    add("--dev-sentences", type=int, default=d.dev_sentences, help="(default: %(default)s)")
-    add("--test-sentences", type=int, default=d.test_sentences, help="(default: %(default)s)")
-    add(
-        "--max-words",
-        type=int,
-        default=d.max_words,
-        help="skip longer sentences (default: %(default)s)",
-    )
-    add(
-        "--voices-per-test-sentence",
-        type=int,
-        default=d.voices_per_test_sentence,
-        help="distinct voices speaking each test sentence (default: %(default)s)",
-    )
-    add(
-        "--voices-per-train-sentence",
-        type=int,
-        default=d.voices_per_train_sentence,
-        help="distinct voices speaking each training sentence, in rounds that --train-hours "
-        "caps last-first (default: %(default)s)",
-    )
-    for f in dataclasses.fields(AugmentOptions):
-        flag = "--" + f.name.replace("_", "-")
-        add(
-            flag,
-            type=float,
-            default=getattr(a, f.name),
-            help="probability for train utterances (default: %(default)s)",
-        )
-    add("--augment-test", action="store_true", help="augment the test split too")
-    add(
-        "--voice-weights",
-        type=_parse_weights,
-        default=d.voice_weights,
-        help="NAME=WEIGHT,... for espeak, flite:kal16, flite:slt, flite:awb, flite:rms",
-    )
-    add("--jobs", type=int, default=d.jobs, help=f"worker processes (default: {d.jobs})")
-    add("--resume", action="store_true", help="reuse audio already made with the same parameters")
-
-
-def options_from_args(args: argparse.Namespace) -> CorpusOptions:
-    augment = AugmentOptions(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(AugmentOptions)}
-    )
-    return CorpusOptions(
-        text_paths=tuple(args.text) if args.text else CorpusOptions().text_paths,
-        out_dir=args.out,
-        seed=args.seed,
-        train_hours=args.train_hours,
-        dev_sentences=args.dev_sentences,
-        test_sentences=args.test_sentences,
-        max_words=args.max_words,
-        voices_per_test_sentence=args.voices_per_test_sentence,
-        voices_per_train_sentence=args.voices_per_train_sentence,
-        augment=augment,
-        augment_test=args.augment_test,
-        voice_weights=args.voice_weights,
-        jobs=args.jobs,
-        resume=args.resume,
-    )
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    summary = build_corpus(options_from_args(args))
-    logger.info(
-        "corpus in %s: %s utterances, %s hours, %d synthesised in %.0f s",
-        args.out,
-        summary.utterances,
-        summary.hours,
-        summary.synthesized,
-        summary.wall_s,
-    )
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m s2t_stream.training.corpus", description=__doc__
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        return run_from_args(args)
-    except (S2TError, ValueError) as e:
-        logger.error("%s", e)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,30 +1,20 @@
-"""Evaluation: a manifest (JSON lines: audio, text, voice) → offline transcripts → WER overall
-and per voice (jiwer), with error counts and every hypothesis, for one or more beam sizes; JSON
-and a short table."""
+"""Evaluation: a manifest's utterances → offline transcripts → WER overall and per voice, with
+error counts and every hypothesis, for one or more beam sizes; JSON and a short table."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import load_audio
+from s2t_stream.training.manifest import Utterance
+from s2t_stream.training.wer import grouped_wer, normalize, word_errors
 from s2t_stream.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Utterance:
-    audio: Path
-    text: str
-    voice: str
 
 
 @dataclass(frozen=True)
@@ -68,29 +58,6 @@ class EvalResult:
         return report
 
 
-def read_utterances(manifest: Path, limit: int | None = None) -> list[Utterance]:
-    """Manifest lines `{"audio": path relative to the manifest, "text": ..., "voice": ...}`."""
-    if not manifest.is_file():
-        raise S2TError(f"{manifest}: manifest not found")
-    utterances = []
-    with manifest.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                utterances.append(
-                    Utterance(
-                        manifest.parent / entry["audio"], entry["text"], entry.get("voice", "?")
-                    )
-                )
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise S2TError(
-                    f"{manifest}:{number}: expected a JSON object with 'audio' and 'text' ({e})"
-                ) from e
-    return utterances[:limit] if limit else utterances
-
-
 def evaluate(
     transcriber: Transcriber, utterances: Sequence[Utterance], num_beams: int
 ) -> EvalResult:
@@ -113,36 +80,24 @@ def score(
     seconds: float = 0.0,
     audio_s: float = 0.0,
 ) -> EvalResult:
-    """Normalise the hypotheses as the references were (lower case, no punctuation, digits
-    spelled out) and score them with jiwer, overall and per voice."""
-    import jiwer
-
-    from s2t_stream.training.textnorm import normalize_text
-
+    """Score the hypotheses against the utterances' texts, overall and per voice, both
+    normalised as the training targets are (`wer.normalize`)."""
     if len(hyps) != len(utterances):
         raise ValueError(
             f"expected {len(utterances)} hypotheses, one per utterance, got {len(hyps)}"
         )
     refs = [u.text for u in utterances]
-    hyps = [normalize_text(h) or "" for h in hyps]
-    by_voice: dict[str, list[int]] = defaultdict(list)
-    for i, u in enumerate(utterances):
-        by_voice[u.voice].append(i)
-    per_voice = {
-        voice: float(jiwer.wer([refs[i] for i in idx], [hyps[i] for i in idx]))
-        for voice, idx in by_voice.items()
-    }
-    counts = jiwer.process_words(refs, hyps)
+    errors = word_errors(refs, hyps)
     return EvalResult(
         num_beams=num_beams,
-        wer=float(counts.wer),
-        per_voice=per_voice,
+        wer=errors.wer,
+        per_voice=grouped_wer(refs, hyps, [u.voice for u in utterances]),
         utterances=len(utterances),
-        words=sum(len(r.split()) for r in refs),
-        substitutions=counts.substitutions,
-        deletions=counts.deletions,
-        insertions=counts.insertions,
-        hypotheses=tuple(hyps),
+        words=errors.words,
+        substitutions=errors.substitutions,
+        deletions=errors.deletions,
+        insertions=errors.insertions,
+        hypotheses=tuple(normalize(h) for h in hyps),
         seconds=seconds,
         audio_s=audio_s,
     )

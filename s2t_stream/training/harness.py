@@ -1,17 +1,8 @@
-"""Latency/accuracy harness: a long-form stream made of held-out test sentences with natural
-pauses and known times, replayed through the engine on a simulated real-time clock, scored
-against offline transcription of the same sentences: cut from the stream itself, so offline
-and streaming hear the same samples (the stream's noise floor alone costs the demo model 1–2
-WER points offline; the clean files' offline WER is reported beside it).
-
-The clock: chunk i (of `chunk_s` seconds) arrives at (i + 1)·chunk_s; the engine starts on it
-when it has arrived and the previous step is done, and the time an update takes is its measured
-compute time. So `wall_s` of each event is what a live user would see on this machine
-(computation-aware), `audio_s` what an infinitely fast one would (computation-unaware)."""
+"""Latency/accuracy harness: a long-form stream of held-out test sentences at known times,
+replayed through the engine on a simulated real-time clock and scored against offline runs."""
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -32,7 +23,8 @@ from s2t_stream.training.latency import (
     sentence_lagging,
     summarise,
 )
-from s2t_stream.training.textnorm import normalize_text
+from s2t_stream.training.manifest import Utterance, read_manifest
+from s2t_stream.training.wer import joined_wer, normalize
 from s2t_stream.transcribe import Transcriber
 
 SPEECH_DBFS = -45.0  # a file's speech span: from the first to the last sample above this
@@ -40,6 +32,11 @@ SPEECH_DBFS = -45.0  # a file's speech span: from the first to the last sample a
 
 @dataclass(frozen=True)
 class TestStream:
+    """Sentences with natural pauses at known times. The offline runs it is scored against hear
+    each sentence cut from the stream itself (`heard`), so offline and streaming hear the same
+    samples (the noise floor alone costs the demo model 1–2 WER points offline; the clean
+    files' offline WER is reported beside it)."""
+
     audio: np.ndarray  # mono float32 at `sample_rate`
     sample_rate: int
     references: tuple[Reference, ...]
@@ -69,10 +66,10 @@ def build_stream(
     noise_dbfs: float = -65.0,
     sample_rate: int = 16000,
 ) -> TestStream:
-    """Sentences of `manifest` (JSON lines with `audio` and `text`) in a seeded random order,
-    repeated as needed for `minutes` of audio, joined by pauses drawn from `pause_s`, over a
-    faint noise floor (so silence is not digital zero)."""
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    """Sentences of `manifest` in a seeded random order, repeated as needed for `minutes` of
+    audio, joined by pauses drawn from `pause_s`, over a faint noise floor (so silence is not
+    digital zero)."""
+    entries = read_manifest(manifest)
     if not entries:
         raise ValueError(f"{manifest}: expected JSON lines with 'audio' and 'text', found none")
     rng = random.Random(seed)
@@ -81,17 +78,16 @@ def build_stream(
     sources: list[np.ndarray] = []
     spans: list[tuple[int, int]] = []
     cursor = 0
-    order: list[dict[str, Any]] = []
+    order: list[Utterance] = []
     while cursor < minutes * 60 * sample_rate:
         if not order:
             order = rng.sample(entries, len(entries))
         entry = order.pop()
-        audio = load_audio(manifest.parent / entry["audio"], sample_rate)
+        audio = load_audio(entry.audio, sample_rate)
         gap = np.zeros(round(rng.uniform(*pause_s) * sample_rate), dtype=np.float32)
         begin, end = speech_span(audio, sample_rate)
         start_s = (cursor + len(gap)) / sample_rate
-        text = normalize_text(entry["text"]) or ""
-        references.append(Reference(text, start_s + begin, start_s + end))
+        references.append(Reference(normalize(entry.text), start_s + begin, start_s + end))
         pieces += [gap, audio]
         sources.append(audio)
         spans.append((cursor + len(gap), cursor + len(gap) + len(audio)))
@@ -137,7 +133,12 @@ def rss_mib(pid: int | str = "self") -> float:
 
 
 def replay(engine: Engine, stream: TestStream, *, chunk_s: float = 0.1) -> Replay:
-    """Feed `stream` chunk by chunk on the simulated clock (see the module docstring)."""
+    """Feed `stream` chunk by chunk on a simulated real-time clock.
+
+    Chunk i (of `chunk_s` seconds) arrives at (i + 1)·chunk_s; the engine starts on it when it
+    has arrived and the previous step is done, and the time an update takes is its measured
+    compute time. So `wall_s` of each event is what a live user would see on this machine
+    (computation-aware), `audio_s` what an infinitely fast one would (computation-unaware)."""
     clock = SimulatedClock()
     engine.clock = clock
     clock.start(0.0)
@@ -179,17 +180,34 @@ def transcribe_offline(transcriber: Transcriber, sources: Sequence[np.ndarray]) 
     return Offline(texts, time.process_time() - started)
 
 
-def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER of the joined texts (normalised as the training targets)."""
-    import jiwer
-
-    reference = " ".join(normalize_text(t) or "" for t in references).split()
-    hypothesis = " ".join(normalize_text(t) or "" for t in hypotheses).split()
-    return float(jiwer.wer(" ".join(reference), " ".join(hypothesis) or "<empty>"))
-
-
 def window(values: Sequence[tuple[float, float]], start_s: float, stop_s: float) -> list[float]:
     return [v for t, v in values if start_s <= t < stop_s]
+
+
+def _lagging(
+    events: Sequence[Event], sentences: Sequence[Reference], *, aware: bool, adaptive: bool
+) -> dict[str, Any]:
+    return summarise(sentence_lagging(events, sentences, aware=aware, length_adaptive=adaptive))
+
+
+def _flatness(run: Replay, refs: Sequence[Reference], duration: float) -> dict[str, Any]:
+    """Costs and latencies of the first and the last 10 minutes of an hour (a sixth of a shorter
+    stream): a stream that keeps up stays flat."""
+    edge = min(600.0, duration / 6)
+    costs = [(t, s) for t, s, _ in run.updates]
+    first = [r for r in refs if r.start_s < edge]
+    last = [r for r in refs if r.start_s >= duration - edge]
+    return {
+        "first_window_s": edge,
+        "update_cost_first_s": summarise(window(costs, 0, edge)),
+        "update_cost_last_s": summarise(window(costs, duration - edge, duration + 1)),
+        "rss_first_mib": summarise(window(run.memory, 0, edge)),
+        "rss_last_mib": summarise(window(run.memory, duration - edge, duration + 1)),
+        "finalisation_first_s": summarise(finalisation_latencies(run.events, first)),
+        "finalisation_last_s": summarise(finalisation_latencies(run.events, last)),
+        "al_aware_first_s": _lagging(run.events, first, aware=True, adaptive=False),
+        "al_aware_last_s": _lagging(run.events, last, aware=True, adaptive=False),
+    }
 
 
 def score(
@@ -201,57 +219,39 @@ def score(
 ) -> dict[str, Any]:
     """Every number the harness reports for one streaming run. `offline`: the same greedy
     search as the engine on `stream.heard()`; if given, `default`: the checkpoint's own search
-    (e.g. beam 5) on the same, `clean`: the greedy search on the clean files (`sources`)."""
+    (e.g. beam 5) on the same, `clean`: the greedy search on the clean files (`sources`). WERs
+    are of the joined texts (`wer.joined_wer`): a stream's finals need not be cut where its
+    sentences are."""
     refs = list(stream.references)
+    texts = [r.text for r in refs]
     finals = [e for e in run.events if isinstance(e, Final)]
     duration = len(stream.audio) / stream.sample_rate
-    costs = [(t, s) for t, s, _ in run.updates]
-    edge = min(600.0, duration / 6)  # the first and last 10 minutes of an hour
-    first = [r for r in refs if r.start_s < edge]
-    last = [r for r in refs if r.start_s >= duration - edge]
-
-    def lagging(sentences: list[Reference], aware: bool, adaptive: bool) -> dict[str, Any]:
-        return summarise(
-            sentence_lagging(run.events, sentences, aware=aware, length_adaptive=adaptive)
-        )
-
+    events = run.events
     report: dict[str, Any] = {
         "audio_s": round(duration, 1),
         "sentences": len(refs),
-        "wer_streaming": word_error_rate([r.text for r in refs], [f.text for f in finals]),
-        "wer_offline": word_error_rate([r.text for r in refs], offline.texts),
-        "finalisation_latency_s": summarise(finalisation_latencies(run.events, refs)),
-        "first_partial_latency_s": summarise(first_partial_latencies(run.events, refs)),
-        "al_aware_s": lagging(refs, aware=True, adaptive=False),
-        "al_unaware_s": lagging(refs, aware=False, adaptive=False),
-        "laal_aware_s": lagging(refs, aware=True, adaptive=True),
-        "laal_unaware_s": lagging(refs, aware=False, adaptive=True),
+        "wer_streaming": joined_wer(texts, [f.text for f in finals]),
+        "wer_offline": joined_wer(texts, offline.texts),
+        "finalisation_latency_s": summarise(finalisation_latencies(events, refs)),
+        "first_partial_latency_s": summarise(first_partial_latencies(events, refs)),
+        "al_aware_s": _lagging(events, refs, aware=True, adaptive=False),
+        "al_unaware_s": _lagging(events, refs, aware=False, adaptive=False),
+        "laal_aware_s": _lagging(events, refs, aware=True, adaptive=True),
+        "laal_unaware_s": _lagging(events, refs, aware=False, adaptive=True),
         "cpu_s_streaming": round(run.cpu_s, 2),
         "cpu_s_offline": round(offline.cpu_s, 2),
         "compute_ratio": round(run.cpu_s / max(offline.cpu_s, 1e-9), 3),
         "real_time_factor": round(run.wall_s / duration, 4),
         "updates": len(run.updates),
-        "update_cost_s": summarise([s for _, s in costs]),
-        "flatness": {
-            "first_window_s": edge,
-            "update_cost_first_s": summarise(window(costs, 0, edge)),
-            "update_cost_last_s": summarise(window(costs, duration - edge, duration + 1)),
-            "rss_first_mib": summarise(window(run.memory, 0, edge)),
-            "rss_last_mib": summarise(window(run.memory, duration - edge, duration + 1)),
-            "finalisation_first_s": summarise(finalisation_latencies(run.events, first)),
-            "finalisation_last_s": summarise(finalisation_latencies(run.events, last)),
-            "al_aware_first_s": lagging(first, aware=True, adaptive=False),
-            "al_aware_last_s": lagging(last, aware=True, adaptive=False),
-        },
+        "update_cost_s": summarise([s for _, s, _ in run.updates]),
+        "flatness": _flatness(run, refs, duration),
         "memory_mib": [(round(t, 1), round(m, 1)) for t, m in run.memory],
     }
     report["wer_ratio"] = round(report["wer_streaming"] / max(report["wer_offline"], 1e-9), 3)
     if default is not None:
-        report["wer_offline_default_search"] = word_error_rate(
-            [r.text for r in refs], default.texts
-        )
+        report["wer_offline_default_search"] = joined_wer(texts, default.texts)
         report["cpu_s_offline_default_search"] = round(default.cpu_s, 2)
         report["compute_ratio_vs_default_search"] = round(run.cpu_s / max(default.cpu_s, 1e-9), 3)
     if clean is not None:
-        report["wer_offline_clean_files"] = word_error_rate([r.text for r in refs], clean.texts)
+        report["wer_offline_clean_files"] = joined_wer(texts, clean.texts)
     return report

@@ -1,7 +1,5 @@
-"""Latency metrics of a stream's events against reference sentences with known times.
-
-Times are seconds. A word's emission time is `wall_s` (computation-aware: what a live user
-sees) or `audio_s` (computation-unaware: audio consumed) of the first event that commits it."""
+"""Latency metrics of a stream's events against reference sentences with known times (all times
+in seconds; see `commit_times` for when a word counts as emitted)."""
 
 from __future__ import annotations
 
@@ -38,7 +36,10 @@ def commit_times(events: Sequence[Event]) -> list[CommittedWord]:
     """Each committed word with the times (s) of the first event that committed it (a partial's
     committed text, or the final for words committed only there), ordered by segment then
     position. `events` are in emission order; committed text only grows, so a word is new when
-    its position is past the words already seen for its segment."""
+    its position is past the words already seen for its segment.
+
+    A word's emission time is `wall_s` (computation-aware: what a live user sees) or `audio_s`
+    (computation-unaware: audio consumed) of that first event."""
     words: dict[int, list[CommittedWord]] = {}
     for event in events:
         text = event.committed if isinstance(event, Partial) else event.text

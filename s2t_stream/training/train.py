@@ -1,6 +1,5 @@
 """Training: a synthetic-speech corpus (manifests from `corpus`) → a small Speech2Text model,
-with SpecAugment, label smoothing, warm-up + cosine learning rate, periodic dev WER,
-resumable checkpoints, checkpoint averaging and export in the published HF layout."""
+resumable, with periodic dev WER, checkpoint averaging and export in the published HF layout."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from s2t_stream.defaults import pick_device
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import GenerationConfig
 from s2t_stream.model.features import FeatureOptions, extract_features
-from s2t_stream.model.network import EncoderOutput, Speech2Text, pad_batch
+from s2t_stream.model.network import EncoderOutput, Speech2Text, encode_batch, pad_batch
 from s2t_stream.model.search import DecodingOptions, SearchSettings, search
 from s2t_stream.model.tokenizer import Tokenizer, train_sentencepiece
+from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import TrainOptions
+from s2t_stream.training.wer import corpus_wer
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +55,21 @@ class Split:
         return np.diff(self.offsets)
 
 
-def read_manifest(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def _features_of(path: str) -> np.ndarray:
     return extract_features(load_audio(path)).astype(np.float16)
 
 
 def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
     """Read `{name}.jsonl` and its audio; features are cached in `{name}.features.npz`."""
-    entries = read_manifest(corpus / f"{name}.jsonl")
+    manifest = corpus / f"{name}.jsonl"
+    entries = read_manifest(manifest)
     cache = corpus / f"{name}.features.npz"
-    if cache.is_file() and cache.stat().st_mtime >= (corpus / f"{name}.jsonl").stat().st_mtime:
+    if cache.is_file() and cache.stat().st_mtime >= manifest.stat().st_mtime:
         data = np.load(cache)
         features, offsets = data["features"], data["offsets"]
     else:
         start = time.monotonic()
-        paths = [str(corpus / e["audio"]) for e in entries]
+        paths = [str(e.audio) for e in entries]
         with ProcessPoolExecutor(jobs) as pool:
             arrays = list(pool.map(_features_of, paths, chunksize=64))
         offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])])
@@ -84,9 +82,7 @@ def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
             len(features) / 360000,
             time.monotonic() - start,
         )
-    return Split(
-        [e["text"] for e in entries], [e.get("voice", "?") for e in entries], features, offsets
-    )
+    return Split([e.text for e in entries], [e.voice for e in entries], features, offsets)
 
 
 def batches(lengths: np.ndarray, max_frames: int, rng: random.Random) -> list[list[int]]:
@@ -167,15 +163,6 @@ def initialise(model: Speech2Text) -> None:
         embed.weight[model.config.pad_token_id].zero_()
 
 
-def training_device(name: str) -> torch.device:
-    """`auto`: the GPU when there is one. A named CUDA device must exist."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available here (use cpu or auto)")
-    return torch.device(name)
-
-
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for `precision` on `device` (None: plain fp32). `auto` picks bf16 where
     the hardware has it (CUDA bf16, or a CPU with AVX512-BF16/AMX: ~1.4x faster steps here)."""
@@ -195,20 +182,33 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 # --- training loop ------------------------------------------------------------------------------
 
 
+@dataclass
+class _Meter:
+    """What the log lines of one `Trainer.run` report: losses, input frames, start time."""
+
+    losses: list[float] = field(default_factory=list)
+    frames: int = 0  # valid input frames (10 ms each) trained on
+    started: float = field(default_factory=time.monotonic)
+
+    def recent_loss(self) -> float:
+        """The mean loss of the last 25 steps."""
+        return float(np.mean(self.losses[-25:]))
+
+
 class Trainer:
-    """Named steps of one run: prepare (tokenizer, data, model), train, evaluate, save, export."""
+    """Named steps of one run: prepare (data, tokenizer, model), train, evaluate, save, export."""
 
     def __init__(self, options: TrainOptions) -> None:
         self.options = options
+        self.device = torch.device(pick_device(options.device))  # a bad --device fails first
         self.out = Path(options.out)
         self.out.mkdir(parents=True, exist_ok=True)
         if options.threads:
             torch.set_num_threads(options.threads)
         corpus = Path(options.corpus)
-        self.train_entries = read_manifest(corpus / "train.jsonl")
-        self.tokenizer = self._tokenizer()
         self.train = load_split(corpus, "train")
         self.dev = load_split(corpus, "dev")
+        self.tokenizer = self._tokenizer()
         torch.manual_seed(options.seed)
         self.model = Speech2Text(options.model_config())
         initialise(self.model)
@@ -217,7 +217,6 @@ class Trainer:
         self.ctc_head = torch.nn.Linear(options.d_model, options.vocab_size)
         if options.init_from:
             self._start_from(Path(options.init_from))
-        self.device = training_device(options.device)
         self.model.to(self.device)
         self.ctc_head.to(self.device)
         self.autocast = autocast_dtype(options.precision, self.device)
@@ -256,6 +255,7 @@ class Trainer:
         log.info("starting from the weights of %s", folder)
 
     def _tokenizer(self) -> Tokenizer:
+        """The run's own (a rerun), else `init_from`'s, else one trained on the training text."""
         folder = self.out / "tokenizer"
         if (folder / "vocab.json").is_file():
             return Tokenizer.from_dir(folder)
@@ -266,8 +266,7 @@ class Trainer:
             )
             tokenizer.save(folder)
             return tokenizer
-        texts = [e["text"] for e in self.train_entries]
-        return train_sentencepiece(texts, folder, self.options.vocab_size)
+        return train_sentencepiece(self.train.texts, folder, self.options.vocab_size)
 
     def progress(self) -> float:
         """Fraction of the run done: by steps, or by wall time when that budget is nearer."""
@@ -290,11 +289,11 @@ class Trainer:
             yield from batches(self.train.lengths(), self.options.max_frames, self.rng)
 
     def train_step(self, indices: list[int]) -> tuple[float, int]:
-        o = self.options
+        """One optimizer update on the utterances `indices`: (its loss, its valid input frames)."""
         feats, mask, inputs, labels = make_batch(
             self.train, indices, self.targets, self.tokenizer.pad_id, self.tokenizer.eos_id
         )
-        if o.spec_augment:
+        if self.options.spec_augment:
             spec_augment(feats, mask.sum(-1), self.generator)
         feats, mask, inputs, labels = (t.to(self.device) for t in (feats, mask, inputs, labels))
         for group in self.optimizer.param_groups:
@@ -304,32 +303,41 @@ class Trainer:
             dtype=self.autocast or torch.bfloat16,
             enabled=self.autocast is not None,
         ):
-            encoder = self.model.encode(feats, mask)
-            cache = self.model.new_cache(encoder)
-            if o.guided_attention > 0:
-                cache.align_layers = tuple(range(o.decoder_layers))
-            logits = self.model.decode(inputs, cache)
-            loss = F.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]),
-                labels.reshape(-1),
-                ignore_index=self.tokenizer.pad_id,
-                label_smoothing=o.label_smoothing,
-            )
-            if o.ctc_weight > 0:
-                loss = (1 - o.ctc_weight) * loss + o.ctc_weight * self.ctc_loss(encoder, labels)
-            if o.guided_attention > 0:
-                assert cache.alignment is not None
-                loss = loss + o.guided_attention * guided_attention_loss(
-                    cache.alignment,
-                    (labels != self.tokenizer.pad_id).sum(-1),
-                    self.encoder_lengths(encoder),
-                )
+            loss = self.loss(feats, mask, inputs, labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 5.0)
         self.optimizer.step()
         self.step += 1
         return float(loss.detach()), int(mask.sum())
+
+    def loss(
+        self, feats: torch.Tensor, mask: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Label-smoothed cross-entropy of the decoder, mixed with the encoder's CTC loss
+        (`ctc_weight`), plus the guided-attention prior (`guided_attention`)."""
+        o = self.options
+        encoder = self.model.encode(feats, mask)
+        cache = self.model.new_cache(encoder)
+        if o.guided_attention > 0:
+            cache.align_layers = tuple(range(o.decoder_layers))
+        logits = self.model.decode(inputs, cache)
+        loss = F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            labels.reshape(-1),
+            ignore_index=self.tokenizer.pad_id,
+            label_smoothing=o.label_smoothing,
+        )
+        if o.ctc_weight > 0:
+            loss = (1 - o.ctc_weight) * loss + o.ctc_weight * self.ctc_loss(encoder, labels)
+        if o.guided_attention > 0:
+            assert cache.alignment is not None
+            loss = loss + o.guided_attention * guided_attention_loss(
+                cache.alignment,
+                (labels != self.tokenizer.pad_id).sum(-1),
+                self.encoder_lengths(encoder),
+            )
+        return loss
 
     @staticmethod
     def encoder_lengths(encoder: EncoderOutput) -> torch.Tensor:
@@ -355,49 +363,67 @@ class Trainer:
         )
 
     def run(self) -> None:
+        """Train until the run is done: `max_steps` updates, or `max_minutes` of training time
+        if that comes first (`progress()` reaches 1; a rerun first resumes from the last
+        checkpoint, and a finished run does nothing).
+
+        Each iteration, in this order: stop if done; one update on the next batch (only its
+        time counts towards `max_minutes`); every 25 steps, a log line; every `eval_every`
+        steps and after the last one, the dev WER (appended to `history`); every `save_every`
+        steps and after the last one, a checkpoint (after the evaluation, so it carries that
+        history)."""
         o = self.options
         self.resume()
+        self._log_start()
+        meter = _Meter()
+        for indices in self.epoch_batches():
+            if self.progress() >= 1.0:
+                break
+            self._timed_step(indices, meter)
+            if self.step % 25 == 0:
+                self._log_step(meter)
+            last = self.progress() >= 1.0
+            if self.step % o.eval_every == 0 or last:
+                self._evaluate(meter)
+            if self.step % o.save_every == 0 or last:
+                self.save()
+
+    def _log_start(self) -> None:
         log.info(
             "training %.1f M parameters on %d utterances (%.1f h), step %d of %d",
             sum(p.numel() for p in self.model.parameters()) / 1e6,
             len(self.train),
             self.train.lengths().sum() / 360000,
             self.step,
-            o.max_steps,
+            self.options.max_steps,
         )
-        started, frames, losses = time.monotonic(), 0, []
-        for indices in self.epoch_batches():
-            if self.progress() >= 1.0:
-                break
-            self.model.train()
-            tick = time.monotonic()
-            loss, n = self.train_step(indices)
-            self.trained_s += time.monotonic() - tick
-            losses.append(loss)
-            frames += n
-            if self.step % 25 == 0:
-                elapsed = time.monotonic() - started
-                log.info(
-                    "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f audio-s/s",
-                    self.step,
-                    100 * self.progress(),
-                    float(np.mean(losses[-25:])),
-                    self.learning_rate(),
-                    frames / 100 / max(elapsed, 1e-9),
-                )
-            last = self.progress() >= 1.0
-            if self.step % o.eval_every == 0 or last:
-                wer = self.dev_wer()
-                loss_avg = float(np.mean(losses[-25:]))
-                self.history.append({"step": self.step, "loss": loss_avg, "dev_wer": wer})
-                log.info("step %d  dev WER %.2f %%", self.step, 100 * wer)
-            if self.step % o.save_every == 0 or last:
-                self.save()
+
+    def _timed_step(self, indices: list[int], meter: _Meter) -> None:
+        """`train_step` in training mode, its time added to `trained_s`, its loss to `meter`."""
+        self.model.train()
+        tick = time.monotonic()
+        loss, frames = self.train_step(indices)
+        self.trained_s += time.monotonic() - tick
+        meter.losses.append(loss)
+        meter.frames += frames
+
+    def _log_step(self, meter: _Meter) -> None:
+        log.info(
+            "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f audio-s/s",
+            self.step,
+            100 * self.progress(),
+            meter.recent_loss(),
+            self.learning_rate(),
+            meter.frames / 100 / max(time.monotonic() - meter.started, 1e-9),
+        )
+
+    def _evaluate(self, meter: _Meter) -> None:
+        wer = self.dev_wer()
+        self.history.append({"step": self.step, "loss": meter.recent_loss(), "dev_wer": wer})
+        log.info("step %d  dev WER %.2f %%", self.step, 100 * wer)
 
     def dev_wer(self, model: Speech2Text | None = None) -> float:
         """Greedy WER of `model` (default: the one being trained) on the first dev utterances."""
-        import jiwer
-
         model = model or self.model
         model.eval()
         settings = SearchSettings.resolve(
@@ -406,13 +432,13 @@ class Trainer:
         count = min(len(self.dev), self.options.dev_limit)
         hyps: list[str] = []
         for start in range(0, count, 16):
-            ids = list(range(start, min(count, start + 16)))
-            feats, mask = pad_batch([self.dev.frames(i).astype(np.float32) for i in ids])
-            device = next(model.parameters()).device
+            feats = [
+                self.dev.frames(i).astype(np.float32) for i in range(start, min(count, start + 16))
+            ]
             with torch.inference_mode():
-                results = search(model, model.encode(feats.to(device), mask.to(device)), settings)
+                results = search(model, encode_batch(model, feats), settings)
             hyps += [self.tokenizer.decode(h.tokens) for h in results]
-        return float(jiwer.wer(self.dev.texts[:count], hyps))
+        return corpus_wer(self.dev.texts[:count], hyps)
 
     # --- checkpoints ----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Tests for the corpus stage: text normalisation, voices, augmentation, a tiny real corpus."""
+"""The corpus stage: text normalisation, voices, augmentation, the plan, the resume journal, the
+`corpus` command's flags, and a tiny real corpus."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from s2t_stream.cli import build_parser, main
+from s2t_stream.cli.training import corpus_options
+from s2t_stream.defaults import REPO_ROOT
 from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import SAMPLE_RATE
 from s2t_stream.training.augment import (
@@ -25,7 +29,14 @@ from s2t_stream.training.augment import (
     peak_normalize,
     speed_perturb,
 )
-from s2t_stream.training.corpus import CorpusOptions, build_corpus, main, plan_corpus
+from s2t_stream.training.corpus import (
+    DEFAULT_TEXT_DIR,
+    CorpusOptions,
+    Synthesized,
+    build_corpus,
+    plan_corpus,
+)
+from s2t_stream.training.manifest import Utterance
 from s2t_stream.training.textnorm import (
     normalize_text,
     read_sentences,
@@ -291,12 +302,6 @@ Better late than never.
 """
 
 
-def _need_engines() -> None:
-    for binary in ("espeak-ng", "flite"):
-        if shutil.which(binary) is None:
-            pytest.skip(f"{binary} is not installed (Debian package {binary})")
-
-
 def _tiny_options(tmp_path: Path, out: str, resume: bool = False) -> CorpusOptions:
     text = tmp_path / "sentences.txt"
     text.write_text(SENTENCES, encoding="utf-8")
@@ -318,8 +323,9 @@ def _manifest(out: Path, split: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+@pytest.mark.audio("espeak-ng", "flite")
+@pytest.mark.slow
 def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
-    _need_engines()
     options = _tiny_options(tmp_path, "a")
     summary = build_corpus(options)
     out = options.out_dir
@@ -362,9 +368,82 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.flac")} == before
 
 
-def test_main_reports_missing_text_file(tmp_path: Path) -> None:
-    code = main(["--text", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "out")])
+def test_corpus_command_reports_a_missing_text_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["corpus", "--text", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "out")])
     assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("s2t-stream: error: ") and "nope.txt: text file not found" in error
+
+
+def test_corpus_flags_map_onto_the_options() -> None:
+    def options(*flags: str) -> CorpusOptions:
+        return corpus_options(build_parser().parse_args(["corpus", *flags]))
+
+    assert options() == CorpusOptions()
+    changed = options(
+        "--text", "a.txt", "--text", "b.txt", "--out", "c", "--seed", "3", "--train-hours", "2",
+        "--dev-sentences", "4", "--test-sentences", "5", "--max-words", "6",
+        "--voices-per-test-sentence", "2", "--voices-per-train-sentence", "3",
+        "--speed-prob", "0.1", "--pad-prob", "0", "--augment-test",
+        "--voice-weights", "espeak=1,flite:slt=0.5", "--jobs", "1", "--resume",
+    )  # fmt: skip
+    assert changed == CorpusOptions(
+        text_paths=(Path("a.txt"), Path("b.txt")),
+        out_dir=Path("c"),
+        seed=3,
+        train_hours=2.0,
+        dev_sentences=4,
+        test_sentences=5,
+        max_words=6,
+        voices_per_test_sentence=2,
+        voices_per_train_sentence=3,
+        augment=AugmentOptions(speed_prob=0.1, pad_prob=0.0),
+        augment_test=True,
+        voice_weights=(("espeak", 1.0), ("flite:slt", 0.5)),
+        jobs=1,
+        resume=True,
+    )
+
+
+def test_corpus_flag_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["corpus", "--voice-weights", "espeak"]) == 2
+    assert capsys.readouterr().err == (
+        "s2t-stream: error: argument --voice-weights: expected NAME=WEIGHT,..., got 'espeak'\n"
+    )
+
+
+def test_default_text_is_inside_the_repository() -> None:
+    paths = CorpusOptions().text_paths
+    assert [p.name for p in paths] == ["ljspeech_sentences.txt", "vctk_prompts.txt"]
+    for path in paths:
+        assert path.resolve().is_relative_to(REPO_ROOT.resolve()), path
+        assert path.is_file(), path
+    assert DEFAULT_TEXT_DIR == REPO_ROOT / "data" / "text"
+    readme = (DEFAULT_TEXT_DIR / "README.md").read_text(encoding="utf-8")
+    assert "public domain" in readme and "CSTR VCTK Corpus, University of Edinburgh" in readme
+
+
+def test_journal_line_is_the_manifest_line_plus_index_and_key() -> None:
+    utterance = Utterance(
+        Path("audio/train/000007.flac"), "a b", "flite:slt", 1.25, ("speed1.05", "gain-3.0")
+    )
+    finished = Synthesized(utterance, 7, "0123abcd")
+    line = finished.to_json()
+    assert line == {
+        "audio": "audio/train/000007.flac",
+        "text": "a b",
+        "duration": 1.25,
+        "voice": "flite:slt",
+        "augment": ["speed1.05", "gain-3.0"],
+        "index": 7,
+        "key": "0123abcd",
+    }
+    assert list(line) == ["audio", "text", "duration", "voice", "augment", "index", "key"]
+    assert Synthesized.from_json(json.loads(json.dumps(line))) == finished
+    with pytest.raises(KeyError):
+        Synthesized.from_json({k: v for k, v in line.items() if k != "key"})
 
 
 def test_missing_engine_names_the_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
 """`s2t-stream eval`: scoring (normalisation, WER overall and per voice, error counts, worked out
-by hand here), manifest errors, and the command on the bundled samples."""
+by hand here) and the command on the bundled samples."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from s2t_stream.cli import main
-from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import load_audio
-from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.model.search import DecodingOptions
-from s2t_stream.training.evaluate import Utterance, read_utterances, score, table
+from s2t_stream.training.evaluate import score, table
+from s2t_stream.training.manifest import Utterance, read_manifest
 from s2t_stream.training.textnorm import normalize_text
 from s2t_stream.transcribe import TranscribeOptions, Transcriber
-from tests.helpers import BUNDLED_MODEL, SAMPLES
+from tests.helpers import SAMPLES
 
 SAMPLES = SAMPLES / "samples.jsonl"
 
@@ -54,25 +54,9 @@ def test_score_needs_one_hypothesis_per_utterance() -> None:
         score([Utterance(Path("a.wav"), "a", "v")], ["a", "b"], num_beams=1)
 
 
-def test_manifest_errors_name_the_file_and_line(tmp_path: Path) -> None:
-    with pytest.raises(S2TError, match="manifest not found"):
-        read_utterances(tmp_path / "missing.jsonl")
-    manifest = tmp_path / "m.jsonl"
-    manifest.write_text('{"audio": "a.wav", "text": "hi"}\n\n{"audio": "b.wav"}\n')
-    with pytest.raises(
-        S2TError, match=r"m.jsonl:3: expected a JSON object with 'audio' and 'text'"
-    ):
-        read_utterances(manifest)
-    manifest.write_text('{"audio": "a.wav", "text": "hi"}\n{"audio": "b.wav", "text": "yo"}\n')
-    first = read_utterances(manifest, limit=1)
-    assert first == [Utterance(tmp_path / "a.wav", "hi", "?")]
-
-
-@pytest.mark.skipif(
-    not (BUNDLED_MODEL / "config.json").is_file(), reason=f"no bundled model at {BUNDLED_MODEL}"
-)
+@pytest.mark.model
 def test_eval_command_on_the_bundled_samples(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bundle: Bundle
 ) -> None:
     out = tmp_path / "wer.json"
     assert main(["eval", str(SAMPLES), "--beams", "1", "--json", str(out)]) == 0
@@ -80,11 +64,11 @@ def test_eval_command_on_the_bundled_samples(
     assert "ALL" in printed
     report = json.loads(out.read_text())
     (result,) = report["results"]
-    utterances = read_utterances(SAMPLES)
+    utterances = read_manifest(SAMPLES)
     assert set(result["per_voice"]) == {u.voice for u in utterances}
     # the hypotheses are the library's greedy transcripts, normalised
     greedy = TranscribeOptions(decoding=DecodingOptions(num_beams=1))
-    transcriber = Transcriber(load_bundle(BUNDLED_MODEL), greedy)
+    transcriber = Transcriber(bundle, greedy)
     waves = [load_audio(u.audio, transcriber.sample_rate) for u in utterances]
     texts = [t.text for t in transcriber.transcribe(waves)]
     assert [h["hypothesis"] for h in result["hypotheses"]] == [

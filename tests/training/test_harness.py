@@ -3,11 +3,13 @@ real-time replay, and the report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-import torch
 
-from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.errors import S2TError
+from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.model.search import DecodingOptions
 from s2t_stream.streaming.engine import Engine, StreamOptions
 from s2t_stream.streaming.events import Final
@@ -21,7 +23,7 @@ from s2t_stream.training.harness import (
     transcribe_offline,
 )
 from s2t_stream.transcribe import TranscribeOptions, Transcriber
-from tests.helpers import BUNDLED_MODEL, SAMPLES
+from tests.helpers import SAMPLES
 
 MANIFEST = SAMPLES / "samples.jsonl"
 
@@ -65,12 +67,19 @@ def test_simulated_clock_adds_compute_to_the_arrival_time() -> None:
     assert 5.0 <= clock() < 5.5
 
 
-@pytest.mark.skipif(
-    not (BUNDLED_MODEL / "config.json").is_file(), reason=f"no bundled model at {BUNDLED_MODEL}"
-)
-def test_replay_and_score_report_every_metric() -> None:
-    torch.set_num_threads(1)
-    bundle = load_bundle(BUNDLED_MODEL)
+def test_build_stream_names_a_bad_manifest(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"audio": "a.wav"}\n')
+    with pytest.raises(S2TError, match=r"m\.jsonl:1: expected a JSON object"):
+        build_stream(manifest, minutes=0.1)
+    manifest.write_text("\n")
+    with pytest.raises(ValueError, match="found none"):
+        build_stream(manifest, minutes=0.1)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_replay_and_score_report_every_metric(bundle: Bundle) -> None:
     stream = build_stream(MANIFEST, minutes=0.4, seed=1)
     run = replay(Engine(bundle, StreamOptions()), stream)
     finals = [e for e in run.events if isinstance(e, Final)]

@@ -13,8 +13,19 @@ import pytest
 import soundfile as sf
 import torch
 
+from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import load_bundle
-from s2t_stream.training.train import Trainer, TrainOptions, batches, export, spec_augment
+from s2t_stream.training.train import (
+    Trainer,
+    TrainOptions,
+    autocast_dtype,
+    batches,
+    export,
+    guided_attention_loss,
+    lineage,
+    load_split,
+    spec_augment,
+)
 
 TEXTS = [
     "the cat sat on the mat",
@@ -93,6 +104,7 @@ def test_learning_rate_warms_up_then_decays(corpus: Path, tmp_path: Path) -> Non
     assert rates[2] > rates[3] > rates[4] >= 0.02 * 3e-3
 
 
+@pytest.mark.slow
 def test_overfits_then_resumes_and_exports(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     trainer = Trainer(tiny_options(corpus, out, max_steps=60, eval_every=20, save_every=30))
@@ -115,24 +127,16 @@ def test_overfits_then_resumes_and_exports(corpus: Path, tmp_path: Path) -> None
     assert resumed.tokenizer.decode(resumed.tokenizer.encode(TEXTS[0])) == TEXTS[0]
 
 
-def test_training_device_choice() -> None:
-    import torch
-
-    from s2t_stream.training.train import training_device
-
-    assert training_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert training_device("auto").type == expected
+def test_a_bad_device_fails_before_any_work(tmp_path: Path) -> None:
+    missing = tmp_path / "no-corpus"  # not read: the device is checked first
+    with pytest.raises(S2TError, match=r"--device: expected auto, cpu, cuda or cuda:N, got 'tpu'"):
+        Trainer(tiny_options(missing, tmp_path / "run", device="tpu"))
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
-            training_device("cuda:0")
+        with pytest.raises(S2TError, match=r"--device cuda:0: CUDA is not available"):
+            Trainer(tiny_options(missing, tmp_path / "run", device="cuda:0"))
 
 
 def test_precision_choice() -> None:
-    import torch
-
-    from s2t_stream.training.train import autocast_dtype
-
     cpu = torch.device("cpu")
     assert autocast_dtype("fp32", cpu) is None
     assert autocast_dtype("bf16", cpu) is torch.bfloat16
@@ -143,10 +147,6 @@ def test_precision_choice() -> None:
 
 
 def test_a_run_continues_another_and_its_lineage_lists_both(corpus: Path, tmp_path: Path) -> None:
-    import torch
-
-    from s2t_stream.training.train import lineage
-
     first = Trainer(
         tiny_options(corpus, tmp_path / "a", max_steps=8, eval_every=100, guided_attention=1.0)
     )
@@ -165,10 +165,6 @@ def test_a_run_continues_another_and_its_lineage_lists_both(corpus: Path, tmp_pa
 
 
 def test_guided_attention_loss_prefers_the_diagonal_and_ignores_padding() -> None:
-    import torch
-
-    from s2t_stream.training.train import guided_attention_loss
-
     tokens, frames = 5, 20
 
     def one_hot(columns: list[int]) -> torch.Tensor:
@@ -189,3 +185,39 @@ def test_guided_attention_loss_prefers_the_diagonal_and_ignores_padding() -> Non
     padded[0, tokens:] = 1.0  # garbage on padded positions
     both = guided_attention_loss(padded, torch.tensor([tokens, tokens]), torch.tensor([frames] * 2))
     assert float(both) == pytest.approx(losses[0])
+
+
+def test_load_split_reads_the_manifest_and_caches_features(corpus: Path) -> None:
+    dev = load_split(corpus, "dev")
+    assert dev.texts == TEXTS[:2] and dev.voices == ["v0", "v1"]
+    # 12000 samples, 25 ms windows every 10 ms: 1 + (12000 - 400) // 160 = 73 frames each
+    assert list(dev.lengths()) == [73, 73] and dev.frames(1).shape == (73, 80)
+    assert (corpus / "dev.features.npz").is_file()
+    np.testing.assert_array_equal(load_split(corpus, "dev").features, dev.features)
+
+
+def test_run_evaluates_then_saves_and_stops_by_steps(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    trainer = Trainer(tiny_options(corpus, out, max_steps=6, eval_every=4, save_every=5))
+    trainer.run()
+    assert trainer.step == 6
+    assert [h["step"] for h in trainer.history] == [4, 6]  # every 4 steps, and the last
+    assert sorted(p.name for p in out.glob("checkpoint_0*.pt")) == [
+        "checkpoint_000005.pt",  # every 5 steps, and the last
+        "checkpoint_000006.pt",
+    ]
+    state = torch.load(out / "checkpoint_last.pt", weights_only=False)
+    assert [h["step"] for h in state["history"]] == [4, 6]  # saved after evaluating
+    again = Trainer(tiny_options(corpus, out, max_steps=6, eval_every=4, save_every=5))
+    again.run()  # a finished run resumes and does nothing
+    assert again.step == 6 and len(again.history) == 2
+
+
+def test_run_stops_by_training_time(corpus: Path, tmp_path: Path) -> None:
+    # a budget of a few microseconds: the first update uses it up, then evaluate, save, stop
+    options = tiny_options(corpus, tmp_path / "run", max_steps=1000, max_minutes=1e-7)
+    trainer = Trainer(options)
+    trainer.run()
+    assert trainer.step == 1 and trainer.progress() >= 1.0
+    assert [h["step"] for h in trainer.history] == [1]
+    assert (tmp_path / "run" / "checkpoint_000001.pt").is_file()
