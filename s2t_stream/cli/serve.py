@@ -104,7 +104,8 @@ def limits(args: argparse.Namespace) -> Limits:
 
 def run_serve(args: argparse.Namespace) -> int:
     with needs_extra("server", "s2t-stream serve"):
-        from s2t_stream.server.app import JsonFormatter, StreamingServer, serve_forever
+        from s2t_stream.server.app import StreamingServer, serve_forever
+        from s2t_stream.server.logs import JsonFormatter
     import asyncio
 
     import torch

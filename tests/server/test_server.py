@@ -19,14 +19,16 @@ from websockets.sync.client import ClientConnection, connect
 from s2t_stream.model.audio import resample, to_pcm16
 from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.model.search import DecodingOptions
-from s2t_stream.server.app import StreamingServer
-from s2t_stream.server.options import Limits
-from s2t_stream.streaming.policy import PolicyOptions
 from s2t_stream.transcribe import TranscribeOptions, Transcriber
+from s2t_stream.server.options import Limits
+from s2t_stream.server.sessions import Session
+from s2t_stream.streaming.policy import PolicyOptions
 from tests.helpers import BUNDLED_MODEL, SAMPLES, FakeBackend, running
 
 if not (BUNDLED_MODEL / "config.json").is_file():
     pytest.skip(f"no bundled model at {BUNDLED_MODEL}", allow_module_level=True)
+
+pytestmark = [pytest.mark.network, pytest.mark.model]
 
 
 @pytest.fixture(scope="module")
@@ -275,13 +277,13 @@ def test_back_pressure_bounds_buffered_audio(
     bundle: Bundle, waves: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     peak = [0.0]
-    original = StreamingServer._queue_audio
+    original = Session.queue_audio
 
-    def watch(self: StreamingServer, session: Any, audio: np.ndarray) -> None:
-        original(self, session, audio)
+    def watch(session: Session, audio: np.ndarray) -> None:
+        original(session, audio)
         peak[0] = max(peak[0], session.buffered_s)
 
-    monkeypatch.setattr(StreamingServer, "_queue_audio", watch)
+    monkeypatch.setattr(Session, "queue_audio", watch)
     audio = np.concatenate([waves[4]] * 6)  # ~30 s sent as fast as possible
     limits = replace(Limits(), max_buffered_s=1.0)
     with running(bundle, limits) as server, connect(server.url()) as ws:

@@ -1,0 +1,96 @@
+"""The HTTP side of the websocket handshake: `/healthz`, `/metrics`, the stream paths, the bearer
+token (header or `?token=`), the Origin allow-list and the 503 when full or draining."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+from websockets.typing import Origin
+
+from s2t_stream.server.metrics import Metrics
+from s2t_stream.server.options import NATIVE_PATH, Limits
+
+VOSK_PATHS = ("/", "")
+METRICS_TYPE = "text/plain; version=0.0.4"
+
+
+def path_of(target: str) -> str:
+    """A request target without its query."""
+    return target.split("?")[0]
+
+
+def protocol_of(target: str) -> str:
+    """The protocol a stream path speaks: "native" on the native path, else "vosk"."""
+    return "native" if path_of(target) == NATIVE_PATH else "vosk"
+
+
+def given_token(request: Request) -> str:
+    """The token a client offers: the `Authorization` header's (`Bearer ` stripped) if the
+    header is there, else the `token` query parameter's ("" when neither)."""
+    header = request.headers.get("Authorization", "")
+    query = dict(p.split("=", 1) for p in request.path.partition("?")[2].split("&") if "=" in p)
+    return header.removeprefix("Bearer ").strip() if header else query.get("token", "")
+
+
+def authorised(request: Request, token: str) -> bool:
+    """Whether `request` offers `token` (compared in constant time)."""
+    return hmac.compare_digest(given_token(request).encode(), token.encode())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP response the gate gives instead of a websocket."""
+
+    status: HTTPStatus
+    body: str
+    content_type: str | None = None  # added to the default text/plain one
+
+
+class Gate:
+    """`process_request` for `websockets.serve`: answers health and metrics, refuses unknown
+    paths (404), a missing or wrong token (401) and, when `open_sessions()` reaches the limit
+    or the server is `draining`, new sessions (503); lets the rest through to the handshake,
+    where websockets checks the Origin (403)."""
+
+    def __init__(self, limits: Limits, metrics: Metrics, open_sessions: Callable[[], int]) -> None:
+        self.limits = limits
+        self.metrics = metrics
+        self.open_sessions = open_sessions
+        self.draining = False
+
+    def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+        answer = self.answer(request)
+        if answer is None:
+            return None
+        response = connection.respond(answer.status, answer.body)
+        if answer.content_type is not None:
+            response.headers["Content-Type"] = answer.content_type
+        return response
+
+    def answer(self, request: Request) -> Answer | None:
+        """What to answer `request` with (None: go on with the websocket handshake)."""
+        path = path_of(request.path)
+        if path == "/healthz":
+            return Answer(HTTPStatus.OK, "ok\n")
+        if path == "/metrics":
+            return Answer(HTTPStatus.OK, self.metrics.text().decode(), METRICS_TYPE)
+        if path not in (NATIVE_PATH, *VOSK_PATHS):
+            return Answer(HTTPStatus.NOT_FOUND, f"no such path: {path}\n")
+        if self.limits.token and not authorised(request, self.limits.token):
+            self.metrics.errors.labels("unauthorized").inc()
+            return Answer(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token\n")
+        if self.draining or self.open_sessions() >= self.limits.max_sessions:
+            self.metrics.errors.labels("too_many_sessions").inc()
+            return Answer(
+                HTTPStatus.SERVICE_UNAVAILABLE, "server full or shutting down, retry later\n"
+            )
+        return None
+
+    def origins(self) -> list[Origin] | None:
+        """The allowed Origin headers, for `websockets.serve` (None: any)."""
+        return [Origin(o) for o in self.limits.origins] if self.limits.origins else None

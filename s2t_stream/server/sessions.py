@@ -1,0 +1,270 @@
+"""One session class per protocol: a client's input waiting for the model, its stream, and how the
+model's events go back (native: every event, then `end`; Vosk: one reply per client message)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, TypeAlias
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection
+
+from s2t_stream.errors import ProtocolError
+from s2t_stream.io.protocol import (
+    Control,
+    Start,
+    VoskConfig,
+    VoskReplies,
+    decode_audio,
+    end_message,
+    parse_text,
+    parse_vosk_text,
+    ready_message,
+)
+from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.streaming.engine import Engine
+from s2t_stream.streaming.events import Event, Partial
+from s2t_stream.streaming.stream import StreamOptions
+
+Message: TypeAlias = dict[str, Any]
+Input: TypeAlias = np.ndarray | Control  # what waits in a session's inbox: audio or a control
+
+_ids = itertools.count(1)
+
+
+class Engines:
+    """The engine for each target language, created when a session first asks for it. Event
+    loop only: worker threads use the engine a session holds and never come here."""
+
+    def __init__(self, bundle: Bundle, options: StreamOptions) -> None:
+        self.bundle = bundle
+        self.options = options
+        self.by_language: dict[str | None, Engine] = {None: Engine(bundle, options)}
+
+    def get(self, tgt_lang: str | None) -> Engine:
+        """The engine for `tgt_lang` (None: the server's own options). Raises ProtocolError
+        (`bad_field`) for a language the model cannot produce."""
+        if tgt_lang not in self.by_language:
+            try:
+                engine = Engine(self.bundle, replace(self.options, tgt_lang=tgt_lang))
+            except ValueError as error:
+                raise ProtocolError("bad_field", str(error)) from None
+            self.by_language[tgt_lang] = engine
+        return self.by_language[tgt_lang]
+
+
+@dataclass(eq=False)
+class Peer:
+    """A connection from handshake to close: its websocket, the id of its session (named in the
+    log before the session exists) and the messages its one writer task sends, in order."""
+
+    websocket: ServerConnection
+    id: str = field(default_factory=lambda: f"s{next(_ids)}")
+    outbox: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)  # None: stop
+
+    async def write(self) -> None:
+        """The writer task: send the outbox's messages until None."""
+        while (message := await self.outbox.get()) is not None:
+            await self.websocket.send(json.dumps(message, ensure_ascii=False))
+
+
+class Session(ABC):
+    """What every protocol's session has: its peer's websocket, id and outbox; the engine and
+    stream it feeds; the input waiting for the model (`inbox`) and its length in seconds
+    (`buffered_s`, for back-pressure); and `finished`, set once every reply is out.
+
+    Event-loop methods: `receive`, `queue_audio`, `close_input`, `room`, `consumed`, `post`,
+    `fail`. Worker-thread methods (one worker at a time): `feed`, `messages`."""
+
+    protocol: ClassVar[str]
+
+    def __init__(self, peer: Peer, engine: Engine, sample_rate: int, max_buffered_s: float) -> None:
+        self.websocket = peer.websocket
+        self.id = peer.id
+        self.outbox = peer.outbox
+        self.engine = engine
+        self.sample_rate = sample_rate
+        self.stream = engine.open(sample_rate)
+        self.max_buffered_s = max_buffered_s
+        self.inbox: deque[Input] = deque()  # appended by the loop, popped by a worker
+        self.buffered_s = 0.0
+        self.drained = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.input_closed = False  # an `end` is queued
+
+    # --- event loop -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def receive(self, message: str | bytes) -> bool:
+        """Take one client message (parse it, queue its input). True: the client's input ended,
+        read no more. Raises ProtocolError for a message the protocol does not allow."""
+
+    def queue_audio(self, audio: np.ndarray) -> None:
+        self.inbox.append(audio)
+        self.buffered_s += len(audio) / self.sample_rate
+
+    def close_input(self) -> None:
+        """Queue the end of the input (once)."""
+        if not self.input_closed:
+            self.inbox.append(Control("end"))
+            self.input_closed = True
+
+    async def room(self) -> None:
+        """Back-pressure: while more than `max_buffered_s` of audio waits, wait for the model."""
+        if self.buffered_s > self.max_buffered_s:
+            self.drained.clear()
+            await self.drained.wait()
+
+    def consumed(self, seconds: float) -> None:
+        """The model took `seconds` of this session's audio."""
+        self.buffered_s -= seconds
+        if self.buffered_s <= self.max_buffered_s:
+            self.drained.set()
+
+    def post(self, messages: list[Message], done: bool) -> None:
+        """Queue messages for the client; `done`: that was the last of them."""
+        for message in messages:
+            self.outbox.put_nowait(message)
+        if done:
+            self.finished.set()
+
+    def fail(self, error: ProtocolError) -> None:
+        """Drop the waiting input, tell the client, and finish."""
+        self.inbox.clear()
+        self.post([error.to_json()], done=True)
+
+    # --- worker thread --------------------------------------------------------------------------
+
+    def _take(self) -> list[Input]:
+        """The input to feed this round (every queued item unless a protocol says otherwise)."""
+        return [self.inbox.popleft() for _ in range(len(self.inbox))]
+
+    def feed(self) -> tuple[list[Input], float]:
+        """Move this round's input into the stream. Returns it and its audio seconds."""
+        items = self._take()
+        seconds = 0.0
+        for item in items:
+            if isinstance(item, Control):
+                if item.kind == "finalize":
+                    self.stream.finalize()
+                else:
+                    self.stream.end_input()
+            else:
+                self.stream.accept(item)
+                seconds += len(item) / self.sample_rate
+        return items, seconds
+
+    @abstractmethod
+    def messages(
+        self, events: list[Event], items: Sequence[Input], *, last_phase: bool, done: bool
+    ) -> list[Message]:
+        """What goes back to the client after one phase of a step that made `events` from the
+        fed `items`; `done`: the stream is complete (only ever in the last phase)."""
+
+
+def native_start(message: str | bytes) -> Start | None:
+    """Before a native session exists: the client's `start`, or None for a keep-alive. Raises
+    ProtocolError for anything else."""
+    if isinstance(message, bytes):
+        raise ProtocolError("not_started", "send the 'start' message before audio")
+    parsed = parse_text(message)
+    if isinstance(parsed, Start):
+        return parsed
+    if parsed.kind == "keepalive":
+        return None
+    raise ProtocolError("not_started", f"send the 'start' message before '{parsed.kind}'")
+
+
+class NativeSession(Session):
+    """The native protocol (docs/protocol.md), from the client's `start` on: every event goes
+    back as it is made (partials if asked for), then `end`."""
+
+    protocol = "native"
+
+    def __init__(self, peer: Peer, engine: Engine, start: Start, max_buffered_s: float) -> None:
+        super().__init__(peer, engine, start.sample_rate, max_buffered_s)
+        self.start = start
+
+    def ready(self) -> Message:
+        """The reply to `start`."""
+        return ready_message(
+            self.id, self.engine.bundle.source, self.start, self.engine.sample_rate
+        )
+
+    def receive(self, message: str | bytes) -> bool:
+        if isinstance(message, bytes):
+            self.queue_audio(decode_audio(message, self.start))
+            return False
+        parsed = parse_text(message)
+        if isinstance(parsed, Start):
+            raise ProtocolError("already_started", "'start' may be sent only once")
+        if parsed.kind == "keepalive":
+            return False
+        if parsed.kind == "end":
+            self.close_input()
+            return True
+        self.inbox.append(parsed)
+        return False
+
+    def messages(
+        self, events: list[Event], items: Sequence[Input], *, last_phase: bool, done: bool
+    ) -> list[Message]:
+        partials = self.start.partials
+        out = [e.to_json() for e in events if partials or not isinstance(e, Partial)]
+        if done:
+            out.append(end_message(self.stream.audio_s))
+        return out
+
+
+class VoskSession(Session):
+    """vosk-server's protocol, from the connection on at 16 kHz (a `config` before any audio
+    reopens the stream at its rate): exactly one reply per client message."""
+
+    protocol = "vosk"
+
+    def __init__(self, peer: Peer, engine: Engine, max_buffered_s: float) -> None:
+        super().__init__(peer, engine, 16000, max_buffered_s)
+        self.format = Start(sample_rate=16000)
+        self.replies = VoskReplies()  # worker only
+        self.audio_received = False
+
+    def receive(self, message: str | bytes) -> bool:
+        if isinstance(message, bytes):
+            self.audio_received = True
+            self.queue_audio(decode_audio(message, self.format))
+            return False
+        parsed = parse_vosk_text(message)
+        if isinstance(parsed, VoskConfig):
+            self.configure(parsed.sample_rate)
+            return False
+        self.close_input()
+        return True
+
+    def configure(self, sample_rate: int) -> None:
+        """Take audio at `sample_rate` from now on: a new stream (no worker has seen the old
+        one, since it was never fed)."""
+        if self.audio_received:
+            raise ProtocolError("already_started", "config must come before any audio")
+        self.format = Start(sample_rate=sample_rate)
+        self.sample_rate = sample_rate
+        self.stream = self.engine.open(sample_rate)
+
+    def _take(self) -> list[Input]:
+        """One message at a time, so that each gets its own reply."""
+        return [self.inbox.popleft()] if self.inbox else []
+
+    def messages(
+        self, events: list[Event], items: Sequence[Input], *, last_phase: bool, done: bool
+    ) -> list[Message]:
+        self.replies.add(events)
+        if not last_phase:
+            return []
+        if any(isinstance(item, Control) for item in items):
+            return [self.replies.last()]
+        return [self.replies.reply()] if items else []

@@ -1,0 +1,140 @@
+"""The scheduler on fake engines: how queued input reaches the streams, the finals-first phase,
+batching per engine, back-pressure release, a failing worker, and rounds that keep going while
+input remains."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import cast
+
+import numpy as np
+import pytest
+
+from s2t_stream.io.protocol import Start
+from s2t_stream.model.audio import to_pcm16
+from s2t_stream.server.metrics import Metrics
+from s2t_stream.server.scheduler import Scheduler
+from s2t_stream.server.sessions import NativeSession, Session, VoskSession
+from s2t_stream.streaming.engine import Engine
+from tests.server.fakes import FakeEngine, FakeStream, ImmediateLoop, drain, engine, loop, peer
+
+TENTH = to_pcm16(np.zeros(1600, np.float32))  # 0.1 s at 16 kHz
+END = '{"type": "end"}'
+
+
+def native(messages: tuple[str | bytes, ...] = (), fake: FakeEngine | None = None) -> NativeSession:
+    session = NativeSession(
+        peer(), cast(Engine, fake) if fake else engine(), Start(), max_buffered_s=1.0
+    )
+    for message in messages:
+        session.receive(message)
+    return session
+
+
+def stream(session: Session) -> FakeStream:
+    assert isinstance(session.stream, FakeStream)
+    return session.stream
+
+
+def test_a_worker_feeds_all_queued_input_then_steps_finals_first() -> None:
+    fake = FakeEngine()
+    session = native((TENTH, '{"type": "finalize"}', TENTH, END), fake)
+    posted = loop()
+    seconds = Scheduler(1, Metrics()).work([session], posted)
+    assert seconds == {session: pytest.approx(0.2)}
+    assert not session.inbox
+    assert [call[0] for call in stream(session).calls] == [
+        "accept",
+        "finalize",
+        "accept",
+        "end",
+        "finalize",
+    ]
+    assert [finals_only for finals_only, _ in fake.steps] == [True, False]
+    assert isinstance(posted, ImmediateLoop)
+    # One post per phase: the finals (sent at once), then the partials and the end.
+    assert [[m["type"] for m in messages] for messages, _ in posted.posts] == [
+        ["final", "final"],
+        ["partial", "partial", "end"],
+    ]
+    assert [done for _, done in posted.posts] == [False, True]
+    assert session.finished.is_set()
+    assert [m["type"] for m in drain(session.outbox)] == [
+        "final",
+        "final",
+        "partial",
+        "partial",
+        "end",
+    ]
+
+
+def test_sessions_on_one_engine_share_each_step_and_other_engines_step_apart() -> None:
+    first, second = FakeEngine(), FakeEngine()
+    a, b, c = native((TENTH,), first), native((TENTH,), first), native((TENTH,), second)
+    metrics = Metrics()
+    Scheduler(1, metrics).work([a, b, c], loop())
+    assert [(phase, len(streams)) for phase, streams in first.steps] == [(True, 2), (False, 2)]
+    assert [(phase, len(streams)) for phase, streams in second.steps] == [(True, 1), (False, 1)]
+    assert first.steps[0][1] == [stream(a), stream(b)]
+    # A batch is counted when a step ran updates: both engines' partial phase here.
+    assert metrics.registry.get_sample_value("s2t_batch_streams_count") == 2
+    assert metrics.registry.get_sample_value("s2t_batch_streams_sum") == 3  # 2 + 1 streams
+
+
+def test_a_round_releases_back_pressure_and_runs_on_worker_threads() -> None:
+    async def scenario() -> NativeSession:
+        session = native((TENTH,) * 15)  # 1.5 s waiting, over the 1.0 s limit
+        scheduler = Scheduler(2, Metrics())
+        scheduler.add(session)
+        await scheduler.round(asyncio.get_running_loop())
+        await asyncio.sleep(0)  # the posts the worker made
+        return session
+
+    session = asyncio.run(scenario())
+    assert session.buffered_s == pytest.approx(0.0, abs=1e-9)
+    assert session.drained.is_set()
+    assert threading.current_thread().name not in stream(session).threads
+    assert [m["type"] for m in drain(session.outbox)] == ["partial"] * 15
+
+
+def test_a_failing_worker_fails_only_its_own_sessions() -> None:
+    async def scenario() -> tuple[NativeSession, NativeSession]:
+        broken = native((TENTH,), FakeEngine(fail=True))
+        healthy = native((TENTH, END))
+        scheduler = Scheduler(2, Metrics())
+        for session in (broken, healthy):
+            scheduler.add(session)
+        await scheduler.round(asyncio.get_running_loop())
+        await asyncio.sleep(0)
+        return broken, healthy
+
+    broken, healthy = asyncio.run(scenario())
+    assert broken.finished.is_set() and not broken.inbox
+    assert drain(broken.outbox) == [
+        {"type": "error", "code": "internal", "message": "internal error"}
+    ]
+    assert healthy.finished.is_set()
+    assert [m["type"] for m in drain(healthy.outbox)] == ["final", "partial", "end"]
+
+
+def test_vosk_gets_one_reply_per_message_over_rounds_from_a_single_wake() -> None:
+    async def scenario() -> VoskSession:
+        session = VoskSession(peer(), engine(), max_buffered_s=1.0)
+        for message in (TENTH, TENTH, TENTH, '{"eof" : 1}'):
+            session.receive(message)
+        scheduler = Scheduler(1, Metrics())
+        scheduler.add(session)
+        running = asyncio.create_task(scheduler.run())
+        scheduler.wake()  # once: the scheduler goes on while input remains
+        await asyncio.wait_for(session.finished.wait(), 5)
+        running.cancel()
+        return session
+
+    session = asyncio.run(scenario())
+    assert drain(session.outbox) == [
+        {"partial": "heard 1600"},
+        {"partial": "heard 3200"},
+        {"partial": "heard 4800"},
+        {"text": "final 1", "result": [{"conf": 1.0, "start": 0.0, "end": 0.1, "word": "w1"}]},
+    ]
