@@ -18,10 +18,10 @@ import torch
 from transformers import Speech2TextConfig, Speech2TextFeatureExtractor
 from transformers import Speech2TextForConditionalGeneration as Reference
 
-from s2t_stream.model.config import GenerationConfig, ModelConfig
+from s2t_stream.model.config import DecodingOptions, GenerationConfig, ModelConfig
 from s2t_stream.model.features import extract_features
 from s2t_stream.model.network import Speech2Text
-from s2t_stream.model.search import DecodingOptions, SearchSettings, search
+from s2t_stream.model.search import SearchSettings, search
 
 
 def audio(seconds: float, seed: int = 0) -> np.ndarray:

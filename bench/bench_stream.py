@@ -22,14 +22,15 @@ from typing import Any
 import torch
 
 from s2t_stream.model.checkpoint import load_bundle
-from s2t_stream.model.search import DecodingOptions
+from s2t_stream.model.config import DecodingOptions
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.streaming.cmvn import CmvnOptions
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.policy import PolicyOptions
 from s2t_stream.streaming.stream import StreamOptions
 from s2t_stream.training.harness import build_stream, replay, score, transcribe_offline
 from s2t_stream.training.latency import finalisation_latencies, plot_latencies, sentence_lagging
-from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
 DEFAULT = StreamOptions()
 VARIANTS: dict[str, StreamOptions] = {
@@ -115,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     stream = build_stream(args.manifest, minutes=args.minutes, seed=args.seed)
     duration = len(stream.audio) / stream.sample_rate
     log.info("stream: %.1f min, %d sentences", duration / 60, len(stream.references))
-    greedy = Transcriber(bundle, TranscribeOptions(DecodingOptions(num_beams=1)))
+    # offline = each sentence's stretch as one utterance, by the reference's exact search
+    whole = TranscribeOptions(vad=False, loop_guard=False, batch_size=1)
+    greedy = Transcriber(bundle, replace(whole, decoding=DecodingOptions(num_beams=1)))
     offline = transcribe_offline(greedy, stream.heard())
     log.info("offline (greedy): %.1f CPU s", offline.cpu_s)
-    default = transcribe_offline(Transcriber(bundle), stream.heard())
+    default = transcribe_offline(Transcriber(bundle, whole), stream.heard())
     log.info("offline (the model's own search): %.1f CPU s", default.cpu_s)
     clean = transcribe_offline(greedy, stream.sources)
     log.info("offline (greedy) on the clean files: %.1f CPU s", clean.cpu_s)

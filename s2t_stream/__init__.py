@@ -12,9 +12,9 @@ _EXPORTS = {
     "load_bundle": "s2t_stream.model.checkpoint",
     "Bundle": "s2t_stream.model.checkpoint",
     "LoadOptions": "s2t_stream.model.checkpoint",
-    "DecodingOptions": "s2t_stream.model.search",
-    "Transcriber": "s2t_stream.transcribe",
-    "TranscribeOptions": "s2t_stream.transcribe",
+    "DecodingOptions": "s2t_stream.model.config",
+    "Transcriber": "s2t_stream.offline.transcriber",
+    "TranscribeOptions": "s2t_stream.offline.options",
     "Engine": "s2t_stream.streaming.engine",
     "Stream": "s2t_stream.streaming.stream",
     "StreamOptions": "s2t_stream.streaming.stream",
@@ -46,12 +46,13 @@ __all__ = [
 if TYPE_CHECKING:
     from s2t_stream.errors import S2TError
     from s2t_stream.model.checkpoint import Bundle, LoadOptions, load_bundle
-    from s2t_stream.model.search import DecodingOptions
+    from s2t_stream.model.config import DecodingOptions
+    from s2t_stream.offline.options import TranscribeOptions
+    from s2t_stream.offline.transcriber import Transcriber
     from s2t_stream.streaming.drive import StreamDriver
     from s2t_stream.streaming.engine import Engine
     from s2t_stream.streaming.events import Event, Final, Partial, Word
     from s2t_stream.streaming.stream import Stream, StreamOptions
-    from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
 
 def __getattr__(name: str) -> Any:

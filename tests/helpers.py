@@ -224,3 +224,27 @@ def running(
         loop.call_soon_threadsafe(run.stop.set)
         thread.join(60)
         loop.close()
+
+
+# --- speech and noise made in the test ------------------------------------------------------------
+
+
+def synthesise(text: str, voice: str = "en-us") -> np.ndarray:
+    """`text` spoken by espeak-ng, mono float32 at 16 kHz on the 16-bit grid, as a WAV file of
+    it would hold (tests using it carry the `audio("espeak-ng")` marker)."""
+    import io
+    import subprocess
+
+    import soundfile as sf
+
+    from s2t_stream.model.audio import quantize16, resample, to_mono
+
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "--stdout", text], check=True, capture_output=True
+    ).stdout
+    data, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    return quantize16(resample(to_mono(data), int(rate), 16000))
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(round(seconds * 16000), dtype=np.float32)

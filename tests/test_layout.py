@@ -21,7 +21,7 @@ RANKS = {
     "s2t_stream.defaults": 1,
     "s2t_stream.model": 2,
     "s2t_stream.streaming": 3,
-    "s2t_stream.transcribe": 4,
+    "s2t_stream.offline": 4,
     "s2t_stream.io": 4,
     "s2t_stream.training": 5,
     "s2t_stream.server": 6,
@@ -29,7 +29,7 @@ RANKS = {
     "s2t_stream.cli": 7,
     "s2t_stream.__main__": 8,
 }
-INFERENCE = ("s2t_stream.model", "s2t_stream.streaming", "s2t_stream.transcribe", "s2t_stream.io")
+INFERENCE = ("s2t_stream.model", "s2t_stream.streaming", "s2t_stream.offline", "s2t_stream.io")
 TRANSPORTS = ("s2t_stream.cli", "s2t_stream.server", "gui")
 
 

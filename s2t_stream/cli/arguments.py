@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from s2t_stream.defaults import DEVICE_NAMES, default_model, pick_device
 from s2t_stream.errors import MissingExtra, S2TError
+from s2t_stream.model.audio import AudioSource, RawFormat
 from s2t_stream.streaming.cmvn import CmvnOptions
 from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.policy import PolicyOptions
 from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.streaming.vad import VadOptions
 
 if TYPE_CHECKING:
     from s2t_stream.model.checkpoint import Bundle, LoadOptions
-    from s2t_stream.model.search import DecodingOptions
+    from s2t_stream.model.config import DecodingOptions
 
 log = logging.getLogger("s2t_stream")
 
@@ -166,9 +169,43 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def decoding_options(args: argparse.Namespace) -> DecodingOptions:
-    from s2t_stream.model.search import DecodingOptions
+    from s2t_stream.model.config import DecodingOptions
 
     return DecodingOptions(num_beams=args.beam, max_length=args.max_length)
+
+
+# --- audio input --------------------------------------------------------------------------------
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """Reading audio from standard input (`-`) and headerless PCM: `transcribe` and `stream`."""
+    group = parser.add_argument_group("input")
+    group.add_argument(
+        "--raw-rate",
+        type=number(int, above=0),
+        default=None,
+        help="the input is headerless PCM at this rate (Hz), e.g. from arecord or ffmpeg",
+    )
+    group.add_argument(
+        "--raw-encoding",
+        choices=["s16le", "f32le"],
+        default="s16le",
+        help="headerless PCM's samples (with --raw-rate)",
+    )
+    group.add_argument(
+        "--raw-channels", type=number(int, least=1), default=1, help="headerless PCM's channels"
+    )
+
+
+def raw_format(args: argparse.Namespace) -> RawFormat | None:
+    if args.raw_rate is None:
+        return None
+    return RawFormat(args.raw_rate, args.raw_encoding, args.raw_channels)
+
+
+def audio_source(name: str) -> AudioSource:
+    """`-` is standard input; anything else a path."""
+    return sys.stdin.buffer if name == "-" else name
 
 
 # --- streaming ----------------------------------------------------------------------------------
@@ -235,6 +272,21 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-vad", action="store_true", help="no endpointing: cut only at --max-segment"
     )
+    add_vad_argument(group)
+
+
+def add_vad_argument(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--vad",
+        choices=["webrtc", "floor", "silero"],
+        default=VadOptions().kind,
+        help="voice-activity detector (docs/vad.md): WebRTC's; WebRTC above a tracked noise "
+        "floor; or Silero's network (needs the silero-vad package)",
+    )
+
+
+def endpoint_options(args: argparse.Namespace, **rules: float) -> EndpointOptions:
+    return EndpointOptions(vad=VadOptions(kind=args.vad), **rules)
 
 
 def stream_options(args: argparse.Namespace) -> StreamOptions:
@@ -245,7 +297,7 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
         compute_factor=args.compute_factor,
         policy=PolicyOptions(name=args.policy, agreement=args.agreement, border_s=args.border),
         cmvn=CmvnOptions(mode=args.cmvn, stats_path=args.cmvn_stats),
-        endpoint=None if args.no_vad else EndpointOptions(end_silence_s=args.end_silence),
+        endpoint=None if args.no_vad else endpoint_options(args, end_silence_s=args.end_silence),
         max_segment_s=args.max_segment,
         tgt_lang=args.tgt_lang,
     )

@@ -4,27 +4,52 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from s2t_stream.cli.arguments import (
     add_decoding_arguments,
+    add_input_arguments,
     add_model_arguments,
+    add_vad_argument,
+    audio_source,
     decoding_options,
+    endpoint_options,
     load_model,
     log,
     needs_extra,
     number,
+    raw_format,
 )
+from s2t_stream.errors import S2TError
+from s2t_stream.io.subtitles import to_srt, to_vtt
+from s2t_stream.model.audio import load_audio
+from s2t_stream.model.config import DecodingOptions
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcription import Transcription
 
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    parser = command("transcribe", "transcribe or translate audio files offline")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="wav, flac, ogg or mp3")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser = command("transcribe", "transcribe or translate recordings offline")
     parser.add_argument(
-        "--batch-size", type=number(int, least=1), default=1, help="files decoded together"
+        "files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3…); - is stdin"
     )
+    parser.add_argument(
+        "--format",
+        choices=["text", "json", "srt", "vtt"],
+        default="text",
+        help="text; one JSON object per file with segment and word times; or subtitles",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="write each file's result to DIR/<name>.<format> instead of standard output",
+    )
+    add_transcribe_arguments(parser)
+    add_input_arguments(parser)
     add_model_arguments(parser)
     add_decoding_arguments(parser)
     parser.set_defaults(run=run_transcribe)
@@ -38,28 +63,101 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--json", type=Path, default=None, help="also write the results here, with every hypothesis"
     )
-    parser.add_argument(
-        "--batch-size", type=number(int, least=1), default=1, help="utterances decoded together"
-    )
+    add_transcribe_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(run=run_eval)
 
 
-def run_transcribe(args: argparse.Namespace) -> int:
-    from s2t_stream.transcribe import TranscribeOptions, Transcriber
-
-    options = TranscribeOptions(
-        decoding=decoding_options(args), tgt_lang=args.tgt_lang, batch_size=args.batch_size
+def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TranscribeOptions()
+    group = parser.add_argument_group("segmentation")
+    group.add_argument(
+        "--batch-size",
+        type=number(int, least=1),
+        default=d.batch_size,
+        help="segments decoded together",
     )
+    group.add_argument(
+        "--no-vad",
+        action="store_true",
+        help="decode each recording as one utterance (as the reference does), cut only at the "
+        "model's input limit; default: only the speech the streaming engine's VAD finds",
+    )
+    add_vad_argument(group)
+    group.add_argument(
+        "--max-segment",
+        type=number(float, least=1),
+        default=d.max_segment_s,
+        help="longer speech is cut at its longest pause, seconds",
+    )
+    group.add_argument(
+        "--no-loop-guard",
+        action="store_true",
+        help="keep repetition loops and over-long hypotheses (the reference's exact search)",
+    )
+
+
+def transcribe_options(args: argparse.Namespace) -> TranscribeOptions:
+    decoding = decoding_options(args) if hasattr(args, "beam") else DecodingOptions()
+    return TranscribeOptions(
+        decoding=decoding,
+        tgt_lang=getattr(args, "tgt_lang", None),
+        batch_size=args.batch_size,
+        vad=not args.no_vad,
+        endpoint=endpoint_options(args),
+        max_segment_s=args.max_segment,
+        loop_guard=not args.no_loop_guard,
+    )
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from s2t_stream.offline.transcriber import Transcriber
+
+    if args.format in ("srt", "vtt") and len(args.files) > 1 and args.output_dir is None:
+        raise S2TError(f"--format {args.format} with several files needs --output-dir")
+    if args.files.count("-") > 1:
+        raise S2TError("standard input (-) can be read only once")
+    options = transcribe_options(args)
     transcriber = Transcriber(load_model(args), options)
-    for result in transcriber.transcribe_files(args.files):
-        if args.format == "json":
-            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
-        elif len(args.files) > 1:
-            print(f"{result.path}: {result.text}", flush=True)
-        else:
-            print(result.text, flush=True)
+    failed = []
+    for name in args.files:
+        try:
+            audio = load_audio(audio_source(name), transcriber.sample_rate, raw=raw_format(args))
+        except S2TError as error:  # one bad file does not stop the others
+            print(f"s2t-stream: error: {error}", file=sys.stderr)
+            failed.append(name)
+            continue
+        (result,) = transcriber.transcribe([audio])
+        write(replace(result, path=name), args, several=len(args.files) > 1)
+    if failed:
+        print(f"s2t-stream: {len(failed)} of {len(args.files)} files failed: "
+              f"{', '.join(failed)}", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
+
+
+def render(result: Transcription, form: str, several: bool) -> str:
+    """One file's result in `form` (text, json, srt, vtt)."""
+    if form == "json":
+        return json.dumps(result.to_json(), ensure_ascii=False) + "\n"
+    if form == "srt":
+        return to_srt(result.segments)
+    if form == "vtt":
+        return to_vtt(result.segments)
+    return f"{result.path}: {result.text}\n" if several else result.text + "\n"
+
+
+def write(result: Transcription, args: argparse.Namespace, *, several: bool) -> None:
+    if args.output_dir is None:
+        sys.stdout.write(render(result, args.format, several))
+        sys.stdout.flush()
+        return
+    name = "stdin" if result.path in (None, "-") else Path(result.path or "").stem
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "jsonl" if args.format == "json" else args.format
+    target = args.output_dir / f"{name}.{suffix}"
+    target.write_text(render(result, args.format, several=False), encoding="utf-8")
+    log.info("wrote %s", target)
 
 
 def _beams(text: str) -> list[int]:
@@ -75,14 +173,14 @@ def _beams(text: str) -> list[int]:
 def run_eval(args: argparse.Namespace) -> int:
     with needs_extra("train", "s2t-stream eval (word error rates)"):
         import jiwer  # noqa: F401  (checked here, before the model loads)
+    from s2t_stream.offline.transcriber import Transcriber
     from s2t_stream.training.evaluate import evaluate, table
     from s2t_stream.training.manifest import read_manifest
-    from s2t_stream.transcribe import TranscribeOptions, Transcriber
 
     beams = _beams(args.beams)
     utterances = read_manifest(args.manifest, args.limit)
     bundle = load_model(args)
-    transcriber = Transcriber(bundle, TranscribeOptions(batch_size=args.batch_size))
+    transcriber = Transcriber(bundle, transcribe_options(args))
     results = []
     for num_beams in beams:
         log.info("decoding %d utterances with beam %d", len(utterances), num_beams)

@@ -11,26 +11,35 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from s2t_stream.cli.arguments import (
+    add_input_arguments,
     add_model_arguments,
     add_stream_arguments,
+    audio_source,
     load_model,
     number,
+    raw_format,
     stream_options,
 )
 from s2t_stream.defaults import is_device_name
 from s2t_stream.errors import DeviceLost
 from s2t_stream.io.captions import Captions
+from s2t_stream.model.audio import PCM16_SCALE, RawFormat, load_audio
 from s2t_stream.streaming.events import Event, Final
 
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser = command("stream", "replay an audio file through the streaming engine (live captions)")
-    parser.add_argument("file", metavar="FILE", help="wav, flac, ogg or mp3")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="audio file (wav, flac, ogg, mp3…); - is stdin (live, with --raw-rate: e.g. arecord)",
+    )
     parser.add_argument(
         "--pace",
         choices=["realtime", "fast"],
         default="realtime",
-        help="feed audio at real speed (latency includes compute) or as fast as possible",
+        help="feed a file at real speed (latency includes compute) or as fast as possible "
+        "(headerless PCM from stdin comes at the producer's pace)",
     )
     parser.add_argument(
         "--format",
@@ -41,6 +50,7 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--chunk-ms", type=number(int, above=0), default=100, help="audio per push, ms"
     )
+    add_input_arguments(parser)
     add_model_arguments(parser)
     add_stream_arguments(parser)
     parser.set_defaults(run=run_stream)
@@ -84,20 +94,38 @@ def paced(audio: np.ndarray, chunk: int, chunk_s: float, realtime: bool) -> Iter
         yield audio[begin : begin + chunk]
 
 
+def live_pcm(raw: RawFormat, chunk_ms: int) -> Iterator[np.ndarray]:
+    """Headerless PCM from standard input as it arrives, `chunk_ms` at a time, downmixed."""
+    dtype = np.dtype("<i2") if raw.encoding == "s16le" else np.dtype("<f4")
+    frame = dtype.itemsize * raw.channels
+    size = max(1, raw.sample_rate * chunk_ms // 1000) * frame
+    pending = b""
+    while block := sys.stdin.buffer.read(size):
+        pending += block
+        whole = len(pending) - len(pending) % frame
+        data, pending = pending[:whole], pending[whole:]
+        samples = np.frombuffer(data, dtype=dtype).astype(np.float32)
+        if raw.encoding == "s16le":
+            samples /= PCM16_SCALE
+        yield samples.reshape(-1, raw.channels).mean(axis=1)
+
+
 def run_stream(args: argparse.Namespace) -> int:
     from s2t_stream.io.subtitles import to_srt, to_vtt
-    from s2t_stream.model.audio import load_audio
     from s2t_stream.streaming.drive import StreamDriver, drive
     from s2t_stream.streaming.engine import Engine
 
     options = stream_options(args)
     bundle = load_model(args)
-    rate = bundle.features.sample_rate
-    audio = load_audio(args.file, rate)
-    chunks = paced(
-        audio, rate * args.chunk_ms // 1000, args.chunk_ms / 1000, args.pace == "realtime"
-    )
-    steps = drive(StreamDriver(Engine(bundle, options)), chunks)
+    engine = Engine(bundle, options)
+    raw = raw_format(args)
+    if args.file == "-" and raw is not None:  # a live pipe: stream it as it comes
+        steps = drive(StreamDriver(engine, raw.sample_rate), live_pcm(raw, args.chunk_ms))
+    else:
+        rate = bundle.features.sample_rate
+        audio = load_audio(audio_source(args.file), rate, raw=raw)
+        chunk, realtime = rate * args.chunk_ms // 1000, args.pace == "realtime"
+        steps = drive(StreamDriver(engine), paced(audio, chunk, args.chunk_ms / 1000, realtime))
     if args.format in ("srt", "vtt"):
         finals = [e for events in steps for e in events if isinstance(e, Final)]
         sys.stdout.write(to_srt(finals) if args.format == "srt" else to_vtt(finals))

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from s2t_stream.streaming.events import Final, Word
+from s2t_stream.streaming.events import Word
+
+
+class Timed(Protocol):
+    """What subtitles need of a final (streaming) or a segment (offline `TimedText`)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def start_s(self) -> float: ...
+
+    @property
+    def end_s(self) -> float: ...
+
+    @property
+    def words(self) -> tuple[Word, ...]: ...
+
 
 MIN_CUE_S = 0.5  # shorter cues flash by unread
 
@@ -36,7 +54,7 @@ def _wrap(words: Sequence[str], width: int) -> list[str]:
     return lines
 
 
-def cues(finals: Sequence[Final], *, width: int = 42, lines: int = 2) -> list[Cue]:
+def cues(finals: Sequence[Timed], *, width: int = 42, lines: int = 2) -> list[Cue]:
     """Each final's words in cues of ≤ `lines` × `width` characters, in time order."""
     out: list[Cue] = []
     for final in finals:
@@ -63,7 +81,7 @@ def _cue(words: Sequence[Word], width: int) -> Cue:
     return Cue(words[0].start_s, words[-1].end_s, tuple(_wrap([w.word for w in words], width)))
 
 
-def to_srt(finals: Sequence[Final]) -> str:
+def to_srt(finals: Sequence[Timed]) -> str:
     blocks = [
         f"{n}\n{timestamp(c.start_s)} --> {timestamp(c.end_s)}\n" + "\n".join(c.lines) + "\n"
         for n, c in enumerate(cues(finals), start=1)
@@ -71,7 +89,7 @@ def to_srt(finals: Sequence[Final]) -> str:
     return "\n".join(blocks)
 
 
-def to_vtt(finals: Sequence[Final]) -> str:
+def to_vtt(finals: Sequence[Timed]) -> str:
     blocks = [
         f"{timestamp(c.start_s, '.')} --> {timestamp(c.end_s, '.')}\n" + "\n".join(c.lines) + "\n"
         for c in cues(finals)
@@ -79,5 +97,5 @@ def to_vtt(finals: Sequence[Final]) -> str:
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
-def to_text(finals: Sequence[Final]) -> str:
+def to_text(finals: Sequence[Timed]) -> str:
     return "".join(f"[{timestamp(f.start_s)[:8]}] {f.text}\n" for f in finals if f.text)

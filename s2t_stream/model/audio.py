@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import soundfile as sf
@@ -26,6 +29,16 @@ PCM16_SCALE = np.float32(32768.0)
 """16-bit PCM full scale: int16 sample k is k / 32768, in [-1, 1) — the convention of
 libsndfile, Kaldi (whose fbank takes int16-range samples) and the reference feature extractor.
 Exact in float32, so audio read from 16-bit files round-trips."""
+
+
+def quantize16(samples: np.ndarray) -> np.ndarray:
+    """`samples` rounded to the 16-bit grid (float32). Audio upsampled from a lower rate (8 kHz
+    telephone audio) has an exactly empty band above the source's Nyquist frequency, unlike the
+    16-bit recordings the model learned from, whose rounding noise fills it: the model then
+    mishears ("the weather is knife today"). Rounding restores it; Gaussian dither of the same
+    level, which also fills the silences, does not (measured: tests/model/test_audio.py)."""
+    scaled = np.round(np.asarray(samples, dtype=np.float32) * PCM16_SCALE)
+    return (np.clip(scaled, -32768, 32767) / PCM16_SCALE).astype(np.float32)
 
 
 def to_pcm16(samples: np.ndarray) -> bytes:
@@ -137,42 +150,81 @@ class StreamResampler:
         return np.asarray(self._stream.resample_chunk(empty, last=True))
 
 
-def _read_file(path: Path) -> tuple[np.ndarray, int]:
-    """Read every channel of an audio file: ((n, channels) float32, file rate)."""
-    if not path.exists():
-        raise AudioError(f"{path}: expected an audio file, but no such file exists")
-    if not path.is_file():
-        raise AudioError(f"{path}: expected an audio file, got a directory or special file")
+@dataclass(frozen=True)
+class RawFormat:
+    """Headerless PCM: its rate (Hz), sample encoding and channel count (little-endian)."""
+
+    sample_rate: int
+    encoding: Literal["s16le", "f32le"] = "s16le"
+    channels: int = 1
+
+    def read_options(self) -> dict[str, Any]:
+        subtype = {"s16le": "PCM_16", "f32le": "FLOAT"}[self.encoding]
+        return dict(
+            format="RAW",
+            samplerate=self.sample_rate,
+            channels=self.channels,
+            subtype=subtype,
+            endian="LITTLE",
+        )
+
+
+AudioSource = str | Path | BinaryIO
+"""A file's path (regular files, and also pipes such as /dev/stdin or `<(…)`), or an open
+binary file (e.g. standard input)."""
+
+
+def _read(source: AudioSource, raw: RawFormat | None) -> tuple[np.ndarray, int]:
+    """Every channel of an audio file or stream: ((n, channels) float32, its rate)."""
+    name = source if isinstance(source, str | Path) else getattr(source, "name", "<stream>")
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(f"{path}: expected an audio file, but no such file exists")
+        if path.is_dir():
+            raise AudioError(f"{path}: expected an audio file, got a directory")
+        if not path.is_file():  # a pipe or device: no seeking, so read it whole first
+            source = io.BytesIO(path.read_bytes())
+    elif not source.seekable():
+        source = io.BytesIO(source.read())
     try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.SoundFileError, RuntimeError) as e:
-        raise AudioError(
-            f"{path}: expected a readable wav/flac/ogg/mp3 file, but it could not be decoded ({e})"
-        ) from e
+        data, rate = sf.read(
+            source, dtype="float32", always_2d=True, **(raw.read_options() if raw else {})
+        )
+    except (sf.SoundFileError, RuntimeError, TypeError) as e:
+        kind = "raw PCM" if raw else "readable wav/flac/ogg/mp3"
+        raise AudioError(f"{name}: expected {kind} audio, but it could not be decoded ({e})") from e
     return data, int(rate)
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read an audio file as mono float32 (n,) samples in [-1, 1] at `sample_rate` Hz.
+def load_audio(
+    source: AudioSource, sample_rate: int = SAMPLE_RATE, *, raw: RawFormat | None = None
+) -> np.ndarray:
+    """Read audio as mono float32 (n,) samples in [-1, 1] at `sample_rate` Hz: any format
+    libsndfile reads (wav with PCM, float, μ-law or A-law; flac, ogg, mp3), or headerless PCM
+    described by `raw`.
 
-    Any channel count is averaged to mono; a different file rate is resampled with soxr.
-    Raises AudioError when the file is missing, undecodable, empty, shorter than one
-    25 ms fbank window at `sample_rate`, or holds non-finite samples.
+    Any channel count is averaged to mono; a different rate is resampled with soxr (and, from
+    a lower rate, rounded to the 16-bit grid: `quantize16`). Raises AudioError when the file is
+    missing, undecodable, empty, shorter than one 25 ms fbank window at `sample_rate`, or holds
+    non-finite samples.
     """
     _check_rate("sample_rate", sample_rate)
-    path = Path(path)
-    data, file_rate = _read_file(path)
+    name = str(source) if isinstance(source, str | Path) else getattr(source, "name", "<stream>")
+    data, file_rate = _read(source, raw)
     if data.shape[0] == 0:
-        raise AudioError(f"{path}: expected audio samples, got a file with zero samples")
-    samples = check_samples(to_mono(data), where=str(path))
+        raise AudioError(f"{name}: expected audio samples, got a file with zero samples")
+    samples = check_samples(to_mono(data), where=name)
     if file_rate != sample_rate:
-        logger.debug("resampling %s from %d Hz to %d Hz", path, file_rate, sample_rate)
+        logger.debug("resampling %s from %d Hz to %d Hz", name, file_rate, sample_rate)
         samples = resample(samples, file_rate, sample_rate)
+        if file_rate < sample_rate:
+            samples = quantize16(samples)
     min_samples = round(sample_rate * FRAME_LENGTH_S)
     if samples.shape[0] < min_samples:
         duration_ms = 1000.0 * samples.shape[0] / sample_rate
         raise AudioError(
-            f"{path}: expected at least {min_samples} samples at {sample_rate} Hz "
+            f"{name}: expected at least {min_samples} samples at {sample_rate} Hz "
             f"({1000 * FRAME_LENGTH_S:.0f} ms, one fbank window), got {samples.shape[0]} "
             f"samples ({duration_ms:.1f} ms)"
         )

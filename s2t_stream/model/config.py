@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from s2t_stream.errors import CheckpointError
+from s2t_stream.errors import CheckpointError, OptionsError
 from s2t_stream.model.jsonfile import read_json_object
 
 ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu", "swish", "tanh")
@@ -169,3 +169,28 @@ class GenerationConfig:
         if self.forced_bos_token_id is not None:
             data["forced_bos_token_id"] = self.forced_bos_token_id
         return data
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How to search. `None` fields take the checkpoint's generation config."""
+
+    num_beams: int | None = None
+    max_length: int | None = None
+    early_stopping: bool | str | None = None
+    length_penalty: float | None = None
+    forced_bos_token_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_beams is not None and self.num_beams < 1:
+            raise OptionsError(f"DecodingOptions.num_beams must be ≥ 1, got {self.num_beams}")
+        if self.max_length is not None and self.max_length < 2:
+            raise OptionsError(
+                f"DecodingOptions.max_length must be ≥ 2 (it counts the start token), "
+                f"got {self.max_length}"
+            )
+        if self.early_stopping not in (None, True, False, "never"):
+            raise OptionsError(
+                f"DecodingOptions.early_stopping must be true, false or 'never', "
+                f"got {self.early_stopping!r}"
+            )

@@ -9,35 +9,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from s2t_stream.model.config import GenerationConfig
+from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 
 NEG = -1.0e9  # the reference's "impossible" score offset
-
-
-@dataclass(frozen=True)
-class DecodingOptions:
-    """How to search. `None` fields take the checkpoint's generation config."""
-
-    num_beams: int | None = None
-    max_length: int | None = None
-    early_stopping: bool | str | None = None
-    length_penalty: float | None = None
-    forced_bos_token_id: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.num_beams is not None and self.num_beams < 1:
-            raise ValueError(f"DecodingOptions.num_beams must be ≥ 1, got {self.num_beams}")
-        if self.max_length is not None and self.max_length < 2:
-            raise ValueError(
-                f"DecodingOptions.max_length must be ≥ 2 (it counts the start token), "
-                f"got {self.max_length}"
-            )
-        if self.early_stopping not in (None, True, False, "never"):
-            raise ValueError(
-                f"DecodingOptions.early_stopping must be true, false or 'never', "
-                f"got {self.early_stopping!r}"
-            )
 
 
 @dataclass(frozen=True)

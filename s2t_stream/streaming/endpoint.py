@@ -1,57 +1,31 @@
-"""Segmentation: a voice-activity detector (WebRTC's, behind an energy gate) labels 30 ms
-frames; endpoint rules turn the labels into segment starts and ends."""
+"""Segmentation: a voice-activity detector (`vad.py`) labels frames; endpoint rules turn the
+labels into segment starts and ends, live (`Endpointer`) or over a whole recording."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import webrtcvad
 
-from s2t_stream.model.audio import to_pcm16
-
-VAD_FRAME_S = 0.03  # WebRTC VAD frame: 10, 20 or 30 ms
+from s2t_stream.errors import OptionsError
+from s2t_stream.streaming.vad import VadOptions, VoiceActivity, make_vad
 
 
 @dataclass(frozen=True)
 class EndpointOptions:
-    vad_mode: int = 2  # WebRTC aggressiveness 0 (least) … 3 (most)
-    energy_floor_dbfs: float = -55.0  # frames quieter than this are never speech
+    """The detector (`vad`) and the endpoint rules' durations, in seconds (see `Endpointer`)."""
+
+    vad: VadOptions = field(default_factory=VadOptions)
     min_speech_s: float = 0.09
     pre_roll_s: float = 0.3
     end_silence_s: float = 0.35
 
     def __post_init__(self) -> None:
-        if self.vad_mode not in (0, 1, 2, 3):
-            raise ValueError(f"EndpointOptions.vad_mode must be 0…3, got {self.vad_mode}")
         for name in ("min_speech_s", "pre_roll_s", "end_silence_s"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"EndpointOptions.{name} must be ≥ 0, got {getattr(self, name)}")
-
-
-class VoiceActivity:
-    """Speech / non-speech per 30 ms frame for mono float samples at 8, 16, 32 or 48 kHz."""
-
-    def __init__(self, sample_rate: int, options: EndpointOptions) -> None:
-        if sample_rate not in (8000, 16000, 32000, 48000):
-            raise ValueError(f"the VAD needs 8, 16, 32 or 48 kHz audio, got {sample_rate} Hz")
-        self.vad = webrtcvad.Vad(options.vad_mode)
-        self.sample_rate = sample_rate
-        self.frame = round(sample_rate * VAD_FRAME_S)
-        self.floor = 10 ** (options.energy_floor_dbfs / 20)
-        self.pending = np.zeros(0, dtype=np.float32)
-
-    def accept(self, samples: np.ndarray) -> list[bool]:
-        """Labels of the frames completed by these samples (the remainder waits)."""
-        data = np.concatenate([self.pending, samples]) if len(self.pending) else samples
-        count = len(data) // self.frame
-        self.pending = data[count * self.frame :].copy()
-        labels = []
-        for i in range(count):
-            frame = data[i * self.frame : (i + 1) * self.frame]
-            loud = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) >= self.floor
-            labels.append(loud and self.vad.is_speech(to_pcm16(frame), self.sample_rate))
-        return labels
+            value = getattr(self, name)
+            if value < 0:
+                what = name.removesuffix("_s").replace("_", " ")
+                raise OptionsError(f"{what} must be ≥ 0 s, got {value}")
 
 
 @dataclass(frozen=True)
@@ -71,8 +45,9 @@ class Endpointer:
     - a segment longer than `StreamOptions.max_segment_s` is cut by the stream at a committed
       word boundary (`restart`), and the stream may close one early (`interrupt`)."""
 
-    def __init__(self, options: EndpointOptions) -> None:
+    def __init__(self, options: EndpointOptions, frame_s: float) -> None:
         self.options = options
+        self.frame_s = frame_s  # the detector's frame
         self.frames = 0  # labels seen
         self.in_segment = False
         self.floor_s = 0.0  # a new segment cannot start before the last one ended
@@ -81,18 +56,18 @@ class Endpointer:
 
     @property
     def time_s(self) -> float:
-        return self.frames * VAD_FRAME_S
+        return self.frames * self.frame_s
 
     def accept(self, labels: list[bool]) -> list[Boundary]:
         found: list[Boundary] = []
-        needed = max(1, round(self.options.min_speech_s / VAD_FRAME_S))
+        needed = max(1, round(self.options.min_speech_s / self.frame_s))
         for speech in labels:
             self.frames += 1
             now = self.time_s
             if not self.in_segment:
                 self.speech_run = self.speech_run + 1 if speech else 0
                 if self.speech_run >= needed:
-                    onset = now - self.speech_run * VAD_FRAME_S
+                    onset = now - self.speech_run * self.frame_s
                     start = max(self.floor_s, onset - self.options.pre_roll_s)
                     found.append(Boundary("start", start))
                     self.in_segment, self.last_speech_s = True, now
@@ -110,3 +85,93 @@ class Endpointer:
     def restart(self, time_s: float) -> None:
         """The engine cut the open segment at `time_s`; a new one continues from there."""
         self.floor_s = time_s
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of audio, in samples: [start, stop)."""
+
+    start: int
+    stop: int
+
+
+def find_segments(
+    samples: np.ndarray, sample_rate: int, options: EndpointOptions, max_segment_s: float
+) -> list[Span]:
+    """The segments the streaming engine would find in `samples` (the same voice activity and
+    endpoint rules, run over the whole recording at once), in order. A segment longer than
+    `max_segment_s` is split at its longest pause in its second half (where none, at its
+    quietest 30 ms), so no audio is dropped and none exceeds what the model can take."""
+    vad = make_vad(sample_rate, options.vad)
+    labels = vad.accept(samples)
+    spans, start = [], None
+    for boundary in Endpointer(options, vad.frame_s).accept(labels):
+        if boundary.kind == "start":
+            start = boundary.time_s
+        elif start is not None:
+            spans.append((round(start / vad.frame_s), round(boundary.time_s / vad.frame_s)))
+            start = None
+    if start is not None:
+        spans.append((round(start / vad.frame_s), len(labels) + 1))
+    return _pieces(samples, spans, labels, vad, max_segment_s)
+
+
+def split_long(
+    samples: np.ndarray, sample_rate: int, options: EndpointOptions, max_segment_s: float
+) -> list[Span]:
+    """All of `samples` as one segment, cut at pauses (as `find_segments` cuts) into pieces of
+    at most `max_segment_s`."""
+    if len(samples) <= max_segment_s * sample_rate:
+        return [Span(0, len(samples))]
+    vad = make_vad(sample_rate, options.vad)
+    labels = vad.accept(samples)
+    return _pieces(samples, [(0, len(labels) + 1)], labels, vad, max_segment_s)
+
+
+def _pieces(
+    samples: np.ndarray, spans: list[tuple[int, int]], labels: list[bool], vad: VoiceActivity,
+    max_segment_s: float,
+) -> list[Span]:  # fmt: skip
+    """Frame spans → sample spans, long ones split at pauses."""
+    count, frame = len(labels), vad.frame
+    blocks = samples[: count * frame].astype(np.float64).reshape(count, frame)
+    loudness = np.sqrt(np.mean(blocks**2, axis=1))
+    longest = max(1, round(max_segment_s / vad.frame_s))
+    out = [
+        Span(a * frame, min(b * frame, len(samples)))
+        for first, last in spans
+        for a, b in split_at_pauses(first, last, labels, loudness, longest)
+    ]
+    return [span for span in out if span.stop > span.start]
+
+
+def split_at_pauses(
+    first: int, last: int, labels: list[bool], loudness: np.ndarray, longest: int
+) -> list[tuple[int, int]]:
+    """Frames [first, last) as pieces of at most `longest` frames, each cut in the middle of the
+    longest non-speech run in the second half of the piece before it (else at its quietest
+    frame): pauses, not words, are cut."""
+    pieces = []
+    while last - first > longest:
+        window = range(first + max(1, longest // 2), min(first + longest, len(labels)))
+        cut = _middle_of_longest_pause(window, labels)
+        if cut is None:
+            quiet = loudness[window.start : window.stop]
+            cut = window.start + int(np.argmin(quiet)) if len(quiet) else first + longest
+        pieces.append((first, cut))  # cut > first: every piece holds at least one frame
+        first = cut
+    pieces.append((first, last))
+    return pieces
+
+
+def _middle_of_longest_pause(window: range, labels: list[bool]) -> int | None:
+    best, best_length, run_start = None, 0, None
+    for i in [*window, window.stop]:
+        quiet = i < window.stop and not labels[i]
+        if quiet and run_start is None:
+            run_start = i
+        elif not quiet and run_start is not None:
+            if i - run_start > best_length:
+                best, best_length = (run_start + i) // 2, i - run_start
+            run_start = None
+    return best

@@ -12,15 +12,10 @@ import torch
 
 from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.model.incremental import continue_greedy
+from s2t_stream.model.loops import token_budget
 from s2t_stream.model.network import EncoderOutput, concat_outputs, encode_batch
-from s2t_stream.streaming.stream import (
-    FBANK_FRAME_S,
-    Job,
-    Result,
-    Stream,
-    StreamOptions,
-    Vocabulary,
-)
+from s2t_stream.streaming.stream import Job, Result, Stream, StreamOptions
+from s2t_stream.streaming.words import FBANK_FRAME_S, Vocabulary
 
 BUCKET_SLACK = 1.3  # windows batched together differ in length by at most this factor
 
@@ -63,16 +58,14 @@ class Engine:
                 f"align_layers must name decoder layers 0…{config.decoder_layers - 1}, got {layers}"
             )
         self.align_layers = layers
-        starts_word = [
-            tokenizer.id_to_piece(i).startswith("\u2581") for i in range(config.vocab_size)
-        ]
-        self.word_starts = torch.tensor(starts_word)
-        self.vocabulary = Vocabulary(
-            decode=tokenizer.decode,
-            starts_word=tuple(starts_word),
+        self.vocabulary = Vocabulary.of(
+            tokenizer.id_to_piece,
+            tokenizer.decode,
+            config.vocab_size,
             subsampling=2**config.num_conv_layers,
             prefix_length=len(self.prefix),
         )
+        self.word_starts = torch.tensor(self.vocabulary.starts_word)
 
     @property
     def sample_rate(self) -> int:
@@ -121,9 +114,8 @@ class Engine:
         jobs = [job for job, _ in pairs]
         windows = [window for _, window in pairs]
         subsampling = self.vocabulary.subsampling
-        budgets = [
-            10 + math.ceil(len(w) * FBANK_FRAME_S * self.options.tokens_per_s) for w in windows
-        ]
+        rate = self.options.tokens_per_s
+        budgets = [token_budget(len(w) * FBANK_FRAME_S, rate) for w in windows]
         results = continue_greedy(
             self.bundle.model,
             self._encode(windows),
@@ -140,6 +132,7 @@ class Engine:
             ],
             lookahead=self.options.policy.lookahead,
             drafts=[j.segment.draft for j in jobs],
+            loop_guard=self.options.loop_guard,
         )
         for job, window, result in zip(jobs, windows, results, strict=True):
             job.stream.apply(job, Result(result.tokens, result.frames), len(window))

@@ -10,14 +10,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from s2t_stream.errors import AudioError, OptionsError
-from s2t_stream.model.audio import StreamResampler, check_samples
+from s2t_stream.model.audio import StreamResampler, check_samples, quantize16
 from s2t_stream.model.features import FeatureOptions, OnlineFbank
+from s2t_stream.model.loops import TOKENS_PER_S, cut_stuck_tail
 from s2t_stream.streaming.cmvn import CmvnOptions, Normaliser
-from s2t_stream.streaming.endpoint import Boundary, Endpointer, EndpointOptions, VoiceActivity
-from s2t_stream.streaming.events import Event, Final, Partial, Word
+from s2t_stream.streaming.endpoint import Boundary, Endpointer, EndpointOptions
+from s2t_stream.streaming.events import Event, Final, Partial
 from s2t_stream.streaming.policy import Policy, PolicyOptions, make_policy, word_boundary
+from s2t_stream.streaming.vad import make_vad
+from s2t_stream.streaming.words import FBANK_FRAME_S, Vocabulary, timed_words
 
-FBANK_FRAME_S = 0.01  # one fbank frame (10 ms shift)
 MIN_WINDOW = 20  # fbank frames: shorter windows are not worth an update
 
 
@@ -33,7 +35,8 @@ class StreamOptions:
     cmvn: CmvnOptions = field(default_factory=CmvnOptions)
     endpoint: EndpointOptions | None = field(default_factory=EndpointOptions)
     max_segment_s: float = 15.0
-    tokens_per_s: float = 8.0  # generation budget per second of window (stops runaway loops)
+    tokens_per_s: float = TOKENS_PER_S  # generation budget per second of window
+    loop_guard: bool = True  # cut repetition loops back to where they began (model.loops)
     tgt_lang: str | None = None
     align_layers: tuple[int, ...] | None = None  # decoder layers for alignment (None: all)
 
@@ -46,22 +49,6 @@ class StreamOptions:
             raise OptionsError(f"step growth must be in [0, 1], got {self.step_growth}")
         if self.max_segment_s < 1:
             raise OptionsError(f"max segment must be ≥ 1 s, got {self.max_segment_s}")
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """What a stream needs of the model's tokenizer and shape to turn tokens into events:
-    `decode` (token ids → text), `starts_word[id]` (the piece begins a word), the encoder's
-    time `subsampling` (fbank frames per encoder frame) and `prefix_length` (start token and
-    forced language tag: the tokens decoding starts from)."""
-
-    decode: Callable[[Sequence[int]], str]
-    starts_word: Sequence[bool]
-    subsampling: int
-    prefix_length: int
-
-    def encoder_frames(self, fbank_frames: int) -> int:
-        return -(-fbank_frames // self.subsampling)
 
 
 @dataclass(eq=False)  # segments are compared by identity
@@ -126,11 +113,12 @@ class Stream:
         self.clock = clock
         self.opened_at = clock()
         self.resampler = StreamResampler(sample_rate, features.sample_rate)
+        self.upsampled = sample_rate < features.sample_rate  # fill the empty band: `quantize16`
         self.fbank = OnlineFbank(features)
         self.normaliser = Normaliser(options.cmvn, features)
         endpoint = options.endpoint
-        self.vad = VoiceActivity(features.sample_rate, endpoint) if endpoint else None
-        self.endpointer = Endpointer(endpoint) if endpoint else None
+        self.vad = make_vad(features.sample_rate, endpoint.vad) if endpoint else None
+        self.endpointer = Endpointer(endpoint, self.vad.frame_s) if self.vad and endpoint else None
         self.raw = np.zeros((0, features.num_mel_bins), dtype=np.float32)
         self.raw_start = 0  # absolute frame of raw[0]
         self.samples_in = 0
@@ -167,16 +155,19 @@ class Stream:
         if array.ndim != 1:
             raise AudioError(f"Stream.accept: expected mono samples (n,), got {array.shape}")
         self.samples_in += len(array)
-        self._take(self.resampler.process(array), self.fbank.accept)
+        self._take(self._resampled(self.resampler.process(array)), self.fbank.accept)
 
     def end_input(self) -> None:
         """No more audio: the open segment closes at the last frame (idempotent)."""
         if self.input_ended:
             return
-        self._take(self.resampler.flush(), self.fbank.accept)
+        self._take(self._resampled(self.resampler.flush()), self.fbank.accept)
         self._take(np.zeros(0, dtype=np.float32), lambda _: self.fbank.finish())
         self.input_ended = True
         self.finalize()
+
+    def _resampled(self, samples: np.ndarray) -> np.ndarray:
+        return quantize16(samples) if self.upsampled else samples
 
     def finalize(self) -> None:
         """Close the open segment now (the next step emits its final); audio goes on."""
@@ -297,10 +288,13 @@ class Stream:
         segment.anchors = anchors[vocabulary.prefix_length - 1 : known]  # re-estimated
         new_anchors = anchors[known:]
         tokens = list(result.tokens)
+        frames = vocabulary.encoder_frames(window_frames)
         if job.final:
+            if self.options.loop_guard:  # no text invented after the audio ran out
+                heard = cut_stuck_tail(result.frames[known:], frames)
+                tokens, new_anchors = tokens[:heard], new_anchors[:heard]
             self._close(job, tokens, new_anchors)
             return
-        frames = vocabulary.encoder_frames(window_frames)
         stable = segment.policy.stable(tokens, result.frames[known:], frames)
         count = word_boundary(tokens, stable, vocabulary.starts_word)
         segment.policy.committed(count)
@@ -352,37 +346,13 @@ class Stream:
         self.normaliser.learn(self.frames(segment.start, end))
         if not text and segment.shown == ("", ""):
             return
-        words = self._words(all_tokens, all_anchors, segment.start, end)
+        words = timed_words(all_tokens, all_anchors, segment.start, end, self.vocabulary)
         start_s = words[0].start_s if words else segment.start * FBANK_FRAME_S
         end_s = words[-1].end_s if words else end * FBANK_FRAME_S
         final = Final(
             self._id(segment), text, start_s, end_s, self.audio_s, self._wall(), tuple(words)
         )
         self.outbox.append(final)
-
-    def _words(self, tokens: list[int], anchors: list[int], start: int, end: int) -> list[Word]:
-        """Group tokens into words; a word spans from midway after the previous word's last
-        token to midway before the next word's first one (times from the token anchors)."""
-        starts_word = self.vocabulary.starts_word
-        groups: list[tuple[list[int], int, int]] = []
-        latest = start
-        for token, anchor in zip(tokens, anchors, strict=True):
-            latest = max(latest, min(anchor, end))  # anchors made monotonic
-            if not groups or starts_word[token]:
-                groups.append(([token], latest, latest))
-            else:
-                groups[-1][0].append(token)
-                groups[-1] = (groups[-1][0], groups[-1][1], latest)
-        words = []
-        edge = self.vocabulary.subsampling * 2
-        for i, (ids, first, last) in enumerate(groups):
-            text = self.vocabulary.decode(ids).strip()
-            if not text:
-                continue
-            begin = (groups[i - 1][2] + first) / 2 if i else max(start, first - edge)
-            finish = (last + groups[i + 1][1]) / 2 if i + 1 < len(groups) else min(end, last + edge)
-            words.append(Word(text, begin * FBANK_FRAME_S, max(finish, begin) * FBANK_FRAME_S))
-        return words
 
     def _id(self, segment: Segment) -> int:
         if segment.id is None:

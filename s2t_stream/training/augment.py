@@ -43,18 +43,67 @@ def peak_normalize(samples: np.ndarray, peak_dbfs: float) -> np.ndarray:
     return (samples * (10 ** (peak_dbfs / 20) / peak)).astype(np.float32)
 
 
+COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power falls as 1/f ** this
+
+
 def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """(n,) float64 noise of unit mean power: "white", or "pink" (1/f power, shaped by FFT)."""
+    """(n,) float64 noise of unit mean power: "white", "pink" (1/f power) or "brown" (1/f²),
+    shaped by FFT."""
+    if kind not in COLOURS:
+        raise ValueError(f"noise kind must be one of {sorted(COLOURS)}, got {kind!r}")
     white = rng.standard_normal(n)
-    if kind == "pink":
+    if COLOURS[kind]:
         spectrum = np.fft.rfft(white)
-        spectrum[1:] /= np.sqrt(np.arange(1, spectrum.size))
+        spectrum[1:] /= np.arange(1, spectrum.size) ** (COLOURS[kind] / 2)
         spectrum[0] = 0.0
         white = np.fft.irfft(spectrum, n)
-    elif kind != "white":
-        raise ValueError(f"noise kind must be one of {NOISE_KINDS}, got {kind!r}")
-    power = float(np.mean(white**2)) if n else 0.0
-    return white / np.sqrt(power) if power > 0 else white
+    return _unit_power(white)
+
+
+def _unit_power(noise: np.ndarray) -> np.ndarray:
+    power = float(np.mean(noise**2)) if noise.size else 0.0
+    return noise / np.sqrt(power) if power > 0 else noise
+
+
+def hum(n: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(n,) mains hum of unit power: 50 or 60 Hz and its harmonics up to 1 kHz, each weaker than
+    the last, at random phases (a ground loop, a transformer)."""
+    t = np.arange(n) / sample_rate
+    base = rng.choice([50.0, 60.0])
+    harmonics = np.arange(1, int(1000 // base) + 1)
+    amplitudes = rng.uniform(0.3, 1.0, harmonics.size) / harmonics
+    phases = rng.uniform(0, 2 * np.pi, harmonics.size)
+    wave = sum(a * np.sin(2 * np.pi * base * k * t + p)
+               for k, a, p in zip(harmonics, amplitudes, phases, strict=True))  # fmt: skip
+    return _unit_power(np.asarray(wave, dtype=np.float64))
+
+
+def tones(n: int, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(n,) music-like noise of unit power: chords of 1–3 harmonic notes (110–880 Hz), each
+    lasting 0.2–0.8 s with an attack and a decay."""
+    out = np.zeros(n)
+    start = 0
+    while start < n:
+        length = min(n - start, round(rng.uniform(0.2, 0.8) * sample_rate))
+        t = np.arange(length) / sample_rate
+        envelope = np.minimum(1.0, t / 0.02) * np.exp(-t * rng.uniform(1.0, 4.0))
+        for _ in range(int(rng.integers(1, 4))):
+            f0 = 110.0 * 2 ** (rng.integers(0, 37) / 12)
+            note = sum(np.sin(2 * np.pi * f0 * h * t) / h**1.5 for h in range(1, 6))
+            out[start : start + length] += envelope * note
+        start += length
+    return _unit_power(out)
+
+
+def babble(n: int, voices: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """(n,) babble of unit power: `voices` (other people's speech) each looped from a random
+    offset and summed — the hardest noise for a voice-activity detector."""
+    out = np.zeros(n)
+    for voice in voices:
+        if voice.size:
+            looped = np.resize(np.roll(voice, int(rng.integers(voice.size))), n)
+            out += looped / max(float(np.sqrt(np.mean(looped**2))), 1e-12)
+    return _unit_power(out)
 
 
 def add_noise(

@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from s2t_stream.model.audio import load_audio
+from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.training.manifest import Utterance
 from s2t_stream.training.wer import grouped_wer, normalize, word_errors
-from s2t_stream.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
 

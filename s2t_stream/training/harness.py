@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from s2t_stream.model.audio import load_audio
+from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.streaming.drive import StreamDriver
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.events import Event, Final
@@ -25,7 +26,6 @@ from s2t_stream.training.latency import (
 )
 from s2t_stream.training.manifest import Utterance, read_manifest
 from s2t_stream.training.wer import joined_wer, normalize
-from s2t_stream.transcribe import Transcriber
 
 SPEECH_DBFS = -45.0  # a file's speech span: from the first to the last sample above this
 

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from s2t_stream.defaults import pick_device
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
-from s2t_stream.model.config import GenerationConfig
+from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.features import FeatureOptions, extract_features
 from s2t_stream.model.network import EncoderOutput, Speech2Text, encode_batch, pad_batch
-from s2t_stream.model.search import DecodingOptions, SearchSettings, search
+from s2t_stream.model.search import SearchSettings, search
 from s2t_stream.model.tokenizer import Tokenizer, train_sentencepiece
 from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import TrainOptions

@@ -20,7 +20,8 @@ from s2t_stream.model.config import GenerationConfig, ModelConfig
 from s2t_stream.model.features import FeatureOptions, extract_features
 from s2t_stream.model.network import Speech2Text
 from s2t_stream.model.tokenizer import train_sentencepiece
-from s2t_stream.transcribe import TranscribeOptions, Transcriber
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
 from tests.helpers import TINY
 
 SENTENCES = [
@@ -71,8 +72,10 @@ def test_text_output_and_generation_defaults_follow_the_reference(
     model_dir: Path, wavs: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Our tokens for the first file equal the reference's `generate` (beam 3, 12 tokens, from
-    the saved generation config) on the same features."""
-    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir)]) == 0
+    the saved generation config) on the same features: with the whole file as one utterance and
+    no loop guard, the search is the reference's."""
+    exact = ["--no-vad", "--no-loop-guard"]
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), *exact]) == 0
     printed = capsys.readouterr().out.strip()
     bundle = load_bundle(model_dir)
     feats = torch.from_numpy(extract_features(sf.read(wavs[0], dtype="float32")[0]))[None]
@@ -85,7 +88,7 @@ def test_text_output_and_generation_defaults_follow_the_reference(
 
 def test_beam_flag_overrides_the_checkpoint(model_dir: Path) -> None:
     bundle = load_bundle(model_dir)
-    from s2t_stream.model.search import DecodingOptions
+    from s2t_stream.model.config import DecodingOptions
 
     greedy = Transcriber(bundle, TranscribeOptions(decoding=DecodingOptions(num_beams=1)))
     assert greedy.settings.num_beams == 1
@@ -144,7 +147,9 @@ def test_missing_audio_and_model_are_clear_errors(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "nope.wav"
-    assert main(["transcribe", str(missing), "--model", str(model_dir)]) == 2
-    assert "nope.wav" in capsys.readouterr().err
+    assert main(["transcribe", str(missing), "--model", str(model_dir)]) == 1  # a file failed
+    err = capsys.readouterr().err
+    assert "nope.wav: expected an audio file, but no such file exists" in err
+    assert "1 of 1 files failed" in err
     assert main(["transcribe", str(missing), "--model", str(tmp_path / "no-model")]) == 2
     assert "no-model" in capsys.readouterr().err

@@ -159,17 +159,21 @@ def test_a_remote_server_as_the_backend(settings: QSettings, qtbot) -> None:  # 
 
 @pytest.mark.model
 def test_a_second_model_translates_under_the_caption(
-    settings: QSettings, qtbot, tmp_path: Path
+    settings: QSettings, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
+    from functools import partial
 
     from s2t_stream.model.checkpoint import Bundle, save_bundle
     from s2t_stream.model.config import GenerationConfig
     from s2t_stream.model.features import FeatureOptions
     from s2t_stream.model.tokenizer import train_sentencepiece
+    from s2t_stream.streaming.stream import StreamOptions
     from tests.helpers import TINY, reference_pair
 
-    # a tiny random multilingual model stands in for a real translation checkpoint
+    # a tiny random multilingual model stands in for a real translation checkpoint; random
+    # weights repeat themselves, which the loop guard would silence
+    monkeypatch.setattr("gui.app.StreamOptions", partial(StreamOptions, loop_guard=False))
     sentences = ["the quick brown fox jumps over the lazy dog", "she sells sea shells"] * 10
     tokenizer = train_sentencepiece(sentences, tmp_path / "spm", 36, lang_codes=["de", "fr"])
     _, model = reference_pair(

@@ -30,8 +30,9 @@ from s2t_stream.io.capture import (
 )
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle
-from s2t_stream.model.search import DecodingOptions
-from s2t_stream.transcribe import TranscribeOptions, Transcriber
+from s2t_stream.model.config import DecodingOptions
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
 from tests.helpers import BUNDLED_MODEL, SAMPLES, FakeBackend
 
 SAMPLE = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"

@@ -15,8 +15,9 @@ from transformers import (
 
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import load_bundle
-from s2t_stream.model.search import DecodingOptions
-from s2t_stream.transcribe import TranscribeOptions, Transcriber
+from s2t_stream.model.config import DecodingOptions
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
 from tests.helpers import BUNDLED_MODEL, SAMPLES
 
 MAX_BYTES = 25 * 1024 * 1024

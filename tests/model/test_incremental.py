@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from s2t_stream.model.config import GenerationConfig
+from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.incremental import continue_greedy
 from s2t_stream.model.network import Speech2Text, concat_outputs
-from s2t_stream.model.search import DecodingOptions, SearchSettings, greedy_search
+from s2t_stream.model.search import SearchSettings, greedy_search
 from tests.helpers import EOS, TINY, random_features, reference_pair
 
 PAD = 1

@@ -19,7 +19,8 @@ from websockets.sync.client import ClientConnection, connect
 from s2t_stream.model.audio import resample, to_pcm16
 from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.model.search import DecodingOptions
-from s2t_stream.transcribe import TranscribeOptions, Transcriber
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.server.options import Limits
 from s2t_stream.server.sessions import Session
 from s2t_stream.streaming.policy import PolicyOptions

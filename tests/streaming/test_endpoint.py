@@ -1,17 +1,13 @@
-"""Endpoint rules and the voice-activity detector."""
+"""Endpoint rules: frame labels → segment starts and ends."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from s2t_stream.streaming.endpoint import (
-    VAD_FRAME_S,
-    Boundary,
-    Endpointer,
-    EndpointOptions,
-    VoiceActivity,
-)
+from s2t_stream.streaming.endpoint import Boundary, Endpointer, EndpointOptions, split_at_pauses
+
+FRAME_S = 0.03  # the WebRTC detector's frame
 
 
 def labels(pattern: str) -> list[bool]:
@@ -21,7 +17,7 @@ def labels(pattern: str) -> list[bool]:
 
 def test_endpointer_starts_with_pre_roll_and_ends_after_silence() -> None:
     options = EndpointOptions(min_speech_s=0.09, pre_roll_s=0.3, end_silence_s=0.3)
-    endpointer = Endpointer(options)
+    endpointer = Endpointer(options, FRAME_S)
     found = endpointer.accept(labels("." * 20 + "s" * 10 + "." * 12))
     # speech starts at frame 20 (0.6 s); the 3rd speech frame confirms it; pre-roll 0.3 s
     assert found[0] == Boundary("start", pytest.approx(0.3))
@@ -31,37 +27,35 @@ def test_endpointer_starts_with_pre_roll_and_ends_after_silence() -> None:
 
 
 def test_endpointer_ignores_blips_and_short_pauses() -> None:
-    endpointer = Endpointer(EndpointOptions(min_speech_s=0.09, end_silence_s=0.3))
+    endpointer = Endpointer(EndpointOptions(min_speech_s=0.09, end_silence_s=0.3), FRAME_S)
     assert endpointer.accept(labels("..ss..s..ss....")) == []  # never 3 speech frames in a row
     found = endpointer.accept(labels("sss" + ".." * 4 + "sss" + "." * 5))
     assert [b.kind for b in found] == ["start"]  # pauses of 0.24 s and 0.15 s do not end it
 
 
 def test_next_segment_never_starts_before_the_last_ended() -> None:
-    endpointer = Endpointer(EndpointOptions(min_speech_s=0.09, pre_roll_s=1.0, end_silence_s=0.3))
+    endpointer = Endpointer(
+        EndpointOptions(min_speech_s=0.09, pre_roll_s=1.0, end_silence_s=0.3), FRAME_S
+    )
     found = endpointer.accept(labels("sss" + "." * 10 + "sss"))
     assert [b.kind for b in found] == ["start", "end", "start"]
     assert found[2].time_s == pytest.approx(found[1].time_s)
 
 
-def test_vad_labels_speech_but_not_silence_or_faint_noise() -> None:
-    rate = 16000
-    vad = VoiceActivity(rate, EndpointOptions())
-    t = np.arange(rate) / rate
-    voiced = (0.3 * np.sin(2 * np.pi * 140 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(
-        np.float32
-    )
-    faint = (np.random.default_rng(0).standard_normal(rate) * 1e-4).astype(np.float32)
-    assert sum(vad.accept(voiced)) > 20
-    assert sum(VoiceActivity(rate, EndpointOptions()).accept(faint)) == 0
-    assert sum(VoiceActivity(rate, EndpointOptions()).accept(np.zeros(rate, np.float32))) == 0
-    # chunking does not change the labels: 33 frames of 30 ms per second
-    chunked = VoiceActivity(rate, EndpointOptions())
-    pieces = [chunked.accept(voiced[i : i + 777]) for i in range(0, rate, 777)]
-    assert [x for p in pieces for x in p] == VoiceActivity(rate, EndpointOptions()).accept(voiced)
-    assert VAD_FRAME_S == 0.03
+def test_long_stretches_are_cut_in_their_longest_pause() -> None:
+    # speech, a 2-frame pause at 4–5, speech, a 4-frame pause at 12–15, speech
+    speech = labels("ssss..ssssss....ssssssss")
+    loudness = np.ones(len(speech))
+    pieces = split_at_pauses(0, len(speech), speech, loudness, longest=16)
+    assert pieces == [(0, 14), (14, len(speech))]  # the middle of the longer pause
 
 
-def test_vad_rejects_unsupported_rates() -> None:
-    with pytest.raises(ValueError, match="8, 16, 32 or 48 kHz"):
-        VoiceActivity(22050, EndpointOptions())
+def test_without_a_pause_the_quietest_frame_is_cut_and_every_piece_fits() -> None:
+    speech = labels("s" * 40)
+    loudness = np.full(len(speech), 1.0)
+    loudness[13] = 0.1
+    pieces = split_at_pauses(0, 40, speech, loudness, longest=16)
+    assert pieces[0] == (0, 13)
+    assert all(0 < b - a <= 16 for a, b in pieces)
+    assert [a for a, _ in pieces[1:]] == [b for _, b in pieces[:-1]] and pieces[-1][1] == 40
+    assert len(split_at_pauses(0, 10, labels("s" * 10), np.ones(10), longest=1)) == 10

@@ -15,14 +15,14 @@ import s2t_stream.streaming.engine as engine_module
 from s2t_stream.errors import AudioError
 from s2t_stream.model.audio import resample
 from s2t_stream.model.checkpoint import Bundle
-from s2t_stream.model.config import GenerationConfig
+from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.features import FeatureOptions
-from s2t_stream.model.search import DecodingOptions
 from s2t_stream.model.tokenizer import train_sentencepiece
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.streaming.engine import Engine, Stream, StreamOptions
 from s2t_stream.streaming.events import Event, Final, Partial
 from s2t_stream.streaming.policy import PolicyOptions
-from s2t_stream.transcribe import TranscribeOptions, Transcriber
 from tests.helpers import TINY, reference_pair
 
 RATE = 16000

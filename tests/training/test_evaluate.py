@@ -11,11 +11,12 @@ import pytest
 from s2t_stream.cli import main
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle
-from s2t_stream.model.search import DecodingOptions
+from s2t_stream.model.config import DecodingOptions
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.training.evaluate import score, table
 from s2t_stream.training.manifest import Utterance, read_manifest
 from s2t_stream.training.textnorm import normalize_text
-from s2t_stream.transcribe import TranscribeOptions, Transcriber
 from tests.helpers import SAMPLES
 
 SAMPLES = SAMPLES / "samples.jsonl"

@@ -10,7 +10,9 @@ import pytest
 
 from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import Bundle
-from s2t_stream.model.search import DecodingOptions
+from s2t_stream.model.config import DecodingOptions
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.streaming.engine import Engine, StreamOptions
 from s2t_stream.streaming.events import Final
 from s2t_stream.training.harness import (
@@ -22,7 +24,6 @@ from s2t_stream.training.harness import (
     speech_span,
     transcribe_offline,
 )
-from s2t_stream.transcribe import TranscribeOptions, Transcriber
 from tests.helpers import SAMPLES
 
 MANIFEST = SAMPLES / "samples.jsonl"

@@ -1,0 +1,1 @@
+"""Offline transcription: whole recordings in, text with segment and word times out."""

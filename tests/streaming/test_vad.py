@@ -1,0 +1,68 @@
+"""The voice-activity detectors: speech is speech, silence and steady noise are not, chunking
+does not change a label, and each detector refuses what it cannot take."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from s2t_stream.errors import OptionsError
+from s2t_stream.streaming.vad import VadOptions, make_vad
+
+RATE = 16000
+KINDS = ["webrtc", "floor", "silero"]
+
+
+def speech_fraction(kind: str, audio: np.ndarray) -> float:
+    labels = make_vad(RATE, VadOptions(kind=kind)).accept(audio)  # type: ignore[arg-type]
+    return sum(labels) / max(1, len(labels))
+
+
+def brown_noise(seconds: float, level: float) -> np.ndarray:
+    steps = np.random.default_rng(1).standard_normal(round(seconds * RATE))
+    walk = np.cumsum(steps)
+    walk -= np.convolve(walk, np.ones(801) / 801, mode="same")  # keep it centred
+    return (walk / np.abs(walk).max() * level).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_speech_is_found(kind: str, waves: list[np.ndarray]) -> None:
+    speech = waves[3]  # 7 s of espeak speech with short pauses
+    assert speech_fraction(kind, speech) > 0.5
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_silence_and_faint_noise_are_not_speech(kind: str) -> None:
+    faint = (np.random.default_rng(0).standard_normal(2 * RATE) * 1e-4).astype(np.float32)
+    assert speech_fraction(kind, np.zeros(2 * RATE, np.float32)) == 0
+    assert speech_fraction(kind, faint) == 0
+
+
+@pytest.mark.parametrize("kind", ["floor", "silero"])
+def test_loud_steady_rumble_is_not_speech_after_a_moment(kind: str) -> None:
+    rumble = brown_noise(20.0, 0.3)
+    settled = rumble[4 * RATE :]  # the floor gate needs its window to learn the noise
+    detector = make_vad(RATE, VadOptions(kind=kind))  # type: ignore[arg-type]
+    labels = detector.accept(rumble)
+    late = labels[len(labels) - round(len(settled) / detector.frame) :]
+    assert sum(late) / len(late) < 0.05
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_chunking_does_not_change_the_labels(kind: str, waves: list[np.ndarray]) -> None:
+    speech = waves[0]
+    whole = make_vad(RATE, VadOptions(kind=kind)).accept(speech)  # type: ignore[arg-type]
+    chunked = make_vad(RATE, VadOptions(kind=kind))  # type: ignore[arg-type]
+    pieces = [chunked.accept(speech[i : i + 777]) for i in range(0, len(speech), 777)]
+    assert [x for p in pieces for x in p] == whole
+
+
+def test_unsupported_rates_and_settings_are_refused() -> None:
+    with pytest.raises(OptionsError, match="8, 16, 32 or 48 kHz"):
+        make_vad(22050, VadOptions(kind="webrtc"))
+    with pytest.raises(OptionsError, match="8 or 16 kHz"):
+        make_vad(48000, VadOptions(kind="silero"))
+    with pytest.raises(OptionsError, match="webrtc, floor or silero"):
+        VadOptions(kind="energy")  # type: ignore[arg-type]
+    with pytest.raises(OptionsError, match="0…3"):
+        VadOptions(webrtc_mode=4)
