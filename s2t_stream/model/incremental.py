@@ -10,7 +10,6 @@ import torch
 from torch import Tensor
 
 from s2t_stream.model.cache import DecoderCache
-from s2t_stream.model.loops import loop_at_end
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 
 
@@ -32,8 +31,6 @@ class _Rows:
     max_new: Sequence[int]
     borders: Sequence[int | None]
     lookahead: int
-    prefixes: Sequence[Sequence[int]] = ()  # with `loop_guard`: a loop may run on from these
-    loop_guard: bool = False
     generated: list[list[int]] = field(default_factory=list)
     frames: list[list[int]] = field(default_factory=list)
     running: list[bool] = field(default_factory=list)
@@ -55,27 +52,12 @@ class _Rows:
             return
         self.generated[n].append(token)
         self.frames[n].append(frame)
-        if self.loop_guard and self._cut_loop(n):
-            return
         limit = self.borders[n]
         if self.beyond[n] or (limit is not None and frame >= limit):
             self.beyond[n] += 1
         self.running[n] = len(self.generated[n]) < self.max_new[n] and (
             self.beyond[n] <= self.lookahead
         )
-
-    def _cut_loop(self, n: int) -> bool:
-        """If row n now ends in a repetition loop, drop the loop's generated tokens (never the
-        prefix: committed words stay) and stop the row."""
-        whole = [*self.prefixes[n], *self.generated[n]]
-        keep = loop_at_end(whole)
-        if keep == len(whole):
-            return False
-        drop = min(len(whole) - keep, len(self.generated[n]))
-        del self.generated[n][len(self.generated[n]) - drop :]
-        del self.frames[n][len(self.frames[n]) - drop :]
-        self.running[n] = False
-        return True
 
 
 @torch.inference_mode()
@@ -93,7 +75,6 @@ def continue_greedy(
     border: Sequence[int | None] = (),
     lookahead: int = 0,
     drafts: Sequence[Sequence[int]] = (),
-    loop_guard: bool = False,
 ) -> list[Continuation]:
     """Row n of `encoder` continues `prefixes[n]` (which starts with the decoder start token) by
     at most `max_new[n]` greedy tokens. Prefixes are left-padded so that all rows step together;
@@ -109,15 +90,11 @@ def continue_greedy(
     They ride along in the prefix's teacher-forced pass, and the run of them that greedy search
     picks too is taken without a decoding step each (speculative decoding, the last hypothesis
     as the draft); after the first disagreement, decoding goes on from greedy's own token. The
-    result is greedy search's, drafts or not.
-
-    `loop_guard`: a row whose prefix and tokens end in a repetition loop (`loops.loop_at_end`)
-    stops there, its generated copies of the loop dropped — greedy search's result up to the
-    loop, which is then not greedy search's."""
+    result is greedy search's, drafts or not."""
     rows = len(prefixes)
     drafts = [list(d) for d in drafts] or [[] for _ in range(rows)]
     forced = [[*p, *d] for p, d in zip(prefixes, drafts, strict=True)]
-    state = _Rows(max_new, border, lookahead, prefixes, loop_guard)
+    state = _Rows(max_new, border, lookahead)
     logits, cache = _force(model, encoder, forced, pad_id, align_layers)
     width = logits.shape[1]
     firsts = [width - len(f) + len(p) - 1 for f, p in zip(forced, prefixes, strict=True)]

@@ -14,7 +14,7 @@ from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.model.features import extract_features
 from s2t_stream.model.incremental import align_tokens
-from s2t_stream.model.loops import cut_loop, cut_stuck_tail, token_budget
+from s2t_stream.model.loops import collapse_repeats, heard, token_budget
 from s2t_stream.model.network import encode_batch
 from s2t_stream.model.search import Hypothesis, SearchSettings, search
 from s2t_stream.offline.options import TranscribeOptions
@@ -120,9 +120,9 @@ class Transcriber:
         ]
         if self.options.loop_guard:  # no text invented after the audio ran out
             lengths = [self.vocabulary.encoder_frames(len(feat)) for feat in features]
-            heard = [cut_stuck_tail(f, n) for f, n in zip(frames, lengths, strict=True)]
-            tokens = [t[:k] for t, k in zip(tokens, heard, strict=True)]
-            frames = [f[:k] for f, k in zip(frames, heard, strict=True)]
+            supported = [heard(f, n) for f, n in zip(frames, lengths, strict=True)]
+            tokens = [t[:k] for t, k in zip(tokens, supported, strict=True)]
+            frames = [f[:k] for f, k in zip(frames, supported, strict=True)]
         return [
             self._timed(t, f, len(feat), span)
             for t, f, feat, span in zip(tokens, frames, features, spans, strict=True)
@@ -135,7 +135,7 @@ class Transcriber:
             tokens.pop()
         if self.options.loop_guard:
             tokens = tokens[:budget]
-            tokens = tokens[: cut_loop(tokens)]
+            tokens = [tokens[i] for i in collapse_repeats(tokens)]
         return tokens
 
     def _timed(self, tokens: list[int], frames: list[int], length: int, span: Span) -> TimedText:

@@ -15,6 +15,7 @@ from s2t_stream.model.incremental import continue_greedy
 from s2t_stream.model.loops import token_budget
 from s2t_stream.model.network import EncoderOutput, concat_outputs, encode_batch
 from s2t_stream.streaming.stream import Job, Result, Stream, StreamOptions
+from s2t_stream.streaming.vad import label_together
 from s2t_stream.streaming.words import FBANK_FRAME_S, Vocabulary
 
 BUCKET_SLACK = 1.3  # windows batched together differ in length by at most this factor
@@ -81,6 +82,7 @@ class Engine:
         """Run every update due on these streams, batched; events land in each stream.
         `finals_only`: just the finals (a server sends them before the slower partials).
         Returns the number of segment updates run (0: nothing was due)."""
+        label_together([s.vad for s in streams if s.vad is not None])  # one VAD call for all
         count = 0
         while jobs := [job for stream in streams for job in stream.due(finals_only)]:
             started = self.timer()
@@ -132,7 +134,6 @@ class Engine:
             ],
             lookahead=self.options.policy.lookahead,
             drafts=[j.segment.draft for j in jobs],
-            loop_guard=self.options.loop_guard,
         )
         for job, window, result in zip(jobs, windows, results, strict=True):
             job.stream.apply(job, Result(result.tokens, result.frames), len(window))

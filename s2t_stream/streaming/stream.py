@@ -12,7 +12,7 @@ import numpy as np
 from s2t_stream.errors import AudioError, OptionsError
 from s2t_stream.model.audio import StreamResampler, check_samples, quantize16
 from s2t_stream.model.features import FeatureOptions, OnlineFbank
-from s2t_stream.model.loops import TOKENS_PER_S, cut_stuck_tail
+from s2t_stream.model.loops import TOKENS_PER_S, collapse_repeats, heard
 from s2t_stream.streaming.cmvn import CmvnOptions, Normaliser
 from s2t_stream.streaming.endpoint import Boundary, Endpointer, EndpointOptions
 from s2t_stream.streaming.events import Event, Final, Partial
@@ -171,6 +171,7 @@ class Stream:
 
     def finalize(self) -> None:
         """Close the open segment now (the next step emits its final); audio goes on."""
+        self.label_speech()
         if self.open is None:
             return
         self._close_open(self.available)
@@ -192,10 +193,18 @@ class Stream:
         frames = fbank(samples)
         if len(frames):
             self.raw = np.concatenate([self.raw, frames])
-        if self.vad is not None and self.endpointer is not None:
-            for boundary in self.endpointer.accept(self.vad.accept(samples)):
-                self._boundary(boundary)
+        if self.vad is not None:
+            self.vad.push(samples)  # labelled at the next `label_speech` (many streams at once)
         self._forget_old_frames()
+
+    def label_speech(self) -> None:
+        """Label the audio accepted since the last call (speech or not: the engine may have
+        labelled many streams' audio together, `vad.label_together`) and move the segment
+        boundaries the endpoint rules find."""
+        if self.vad is not None and self.endpointer is not None:
+            for boundary in self.endpointer.accept(self.vad.labels()):
+                self._boundary(boundary)
+            self._forget_old_frames()
 
     def _boundary(self, boundary: Boundary) -> None:
         frame = round(boundary.time_s / FBANK_FRAME_S)
@@ -215,7 +224,10 @@ class Stream:
         """Drop frames no segment needs (a pre-roll's worth is kept for the next one)."""
         starts = [s.start for s in [*self.closing, *([self.open] if self.open else [])]]
         pre_roll = self.options.endpoint.pre_roll_s if self.options.endpoint else 0.0
-        keep = min(starts, default=self.available - round((pre_roll + 0.5) / FBANK_FRAME_S))
+        labelled = self.available  # a segment may still start anywhere after this, less pre-roll
+        if self.endpointer is not None:
+            labelled = min(labelled, round(self.endpointer.time_s / FBANK_FRAME_S))
+        keep = min(starts, default=labelled - round((pre_roll + 0.5) / FBANK_FRAME_S))
         drop = keep - self.raw_start
         if drop > 0:
             self.raw = self.raw[drop:]
@@ -237,6 +249,7 @@ class Stream:
         segment's update once `step_s` of new audio arrived (or more: `step_growth` × its
         length, `compute_factor` × the last update's compute time). A segment longer than
         `max_segment_s` gets a window of that length, which `apply` cuts."""
+        self.label_speech()
         longest = round(self.options.max_segment_s / FBANK_FRAME_S)
         jobs = []
         for segment in self.closing:
@@ -279,23 +292,23 @@ class Stream:
 
     def apply(self, job: Job, result: Result, window_frames: int) -> None:
         """Take the engine's result for `job` (a window of `window_frames` fbank frames):
-        re-anchor the committed tokens, commit what the policy calls stable (whole words only),
-        then emit a partial, close the segment (final) or cut it (over-long)."""
+        re-anchor the committed tokens, drop what the loop guard calls invented, commit what
+        the policy calls stable (whole words only), then emit a partial, close the segment
+        (final) or cut it (over-long)."""
         segment, vocabulary = job.segment, self.vocabulary
         known = vocabulary.prefix_length - 1 + len(segment.committed)  # tokens predicted before
+        frames = vocabulary.encoder_frames(window_frames)
+        tokens, attended = list(result.tokens), list(result.frames)
+        if self.options.loop_guard:
+            tokens, attended = self._guard(segment, tokens, attended, frames if job.final else 0)
         sub = vocabulary.subsampling
-        anchors = [segment.start + f * sub + sub // 2 for f in result.frames]
+        anchors = [segment.start + f * sub + sub // 2 for f in attended]
         segment.anchors = anchors[vocabulary.prefix_length - 1 : known]  # re-estimated
         new_anchors = anchors[known:]
-        tokens = list(result.tokens)
-        frames = vocabulary.encoder_frames(window_frames)
         if job.final:
-            if self.options.loop_guard:  # no text invented after the audio ran out
-                heard = cut_stuck_tail(result.frames[known:], frames)
-                tokens, new_anchors = tokens[:heard], new_anchors[:heard]
             self._close(job, tokens, new_anchors)
             return
-        stable = segment.policy.stable(tokens, result.frames[known:], frames)
+        stable = segment.policy.stable(tokens, attended[known:], frames)
         count = word_boundary(tokens, stable, vocabulary.starts_word)
         segment.policy.committed(count)
         segment.committed += tokens[:count]
@@ -306,6 +319,25 @@ class Stream:
             self._cut(job, tokens, new_anchors)
         else:
             self._partial(segment, tokens)
+
+    def _guard(
+        self, segment: Segment, tokens: list[int], attended: list[int], final_frames: int
+    ) -> tuple[list[int], list[int]]:
+        """The new tokens (and all tokens' attended frames) without repetition loops; for a
+        final (`final_frames`: its window's encoder frames) also without what the audio does
+        not hold (`loops.heard`). Committed tokens are never dropped."""
+        done = len(segment.committed)
+        head = self.vocabulary.prefix_length - 1 + done  # frames before the new tokens
+        keep = [i - done for i in collapse_repeats([*segment.committed, *tokens], fixed=done)]
+        new = [i for i in keep if i >= 0]
+        tokens, attended = (
+            [tokens[i] for i in new],
+            [*attended[:head], *(attended[head + i] for i in new)],
+        )
+        if final_frames:
+            supported = heard(attended[self.vocabulary.prefix_length - 1 :], final_frames) - done
+            tokens, attended = tokens[: max(0, supported)], attended[: head + max(0, supported)]
+        return tokens, attended
 
     def _partial(self, segment: Segment, tentative: list[int]) -> None:
         decode = self.vocabulary.decode

@@ -13,8 +13,9 @@ from s2t_stream.model.config import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.training.augment import colored_noise, hum
+from s2t_stream.training.textnorm import normalize_text
 from s2t_stream.training.wer import corpus_wer
-from tests.helpers import silence, synthesise
+from tests.helpers import sample_texts, silence, synthesise
 
 pytestmark = pytest.mark.model
 RATE = 16000
@@ -108,9 +109,12 @@ def test_a_ten_minute_recording_gives_every_sentence(
     assert len(audio) > 10 * 60 * RATE
     transcriber = Transcriber(bundle, TranscribeOptions(GREEDY, batch_size=16))
     (result,) = transcriber.transcribe([audio])
-    sentences = [t.text for t in transcriber.transcribe(waves)]
-    references = [sentences[i] for i in order]
-    assert corpus_wer([" ".join(references)], [result.text]) <= 0.05
+    texts = [normalize_text(t) or "" for t in sample_texts()]
+    references = [" ".join(texts[i] for i in order)]
+    alone = [t.text for t in transcriber.transcribe(waves)]
+    per_sentence = corpus_wer(references, [" ".join(alone[i] for i in order)])
+    whole = corpus_wer(references, [result.text])
+    assert whole <= 1.2 * per_sentence + 0.01, (whole, per_sentence)
     starts = [s.start_s for s in result.segments]
     assert starts == sorted(starts) and result.segments[-1].end_s <= result.duration_s
 

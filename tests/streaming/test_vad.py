@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from s2t_stream.errors import OptionsError
-from s2t_stream.streaming.vad import VadOptions, make_vad
+from s2t_stream.streaming.vad import VadOptions, label_together, make_vad
 
 RATE = 16000
 KINDS = ["webrtc", "floor", "silero"]
@@ -66,3 +66,19 @@ def test_unsupported_rates_and_settings_are_refused() -> None:
         VadOptions(kind="energy")  # type: ignore[arg-type]
     with pytest.raises(OptionsError, match="0…3"):
         VadOptions(webrtc_mode=4)
+
+
+def test_streams_labelled_together_get_their_own_labels(waves: list[np.ndarray]) -> None:
+    """The batched path (one Silero call per frame position for all streams, as the engine
+    runs it) gives each stream exactly the labels it gets alone, chunk after chunk."""
+    alone = [make_vad(RATE, VadOptions(kind="silero")).accept(w) for w in waves]
+    together = [make_vad(RATE, VadOptions(kind="silero")) for _ in waves]
+    labels: list[list[bool]] = [[] for _ in waves]
+    for start in range(0, max(len(w) for w in waves), 1600 * 3):
+        for detector, wave in zip(together, waves, strict=True):
+            detector.push(wave[start : start + 1600 * 3])
+        label_together(together)
+        for mine, detector in zip(labels, together, strict=True):
+            mine += detector.labels()
+    assert labels == alone
+    assert any(any(x) for x in labels) and not all(all(x) for x in labels)
