@@ -106,6 +106,8 @@ class Session(ABC):
         read no more. Raises ProtocolError for a message the protocol does not allow."""
 
     def queue_audio(self, audio: np.ndarray) -> None:
+        if self.input_closed:  # after `end` (the client's or the drain's) it has nowhere to go:
+            return  # a stream takes no audio after its end
         self.inbox.append(audio)
         self.buffered_s += len(audio) / self.sample_rate
 

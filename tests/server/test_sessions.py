@@ -107,6 +107,21 @@ def test_feeding_moves_every_queued_item_into_the_stream() -> None:
     ]
 
 
+def test_audio_after_the_end_is_dropped_not_fed() -> None:
+    """A draining server queues `end` for every session; a client still sending audio must not
+    make a worker feed audio after the stream's end (which a real stream refuses, failing the
+    worker's whole round)."""
+    session = native()
+    session.receive(TENTH)
+    session.close_input()  # what the drain does
+    session.receive(TENTH)
+    assert session.buffered_s == pytest.approx(0.1)
+    items, _ = session.feed()
+    assert [type(i) for i in items] == [np.ndarray, Control]
+    assert isinstance(session.stream, FakeStream)
+    assert [c[0] for c in session.stream.calls] == ["accept", "end", "finalize"]
+
+
 # --- back-pressure and failure ------------------------------------------------------------------
 
 
