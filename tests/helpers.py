@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -179,6 +180,15 @@ class Running:
     def __init__(self, server: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.server, self.loop, self.port = server, loop, 0
         self.stop: asyncio.Event | None = None
+        self.thread: threading.Thread | None = None
+
+    def shut_down(self, timeout: float = 60) -> float:
+        """Stop serving (as SIGTERM does: drain, then close) and wait; the seconds it took."""
+        assert self.stop is not None and self.thread is not None
+        began = time.monotonic()
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(timeout)
+        return time.monotonic() - began
 
     def url(self, path: str = "/v1/stream") -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
@@ -217,12 +227,11 @@ def running(
     thread.start()
     assert ready.wait(30), "server did not start"
     run = holder["run"]
+    run.thread = thread
     try:
         yield run
     finally:
-        assert run.stop is not None
-        loop.call_soon_threadsafe(run.stop.set)
-        thread.join(60)
+        run.shut_down()
         loop.close()
 
 

@@ -15,7 +15,7 @@ from s2t_stream.cli.arguments import (
     number,
     stream_options,
 )
-from s2t_stream.server.options import TOKEN_ENV, Limits, ServerOptions
+from s2t_stream.server.options import CLOSE_TIMEOUT_S, TOKEN_ENV, Limits, ServerOptions
 
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -78,10 +78,24 @@ def _add_limits(group: argparse._ArgumentGroup) -> None:
         "stops reading that client (back-pressure)",
     )
     group.add_argument(
+        "--max-queued-messages",
+        type=number(int, least=1),
+        default=d.max_queued_messages,
+        help="client messages a session may have waiting for the model (and, on the Vosk "
+        "protocol, replies waiting to be read); beyond it the server stops reading that client",
+    )
+    group.add_argument(
         "--drain-timeout",
         type=number(float, above=0),
         default=d.drain_timeout_s,
-        help="on SIGTERM, seconds to wait for open sessions' last finals",
+        help="on SIGTERM, seconds open sessions get for their last finals; then every "
+        f"connection is closed at once (at most {CLOSE_TIMEOUT_S:.0f} s more)",
+    )
+    group.add_argument(
+        "--ping-interval",
+        type=number(float, above=0),
+        default=d.ping_interval_s,
+        help="seconds between keep-alive pings (for proxies); a missing pong closes nothing",
     )
     group.add_argument("--token", default=None, help=f"require this bearer token (or ${TOKEN_ENV})")
     group.add_argument(
@@ -96,7 +110,9 @@ def limits(args: argparse.Namespace) -> Limits:
         max_session_s=args.max_session_s,
         idle_timeout_s=args.idle_timeout,
         max_buffered_s=args.max_buffered_s,
+        max_queued_messages=args.max_queued_messages,
         drain_timeout_s=args.drain_timeout,
+        ping_interval_s=args.ping_interval,
         token=args.token or os.environ.get(TOKEN_ENV) or None,
         origins=tuple(args.origin) if args.origin else None,
     )

@@ -24,6 +24,7 @@ UNSUPPORTED = 1003
 POLICY = 1008
 TOO_BIG = 1009
 INTERNAL = 1011
+TRY_AGAIN_LATER = 1013
 
 
 # --- native protocol, server half ---------------------------------------------------------------
@@ -61,11 +62,15 @@ START_FIELDS: dict[str, tuple[type, ...]] = {
 }
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def _json_object(text: str | bytes) -> dict[str, Any]:
+    """A JSON object, or ProtocolError `bad_json` — also for what the parser refuses beyond the
+    grammar: integers past Python's digit limit (ValueError), nesting past the recursion limit
+    (RecursionError), bytes that are not UTF-8."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as error:
-        message = f"expected a JSON object, got invalid JSON ({error})"
+    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        reason = str(error) if isinstance(error, json.JSONDecodeError) else type(error).__name__
+        message = f"expected a JSON object, got invalid JSON ({reason[:200]})"
         raise ProtocolError("bad_json", message) from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_json", f"expected a JSON object, got {type(data).__name__}")
@@ -127,7 +132,12 @@ def check_start(start: Start) -> None:
 
 
 def decode_audio(data: bytes, start: Start) -> np.ndarray:
-    """Binary frame → mono float32 in [-1, 1] at `start.sample_rate`."""
+    """Binary frame → mono float32 in [-1, 1] at `start.sample_rate`, shape (n,).
+
+    f32le samples outside [-1, 1] are clipped to it (the rule a sound card applies on output,
+    and the Web Audio API's range): a client's wrong scale gives clipped audio, never an
+    overflow inside the model. Raises ProtocolError `bad_audio` for a length that is not a
+    whole number of sample frames and for NaN or inf samples."""
     dtype = ENCODINGS[start.encoding]
     frame = dtype.itemsize * start.channels
     if len(data) % frame:
@@ -144,6 +154,7 @@ def decode_audio(data: bytes, start: Start) -> np.ndarray:
         audio = samples.astype(np.float32)
         if not np.isfinite(audio).all():
             raise ProtocolError("bad_audio", "f32le audio holds NaN or inf samples", UNSUPPORTED)
+        np.clip(audio, -1.0, 1.0, out=audio)
     return audio.mean(axis=1) if start.channels > 1 else audio[:, 0]
 
 
@@ -246,7 +257,34 @@ class VoskEof:
     pass
 
 
-def parse_vosk_text(text: str) -> VoskConfig | VoskEof:
+def is_vosk_eof(data: bytes) -> bool:
+    """Whether a binary frame is `{"eof" : 1}` sent as bytes (as some clients do) rather than
+    audio: a short frame that parses as a JSON object with `eof`."""
+    if len(data) > 64 or not data.lstrip().startswith(b"{"):
+        return False
+    try:
+        return isinstance(parse_vosk_text(data), VoskEof)
+    except ProtocolError:
+        return False
+
+
+class PcmCarry:
+    """16-bit PCM split anywhere: each frame's odd trailing byte waits for the next one (Vosk
+    clients read pipes in fixed byte counts, which need not be even)."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def take(self, data: bytes) -> bytes:
+        """The whole samples so far, in order; an odd last byte is kept for the next frame."""
+        data = self.pending + data
+        whole = len(data) - len(data) % 2
+        self.pending = data[whole:]
+        return data[:whole]
+
+
+def parse_vosk_text(text: str | bytes) -> VoskConfig | VoskEof:
+    """A Vosk control message (text, or the eof some clients send as a binary frame)."""
     data = _json_object(text)
     if "eof" in data:
         return VoskEof()

@@ -13,10 +13,10 @@ from websockets.asyncio.server import serve
 
 from s2t_stream.io.protocol import GOING_AWAY
 from s2t_stream.model.checkpoint import Bundle
-from s2t_stream.server.connection import Connections
+from s2t_stream.server.connection import SIZE_SLACK, Connection, Connections
 from s2t_stream.server.gate import Gate
 from s2t_stream.server.metrics import Metrics
-from s2t_stream.server.options import NATIVE_PATH, Limits
+from s2t_stream.server.options import CLOSE_TIMEOUT_S, NATIVE_PATH, Limits
 from s2t_stream.server.scheduler import Scheduler
 from s2t_stream.server.sessions import Engines
 from s2t_stream.streaming.stream import StreamOptions
@@ -40,16 +40,22 @@ class StreamingServer:
     @contextlib.asynccontextmanager
     async def running(self, host: str, port: int) -> AsyncIterator[int]:
         """Serve until the block exits (then drain). Yields the bound port."""
-        scheduler = asyncio.create_task(self.scheduler.run())
+        tasks = [
+            asyncio.create_task(self.scheduler.run()),
+            asyncio.create_task(self.connections.watch()),
+        ]
         async with serve(
             self.connections.handle,
             host,
             port,
             process_request=self.gate,
-            max_size=self.limits.max_message_bytes + 1024,
+            max_size=self.limits.max_message_bytes + SIZE_SLACK,
             origins=self.gate.origins(),
-            ping_interval=20,
+            ping_interval=self.limits.ping_interval_s,
+            ping_timeout=None,  # a busy client (or server) is not a dead one: see Limits
+            close_timeout=CLOSE_TIMEOUT_S,
             compression=None,  # deflating PCM costs CPU on both ends and saves little
+            create_connection=Connection,
         ) as server:
             bound = next(iter(server.sockets)).getsockname()[1]
             log.info("listening", extra={"host": host, "port": bound})
@@ -57,23 +63,24 @@ class StreamingServer:
                 yield bound
             finally:
                 await self.drain()
-                scheduler.cancel()
+                for task in tasks:
+                    task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler
+                    await asyncio.gather(*tasks)
 
     async def drain(self) -> None:
-        """Stop taking sessions; finish every open one (its finals are sent), then close, within
-        `limits.drain_timeout_s`."""
-        self.gate.draining = True
+        """Stop taking sessions; end every open one's input and give them `drain_timeout_s`
+        for their last finals (each connection closes with 1001 as soon as its own are sent);
+        then close whatever is left, all at once, within CLOSE_TIMEOUT_S."""
+        self.gate.draining = self.connections.draining = True
         log.info("draining", extra={"sessions": len(self.connections.open)})
-        sessions = list(self.scheduler.sessions)
-        for session in sessions:
+        for session in self.scheduler.sessions:
             session.close_input()
         self.scheduler.wake()
-        if sessions:
+        if peers := [peer for peer in self.connections.open if peer.session is not None]:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    asyncio.gather(*(s.finished.wait() for s in sessions)),
+                    asyncio.gather(*(peer.websocket.wait_closed() for peer in peers)),
                     self.limits.drain_timeout_s,
                 )
         await self.connections.close_all(GOING_AWAY, "server shutting down")

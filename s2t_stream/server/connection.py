@@ -1,21 +1,27 @@
 """One websocket connection, handshake to close: its messages read under the limits, its session
-formed when the protocol allows, and on a broken rule a coded error, then the close."""
+formed when the protocol allows and released however it ends, and on a broken rule a coded
+error, then the close."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from s2t_stream.errors import ProtocolError
-from s2t_stream.io.protocol import NORMAL, TOO_BIG
+from s2t_stream.io.protocol import GOING_AWAY, NORMAL, TOO_BIG, TRY_AGAIN_LATER
 from s2t_stream.server.gate import protocol_of
 from s2t_stream.server.metrics import Metrics
-from s2t_stream.server.options import Limits
+from s2t_stream.server.options import CLOSE_TIMEOUT_S, MAX_UNSENT_BYTES, Limits
 from s2t_stream.server.scheduler import Scheduler
 from s2t_stream.server.sessions import (
     Engines,
@@ -29,13 +35,58 @@ from s2t_stream.server.sessions import (
 log = logging.getLogger("s2t_stream.server")
 
 
+class SizedProtocol(ServerProtocol):
+    """websockets' server protocol, answering a message over its size limit as every other
+    broken rule is answered: the `too_large` error message before the 1009 close (websockets
+    closes with the code alone, having refused the frame from its header, unread)."""
+
+    def fail(self, code: int, reason: str = "") -> None:
+        if code == CloseCode.MESSAGE_TOO_BIG and self.state is State.OPEN:
+            limit = self.max_message_size or 0
+            self.send_text(json.dumps(too_large(None, limit - SIZE_SLACK).to_json()).encode())
+        super().fail(code, reason)
+
+
+class Connection(ServerConnection):
+    """The server's websocket connection (websockets' own, with two changes):
+
+    - Messages over the size limit get their `too_large` error (`SizedProtocol`).
+    - It still sends after a client half-closes (TCP FIN after its last message, as
+      `shutdown(SHUT_WR)` or `nc -N` do): the end of the client's data is held back and `eof`
+      set, so that the reader takes the messages that came before it and then decides — after
+      the client's `end` the stream's remaining finals and `end` still go out; without one
+      the client is gone. `release_eof()` then closes as websockets would have at once (RFC
+      6455 §7.1.1 expects a closing handshake before the TCP close)."""
+
+    def __init__(self, protocol: ServerProtocol, *args: Any, **kwargs: Any) -> None:
+        protocol.__class__ = SizedProtocol  # a subclass without state of its own
+        super().__init__(protocol, *args, **kwargs)
+        self.eof = asyncio.Event()  # the client half-closed; held back until `release_eof`
+        self.eof_released = False
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's contract
+        if self.protocol.state is State.OPEN:
+            self.eof.set()
+            return True  # keep the transport open for writing
+        return super().eof_received()
+
+    def release_eof(self) -> None:
+        if self.eof.is_set() and not self.eof_released:
+            self.eof_released = True
+            super().eof_received()
+
+
 class Incoming:
     """A connection's client messages, one at a time, under the session-length, idle and
-    message-size limits (each broken one raises its ProtocolError)."""
+    message-size limits (each broken one raises its ProtocolError). After the client's
+    half-close (`eof`), the messages it sent before it, then ConnectionClosed."""
 
-    def __init__(self, websocket: ServerConnection, limits: Limits) -> None:
+    def __init__(
+        self, websocket: ServerConnection, limits: Limits, eof: asyncio.Event | None = None
+    ) -> None:
         self.websocket = websocket
         self.limits = limits
+        self.eof = eof
         self.opened_at = time.monotonic()
 
     async def next(self) -> str | bytes:
@@ -45,18 +96,40 @@ class Incoming:
                 "session_too_long", f"sessions last at most {limits.max_session_s:.0f} s"
             )
         try:
-            message = await asyncio.wait_for(self.websocket.recv(), timeout=limits.idle_timeout_s)
+            message = await asyncio.wait_for(self._receive(), timeout=limits.idle_timeout_s)
         except TimeoutError:
             raise ProtocolError(
                 "idle_timeout", f"no message for {limits.idle_timeout_s:.0f} s", NORMAL
             ) from None
-        if len(message) > limits.max_message_bytes:
-            raise ProtocolError(
-                "too_large",
-                f"messages are limited to {limits.max_message_bytes} bytes, got {len(message)}",
-                TOO_BIG,
-            )
+        size = len(message.encode()) if isinstance(message, str) else len(message)
+        if size > limits.max_message_bytes:
+            raise too_large(size, limits.max_message_bytes)
         return message
+
+    async def _receive(self) -> str | bytes:
+        if self.eof is None:
+            return await self.websocket.recv()
+        receiving = asyncio.ensure_future(self.websocket.recv())
+        ended = asyncio.ensure_future(self.eof.wait())
+        try:
+            await asyncio.wait({receiving, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if not receiving.done():  # every message before the EOF was queued before it:
+                await asyncio.wait({receiving}, timeout=EOF_GRACE_S)  # one left comes at once
+            if receiving.done():
+                return receiving.result()
+            raise ConnectionClosed(None, None)
+        finally:
+            receiving.cancel()  # websockets' recv() may be cancelled without losing data
+            ended.cancel()
+
+
+EOF_GRACE_S = 0.05  # after a half-close, how long a message already queued may take to come
+SIZE_SLACK = 1024  # websockets' own limit is this much above ours: ours answers first
+
+
+def too_large(size: int | None, limit: int) -> ProtocolError:
+    got = f", got {size}" if size is not None else ""
+    return ProtocolError("too_large", f"messages are limited to {limit} bytes{got}", TOO_BIG)
 
 
 class Connections:
@@ -71,9 +144,12 @@ class Connections:
         self.engines = engines
         self.scheduler = scheduler
         self.open: set[Peer] = set()
+        self.draining = False
 
     async def handle(self, websocket: ServerConnection) -> None:
-        """The websocket handler: converse, then close with the error if a rule was broken."""
+        """The websocket handler: converse, then close, with the error if a rule was broken
+        (or the session failed). Whatever happens, the session is released and the connection
+        is gone within the flush and close timeouts."""
         assert websocket.request is not None  # set by the handshake, before any handler runs
         protocol = protocol_of(websocket.request.path)
         peer = Peer(websocket)
@@ -82,63 +158,124 @@ class Connections:
         self.metrics.opened.labels(protocol).inc()
         log.info("session opened", extra={"session": peer.id, "protocol": protocol})
         writer = asyncio.create_task(peer.write())
-        reason = "client closed"
+        code, reason = NORMAL, "finished"
         try:
             await self._converse(peer, protocol)
-            reason = "finished"
+            if self.draining:
+                code = GOING_AWAY
         except ProtocolError as error:
-            reason = error.code
+            code, reason = error.close_code, error.code
             self.metrics.errors.labels(error.code).inc()
-            await peer.outbox.put(error.to_json())
-            await peer.outbox.put(None)
-            await writer
-            await websocket.close(error.close_code, error.message[:120])
-        except ConnectionClosed:
+            peer.outbox.put(error.to_json())
+        except ConnectionClosed as closed:
             reason = "disconnected"
+            if closed.sent is not None and closed.sent.code == TOO_BIG:  # SizedProtocol's
+                reason = "too_large"
+                self.metrics.errors.labels(reason).inc()
         finally:
-            await peer.outbox.put(None)
-            with contextlib.suppress(ConnectionClosed):
-                await writer
+            peer.outbox.close()
+            await self._flush(peer, writer)
+            await self._close(peer, code, reason)
             self.open.discard(peer)
             self.metrics.sessions.set(len(self.open))
             log.info("session closed", extra={"session": peer.id, "reason": reason})
 
+    async def _flush(self, peer: Peer, writer: asyncio.Task[None]) -> None:
+        """Let the writer send what is queued, for at most `idle_timeout_s` (a client that
+        does not read by then is not reading)."""
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer), self.limits.idle_timeout_s)
+        writer.cancel()
+        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
+            await writer
+
+    async def _close(self, peer: Peer, code: int, reason: str) -> None:
+        """Close the connection, for at most CLOSE_TIMEOUT_S (then drop it)."""
+        websocket = peer.websocket
+        if isinstance(websocket, Connection) and websocket.eof.is_set():
+            websocket.release_eof()  # the client has shut its side: no closing handshake
+            return
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            await asyncio.wait_for(websocket.close(code, reason[:120]), CLOSE_TIMEOUT_S)
+        if websocket.state is not State.CLOSED:
+            websocket.transport.abort()
+
     async def _converse(self, peer: Peer, protocol: str) -> None:
-        """Form the session, read the client's input into it, wait for the last reply."""
-        incoming = Incoming(peer.websocket, self.limits)
+        """Form the session, read the client's input into it until its last reply is queued;
+        raise the session's error if it failed. The session is released however this ends."""
+        eof = peer.websocket.eof if isinstance(peer.websocket, Connection) else None
+        incoming = Incoming(peer.websocket, self.limits, eof)
         if protocol == NativeSession.protocol:
             session: Session = await self._native(peer, incoming)
         else:  # Vosk clients may skip the config message: 16 kHz
-            session = VoskSession(peer, self.engines.get(None), self.limits.max_buffered_s)
+            session = VoskSession(peer, self.engines.get(None), self.limits)
+        if self.draining:
+            raise ProtocolError(
+                "shutting_down", "the server is shutting down; retry later", TRY_AGAIN_LATER
+            )
+        peer.session = session
         self.scheduler.add(session)
         try:
-            await self._read(session, incoming)
-            await session.finished.wait()
+            await self._until_finished(session, incoming)
         finally:
             self.scheduler.discard(session)
+            session.release()
+        if session.error is not None:
+            raise session.error
+
+    async def _until_finished(self, session: Session, incoming: Incoming) -> None:
+        """Read the client into the session until the session is finished (its last reply
+        queued, or failed). A broken rule or a lost connection raises out of here."""
+        reading = asyncio.create_task(self._read(session, incoming))
+        finished = asyncio.create_task(session.finished.wait())
+        closed = asyncio.create_task(session.websocket.wait_closed())
+        pending = {reading, finished, closed}
+        try:
+            while not finished.done():
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if reading in done:
+                    reading.result()  # raises what broke the reading
+                if closed in done and not finished.done():
+                    raise session.websocket.protocol.close_exc  # closed: with its codes
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)  # settled and retrieved
 
     async def _native(self, peer: Peer, incoming: Incoming) -> NativeSession:
         """Read up to the client's `start` (keep-alives may come first); answer `ready`."""
         while (start := native_start(await incoming.next())) is None:
             pass
         engine = self.engines.get(start.tgt_lang)
-        session = NativeSession(peer, engine, start, self.limits.max_buffered_s)
+        session = NativeSession(peer, engine, start, self.limits)
         session.post([session.ready()], done=False)
         return session
 
     async def _read(self, session: Session, incoming: Incoming) -> None:
         """Hand each client message to the session and wake the scheduler, until the input
-        ends; while the session holds too much unprocessed audio, stop reading."""
-        while True:
+        ends; while the session's backlog is full, stop reading (back-pressure)."""
+        while not session.finished.is_set():
             ended = session.receive(await incoming.next())
             self.scheduler.wake()
             if ended:
                 return
             await session.room()
 
+    async def watch(self, period_s: float = 1.0) -> None:
+        """Forever: drop connections that owe a client more than MAX_UNSENT_BYTES (a client
+        that sends without reading, e.g. a ping flood whose pongs would pile up here)."""
+        while True:
+            await asyncio.sleep(period_s)
+            for peer in list(self.open):
+                transport = peer.websocket.transport
+                if transport is not None and transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+                    log.warning("client not reading: dropped", extra={"session": peer.id})
+                    self.metrics.errors.labels("not_reading").inc()
+                    transport.abort()
+
     async def close_all(self, code: int, reason: str) -> None:
-        """Stop every connection's writer and close it, one after the other."""
-        for peer in list(self.open):
-            with contextlib.suppress(ConnectionClosed):
-                await peer.outbox.put(None)
-                await peer.websocket.close(code, reason)
+        """Close every connection at once, for at most CLOSE_TIMEOUT_S; drop the rest."""
+        peers = list(self.open)
+        for peer in peers:
+            peer.outbox.close()
+        await asyncio.gather(*(self._close(peer, code, reason) for peer in peers))

@@ -7,6 +7,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
@@ -21,7 +22,7 @@ METRICS_TYPE = "text/plain; version=0.0.4"
 
 def path_of(target: str) -> str:
     """A request target without its query."""
-    return target.split("?")[0]
+    return target.partition("?")[0]
 
 
 def protocol_of(target: str) -> str:
@@ -30,11 +31,17 @@ def protocol_of(target: str) -> str:
 
 
 def given_token(request: Request) -> str:
-    """The token a client offers: the `Authorization` header's (`Bearer ` stripped) if the
-    header is there, else the `token` query parameter's ("" when neither)."""
-    header = request.headers.get("Authorization", "")
-    query = dict(p.split("=", 1) for p in request.path.partition("?")[2].split("&") if "=" in p)
-    return header.removeprefix("Bearer ").strip() if header else query.get("token", "")
+    """The token a client offers. With an `Authorization` header: its Bearer credentials (the
+    scheme compared case-insensitively, RFC 6750 §2.1, RFC 7235 §2.1; a bare token without a
+    scheme is taken too, another scheme gives ""). Without one: the `token` query parameter,
+    percent-decoded (RFC 6750 §2.3; browsers cannot set websocket headers). "" when neither."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return parse_qs(request.path.partition("?")[2]).get("token", [""])[0]
+    scheme, _, credentials = header.strip().partition(" ")
+    if not credentials:
+        return scheme
+    return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
 def authorised(request: Request, token: str) -> bool:
@@ -91,6 +98,10 @@ class Gate:
             )
         return None
 
-    def origins(self) -> list[Origin] | None:
-        """The allowed Origin headers, for `websockets.serve` (None: any)."""
-        return [Origin(o) for o in self.limits.origins] if self.limits.origins else None
+    def origins(self) -> list[Origin | None] | None:
+        """The allowed Origin headers, for `websockets.serve` (None: any). The allow-list
+        restricts browsers, which always send `Origin`; a client that sends none (native
+        programs, Vosk clients) is not a browser page and passes."""
+        if not self.limits.origins:
+            return None
+        return [*(Origin(o) for o in self.limits.origins), None]

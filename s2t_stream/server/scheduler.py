@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from s2t_stream.errors import ProtocolError
 from s2t_stream.io.protocol import INTERNAL
@@ -19,6 +20,14 @@ from s2t_stream.streaming.events import Event, Final
 log = logging.getLogger("s2t_stream.server")
 
 
+@dataclass
+class Outcome:
+    """A worker's round: audio seconds fed per session, and the sessions that raised."""
+
+    consumed: dict[Session, float] = field(default_factory=dict)
+    failed: dict[Session, BaseException] = field(default_factory=dict)
+
+
 class Scheduler:
     """Runs the sessions' streams on `workers` threads, in rounds.
 
@@ -29,8 +38,9 @@ class Scheduler:
     first only the updates that close segments (`finals_only`), whose messages go to the event
     loop at once, then everything else that is due (the partials, and the replies of a protocol
     that answers once per message). A round ends when every worker is done; if input arrived
-    meanwhile, the next round starts at once. A worker that raises fails its sessions with an
-    `internal` error; the other workers' sessions go on.
+    meanwhile, the next round starts at once. A session whose input or step raises fails alone
+    with an `internal` error (its rows leave the batch, the others are stepped again without
+    it); every other session goes on.
 
     Back-pressure: a session's reader stops reading from its client while more than
     `max_buffered_s` of its audio waits (`Session.room`); after each round the scheduler
@@ -65,6 +75,10 @@ class Scheduler:
         """New input is queued: run a round (now, or after the current one)."""
         self._wake.set()
 
+    def ready(self) -> list[Session]:
+        """The sessions with input for the model (a failed one is fed no more)."""
+        return [s for s in self.sessions if s.inbox and not s.finished.is_set()]
+
     async def run(self) -> None:
         """Forever: wait for input, run a round."""
         loop = asyncio.get_running_loop()
@@ -72,12 +86,12 @@ class Scheduler:
             await self._wake.wait()
             self._wake.clear()
             await self.round(loop)
-            if any(session.inbox for session in self.sessions):
+            if self.ready():
                 self._wake.set()
 
     async def round(self, loop: asyncio.AbstractEventLoop) -> None:
         """One round over the sessions that have input (see the class)."""
-        ready = [session for session in self.sessions if session.inbox]
+        ready = self.ready()
         if not ready:
             return
         shares = [ready[i :: self.workers] for i in range(min(self.workers, len(ready)))]
@@ -86,31 +100,58 @@ class Scheduler:
             return_exceptions=True,
         )
         for share, outcome in zip(shares, outcomes, strict=True):
-            if isinstance(outcome, BaseException):  # a bug must not pass silently
-                log.error("model step failed", exc_info=outcome)
-                for session in share:
-                    session.fail(ProtocolError("internal", "internal error", INTERNAL))
-                continue
-            for session, seconds in outcome.items():
+            if isinstance(outcome, BaseException):  # outside any one session: fail the share
+                outcome = Outcome(failed=dict.fromkeys(share, outcome))
+            for session, seconds in outcome.consumed.items():
                 session.consumed(seconds)
+            for session, error in outcome.failed.items():  # a bug must not pass silently
+                log.error("session failed", extra={"session": session.id}, exc_info=error)
+                session.fail(ProtocolError("internal", "internal error", INTERNAL))
 
     # --- worker threads -------------------------------------------------------------------------
 
-    def work(
-        self, share: Sequence[Session], loop: asyncio.AbstractEventLoop
-    ) -> dict[Session, float]:
+    def work(self, share: Sequence[Session], loop: asyncio.AbstractEventLoop) -> Outcome:
         """Worker thread: feed, then step the share finals first, then the rest; each phase's
-        messages go to the loop as soon as it ends. Returns the audio seconds fed per session."""
-        fed = {session: session.feed() for session in share}
+        messages go to the loop as soon as it ends. A session whose input or step raises is
+        left out from there on (`Outcome.failed`); the others go on."""
+        outcome = Outcome()
+        fed: dict[Session, tuple[list[Input], float]] = {}
+        for session in share:
+            try:
+                fed[session] = session.feed()
+            except Exception as error:
+                outcome.failed[session] = error
         started = time.perf_counter()
         for finals_only in (True, False):
-            events = self._step(share, finals_only)
-            for session in share:
-                items = fed[session][0]
-                self._deliver(session, events[session], items, not finals_only, loop)
+            live = [session for session in fed if session not in outcome.failed]
+            events = self._step_isolated(live, finals_only, outcome.failed)
+            for session, made in events.items():
+                self._deliver(session, made, fed[session][0], not finals_only, loop)
         audio_s = sum(seconds for _, seconds in fed.values())
         self.metrics.worked(time.perf_counter() - started, audio_s)
-        return {session: seconds for session, (_, seconds) in fed.items()}
+        outcome.consumed = {session: seconds for session, (_, seconds) in fed.items()}
+        return outcome
+
+    def _step_isolated(
+        self,
+        share: Sequence[Session],
+        finals_only: bool,
+        failed: dict[Session, BaseException],
+    ) -> dict[Session, list[Event]]:
+        """`_step` over the share; if it raises, each session is stepped alone, so that one
+        session's fault (recorded in `failed`) costs the others nothing but a smaller batch.
+        (A stream keeps every result it was handed before the fault, and what was due and not
+        done stays due, so the retry finds it.)"""
+        try:
+            return self._step(share, finals_only)
+        except Exception:
+            events: dict[Session, list[Event]] = {}
+            for session in share:
+                try:
+                    events.update(self._step([session], finals_only))
+                except Exception as error:
+                    failed[session] = error
+            return events
 
     def _step(self, share: Sequence[Session], finals_only: bool) -> dict[Session, list[Event]]:
         """One batched step per engine over these sessions' streams; each one's new events."""

@@ -10,29 +10,33 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, TypeAlias
+from typing import ClassVar, TypeAlias
 
 import numpy as np
 from websockets.asyncio.server import ServerConnection
 
 from s2t_stream.errors import ProtocolError
 from s2t_stream.io.protocol import (
+    POLICY,
     Control,
+    PcmCarry,
     Start,
     VoskConfig,
     VoskReplies,
     decode_audio,
     end_message,
+    is_vosk_eof,
     parse_text,
     parse_vosk_text,
     ready_message,
 )
 from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.server.options import Limits
+from s2t_stream.server.outbox import Message, Outbox
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.events import Event, Partial
 from s2t_stream.streaming.stream import StreamOptions
 
-Message: TypeAlias = dict[str, Any]
 Input: TypeAlias = np.ndarray | Control  # what waits in a session's inbox: audio or a control
 
 _ids = itertools.count(1)
@@ -62,41 +66,51 @@ class Engines:
 @dataclass(eq=False)
 class Peer:
     """A connection from handshake to close: its websocket, the id of its session (named in the
-    log before the session exists) and the messages its one writer task sends, in order."""
+    log before the session exists), the messages its one writer task sends, in order, and
+    `progress`, set whenever the writer sends one (a session waiting for room wakes on it)."""
 
     websocket: ServerConnection
     id: str = field(default_factory=lambda: f"s{next(_ids)}")
-    outbox: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)  # None: stop
+    outbox: Outbox = field(default_factory=Outbox)
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+    session: Session | None = None  # once formed
 
     async def write(self) -> None:
-        """The writer task: send the outbox's messages until None."""
+        """The writer task: send the outbox's messages until it is closed and empty."""
         while (message := await self.outbox.get()) is not None:
             await self.websocket.send(json.dumps(message, ensure_ascii=False))
+            self.progress.set()
 
 
 class Session(ABC):
     """What every protocol's session has: its peer's websocket, id and outbox; the engine and
     stream it feeds; the input waiting for the model (`inbox`) and its length in seconds
-    (`buffered_s`, for back-pressure); and `finished`, set once every reply is out.
+    (`buffered_s`); `finished`, set once every reply is queued or the session failed (`error`).
+
+    Lifecycle: the connection that made a session owns it and calls `release()` however it
+    ends (finished, failed, client gone, drain), which gives back everything it held: its
+    buffered-audio count, its back-pressure wait and its input (nothing is fed after it).
 
     Event-loop methods: `receive`, `queue_audio`, `close_input`, `room`, `consumed`, `post`,
-    `fail`. Worker-thread methods (one worker at a time): `feed`, `messages`."""
+    `fail`, `release`. Worker-thread methods (one worker at a time): `feed`, `messages`."""
 
     protocol: ClassVar[str]
 
-    def __init__(self, peer: Peer, engine: Engine, sample_rate: int, max_buffered_s: float) -> None:
+    def __init__(self, peer: Peer, engine: Engine, sample_rate: int, limits: Limits) -> None:
         self.websocket = peer.websocket
         self.id = peer.id
         self.outbox = peer.outbox
         self.engine = engine
         self.sample_rate = sample_rate
         self.stream = engine.open(sample_rate)
-        self.max_buffered_s = max_buffered_s
+        self.limits = limits
         self.inbox: deque[Input] = deque()  # appended by the loop, popped by a worker
         self.buffered_s = 0.0
-        self.drained = asyncio.Event()
+        self.progress = peer.progress  # set by the model (`consumed`) and by the writer
         self.finished = asyncio.Event()
+        self.error: ProtocolError | None = None
         self.input_closed = False  # an `end` is queued
+        self.released = False
 
     # --- event loop -----------------------------------------------------------------------------
 
@@ -111,35 +125,81 @@ class Session(ABC):
         self.inbox.append(audio)
         self.buffered_s += len(audio) / self.sample_rate
 
+    def queue_control(self, control: Control) -> None:
+        if not self.input_closed:
+            self.inbox.append(control)
+
     def close_input(self) -> None:
         """Queue the end of the input (once)."""
         if not self.input_closed:
             self.inbox.append(Control("end"))
             self.input_closed = True
 
+    def backlog(self) -> str | None:
+        """Why the reader must wait before taking another message, or None: "audio" (more
+        than `max_buffered_s` waits for the model), "messages" (more than
+        `max_queued_messages` wait for it, whatever their length: a flood of empty frames
+        counts) or "replies" (as many replies wait for the client to read them)."""
+        limits = self.limits
+        if self.buffered_s > limits.max_buffered_s:
+            return "audio"
+        if len(self.inbox) >= limits.max_queued_messages:
+            return "messages"
+        if self._unsent_replies() >= limits.max_queued_messages:
+            return "replies"
+        return None
+
+    def _unsent_replies(self) -> int:
+        """Replies that count against reading on (none unless a protocol answers every
+        message: a client that sends without reading must not be stalled by its own events)."""
+        return 0
+
     async def room(self) -> None:
-        """Back-pressure: while more than `max_buffered_s` of audio waits, wait for the model."""
-        if self.buffered_s > self.max_buffered_s:
-            self.drained.clear()
-            await self.drained.wait()
+        """Back-pressure: wait while `backlog()` says so. The model and the writer wake it; a
+        client that lets replies pile up for `idle_timeout_s` is not reading: ProtocolError
+        `not_reading`. Returns at once after `release()`."""
+        while (reason := self.backlog()) and not self.released:
+            self.progress.clear()
+            if reason != "replies":
+                await self.progress.wait()
+                continue
+            try:
+                await asyncio.wait_for(self.progress.wait(), self.limits.idle_timeout_s)
+            except TimeoutError:
+                raise ProtocolError(
+                    "not_reading",
+                    f"{len(self.outbox)} replies unread for {self.limits.idle_timeout_s:.0f} s",
+                    POLICY,
+                ) from None
 
     def consumed(self, seconds: float) -> None:
         """The model took `seconds` of this session's audio."""
-        self.buffered_s -= seconds
-        if self.buffered_s <= self.max_buffered_s:
-            self.drained.set()
+        self.buffered_s = max(0.0, self.buffered_s - seconds)
+        self.progress.set()
 
     def post(self, messages: list[Message], done: bool) -> None:
         """Queue messages for the client; `done`: that was the last of them."""
+        if self.finished.is_set():  # failed: nothing after the error
+            return
         for message in messages:
-            self.outbox.put_nowait(message)
+            self.outbox.put(message)
         if done:
             self.finished.set()
 
     def fail(self, error: ProtocolError) -> None:
-        """Drop the waiting input, tell the client, and finish."""
-        self.inbox.clear()
-        self.post([error.to_json()], done=True)
+        """The session cannot go on (`error` is sent by its connection, which closes it)."""
+        if not self.finished.is_set():
+            self.error = error
+            self.finished.set()
+            self.release()
+
+    def release(self) -> None:
+        """Give back what the session holds: no more input is queued or fed (a worker drops the
+        inbox), its buffered audio no longer counts and its reader stops waiting. Idempotent."""
+        self.released = True
+        self.input_closed = True
+        self.buffered_s = 0.0
+        self.progress.set()
 
     # --- worker thread --------------------------------------------------------------------------
 
@@ -189,9 +249,10 @@ class NativeSession(Session):
 
     protocol = "native"
 
-    def __init__(self, peer: Peer, engine: Engine, start: Start, max_buffered_s: float) -> None:
-        super().__init__(peer, engine, start.sample_rate, max_buffered_s)
+    def __init__(self, peer: Peer, engine: Engine, start: Start, limits: Limits) -> None:
+        super().__init__(peer, engine, start.sample_rate, limits)
         self.start = start
+        self.outbox.coalesce = True  # a partial not yet sent gives way to its segment's newer one
 
     def ready(self) -> Message:
         """The reply to `start`."""
@@ -201,7 +262,8 @@ class NativeSession(Session):
 
     def receive(self, message: str | bytes) -> bool:
         if isinstance(message, bytes):
-            self.queue_audio(decode_audio(message, self.start))
+            if message:  # an empty frame carries nothing to queue
+                self.queue_audio(decode_audio(message, self.start))
             return False
         parsed = parse_text(message)
         if isinstance(parsed, Start):
@@ -211,7 +273,7 @@ class NativeSession(Session):
         if parsed.kind == "end":
             self.close_input()
             return True
-        self.inbox.append(parsed)
+        self.queue_control(parsed)
         return False
 
     def messages(
@@ -230,16 +292,17 @@ class VoskSession(Session):
 
     protocol = "vosk"
 
-    def __init__(self, peer: Peer, engine: Engine, max_buffered_s: float) -> None:
-        super().__init__(peer, engine, 16000, max_buffered_s)
+    def __init__(self, peer: Peer, engine: Engine, limits: Limits) -> None:
+        super().__init__(peer, engine, 16000, limits)
         self.format = Start(sample_rate=16000)
         self.replies = VoskReplies()  # worker only
+        self.carry = PcmCarry()  # an odd byte waits for the next frame
         self.audio_received = False
 
     def receive(self, message: str | bytes) -> bool:
-        if isinstance(message, bytes):
+        if isinstance(message, bytes) and not is_vosk_eof(message):
             self.audio_received = True
-            self.queue_audio(decode_audio(message, self.format))
+            self.queue_audio(decode_audio(self.carry.take(message), self.format))
             return False
         parsed = parse_vosk_text(message)
         if isinstance(parsed, VoskConfig):
@@ -256,6 +319,9 @@ class VoskSession(Session):
         self.format = Start(sample_rate=sample_rate)
         self.sample_rate = sample_rate
         self.stream = self.engine.open(sample_rate)
+
+    def _unsent_replies(self) -> int:
+        return len(self.outbox)
 
     def _take(self) -> list[Input]:
         """One message at a time, so that each gets its own reply."""

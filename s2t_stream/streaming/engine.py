@@ -86,9 +86,7 @@ class Engine:
         count = 0
         while jobs := [job for stream in streams for job in stream.due(finals_only)]:
             started = self.timer()
-            windows = [(job, w) for job in jobs if (w := job.stream.window(job)) is not None]
-            if windows:
-                self._run(sorted(windows, key=lambda pair: len(pair[1])))
+            self._run(jobs, [job.stream.window(job) for job in jobs])
             elapsed = self.timer() - started
             for job in jobs:  # each stream waited for the whole round
                 job.stream.last_compute_s = elapsed
@@ -110,11 +108,23 @@ class Engine:
         model = self.bundle.model
         return concat_outputs([encode_batch(model, batch, isolate_rows=True) for batch in batches])
 
-    def _run(self, pairs: list[tuple[Job, np.ndarray]]) -> None:
-        """Encode and decode the jobs' windows (shortest first) in one search; each result goes
-        back to its stream."""
-        jobs = [job for job, _ in pairs]
-        windows = [window for _, window in pairs]
+    def _run(self, jobs: list[Job], windows: list[np.ndarray | None]) -> None:
+        """Decode the jobs' windows in one search, then hand each job its result in the jobs'
+        own order — each stream's audio order, so that its events and the ids its segments
+        get are in audio order too. A job without a window (too short to decode) gets None."""
+        rows = [(i, window) for i, window in enumerate(windows) if window is not None]
+        found = self._search([jobs[i] for i, _ in rows], [window for _, window in rows])
+        results = {i: result for (i, _), result in zip(rows, found, strict=True)}
+        for i, (job, window) in enumerate(zip(jobs, windows, strict=True)):
+            job.stream.apply(job, results.get(i), 0 if window is None else len(window))
+
+    def _search(self, jobs: list[Job], windows: list[np.ndarray]) -> list[Result]:
+        """One batched search over the windows, encoded shortest first (`_encode`); each job's
+        result, in the order given."""
+        if not jobs:
+            return []
+        order = sorted(range(len(jobs)), key=lambda i: len(windows[i]))
+        jobs, windows = [jobs[i] for i in order], [windows[i] for i in order]
         subsampling = self.vocabulary.subsampling
         rate = self.options.tokens_per_s
         budgets = [token_budget(len(w) * FBANK_FRAME_S, rate) for w in windows]
@@ -135,5 +145,7 @@ class Engine:
             lookahead=self.options.policy.lookahead,
             drafts=[j.segment.draft for j in jobs],
         )
-        for job, window, result in zip(jobs, windows, results, strict=True):
-            job.stream.apply(job, Result(result.tokens, result.frames), len(window))
+        unsorted: list[Result | None] = [None] * len(jobs)
+        for i, result in zip(order, results, strict=True):
+            unsorted[i] = Result(result.tokens, result.frames)
+        return [result for result in unsorted if result is not None]

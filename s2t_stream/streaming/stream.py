@@ -281,20 +281,21 @@ class Stream:
 
     def window(self, job: Job) -> np.ndarray | None:
         """The job's normalised (T, bins) window, or None when it is too short to decode (it can
-        only be a final's, of a blip with nothing to say: that segment closes here)."""
+        only be a final's, of a blip with nothing to say: `apply(job, None)` closes it)."""
         window = self.normaliser(self.frames(job.segment.start, job.stop))
-        if len(window) >= MIN_WINDOW:
-            return window
-        self._close(job, [], [])
-        return None
+        return window if len(window) >= MIN_WINDOW else None
 
     # --- applying the engine's results ----------------------------------------------------------
 
-    def apply(self, job: Job, result: Result, window_frames: int) -> None:
+    def apply(self, job: Job, result: Result | None, window_frames: int = 0) -> None:
         """Take the engine's result for `job` (a window of `window_frames` fbank frames):
         re-anchor the committed tokens, drop what the loop guard calls invented, commit what
         the policy calls stable (whole words only), then emit a partial, close the segment
-        (final) or cut it (over-long)."""
+        (final) or cut it (over-long). `result` None: the window was too short to decode, the
+        segment closes with what it has."""
+        if result is None:
+            self._close(job, [], [])
+            return
         segment, vocabulary = job.segment, self.vocabulary
         known = vocabulary.prefix_length - 1 + len(segment.committed)  # tokens predicted before
         frames = vocabulary.encoder_frames(window_frames)

@@ -14,6 +14,7 @@ from s2t_stream.io.protocol import (
     UNSUPPORTED,
     Control,
     End,
+    PcmCarry,
     Ready,
     ServerError,
     Start,
@@ -23,6 +24,7 @@ from s2t_stream.io.protocol import (
     control_message,
     decode_audio,
     end_message,
+    is_vosk_eof,
     parse_server_message,
     parse_text,
     parse_vosk_text,
@@ -96,6 +98,40 @@ def test_audio_of_the_wrong_length_or_not_finite_is_refused() -> None:
     assert (error.value.code, error.value.close_code) == ("bad_audio", UNSUPPORTED)
     with pytest.raises(ProtocolError, match="NaN or inf"):
         decode_audio(np.array([np.nan], dtype="<f4").tobytes(), Start(encoding="f32le"))
+
+
+def test_f32_samples_beyond_full_scale_are_clipped_not_passed_on() -> None:
+    """Finite but huge samples (±3.4e38) overflowed inside the model and failed the worker."""
+    loud = np.array([3.4e38, -3.4e38, 1.5, -1.0, 0.5], dtype="<f4").tobytes()
+    decoded = decode_audio(loud, Start(encoding="f32le"))
+    np.testing.assert_array_equal(decoded, [1.0, -1.0, 1.0, -1.0, 0.5])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type": "start", "sample_rate": ' + "9" * 5000 + "}",  # past the digit limit
+        "[" * 100_000 + "]" * 100_000,  # past the recursion limit
+        '{"type": "start"' + "}" * 3,
+        "\udcff",
+    ],
+)
+def test_what_the_json_parser_refuses_is_bad_json(text: str) -> None:
+    with pytest.raises(ProtocolError) as error:
+        parse_text(text)
+    assert (error.value.code, error.value.close_code) == ("bad_json", 1008)
+    assert len(error.value.message) < 300
+
+
+def test_a_binary_vosk_eof_is_told_from_audio_and_odd_bytes_carry_over() -> None:
+    assert is_vosk_eof(b'{"eof" : 1}') and is_vosk_eof(b' {"eof": 1}')
+    assert not is_vosk_eof(b"{\x00\x01") and not is_vosk_eof(b'{"eof": 1}' + b" " * 60)
+    assert not is_vosk_eof(np.zeros(4, "<i2").tobytes())
+    carry = PcmCarry()
+    assert (carry.take(b"abc"), carry.take(b"d"), carry.take(b""), carry.take(b"efg")) == (
+        b"ab", b"cd", b"", b"ef",
+    )  # fmt: skip
+    assert carry.pending == b"g"
 
 
 # --- server half: Vosk ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any, cast
 import numpy as np
 from websockets.asyncio.server import ServerConnection
 
+from s2t_stream.server.outbox import Outbox
 from s2t_stream.server.sessions import Peer
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.events import Event, Final, Partial, Word
@@ -29,6 +30,7 @@ class FakeStream:
         self.due_finals: list[Final] = []
         self.outbox: list[Event] = []
         self.threads: set[str] = set()  # the threads that drove this stream
+        self.broken = False  # a batched step with this stream in it raises
 
     @property
     def audio_s(self) -> float:
@@ -71,7 +73,7 @@ class FakeEngine:
         return FakeStream(sample_rate or self.sample_rate)
 
     def step(self, streams: Sequence[FakeStream], *, finals_only: bool = False) -> int:
-        if self.fail:
+        if self.fail or any(stream.broken for stream in streams):
             raise RuntimeError("the model broke")
         self.steps.append((finals_only, list(streams)))
         count = 0
@@ -112,8 +114,8 @@ def loop() -> asyncio.AbstractEventLoop:
     return cast(asyncio.AbstractEventLoop, ImmediateLoop())
 
 
-def drain(queue: asyncio.Queue[Any]) -> list[Any]:
-    out = []
-    while not queue.empty():
-        out.append(queue.get_nowait())
+def drain(outbox: Outbox) -> list[Any]:
+    """What an outbox holds, taken out."""
+    out = list(outbox.queue)
+    outbox.queue.clear()
     return out

@@ -42,6 +42,11 @@ def errors(gate: Gate, code: str) -> float | None:
         # the header, when there is one, wins over the query
         ("/v1/stream?token=s3cret", {"Authorization": "Bearer nope"}, "nope", False),
         ("/v1/stream", {"Authorization": "s3cret"}, "s3cret", True),  # "Bearer " is optional
+        ("/v1/stream", {"Authorization": "bearer s3cret"}, "s3cret", True),  # any case
+        ("/v1/stream", {"Authorization": "BEARER s3cret"}, "s3cret", True),
+        ("/v1/stream", {"Authorization": "Basic s3cret"}, "", False),  # another scheme
+        ("/v1/stream?token=s%33cret", {}, "s3cret", True),  # percent-encoded
+        ("/v1/stream?token=a%2Bb%3D%3D", {}, "a+b==", False),
     ],
 )
 def test_the_token_comes_from_the_header_else_the_query(
@@ -110,4 +115,5 @@ def test_protocol_by_path_and_the_origin_allow_list() -> None:
     assert protocol_of("/") == protocol_of("") == "vosk"
     assert gate(Limits()).origins() is None
     origins: Any = gate(Limits(origins=("https://a.example", "https://b.example"))).origins()
-    assert origins == ["https://a.example", "https://b.example"]
+    # a client without an Origin header is no browser page: the allow-list does not apply
+    assert origins == ["https://a.example", "https://b.example", None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,20 +15,22 @@ from s2t_stream.errors import ProtocolError
 from s2t_stream.io.protocol import Control, Start
 from s2t_stream.model.audio import to_pcm16
 from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.server.options import Limits
 from s2t_stream.server.sessions import Engines, NativeSession, VoskSession, native_start
 from s2t_stream.streaming.events import Event, Final, Partial
 from s2t_stream.streaming.stream import StreamOptions
 from tests.server.fakes import FakeStream, drain, engine, peer
 
+LIMITS = Limits(max_buffered_s=1.0, max_queued_messages=8)
 TENTH = to_pcm16(np.zeros(1600, np.float32))  # 0.1 s at 16 kHz
 
 
 def native(**start: Any) -> NativeSession:
-    return NativeSession(peer(), engine(), Start(**start), max_buffered_s=1.0)
+    return NativeSession(peer(), engine(), Start(**start), LIMITS)
 
 
-def vosk() -> VoskSession:
-    return VoskSession(peer(), engine(), max_buffered_s=1.0)
+def vosk(**limits: Any) -> VoskSession:
+    return VoskSession(peer(), engine(), replace(LIMITS, **limits))
 
 
 def partial(text: str) -> Partial:
@@ -148,14 +151,61 @@ def test_room_waits_until_the_model_has_taken_enough_audio() -> None:
     assert asyncio.run(scenario()) == ["waiting", "waiting", "went on"]
 
 
-def test_a_failed_session_drops_its_input_reports_and_finishes() -> None:
+def test_a_failed_session_finishes_with_its_error_and_gives_back_what_it_held() -> None:
+    async def scenario() -> NativeSession:
+        session = native()
+        for _ in range(20):
+            session.receive(TENTH)  # 2 s > the 1 s limit: the reader waits for room
+        waiting = asyncio.create_task(session.room())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        session.fail(ProtocolError("internal", "internal error", 1011))
+        await asyncio.wait_for(waiting, 1)  # the wait ends with the session
+        session.receive(TENTH)
+        return session
+
+    session = asyncio.run(scenario())
+    assert session.finished.is_set() and session.error is not None
+    assert session.error.code == "internal"
+    assert session.buffered_s == 0.0 and session.input_closed
+    assert len(session.inbox) == 20  # nothing more queued after the failure
+    session.post([{"type": "final"}], done=True)  # a worker's late post goes nowhere
+    assert drain(session.outbox) == []
+
+
+def test_a_flood_of_messages_is_back_pressured_like_audio() -> None:
+    """Empty frames are 0 s of audio; counted as messages they still stop the reader."""
     session = native()
-    session.receive(TENTH)
-    session.fail(ProtocolError("internal", "internal error", 1011))
-    assert not session.inbox and session.finished.is_set()
-    assert drain(session.outbox) == [
-        {"type": "error", "code": "internal", "message": "internal error"}
-    ]
+    for _ in range(100):
+        session.receive(b"")  # nothing to queue on the native protocol
+    assert not session.inbox and session.backlog() is None
+    for _ in range(7):
+        session.receive('{"type": "finalize"}')
+    assert session.backlog() is None
+    session.receive('{"type": "finalize"}')  # the 8th: at the limit of 8 queued messages
+    assert session.backlog() == "messages"
+    flood = vosk()
+    for _ in range(8):
+        flood.receive(b"")  # Vosk answers every message, empty or not: each is queued
+    assert flood.backlog() == "messages"
+
+
+def test_vosk_replies_the_client_does_not_read_stop_the_reader_then_time_out() -> None:
+    async def scenario() -> ProtocolError:
+        session = vosk(idle_timeout_s=0.05)
+        for _ in range(8):
+            session.outbox.put({"partial": ""})
+        assert session.backlog() == "replies"
+        with pytest.raises(ProtocolError) as stalled:
+            await asyncio.wait_for(session.room(), 5)
+        return stalled.value
+
+    error = asyncio.run(scenario())
+    assert (error.code, error.close_code) == ("not_reading", 1008)
+    native_session = native()
+    for _ in range(8):
+        native_session.outbox.put({"type": "final"})
+    assert native_session.backlog() is None  # a native client may send all, then read
 
 
 # --- Vosk ---------------------------------------------------------------------------------------
@@ -173,6 +223,21 @@ def test_vosk_config_before_audio_reopens_the_stream_and_after_audio_is_refused(
         session.receive(json.dumps({"config": {"sample_rate": 16000}}))
     assert late.value.code == "already_started"
     assert session.receive('{"eof" : 1}') is True
+    assert isinstance(session.inbox[-1], Control) and session.inbox[-1].kind == "end"
+
+
+def test_vosk_takes_frames_of_any_length_and_a_binary_eof() -> None:
+    """vosk-server's own ffmpeg example reads 8,000-byte pipe chunks, which need not be even;
+    some clients send the eof as a binary frame."""
+    session = vosk()
+    samples = np.arange(-5, 5, dtype="<i2")
+    pcm = samples.tobytes()  # 20 bytes, cut at odd places
+    for part in (pcm[:3], pcm[3:10], pcm[10:11], pcm[11:]):
+        assert session.receive(part) is False
+    audio = [i for i in session.inbox if isinstance(i, np.ndarray)]
+    np.testing.assert_array_equal(np.concatenate(audio) * 32768, samples)
+    assert [len(a) for a in audio] == [1, 4, 0, 5]
+    assert session.receive(b'{"eof" : 1}') is True
     assert isinstance(session.inbox[-1], Control) and session.inbox[-1].kind == "end"
 
 
