@@ -208,11 +208,8 @@ class Connections:
         if protocol == NativeSession.protocol:
             session: Session = await self._native(peer, incoming)
         else:  # Vosk clients may skip the config message: 16 kHz
+            self._refuse_when_draining()
             session = VoskSession(peer, self.engines.get(None), self.limits)
-        if self.draining:
-            raise ProtocolError(
-                "shutting_down", "the server is shutting down; retry later", TRY_AGAIN_LATER
-            )
         peer.session = session
         self.scheduler.add(session)
         try:
@@ -246,10 +243,18 @@ class Connections:
         """Read up to the client's `start` (keep-alives may come first); answer `ready`."""
         while (start := native_start(await incoming.next())) is None:
             pass
+        self._refuse_when_draining()
         engine = self.engines.get(start.tgt_lang)
         session = NativeSession(peer, engine, start, self.limits)
         session.post([session.ready()], done=False)
         return session
+
+    def _refuse_when_draining(self) -> None:
+        """No new session once the drain has begun (a connection let in just before it)."""
+        if self.draining:
+            raise ProtocolError(
+                "shutting_down", "the server is shutting down; retry later", TRY_AGAIN_LATER
+            )
 
     async def _read(self, session: Session, incoming: Incoming) -> None:
         """Hand each client message to the session and wake the scheduler, until the input

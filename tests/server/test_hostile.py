@@ -231,6 +231,24 @@ def test_shutdown_finishes_in_bounded_time_with_unresponsive_peers(
     assert took < limits.drain_timeout_s + 5.0 + 2.0, took  # drain + close timeout + slack
 
 
+def test_a_session_started_once_the_drain_began_is_told_to_retry_later(
+    bundle: Bundle, waves: list[np.ndarray]
+) -> None:
+    with running(bundle) as server:
+        busy = connect(server.url())  # its finals keep the drain going a while
+        start(busy)
+        busy.send(to_pcm16(np.concatenate([waves[4]] * 3)))
+        late = connect(server.url())  # let in before the drain, starts after it began
+        assert server.stop is not None
+        server.loop.call_soon_threadsafe(server.stop.set)
+        time.sleep(0.1)
+        late.send(json.dumps({"type": "start"}))
+        refused, code = read_until_closed(late)
+        finished, busy_code = read_until_closed(busy)
+    assert [m["code"] for m in refused] == ["shutting_down"] and code == 1013
+    assert finished[-1]["type"] == "end" and busy_code == 1001
+
+
 # --- 3. the drain never calls into an ended stream -----------------------------------------------
 
 
