@@ -74,6 +74,7 @@ class Connection(ServerConnection):
         if self.eof.is_set() and not self.eof_released:
             self.eof_released = True
             super().eof_received()
+            self.transport.close()  # what asyncio does when eof_received() returns falsy
 
 
 class Incoming:
