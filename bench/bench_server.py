@@ -201,12 +201,11 @@ def run_k(k: int, args: argparse.Namespace, pool: list[TestStream], model: str) 
     }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of a benchmark that starts `server.py` and loads it with test streams (this
+    one and bench_soak.py)."""
     parser.add_argument("--model", default=str(ROOT / "assets/models/s2t-demo-en"))
     parser.add_argument("--manifest", type=Path, default=ROOT / "data/corpus/test.jsonl")
-    parser.add_argument("--streams", default="8,16,32,48", help="comma-separated K values")
-    parser.add_argument("--minutes", type=float, default=2.0, help="length of each stream")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="server worker threads"
     )
@@ -220,9 +219,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="cpu", help="the server's compute device")
     parser.add_argument("--dtype", default="float32", help="float16/bfloat16 on CUDA")
-    parser.add_argument("--shape", default=None, help="serve a random model of this shape")
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_server_arguments(parser)
+    parser.add_argument("--streams", default="8,16,32,48", help="comma-separated K values")
+    parser.add_argument("--minutes", type=float, default=2.0, help="length of each stream")
+    parser.add_argument("--shape", default=None, help="serve a random model of this shape")
     return parser.parse_args(argv)
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_server import CHUNK_S, cpu_seconds, start_server
+from bench_server import CHUNK_S, add_server_arguments, cpu_seconds, start_server
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -422,8 +422,7 @@ def print_summary(r: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(ROOT / "assets/models/s2t-demo-en"))
-    parser.add_argument("--manifest", type=Path, default=ROOT / "data/corpus/test.jsonl")
+    add_server_arguments(parser)
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the soak")
     parser.add_argument(
@@ -435,19 +434,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--idle", type=float, default=20.0, help="seconds to idle before the after-close sample"
     )
-    parser.add_argument("--workers", type=int, default=2, help="server worker threads")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument(
-        "--server-arg",
-        dest="server_args",
-        action="append",
-        default=[],
-        help="one more argument for server.py (repeatable), e.g. --server-arg=--step=1.5",
-    )
-    parser.add_argument("--device", default="cpu", help="the server's compute device")
-    parser.add_argument("--dtype", default="float32", help="float16/bfloat16 on CUDA")
-    parser.add_argument("--client-processes", type=int, default=1)
-    parser.add_argument("--json", type=Path, default=None)
     return parser.parse_args(argv)
 
 
