@@ -13,6 +13,7 @@ from websockets.asyncio.server import serve
 
 from s2t_stream.io.protocol import GOING_AWAY
 from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.server import memory
 from s2t_stream.server.connection import SIZE_SLACK, Connection, Connections
 from s2t_stream.server.gate import Gate
 from s2t_stream.server.metrics import Metrics
@@ -22,6 +23,7 @@ from s2t_stream.server.sessions import Engines
 from s2t_stream.streaming.stream import StreamOptions
 
 log = logging.getLogger("s2t_stream.server")
+TRIM_PERIOD_S = 10.0
 
 
 class StreamingServer:
@@ -40,9 +42,11 @@ class StreamingServer:
     @contextlib.asynccontextmanager
     async def running(self, host: str, port: int) -> AsyncIterator[int]:
         """Serve until the block exits (then drain). Yields the bound port."""
+        memory.tune_allocator()  # before the first worker thread: see server/memory.py
         tasks = [
             asyncio.create_task(self.scheduler.run()),
             asyncio.create_task(self.connections.watch()),
+            asyncio.create_task(trim_memory()),
         ]
         async with serve(
             self.connections.handle,
@@ -84,6 +88,13 @@ class StreamingServer:
                     self.limits.drain_timeout_s,
                 )
         await self.connections.close_all(GOING_AWAY, "server shutting down")
+
+
+async def trim_memory(period_s: float = TRIM_PERIOD_S) -> None:
+    """Forever: give the allocator's free memory back to the system (server/memory.py)."""
+    while True:
+        await asyncio.sleep(period_s)
+        await asyncio.to_thread(memory.trim)
 
 
 async def serve_forever(server: StreamingServer, host: str, port: int) -> None:

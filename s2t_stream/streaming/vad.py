@@ -187,6 +187,9 @@ def _silero_session() -> Any:
                 ) from None
             options = onnxruntime.SessionOptions()
             options.inter_op_num_threads = options.intra_op_num_threads = 1
+            # no arena: batches of every size (label_together) would grow it for good, and it
+            # never shrinks; the model is tiny, plain allocations cost nothing measurable
+            options.enable_cpu_mem_arena = False
             model = resources.files(data) / "silero_vad.onnx"
             _SILERO_SESSION = onnxruntime.InferenceSession(
                 str(model), sess_options=options, providers=["CPUExecutionProvider"]
