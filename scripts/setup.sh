@@ -12,8 +12,17 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 packages=(python3-venv libportaudio2 espeak-ng flite sox)
-# the end-to-end microphone test records from a PulseAudio null sink
-[ $dev -eq 1 ] && packages+=(pulseaudio pulseaudio-utils libasound2-plugins)
+# the desktop app: every library Qt's X11 (xcb) platform plugin and Qt's GUI libraries link to
+# (found with ldd on PyQt6's libqxcb.so, libQt6XcbQpa, libQt6Gui and libQt6DBus), and a font
+packages+=(libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0
+  libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0
+  libxcb-xkb1 libxcb-glx0 libxkbcommon0 libxkbcommon-x11-0 libx11-6 libx11-xcb1 libegl1 libgl1
+  libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
+# the end-to-end microphone test records from a PulseAudio null sink; the desktop app's test
+# runs it on a virtual X server (xvfb, xauth for xvfb-run, xwininfo) and reads the overlay back
+# with OCR (tesseract)
+[ $dev -eq 1 ] && packages+=(pulseaudio pulseaudio-utils libasound2-plugins
+  xvfb xauth x11-utils tesseract-ocr tesseract-ocr-eng)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from s2t_stream.defaults import DEVICE_NAMES, default_model, pick_device
-from s2t_stream.errors import MissingExtra, S2TError
+from s2t_stream.defaults import DEVICE_NAMES, MODEL_ENV, default_model, pick_device
+from s2t_stream.errors import CheckpointError, MissingExtra, S2TError
 from s2t_stream.model.audio import AudioSource, RawFormat
 from s2t_stream.streaming.cmvn import CmvnOptions
 from s2t_stream.streaming.endpoint import EndpointOptions
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("s2t_stream")
 
 DTYPES = ("float32", "float16", "bfloat16")
+SLOW_S = 0.5  # work that takes longer than this is announced on stderr
 
 # optional dependency groups (pyproject extras) and the modules each one brings
 EXTRAS = {
@@ -116,6 +118,21 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--offline", action="store_true", help="resolve hub ids from the local cache only"
     )
+    parser.set_defaults(device_flag="--device")  # the flag errors name (mic: --compute-device)
+
+
+@contextmanager
+def announced(message: str, after_s: float = SLOW_S) -> Iterator[None]:
+    """Say `message` on stderr if the block is still running after `after_s`, so a slow step
+    (loading a model) never looks like a hang, and a quick one says nothing."""
+    timer = threading.Timer(after_s, lambda: print(f"s2t-stream: {message}", file=sys.stderr))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
@@ -124,7 +141,7 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
 
     from s2t_stream.model.checkpoint import LoadOptions
 
-    device = pick_device(args.device)
+    device = pick_device(args.device, args.device_flag)
     if args.dtype != "float32" and not device.startswith("cuda"):
         raise S2TError(f"--dtype {args.dtype} needs a CUDA device; this run uses {device}")
     return LoadOptions(
@@ -137,13 +154,18 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
 
 def load_model(args: argparse.Namespace) -> Bundle:
     """The model the flags name (default: `default_model()`), loaded; slow loads are announced
-    on stderr so a user does not stare at a blank screen."""
-    from s2t_stream.model.checkpoint import load_bundle
-
-    options = load_options(args)
+    on stderr ("loading model …") so a user does not stare at a blank screen."""
     name = args.model or default_model()
     log.info("loading model %s", name)
-    return load_bundle(name, options)
+    with announced(f"loading model {name} …"):
+        from s2t_stream.model.checkpoint import load_bundle
+
+        options = load_options(args)
+        try:
+            return load_bundle(name, options)
+        except CheckpointError as error:  # say which flag (or setting) named the model
+            where = "--model" if args.model else f"the default model (--model, ${MODEL_ENV})"
+            raise CheckpointError(f"{where}: {error}") from None
 
 
 # --- decoding -----------------------------------------------------------------------------------

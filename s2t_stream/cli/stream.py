@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,10 +22,14 @@ from s2t_stream.cli.arguments import (
     stream_options,
 )
 from s2t_stream.defaults import is_device_name
-from s2t_stream.errors import DeviceLost
+from s2t_stream.errors import DeviceLost, S2TError
 from s2t_stream.io.captions import Captions
 from s2t_stream.model.audio import PCM16_SCALE, RawFormat, load_audio
+from s2t_stream.streaming.drive import DEFAULT_LABELS, HealthMonitor, InputHealth
 from s2t_stream.streaming.events import Event, Final
+
+if TYPE_CHECKING:
+    from s2t_stream.io.capture import Capture, InputSource
 
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -55,28 +60,66 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     add_stream_arguments(parser)
     parser.set_defaults(run=run_stream)
 
-    parser = command("mic", "live captions from a microphone (or desktop audio)")
+    parser = command("mic", "live captions from a microphone, desktop audio, or both")
     parser.add_argument(
         "--input",
         default=None,
-        help="input device index or name (default: the system's; see `s2t-stream devices`)",
+        metavar="NAME",
+        help="the microphone: an input's name, or part of its name or description "
+        "(default: the system's; see `s2t-stream devices`)",
     )
     parser.add_argument(
         "--loopback",
         action="store_true",
-        help="caption what this computer plays (PulseAudio/PipeWire monitor of the default sink)",
+        help="caption what this computer plays (the default output's monitor) instead",
     )
-    parser.add_argument("--format", choices=["text", "jsonl"], default="text")
+    parser.add_argument(
+        "--with-desktop",
+        action="store_true",
+        help="caption the microphone and desktop audio together, as two labelled streams",
+    )
+    parser.add_argument(
+        "--desktop-input",
+        default=None,
+        metavar="NAME",
+        help="the desktop audio for --loopback or --with-desktop (default: the default "
+        "output's monitor)",
+    )
+    parser.add_argument(
+        "--labels",
+        type=labels,
+        default=DEFAULT_LABELS,
+        metavar="MIC,DESKTOP",
+        help=f"the two streams' labels with --with-desktop (default: {','.join(DEFAULT_LABELS)})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["text", "jsonl"],
+        default="text",
+        help="live captions, or one JSON event per line",
+    )
     parser.add_argument(
         "--seconds", type=number(float, above=0), default=None, help="stop after this long"
     )
     add_model_arguments(parser)
-    parser.add_argument("--compute-device", dest="device", help="deprecated: the same as --device")
+    parser.add_argument(
+        "--compute-device", dest="compute_device", help="deprecated: the same as --device"
+    )
     add_stream_arguments(parser)
     parser.set_defaults(run=run_mic)
 
-    parser = command("devices", "list audio input devices")
+    parser = command("devices", "list the audio inputs (microphones and desktop audio)")
     parser.set_defaults(run=run_devices)
+
+
+def labels(text: str) -> tuple[str, str]:
+    """An argparse type: two distinct, non-empty labels separated by a comma."""
+    parts = tuple(part.strip() for part in text.split(","))
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise argparse.ArgumentTypeError(
+            f"expected two different labels like You,Others, got {text!r}"
+        )
+    return parts[0], parts[1]
 
 
 def emit(captions: Captions, events: list[Event]) -> None:
@@ -85,13 +128,54 @@ def emit(captions: Captions, events: list[Event]) -> None:
     sys.stdout.flush()
 
 
+class HealthNotes:
+    """Shows a live input's health: as a warning line in the live captions, or — when stdout
+    is a pipe or JSON lines — on stderr when a warning starts, changes kind, or ends."""
+
+    def __init__(self, captions: Captions) -> None:
+        self.captions = captions
+        self.monitor = HealthMonitor()
+        self.kinds = (False, False)  # (dropping, lagging) last said on stderr
+
+    def update(self, lag_s: float, dropped_s: float) -> InputHealth:
+        health = self.monitor.update(lag_s, dropped_s)
+        if self.captions.live and not self.captions.jsonl:
+            sys.stdout.write(self.captions.status(health.warning))
+            sys.stdout.flush()
+        elif (health.dropping, health.lagging) != self.kinds:
+            said = f"warning: {health.warning}" if health.warning else "caught up with real time"
+            print(f"s2t-stream: {said}", file=sys.stderr)
+        self.kinds = (health.dropping, health.lagging)
+        return health
+
+
+class Paced:
+    """`audio` in `chunk`-sample pieces; with `realtime`, each once it would have been recorded,
+    and `lag_s` says how far the consumer has fallen behind that pace."""
+
+    def __init__(self, audio: np.ndarray, chunk: int, rate: int, realtime: bool) -> None:
+        self.audio, self.chunk, self.rate, self.realtime = audio, chunk, rate, realtime
+        self.started = time.monotonic()
+        self.sent = 0  # samples handed out
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        self.started = time.monotonic()
+        for begin in range(0, len(self.audio), self.chunk):
+            piece = self.audio[begin : begin + self.chunk]
+            if self.realtime:
+                due = self.started + (begin + len(piece)) / self.rate
+                time.sleep(max(0.0, due - time.monotonic()))
+            self.sent = begin + len(piece)
+            yield piece
+
+    def lag_s(self) -> float:
+        """Seconds of audio that a live recording would have made and that were not yet taken."""
+        return max(0.0, time.monotonic() - self.started - self.sent / self.rate)
+
+
 def paced(audio: np.ndarray, chunk: int, chunk_s: float, realtime: bool) -> Iterator[np.ndarray]:
     """`audio` in `chunk`-sample pieces; with `realtime`, each once it would have been recorded."""
-    started = time.monotonic()
-    for index, begin in enumerate(range(0, len(audio), chunk)):
-        if realtime:
-            time.sleep(max(0.0, started + (index + 1) * chunk_s - time.monotonic()))
-        yield audio[begin : begin + chunk]
+    return iter(Paced(audio, chunk, round(chunk / chunk_s), realtime))
 
 
 def live_pcm(raw: RawFormat, chunk_ms: int) -> Iterator[np.ndarray]:
@@ -119,83 +203,136 @@ def run_stream(args: argparse.Namespace) -> int:
     bundle = load_model(args)
     engine = Engine(bundle, options)
     raw = raw_format(args)
+    pace: Paced | None = None
     if args.file == "-" and raw is not None:  # a live pipe: stream it as it comes
         steps = drive(StreamDriver(engine, raw.sample_rate), live_pcm(raw, args.chunk_ms))
     else:
         rate = bundle.features.sample_rate
         audio = load_audio(audio_source(args.file), rate, raw=raw)
-        chunk, realtime = rate * args.chunk_ms // 1000, args.pace == "realtime"
-        steps = drive(StreamDriver(engine), paced(audio, chunk, args.chunk_ms / 1000, realtime))
+        pace = Paced(audio, rate * args.chunk_ms // 1000, rate, args.pace == "realtime")
+        steps = drive(StreamDriver(engine), pace)
     if args.format in ("srt", "vtt"):
         finals = [e for events in steps for e in events if isinstance(e, Final)]
         sys.stdout.write(to_srt(finals) if args.format == "srt" else to_vtt(finals))
         return 0
     captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
+    notes = HealthNotes(captions) if pace is not None and pace.realtime else None
     for events in steps:
         emit(captions, events)
+        if notes is not None and pace is not None:
+            notes.update(pace.lag_s(), 0.0)
     return 0
 
 
-def _input_device(args: argparse.Namespace) -> str | None:
-    """`--input`, or (deprecated) an input device given to `--device`, as `mic` once took it."""
-    if args.device is not None and not is_device_name(args.device):
+def _input_device(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The microphone and the flag that named it: `--input`, or (deprecated) an input given to
+    `--device`, as `mic` once took it. `--compute-device` (deprecated) is `--device`, and
+    errors name it."""
+    if args.compute_device is not None:
+        args.device, args.device_flag = args.compute_device, "--compute-device"
+    elif args.device is not None and not is_device_name(args.device):
         print(
             f"s2t-stream: note: `mic --device {args.device}` names the microphone; that flag is "
             "now --input (--device is the compute device)",
             file=sys.stderr,
         )
         args.input, args.device = args.device, "auto"
-    return args.input
+        return args.input, "--device"
+    return args.input, "--input"
+
+
+def plan_inputs(
+    args: argparse.Namespace, sources: list[InputSource], desktop: Callable[[], str]
+) -> dict[str, InputSource]:
+    """The inputs `mic` captures, by label ("" for a single unlabelled one), each resolved
+    against the sources there are (errors name the flag the user typed)."""
+    from s2t_stream.io.capture import find_source
+
+    mic, mic_flag = _input_device(args)
+    if args.desktop_input is not None and not (args.loopback or args.with_desktop):
+        raise S2TError("--desktop-input: only with --loopback or --with-desktop")
+    if args.loopback and args.with_desktop:
+        raise S2TError("--loopback and --with-desktop: choose one")
+    if not (args.loopback or args.with_desktop):
+        return {"": find_source(mic, sources, mic_flag)}
+    flag = "--desktop-input" if args.desktop_input is not None else "--loopback"
+    monitor = find_source(args.desktop_input or desktop(), sources, flag)
+    if args.loopback:
+        return {"": monitor}
+    microphone = find_source(mic, sources, mic_flag)
+    if microphone.name == monitor.name:
+        raise S2TError(
+            f"--with-desktop: the microphone would be the desktop audio itself "
+            f"({monitor.name}); choose a microphone with {mic_flag} (see `s2t-stream devices`)"
+        )
+    you, others = args.labels
+    return {you: microphone, others: monitor}
+
+
+def open_inputs(plan: Mapping[str, InputSource], rate: int) -> dict[str, Capture]:
+    """Start capturing every planned input at `rate` (all or none)."""
+    from s2t_stream.io.capture import open_source
+
+    opened: dict[str, Capture] = {}
+    try:
+        for label, source in plan.items():
+            opened[label] = open_source(source.name, rate, sources=list(plan.values()))
+    except S2TError:
+        for capture in opened.values():
+            capture.close()
+        raise
+    return opened
 
 
 def run_mic(args: argparse.Namespace) -> int:
-    from s2t_stream.io.capture import Microphone, choose_device, list_devices, loopback
-    from s2t_stream.streaming.drive import StreamDriver
+    from s2t_stream.io.capture import desktop_source, list_sources
+    from s2t_stream.streaming.drive import SourcesDriver, StreamDriver, Unlabelled
     from s2t_stream.streaming.engine import Engine
 
-    device_spec = _input_device(args)
+    plan = plan_inputs(args, list_sources(), desktop_source)
     options = stream_options(args)
-    if args.loopback:
-        loopback()
     bundle = load_model(args)
     engine = Engine(bundle, options)
-    device = choose_device(device_spec, list_devices())
-    microphone = Microphone(device, bundle.features.sample_rate)
-    print(
-        f"s2t-stream: listening to {device.name!r} ({device.sample_rate} Hz, "
-        f"{microphone.channels} ch); Ctrl-C ends",
-        file=sys.stderr,
+    captures = open_inputs(plan, bundle.features.sample_rate)
+    heard = ", ".join(
+        f"{label + ': ' if label else ''}{s.name!r} ({s.description})" for label, s in plan.items()
     )
+    print(f"s2t-stream: listening to {heard}; Ctrl-C ends", file=sys.stderr)
+    labelled = list(plan) != [""]
+    driver = SourcesDriver(engine, list(plan)) if labelled else Unlabelled(StreamDriver(engine))
     captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
-    driver = StreamDriver(engine)
+    notes = HealthNotes(captions)
     started = time.monotonic()
     try:
         while args.seconds is None or time.monotonic() - started < args.seconds:
             time.sleep(0.05)
-            emit(captions, driver.push(microphone.read()))
+            emit(captions, driver.push({label: c.read() for label, c in captures.items()}))
+            lag_s = max(c.backlog_s() for c in captures.values())
+            notes.update(lag_s, sum(c.dropped_s() for c in captures.values()))
     except KeyboardInterrupt:
         pass
     except DeviceLost as lost:
         print(f"s2t-stream: {lost}; keeping what was transcribed", file=sys.stderr)
     finally:
-        emit(captions, driver.push(microphone.close()) + driver.end())
-    stats = microphone.stats
-    if stats.dropped_s or stats.device_overflows:
-        print(
-            f"s2t-stream: audio lost: {stats.dropped_s:.2f} s dropped (fell behind), "
-            f"{stats.device_overflows} device overflows",
-            file=sys.stderr,
-        )
+        tails = {label: capture.close() for label, capture in captures.items()}
+        emit(captions, driver.push(tails) + driver.end())
+    dropped_s = sum(c.dropped_s() for c in captures.values())
+    if dropped_s:
+        print(f"s2t-stream: audio lost: {dropped_s:.2f} s dropped (fell behind)", file=sys.stderr)
     return 0
 
 
 def run_devices(args: argparse.Namespace) -> int:
-    from s2t_stream.io.capture import list_devices
+    from s2t_stream.io.capture import list_sources
 
-    found = list_devices()
+    found = list_sources()
     if not found:
-        print("no audio input devices (is a microphone connected, or a sound server running?)")
-    for d in found:
-        mark = "*" if d.default else " "
-        print(f"{mark} {d.index:3d}  {d.name}  ({d.channels} ch, {d.sample_rate} Hz, {d.host_api})")
+        print("no audio inputs (is a microphone connected, or a sound server running?)")
+        return 0
+    width = max(len(s.name) for s in found)
+    for s in found:
+        mark = "*" if s.default else " "
+        print(f"{mark} {s.name:<{width}}  {s.kind:<13}  {s.description}")
+    where = "PulseAudio/PipeWire" if found[0].backend == "pulse" else "PortAudio"
+    print(f"({len(found)} inputs from {where}; * the default; choose one with `mic --input NAME`)")
     return 0

@@ -1,20 +1,41 @@
-"""Microphone capture: a PortAudio input at the device's own rate → a bounded buffer → mono
-audio at the model's rate (`Microphone`), and the devices to choose from."""
+"""Audio capture: the inputs there are (`list_sources`: PulseAudio/PipeWire sources through
+`pactl`, else PortAudio's input devices) and one opened by name (`open_source`) → a bounded
+buffer → new mono float32 audio at the model's rate (`PulseCapture` via `parec`, or
+`Microphone` via PortAudio), with the audio dropped and waiting counted."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import threading
-from collections import deque
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from s2t_stream.errors import CaptureError, DeviceLost
+from s2t_stream.io.inputs import Capture, InputSource, RingBuffer, lead_in
+from s2t_stream.io.pulse import PulseCapture, desktop_source, pulse_sources
 from s2t_stream.model.audio import StreamResampler
+
+__all__ = [  # the shared input types and PulseAudio's pieces are used from here too
+    "Capture",
+    "CaptureError",
+    "DeviceLost",
+    "InputDevice",
+    "InputSource",
+    "Microphone",
+    "PulseCapture",
+    "RingBuffer",
+    "choose_device",
+    "desktop_source",
+    "find_source",
+    "list_devices",
+    "list_sources",
+    "loopback",
+    "open_source",
+    "pulse_sources",
+]
 
 
 @dataclass(frozen=True)
@@ -93,43 +114,6 @@ def choose_device(spec: str | int | None, devices: list[InputDevice]) -> InputDe
     return matches[0]
 
 
-class RingBuffer:
-    """Blocks of (frames, channels) float32 from the audio thread, at most `capacity` frames;
-    a full buffer drops its oldest frames and counts them. Thread-safe."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.blocks: deque[np.ndarray] = deque()
-        self.frames = 0
-        self.dropped = 0
-        self.lock = threading.Lock()
-
-    def push(self, block: np.ndarray) -> None:
-        with self.lock:
-            self.blocks.append(block)
-            self.frames += len(block)
-            while self.frames > self.capacity:
-                excess = self.frames - self.capacity
-                oldest = self.blocks[0]
-                if len(oldest) <= excess:
-                    self.blocks.popleft()
-                    cut = len(oldest)
-                else:
-                    self.blocks[0] = oldest[excess:]
-                    cut = excess
-                self.frames -= cut
-                self.dropped += cut
-
-    def pop_all(self) -> np.ndarray | None:
-        with self.lock:
-            if not self.blocks:
-                return None
-            data = np.concatenate(self.blocks)
-            self.blocks.clear()
-            self.frames = 0
-            return data
-
-
 @dataclass
 class CaptureStats:
     captured_s: float = 0.0
@@ -152,23 +136,28 @@ class Microphone:
         buffer_s: float = 10.0,
         block_s: float = 0.02,
         backend: Any = None,
+        lead: bool = True,
     ) -> None:
         self.device = device
-        self.rate = device.sample_rate
+        self.name = device.name
+        self.rate = target_rate  # of what `read` returns
+        self.device_rate = device.sample_rate
         self.channels = min(device.channels, 2)
-        self.buffer = RingBuffer(round(buffer_s * self.rate))
-        self.resampler = StreamResampler(self.rate, target_rate)
+        self.buffer = RingBuffer(round(buffer_s * self.device_rate))
+        self.resampler = StreamResampler(self.device_rate, target_rate)
         self.stats = CaptureStats()
         self.lost: str | None = None
         self.closing = False
+        self.lead = lead  # the first audio still to come behind its `lead_in`
+        self.opened_at = time.monotonic()
         sd = backend or portaudio()
         try:
             self.stream = sd.InputStream(
                 device=device.index,
-                samplerate=self.rate,
+                samplerate=self.device_rate,
                 channels=self.channels,
                 dtype="float32",
-                blocksize=round(block_s * self.rate),
+                blocksize=round(block_s * self.device_rate),
                 callback=self._callback,
                 finished_callback=self._finished,
             )
@@ -187,20 +176,35 @@ class Microphone:
             self.lost = f"input device {self.device.name!r} stopped delivering audio"
 
     def read(self) -> np.ndarray:
-        """Everything captured since the last call, mono at the target rate. Raises DeviceLost
-        once the device is gone (after the audio it had delivered has been read)."""
+        """Everything captured since the last call, mono at the target rate (the first audio
+        behind its `lead_in`). Raises DeviceLost once the device is gone (after the audio it had
+        delivered has been read)."""
         data = self.buffer.pop_all()
-        self.stats.dropped_s = self.buffer.dropped / self.rate
+        self.stats.dropped_s = self.buffer.dropped / self.device_rate
         if data is None:
             if self.lost or not self.stream.active:
                 raise DeviceLost(self.lost or f"input device {self.device.name!r} went away")
             return np.zeros(0, dtype=np.float32)
-        self.stats.captured_s += len(data) / self.rate
+        if self.lead:
+            self.lead = False
+            lead = lead_in(self.buffer, self.opened_at, self.device_rate, self.rate)
+            return np.concatenate([lead, self._convert(data)])
+        return self._convert(data)
+
+    def _convert(self, data: np.ndarray) -> np.ndarray:
+        self.stats.captured_s += len(data) / self.device_rate
         mono = data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data
         return self.resampler.process(mono.astype(np.float32, copy=False))
 
+    def dropped_s(self) -> float:
+        return self.buffer.dropped / self.device_rate
+
+    def backlog_s(self) -> float:
+        return self.buffer.frames / self.device_rate
+
     def close(self) -> np.ndarray:
-        """Stop the device; return the resampler's last samples (nothing on a second call)."""
+        """Stop the device; return what it had captured and not yet read, and the resampler's
+        last samples (nothing on a second call)."""
         if self.closing:
             return np.zeros(0, dtype=np.float32)
         self.closing = True
@@ -209,22 +213,82 @@ class Microphone:
             self.stream.close()
         except Exception:  # a lost device may fail to stop: nothing left to release
             pass
-        return self.resampler.flush()
+        rest = self.buffer.pop_all()
+        head = self._convert(rest) if rest is not None else np.zeros(0, dtype=np.float32)
+        return np.concatenate([head, self.resampler.flush()])
+
+
+# --- choosing an input --------------------------------------------------------------------------
+
+
+def list_sources(backend: Any = None) -> list[InputSource]:
+    """PulseAudio/PipeWire sources when a sound server answers `pactl`, else PortAudio's
+    input devices (`backend`: the sounddevice module, injected by tests)."""
+    pulse = pulse_sources()
+    if pulse is not None:
+        return pulse
+    return [
+        InputSource(
+            name=d.name,
+            description=f"{d.host_api}, {d.channels} ch, {d.sample_rate} Hz",
+            monitor=d.monitor,
+            default=d.default,
+            backend="portaudio",
+            index=d.index,
+        )
+        for d in list_devices(backend)
+    ]
+
+
+def find_source(
+    spec: str | None, sources: Sequence[InputSource], flag: str = "--input"
+) -> InputSource:
+    """None or "": the default input (else the first microphone); otherwise the source named
+    exactly `spec`, a PortAudio index, or the one whose name or description contains it
+    (case-insensitive). Errors name `flag` and list the inputs there are."""
+    if not sources:
+        raise CaptureError(
+            "no audio input found: connect a microphone, or start a sound server "
+            "(PulseAudio / PipeWire) and check `s2t-stream devices`"
+        )
+    if not spec:
+        defaults = [s for s in sources if s.default] or [s for s in sources if not s.monitor]
+        return (defaults or list(sources))[0]
+    wanted = spec.lower()
+    for matches in (
+        [s for s in sources if s.name == spec],
+        [s for s in sources if spec.isdigit() and s.index == int(spec)],
+        [s for s in sources if wanted in s.name.lower() or wanted in s.description.lower()],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            names = ", ".join(s.name for s in matches)
+            raise CaptureError(f"{flag} {spec!r} matches {len(matches)} inputs: {names}")
+    names = ", ".join(s.name for s in sources)
+    raise CaptureError(f"{flag} {spec!r} matches no input; the inputs are: {names}")
+
+
+def open_source(
+    name: str | None,
+    rate: int,
+    *,
+    sources: Sequence[InputSource] | None = None,
+    backend: Any = None,
+    flag: str = "--input",
+) -> Capture:
+    """Start capturing the input `name` chooses (`find_source`) as mono audio at `rate`."""
+    chosen = find_source(name, list_sources(backend) if sources is None else sources, flag)
+    if chosen.backend == "pulse":
+        return PulseCapture(chosen.name, rate)
+    device = choose_device(chosen.index, list_devices(backend))
+    return Microphone(device, rate, backend=backend)
 
 
 def loopback() -> str:
     """Record the default output's monitor (desktop audio) by pointing PulseAudio's default
-    source for this process at it; returns the source name."""
-    if shutil.which("pactl") is None:
-        raise CaptureError("desktop-audio capture needs PulseAudio or PipeWire (pactl not found)")
-    try:
-        sink = subprocess.run(
-            ["pactl", "get-default-sink"], capture_output=True, text=True, check=True, timeout=5
-        ).stdout.strip()
-    except (subprocess.SubprocessError, OSError) as error:
-        raise CaptureError(f"cannot ask PulseAudio for the default output: {error}") from None
-    source = f"{sink}.monitor"
-    os.environ["PULSE_SOURCE"] = source  # read by the ALSA pulse plugin when the stream opens
+    source for this process at it (the ALSA pulse plugin reads it); returns the source name."""
+    source = os.environ["PULSE_SOURCE"] = desktop_source()
     return source
 
 

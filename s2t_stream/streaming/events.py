@@ -1,10 +1,12 @@
 """What a stream tells its consumer: typed, JSON-serialisable partial and final events. Times
-`*_s` are seconds of stream audio, except `wall_s` (clock seconds since the stream opened)."""
+`*_s` are seconds of stream audio, except `wall_s` (clock seconds since the stream opened).
+`source` labels the input an event came from when several are captioned together (e.g. "You"
+and "Others"); it is absent from the JSON of unlabelled events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeVar
 
 
 def _r(seconds: float) -> float:
@@ -35,13 +37,14 @@ class Partial:
     audio_s: float
     wall_s: float
     type: Literal["partial"] = "partial"
+    source: str | None = None
 
     @property
     def text(self) -> str:
         return " ".join(t for t in (self.committed, self.tentative) if t)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type,
             "segment": self.segment,
             "committed": self.committed,
@@ -49,6 +52,7 @@ class Partial:
             "audio_s": _r(self.audio_s),
             "wall_s": _r(self.wall_s),
         }
+        return _labelled(data, self.source)
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,10 @@ class Final:
     wall_s: float
     words: tuple[Word, ...]
     type: Literal["final"] = "final"
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "type": self.type,
             "segment": self.segment,
             "text": self.text,
@@ -75,14 +80,29 @@ class Final:
             "wall_s": _r(self.wall_s),
             "words": [w.to_json() for w in self.words],
         }
+        return _labelled(data, self.source)
 
 
 Event = Partial | Final
 
 
+def _labelled(data: dict[str, Any], source: str | None) -> dict[str, Any]:
+    """`data` with `"source"` when the event has one (unlabelled events' JSON is unchanged)."""
+    return data if source is None else {**data, "source": source}
+
+
+E = TypeVar("E", Partial, Final)
+
+
+def labelled(event: E, source: str) -> E:
+    """`event` as coming from the input labelled `source`."""
+    return replace(event, source=source)
+
+
 def event_from_json(data: dict[str, Any]) -> Event:
     """The inverse of `to_json` (clients and tests read events back)."""
     kind = data.get("type")
+    source = None if data.get("source") is None else str(data["source"])
     if kind == "partial":
         return Partial(
             int(data["segment"]),
@@ -90,6 +110,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
             str(data["tentative"]),
             float(data["audio_s"]),
             float(data["wall_s"]),
+            source=source,
         )
     if kind == "final":
         words = tuple(
@@ -103,5 +124,6 @@ def event_from_json(data: dict[str, Any]) -> Event:
             float(data["audio_s"]),
             float(data["wall_s"]),
             words,
+            source=source,
         )
     raise ValueError(f"expected an event with type 'partial' or 'final', got type {kind!r}")

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
 
+import numpy as np
+import pyte
 import pytest
+import soundfile
+import torch
 
+import s2t_stream.io.capture as capture
 from s2t_stream.cli import main
-from s2t_stream.io.captions import CLEAR_LINE, DIM, Captions, json_line
+from s2t_stream.cli.arguments import announced
+from s2t_stream.cli.stream import HealthNotes
+from s2t_stream.io.captions import CLEAR_BELOW, DIM, RESET, Captions, json_line
+from s2t_stream.io.capture import InputSource
 from s2t_stream.streaming.events import Final, Partial, Word, event_from_json
-from tests.helpers import BUNDLED_MODEL, SAMPLES
+from tests.helpers import BUNDLED_MODEL, SAMPLES, load_samples
 
 SAMPLE = SAMPLES
 WAV = SAMPLE / "sample1-espeak-en-gb-x-rp-f4.wav"
@@ -60,13 +77,151 @@ def test_bad_stream_options_are_one_line_errors(capsys: pytest.CaptureFixture[st
 
 
 def test_terminal_captions_redraw_the_open_line() -> None:
-    live = Captions(live=True)
+    live = Captions(live=True, width=lambda: 80)
     partial = live.render(Partial(0, "hello", "wor", 1.0, 1.1))
-    assert partial.startswith(CLEAR_LINE) and "hello" in partial and DIM + "wor" in partial
-    assert not partial.endswith("\n")
+    assert partial == "hello " + DIM + "wor" + RESET  # nothing to erase yet
     final = Final(0, "hello world", 0.0, 1.0, 1.2, 1.3, (Word("hello", 0.0, 0.5),))
-    assert live.render(final) == CLEAR_LINE + "hello world\n"
+    assert live.render(final) == "\r" + CLEAR_BELOW + "hello world\n"
     piped = Captions(live=False)
     assert piped.render(Partial(0, "a", "b", 1.0, 1.0)) == ""
     assert piped.render(final) == "hello world\n"
     assert json.loads(json_line(final))["words"][0]["word"] == "hello"
+
+
+def run_in_terminal(argv: list[str], columns: int, lines: int = 24) -> pyte.Screen:
+    """Run `s2t-stream ARGV` with its stdout on a pseudo-terminal of this size; the screen as a
+    terminal emulator shows what it wrote."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["OMP_NUM_THREADS"] = "1"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "s2t_stream", *argv],
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(terminal)
+    written = b""
+    while True:
+        try:
+            block = os.read(controller, 1 << 16)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not block:
+            break
+        written += block
+    os.close(controller)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    screen = pyte.Screen(columns, lines)
+    pyte.Stream(screen).feed(written.decode())  # the tty already turned "\n" into "\r\n"
+    return screen
+
+
+@pytest.mark.model
+def test_terminal_captions_of_a_long_line_show_each_line_once_at_40_columns(
+    tmp_path: Path,
+) -> None:
+    wav = tmp_path / "long.wav"
+    gap = np.zeros(3200, np.float32)  # 0.2 s: too short to end the segment
+    soundfile.write(wav, np.concatenate([x for w in load_samples()[:4] for x in (w, gap)]), 16000)
+    argv = ["stream", str(wav), "--pace", "fast", "--chunk-ms", "200", "--max-segment", "60"]
+    finals = [line for line in subprocess_text(argv).splitlines() if line]
+    assert len(" ".join(finals)) > 2 * 40  # the open line wrapped over 3 rows or more
+    screen = run_in_terminal(argv, 40)
+    shown = "".join(row.rstrip().ljust(40) for row in screen.display).split()
+    assert shown == " ".join(finals).split()  # every word once: no stale wrapped rows
+
+
+def subprocess_text(argv: list[str]) -> str:
+    """What `s2t-stream ARGV` prints to a pipe (finals only)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "s2t_stream", *argv], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_slow_steps_are_announced_on_stderr_and_quick_ones_are_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with announced("loading model demo …", after_s=0.05):
+        time.sleep(0.3)
+    assert capsys.readouterr().err == "s2t-stream: loading model demo …\n"
+    with announced("loading model demo …", after_s=5.0):
+        pass
+    assert capsys.readouterr().err == ""
+
+
+def test_health_warnings_go_to_stderr_when_captions_are_piped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    notes = HealthNotes(Captions(live=False))
+    notes.update(0.2, 0.0)
+    notes.update(6.0, 0.0)
+    notes.update(7.0, 0.0)  # the same kind of warning: said once
+    notes.update(0.1, 0.0)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "s2t-stream: warning: captions 6.0 s behind real time",
+        "s2t-stream: caught up with real time",
+    ]
+
+
+SOURCES = [
+    InputSource("alsa_input.usb-mic", "USB Microphone", False, True, "pulse"),
+    InputSource("alsa_output.speakers.monitor", "Monitor of Speakers", True, False, "pulse"),
+]
+
+
+@pytest.fixture
+def sound_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`list_sources` and `desktop_source` answer as a PulseAudio server with SOURCES."""
+    monkeypatch.setattr(capture, "list_sources", lambda backend=None: SOURCES)
+    monkeypatch.setattr(capture, "desktop_source", lambda: "alsa_output.speakers.monitor")
+
+
+def test_devices_lists_each_input_by_name_kind_and_description(
+    sound_server: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["devices"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "* alsa_input.usb-mic            microphone     USB Microphone",
+        "  alsa_output.speakers.monitor  desktop audio  Monitor of Speakers",
+        "(2 inputs from PulseAudio/PipeWire; * the default; choose one with `mic --input NAME`)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--input", "webcam"], "--input 'webcam' matches no input; the inputs are: alsa_input"),
+        (["--device", "webcam"], "--device 'webcam' matches no input"),
+        (["--loopback", "--desktop-input", "hdmi"], "--desktop-input 'hdmi' matches no input"),
+        (["--desktop-input", "speakers"], "--desktop-input: only with --loopback or"),
+        (["--loopback", "--with-desktop"], "--loopback and --with-desktop: choose one"),
+        (["--with-desktop", "--input", "speakers"], "--with-desktop: the microphone would be"),
+        (["--labels", "You"], "argument --labels: expected two different labels"),
+        (["--compute-device", "cuda:7"], "--compute-device cuda:7: CUDA is not available"),
+    ],
+)
+def test_mic_errors_are_one_line_naming_the_flag(
+    sound_server: None, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    if "--compute-device" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: cuda:7 may exist")
+    assert main(["mic", "--seconds", "1", *argv]) == 2
+    *notes, error = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("s2t-stream: error: ") and message in error
+    assert len(notes) == ("--device" in argv)  # `mic --device NAME` is noted as --input
+
+
+def test_a_model_that_cannot_load_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stream", str(WAV), "--model", "missing.wav"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "s2t-stream: error: --model: missing.wav: no such file or directory, and not a hub id "
+        "(owner/name)\n"
+    )
