@@ -334,5 +334,6 @@ def run_devices(args: argparse.Namespace) -> int:
         mark = "*" if s.default else " "
         print(f"{mark} {s.name:<{width}}  {s.kind:<13}  {s.description}")
     where = "PulseAudio/PipeWire" if found[0].backend == "pulse" else "PortAudio"
-    print(f"({len(found)} inputs from {where}; * the default; choose one with `mic --input NAME`)")
+    count = f"{len(found)} input{'' if len(found) == 1 else 's'}"
+    print(f"({count} from {where}; * the default; choose one with `mic --input NAME`)")
     return 0
