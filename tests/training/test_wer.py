@@ -18,7 +18,7 @@ from s2t_stream.training.wer import (
 def test_normalize_is_the_training_normaliser() -> None:
     assert normalize("The CAT, sat!") == "the cat sat"
     assert normalize("Mr. Smith paid 3 dollars.") == "mister smith paid three dollars"
-    assert normalize("It cost 3.5 pounds") == ""  # cannot be spelled: no words
+    assert normalize("It cost 1/4 pounds") == ""  # cannot be spelled: no words
     assert normalize("") == ""
 
 
@@ -72,5 +72,5 @@ def test_joined_wer_ignores_where_the_texts_are_cut() -> None:
     assert corpus_wer(refs, hyps) == 0.5  # paired: "cat" deleted, then "cat" inserted
     assert joined_wer(refs, hyps) == 0.0  # "the cat sat down" both ways
     assert joined_wer(["one two", "three"], ["One, two, three."]) == 0.0
-    assert joined_wer(["a b", "c"], ["a b", "3.5"]) == pytest.approx(1 / 3)  # "c" deleted
+    assert joined_wer(["a b", "c"], ["a b", "a4"]) == pytest.approx(1 / 3)  # "c" deleted
     assert joined_wer(["a b"], []) == 1.0  # nothing heard: every word deleted
