@@ -4,7 +4,9 @@
 # constraints.txt, so no later install pulls a newer CUDA build), and the project with its extras.
 #
 #   scripts/setup.sh          run-time set-up (transcribe, stream, serve, mic)
-#   scripts/setup.sh --dev    plus test, lint and reference-model dependencies
+#   scripts/setup.sh --dev    plus test, lint and reference-model dependencies, and the Debian
+#                             speech synthesisers of the training corpus (scripts/install_voices.sh
+#                             installs Kokoro's files too; the tests that need them say so)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,4 +51,5 @@ extras="server,mic,gui,train"
 [ $dev -eq 1 ] && extras="$extras,dev"
 "${pip[@]}" install -c constraints.txt -e ".[$extras]"
 .venv/bin/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+[ $dev -eq 1 ] && bash scripts/install_voices.sh --no-kokoro
 echo "setup: ready (.venv, torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"
