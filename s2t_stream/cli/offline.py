@@ -54,8 +54,14 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     add_decoding_arguments(parser)
     parser.set_defaults(run=run_transcribe)
 
-    parser = command("eval", "WER on a manifest, per voice, greedy and beam")
-    parser.add_argument("manifest", type=Path, help="JSON lines: audio, text, voice")
+    parser = command("eval", "WER on manifests, per set, voice and style, greedy and beam")
+    parser.add_argument(
+        "manifests",
+        type=Path,
+        nargs="+",
+        metavar="manifest",
+        help="JSON lines: audio, text, voice, style; each file is one evaluation set",
+    )
     parser.add_argument("--beams", default="1,5", help="comma-separated beam sizes to score")
     parser.add_argument(
         "--limit", type=number(int, least=1), default=None, help="first N utterances only"
@@ -174,21 +180,38 @@ def run_eval(args: argparse.Namespace) -> int:
     with needs_extra("train", "s2t-stream eval (word error rates)"):
         import jiwer  # noqa: F401  (checked here, before the model loads)
     from s2t_stream.offline.transcriber import Transcriber
-    from s2t_stream.training.evaluate import evaluate, table
+    from s2t_stream.training.evaluate import EvalResult, evaluate, summary_table, table
     from s2t_stream.training.manifest import read_manifest
 
     beams = _beams(args.beams)
-    utterances = read_manifest(args.manifest, args.limit)
+    sets = {_set_name(path): (path, read_manifest(path, args.limit)) for path in args.manifests}
+    if len(sets) < len(args.manifests):
+        raise S2TError(f"two manifests have the same file name: {[str(p) for p in args.manifests]}")
     bundle = load_model(args)
     transcriber = Transcriber(bundle, transcribe_options(args))
-    results = []
-    for num_beams in beams:
-        log.info("decoding %d utterances with beam %d", len(utterances), num_beams)
-        results.append(evaluate(transcriber, utterances, num_beams))
-    report = {"model": bundle.source, "manifest": str(args.manifest)}
+    results: dict[str, list[EvalResult]] = {}
+    for name, (path, utterances) in sets.items():
+        results[name] = []
+        for num_beams in beams:
+            log.info("%s: decoding %d utterances with beam %d", name, len(utterances), num_beams)
+            results[name].append(evaluate(transcriber, utterances, num_beams))
+        print(f"== {name} ({path})\n{table(results[name])}\n")
+
+    def report(detailed: bool) -> dict[str, object]:
+        return {"model": bundle.source, "sets": [
+            {"name": name, "manifest": str(path), "results": [
+                r.to_json(utterances if detailed else ()) for r in results[name]]}
+            for name, (path, utterances) in sets.items()
+        ]}  # fmt: skip
+
     if args.json:  # the file also has every utterance's reference and hypothesis
-        detailed = {**report, "results": [r.to_json(utterances) for r in results]}
-        args.json.write_text(json.dumps(detailed, indent=2) + "\n", encoding="utf-8")
-    print(table(results))
-    print(json.dumps({**report, "results": [r.to_json() for r in results]}))
+        args.json.write_text(json.dumps(report(True), indent=2) + "\n", encoding="utf-8")
+    if len(sets) > 1:
+        print(summary_table(results) + "\n")
+    print(json.dumps(report(False)))
     return 0
+
+
+def _set_name(manifest: Path) -> str:
+    """An evaluation set's name: its manifest's file name without `.jsonl`."""
+    return manifest.name.removesuffix(".jsonl")

@@ -6,17 +6,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+from s2t_stream.errors import S2TError
 from s2t_stream.training.augment import AugmentOptions
-from s2t_stream.training.corpus import (
-    DEFAULT_TEXT_DIR,
-    DEFAULT_TEXT_FILES,
-    CorpusOptions,
-    build_corpus,
-)
+from s2t_stream.training.corpus import CorpusOptions, build_corpus
 from s2t_stream.training.options import HELP, TrainOptions
+from s2t_stream.training.texts import TextSource
+from s2t_stream.training.voices import WEIGHT_GROUPS
 
 log = logging.getLogger(__name__)
 
@@ -45,39 +44,57 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     """The corpus flags, one per CorpusOptions field."""
     d = CorpusOptions()
     add = parser.add_argument
-    add(
-        "--text",
-        type=Path,
-        action="append",
-        default=None,
-        help=f"sentence file, repeatable (default: {', '.join(DEFAULT_TEXT_FILES)} in "
-        f"{DEFAULT_TEXT_DIR})",
-    )
+    add("--text", type=_text_source, action="append", default=None, metavar="[STYLE=]FILE",
+        help="sentence file, repeatable; its style is STYLE or else the file's name "
+        f"(default: the {len(d.texts)} files of {d.text_dir}, data/text/README.md)")  # fmt: skip
     add("--out", type=Path, default=d.out_dir, help=f"output folder (default: {d.out_dir})")
     add("--seed", type=int, default=d.seed, help=f"(default: {d.seed})")
     add("--train-hours", type=float, default=d.train_hours,
         help="cap on training audio (default: %(default)s)")  # fmt: skip
     add("--dev-sentences", type=int, default=d.dev_sentences, help="(default: %(default)s)")
-    add("--test-sentences", type=int, default=d.test_sentences, help="(default: %(default)s)")
+    add("--test-sentences-per-style", type=int, default=d.test_sentences_per_style,
+        help="held-out test sentences of each training style (default: %(default)s)")  # fmt: skip
+    add("--style-shares", type=_weights, default=None, metavar="STYLE=SHARE,...",
+        help="share of the training sentences per style; a style not named is not trained on "
+        f"(default: {_pairs(d.style_shares)}; with --text: equal shares)")  # fmt: skip
+    add("--held-out-styles", type=_names, default=d.held_out_styles, metavar="STYLE,...",
+        help="styles kept out of training, for the test-style split "
+        f"(default: {','.join(d.held_out_styles)})")  # fmt: skip
+    add("--style-test-sentences", type=int, default=d.style_test_sentences,
+        help="sentences of the held-out styles in test-style (default: %(default)s)")  # fmt: skip
+    add("--held-out-voice-utterances", type=int, default=d.held_out_voice_utterances,
+        help="test sentences spoken by held-out voices, test-voices "
+        "(default: %(default)s)")  # fmt: skip
     add("--max-words", type=int, default=d.max_words,
         help="skip longer sentences (default: %(default)s)")  # fmt: skip
     add("--voices-per-test-sentence", type=int, default=d.voices_per_test_sentence,
         help="distinct voices speaking each test sentence (default: %(default)s)")  # fmt: skip
     add("--voices-per-train-sentence", type=int, default=d.voices_per_train_sentence,
         help="distinct voices speaking each training sentence, in rounds that --train-hours "
-        "caps last-first (default: %(default)s)")  # fmt: skip
+        "caps last-first: more than one only once the text runs out "
+        "(default: %(default)s)")  # fmt: skip
+    add("--short-sentence-voices", type=int, default=d.short_sentence_voices,
+        help="voices speaking each training sentence of one or two words "
+        "(default: %(default)s)")  # fmt: skip
     for f in dataclasses.fields(AugmentOptions):
         add("--" + f.name.replace("_", "-"), type=float, default=getattr(d.augment, f.name),
             help="probability for train utterances (default: %(default)s)")  # fmt: skip
     add("--augment-test", action="store_true", help="augment the test split too")
-    add("--voice-weights", type=_voice_weights, default=d.voice_weights,
-        help="NAME=WEIGHT,... for espeak, flite:kal16, flite:slt, flite:awb, "
-        "flite:rms")  # fmt: skip
+    add("--voice-weights", type=_weights, default=d.voice_weights, metavar="NAME=WEIGHT,...",
+        help=f"voice groups {', '.join(WEIGHT_GROUPS)} "
+        f"(default: {_pairs(d.voice_weights)})")  # fmt: skip
     add("--jobs", type=int, default=d.jobs, help=f"worker processes (default: {d.jobs})")
     add("--resume", action="store_true", help="reuse audio already made with the same parameters")
+    add("--real-dir", type=Path, default=None,
+        help="folder of real recordings (ljspeech/, fsdd/): also write real-lj.jsonl and "
+        "real-fsdd.jsonl (default: none)")  # fmt: skip
 
 
-def _voice_weights(text: str) -> tuple[tuple[str, float], ...]:
+def _pairs(pairs: tuple[tuple[str, float], ...]) -> str:
+    return ",".join(f"{name}={value:g}" for name, value in pairs)
+
+
+def _weights(text: str) -> tuple[tuple[str, float], ...]:
     try:
         pairs = [item.split("=") for item in text.split(",") if item.strip()]
         return tuple((name.strip(), float(value)) for name, value in pairs)
@@ -85,25 +102,53 @@ def _voice_weights(text: str) -> tuple[tuple[str, float], ...]:
         raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT,..., got {text!r}") from None
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _text_source(text: str) -> TextSource:
+    style, _, path = text.partition("=")
+    if not path or not re.fullmatch(r"[\w-]+", style):  # no STYLE=: all of it is the path
+        style, path = "", text
+    file = Path(path).resolve()
+    return TextSource(str(file), style or file.name.split(".")[0], f"given by --text {text}")
+
+
 def corpus_options(args: argparse.Namespace) -> CorpusOptions:
     augment = AugmentOptions(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(AugmentOptions)}
     )
+    texts = tuple(args.text) if args.text else CorpusOptions().texts
+    shares = args.style_shares
+    if shares is None and args.text:
+        styles = dict.fromkeys(t.style for t in texts if t.style not in args.held_out_styles)
+        shares = tuple((style, 1.0) for style in styles)
+    if shares is not None and not any(share > 0 for _, share in shares):
+        raise S2TError(
+            "no text style left to train on: every --text style is held out "
+            f"({', '.join(args.held_out_styles)}) or --style-shares gives none a share"
+        )
     return CorpusOptions(
-        text_paths=tuple(args.text) if args.text else CorpusOptions().text_paths,
+        texts=texts,
         out_dir=args.out,
         seed=args.seed,
         train_hours=args.train_hours,
         dev_sentences=args.dev_sentences,
-        test_sentences=args.test_sentences,
+        test_sentences_per_style=args.test_sentences_per_style,
+        style_shares=CorpusOptions().style_shares if shares is None else shares,
+        held_out_styles=args.held_out_styles,
+        style_test_sentences=args.style_test_sentences,
+        held_out_voice_utterances=args.held_out_voice_utterances,
         max_words=args.max_words,
         voices_per_test_sentence=args.voices_per_test_sentence,
         voices_per_train_sentence=args.voices_per_train_sentence,
+        short_sentence_voices=args.short_sentence_voices,
         augment=augment,
         augment_test=args.augment_test,
         voice_weights=args.voice_weights,
         jobs=args.jobs,
         resume=args.resume,
+        real_dir=args.real_dir,
     )
 
 

@@ -1,5 +1,7 @@
-"""Corpus stage: sentence text files in -> a synthesised, augmented 16 kHz speech corpus out
-(espeak-ng and flite voices; see `build_corpus` for what it writes). Torch-free."""
+"""Corpus stage: sentence text of several styles in -> a synthesised, augmented 16 kHz speech
+corpus out, with evaluation splits that leave the training distribution (a held-out text style,
+held-out voices, telephone-band and noisy copies of the test split; see `build_corpus` for what
+it writes). Torch-free."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +23,31 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from s2t_stream.defaults import REPO_ROOT
 from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import SAMPLE_RATE
-from s2t_stream.training.augment import AugmentOptions, AugmentPlan, apply_augment, draw_augment
-from s2t_stream.training.manifest import Utterance
-from s2t_stream.training.textnorm import read_spoken_sentences
+from s2t_stream.training.augment import (
+    NOISE_KINDS,
+    AugmentOptions,
+    AugmentPlan,
+    apply_augment,
+    draw_augment,
+)
+from s2t_stream.training.manifest import Utterance, write_manifest
+from s2t_stream.training.realsets import write_real_manifests
+from s2t_stream.training.styles import hold_out
+from s2t_stream.training.texts import (
+    TEXT_DIR,
+    TEXT_SOURCES,
+    StyledSentence,
+    TextSource,
+    read_styled_sentences,
+)
 from s2t_stream.training.voices import (
     DEFAULT_VOICE_WEIGHTS,
-    FLITE_VOICES,
+    WEIGHT_GROUPS,
+    Purpose,
     Voice,
+    VoiceInventory,
     VoiceSampler,
     discover_voices,
     synthesize,
@@ -37,12 +55,38 @@ from s2t_stream.training.voices import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TEXT_DIR = REPO_ROOT / "data" / "text"
-"""The sentence text shipped with the repository (sources and licences in its README.md)."""
-DEFAULT_TEXT_FILES = ("ljspeech_sentences.txt", "vctk_prompts.txt")
-SPLITS = ("test", "dev", "train")
-FORMAT_VERSION = 1
+SPLITS = ("test", "dev", "train", "test-style", "test-voices", "test-phone", "test-noisy")
+"""test: held-out sentences of the training styles, training voices, clean; dev: the same kind,
+for training's dev WER; train: augmented; test-style: sentences of the held-out styles, training
+voices; test-voices: test sentences spoken by held-out voices; test-phone: the test utterances
+through an 8 kHz mu-law telephone channel; test-noisy: the test utterances in noise or babble at
+5-20 dB SNR. (The order fixes each split's random stream: append, never reorder.)"""
+EVAL_SPLITS = ("test", "test-style", "test-voices", "test-phone", "test-noisy")
+DERIVED_SPLITS = ("test-phone", "test-noisy")
+"""Splits made from the test split's audio (same index), through a channel."""
+FORMAT_VERSION = 2
 """Bump when synthesis or augmentation code changes output, so `--resume` re-synthesises."""
+DEFAULT_STYLE_SHARES = (
+    ("read", 0.14), ("news", 0.14), ("dialogue", 0.24), ("assistant", 0.2), ("everyday", 0.2),
+    ("digits", 0.08),
+)  # fmt: skip
+"""Share of the training sentences per style (a style not named here is not trained on)."""
+HELD_OUT_VOICE_WEIGHTS = (("espeak", 1.0), ("rhvoice", 1.0), ("festival", 1.0), ("kokoro", 4.0))
+"""Engines of the held-out voices, weighted so that each held-out voice gets about as many
+test-voices utterances (Kokoro has four; espeak-ng one variant)."""
+BABBLE_VOICE_WEIGHTS = (("espeak", 0.5), ("mbrola", 0.2), ("rhvoice", 0.3))
+"""Voices of babble talkers: fast engines only (a babble talker is one more synthesis)."""
+NOISY_TEST_KINDS = (*NOISE_KINDS, "babble")
+NOISY_TEST_SNR_DB = (5.0, 20.0)
+MIN_TRAIN_UTTERANCE_S = 1.0
+"""A lower bound on the mean training utterance's length: how many training sentences are planned
+for `train_hours` (the plan is cheap, but not for 400 k sentences)."""
+BABBLE_POOL_SENTENCES = 28_800
+"""Babble talkers say the first this many training sentences (a fixed pool, so that the plan
+does not depend on `train_hours`)."""
+SHORT_SENTENCE_WORDS = 2
+"""Training sentences of at most this many words are spoken in `short_sentence_voices` voices
+(isolated words and digits are rare in the text but common in use)."""
 
 # ---------------------------------------------------------------------------------------------
 # Corpus plan and synthesis jobs
@@ -54,37 +98,50 @@ class CorpusOptions:
     """Everything that determines the corpus; the `corpus` command's flags map one-to-one onto
     these fields."""
 
-    text_paths: tuple[Path, ...] = tuple(DEFAULT_TEXT_DIR / f for f in DEFAULT_TEXT_FILES)
+    texts: tuple[TextSource, ...] = TEXT_SOURCES
+    text_dir: Path = TEXT_DIR
     out_dir: Path = Path("data/corpus")
     seed: int = 0
     train_hours: float = 20.0
     dev_sentences: int = 200
-    test_sentences: int = 300
+    test_sentences_per_style: int = 50
+    style_shares: tuple[tuple[str, float], ...] = DEFAULT_STYLE_SHARES
+    held_out_styles: tuple[str, ...] = ("dictionary",)
+    style_test_sentences: int = 300
+    held_out_voice_utterances: int = 300
     max_words: int = 30
     voices_per_test_sentence: int = 1
     voices_per_train_sentence: int = 1
+    short_sentence_voices: int = 20
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     augment_test: bool = False
     voice_weights: tuple[tuple[str, float], ...] = DEFAULT_VOICE_WEIGHTS
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     resume: bool = False
+    real_dir: Path | None = None
+    """Folder of real recordings (`ljspeech/`, `fsdd/`): also write the real-voice manifests."""
 
     def __post_init__(self) -> None:
         checks = {
-            "text_paths": len(self.text_paths) > 0,
+            "texts": len(self.texts) > 0,
             "seed": self.seed >= 0,
             "train_hours": self.train_hours > 0,
             "dev_sentences": self.dev_sentences >= 0,
-            "test_sentences": self.test_sentences >= 0,
+            "test_sentences_per_style": self.test_sentences_per_style >= 0,
+            "style_shares": all(share >= 0 for _, share in self.style_shares)
+            and sum(share for _, share in self.style_shares) > 0,
+            "style_test_sentences": self.style_test_sentences >= 0,
+            "held_out_voice_utterances": self.held_out_voice_utterances >= 0,
             "max_words": self.max_words >= 1,
             "voices_per_test_sentence": self.voices_per_test_sentence >= 1,
             "voices_per_train_sentence": self.voices_per_train_sentence >= 1,
+            "short_sentence_voices": self.short_sentence_voices >= 1,
             "jobs": self.jobs >= 1,
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"CorpusOptions.{name} is out of range: {getattr(self, name)!r}")
-        known = {"espeak", *(f"flite:{v}" for v in FLITE_VOICES)}
+        known = set(WEIGHT_GROUPS)
         for name, weight in self.voice_weights:
             if name not in known or weight < 0:
                 raise ValueError(
@@ -94,12 +151,31 @@ class CorpusOptions:
         if sum(weight for _, weight in self.voice_weights) <= 0:
             raise ValueError(f"CorpusOptions.voice_weights: all zero: {self.voice_weights!r}")
 
+        trained = {style for style, share in self.style_shares if share > 0}
+        if trained & set(self.held_out_styles):
+            raise ValueError(
+                f"CorpusOptions: styles {sorted(trained & set(self.held_out_styles))} are both "
+                f"held out and given a training share"
+            )
+
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["text_paths"] = [str(p) for p in self.text_paths]
+        data["texts"] = [dataclasses.asdict(t) for t in self.texts]
+        data["text_dir"] = str(self.text_dir)
         data["out_dir"] = str(self.out_dir)
+        data["real_dir"] = None if self.real_dir is None else str(self.real_dir)
+        data["style_shares"] = dict(self.style_shares)
         data["voice_weights"] = dict(self.voice_weights)
         return data
+
+
+@dataclass(frozen=True)
+class Talker:
+    """A babble talker: another sentence in another voice, mixed under the utterance."""
+
+    speech_text: str
+    voice: Voice
+    voice_arg: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +190,10 @@ class UtteranceJob:
     voice_arg: str
     augment: AugmentPlan
     noise_seed: int
+    style: str = ""
+    caption: str = ""
+    purpose: Purpose = "train"
+    babble: tuple[Talker, ...] = ()
 
     def key(self) -> str:
         """Hash of every parameter, so `--resume` reuses a file only if nothing changed."""
@@ -171,73 +251,179 @@ def _rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split), index])
 
 
-def _plan_one(
-    split: str, index: int, text: str, spoken: str, options: CorpusOptions,
-    sampler: VoiceSampler, avoid: set[str],
-) -> UtteranceJob:  # fmt: skip
-    """One utterance, from its own generator: voice (not one in `avoid`), augmentation, seed."""
-    rng = _rng(options.seed, split, index)
+@dataclass(frozen=True)
+class Samplers:
+    """The voice samplers of a plan: training voices, held-out voices (test-voices) and the
+    fast voices of babble talkers."""
+
+    train: VoiceSampler
+    held_out: VoiceSampler | None
+    babble: VoiceSampler
+
+    @classmethod
+    def discover(cls, options: CorpusOptions) -> Samplers:
+        """Find the engines this machine has for `options.voice_weights` and build the three."""
+        inventory = discover_voices(options.voice_weights)
+        train = VoiceSampler(inventory, options.voice_weights)
+        in_use = set(train.groups)
+        babble = [(g, w) for g, w in BABBLE_VOICE_WEIGHTS if g in in_use]
+        return cls(
+            train=train,
+            held_out=_held_out_sampler(inventory) if options.held_out_voice_utterances else None,
+            babble=VoiceSampler(inventory, babble) if babble else train,
+        )
+
+
+def _held_out_sampler(inventory: VoiceInventory) -> VoiceSampler | None:
+    try:
+        return VoiceSampler(inventory, HELD_OUT_VOICE_WEIGHTS, purpose="eval")
+    except S2TError as e:
+        logger.warning("no held-out voice available here (%s): no test-voices split", e)
+        return None
+
+
+def _voice(sampler: VoiceSampler, rng: np.random.Generator, avoid: set[str]) -> Voice:
     voice = sampler.draw(rng)
-    for _attempt in range(20):  # distinct voices when one test sentence gets several
+    for _attempt in range(20):  # distinct voices when one sentence gets several
         if voice.id not in avoid:
             break
         voice = sampler.draw(rng)
+    return voice
+
+
+def _talkers(
+    plan: AugmentPlan, rng: np.random.Generator, sampler: VoiceSampler,
+    pool: Sequence[StyledSentence],
+) -> tuple[Talker, ...]:  # fmt: skip
+    """The babble talkers `plan` asks for: random sentences of `pool` in `sampler`'s voices."""
+    talkers = []
+    for _ in range(plan.babble[0] if plan.babble else 0):
+        other = pool[int(rng.integers(len(pool)))]
+        voice = sampler.draw(rng)
+        talkers.append(Talker(other.speech, voice, sampler.engine_arg(voice)))
+    return tuple(talkers)
+
+
+def _plan_one(
+    split: str, index: int, sentence: StyledSentence, options: CorpusOptions,
+    samplers: Samplers, avoid: set[str], babble_pool: Sequence[StyledSentence],
+) -> UtteranceJob:  # fmt: skip
+    """One utterance, from its own generator: voice (not one in `avoid`), augmentation with its
+    babble talkers, noise seed."""
+    rng = _rng(options.seed, split, index)
+    held_out = split == "test-voices" and samplers.held_out is not None
+    sampler = samplers.held_out if held_out and samplers.held_out else samplers.train
+    voice = _voice(sampler, rng, avoid)
     augmented = split == "train" or (split == "test" and options.augment_test)
     plan = draw_augment(rng, options.augment) if augmented else AugmentPlan()
+    talkers = _talkers(plan, rng, samplers.babble, babble_pool)
     return UtteranceJob(
         split=split,
         index=index,
-        text=text,
-        speech_text=spoken,
+        text=sentence.words,
+        speech_text=sentence.speech,
         voice=voice,
         voice_arg=sampler.engine_arg(voice),
         augment=plan,
         noise_seed=int(rng.integers(2**32)),
+        style=sentence.style,
+        caption=sentence.caption,
+        purpose="eval" if held_out else "train",
+        babble=talkers,
     )
 
 
-def _split_sentences(sentences: Sequence[str], options: CorpusOptions) -> dict[str, list[str]]:
-    usable = [s for s in sentences if len(s.split()) <= options.max_words]
-    held_out = options.test_sentences + options.dev_sentences
-    if len(usable) <= held_out:
-        raise S2TError(
-            f"{len(usable)} sentences of at most {options.max_words} words: need more than "
-            f"{held_out} (test + dev) to leave any for training"
-        )
-    order = np.random.default_rng(options.seed).permutation(len(usable))
-    shuffled = [usable[i] for i in order]
-    return {
-        "test": shuffled[: options.test_sentences],
-        "dev": shuffled[options.test_sentences : held_out],
-        "train": shuffled[held_out:],
-    }
+def _degraded(
+    test: Sequence[UtteranceJob], split: str, options: CorpusOptions, samplers: Samplers,
+    babble_pool: Sequence[StyledSentence],
+) -> list[UtteranceJob]:  # fmt: skip
+    """The test utterances (same sentence and voice) through a channel: `test-phone` an 8 kHz
+    mu-law telephone line, `test-noisy` one noise kind of NOISY_TEST_KINDS or two-talker babble
+    at NOISY_TEST_SNR_DB."""
+    jobs = []
+    for job in test:
+        rng = _rng(options.seed, split, job.index)
+        if split == "test-phone":
+            plan = AugmentPlan(telephone="ulaw")
+        else:
+            kind = NOISY_TEST_KINDS[int(rng.integers(len(NOISY_TEST_KINDS)))]
+            snr = round(float(rng.uniform(*NOISY_TEST_SNR_DB)), 1)
+            babble = kind == "babble"
+            plan = AugmentPlan(babble=(2, snr)) if babble else AugmentPlan(noise=(kind, snr))
+        talkers = _talkers(plan, rng, samplers.babble, babble_pool)
+        jobs.append(dataclasses.replace(
+            job, split=split, augment=plan, babble=talkers, noise_seed=int(rng.integers(2**32))
+        ))  # fmt: skip
+    return jobs
+
+
+def _split_sentences(
+    sentences: Sequence[StyledSentence], options: CorpusOptions
+) -> dict[str, list[StyledSentence]]:
+    usable = [s for s in sentences if len(s.words.split()) <= options.max_words]
+    return hold_out(
+        usable,
+        held_out_styles=options.held_out_styles,
+        test_per_style=options.test_sentences_per_style,
+        style_test=options.style_test_sentences,
+        dev=options.dev_sentences,
+        shares=dict(options.style_shares),
+        seed=options.seed,
+    )
+
+
+def _voices_each(split: str, sentence: StyledSentence, options: CorpusOptions) -> tuple[int, int]:
+    """(rounds, voices in the first round) for one sentence of `split`."""
+    if split == "test":
+        return options.voices_per_test_sentence, 1
+    if split != "train":
+        return 1, 1
+    short = len(sentence.words.split()) <= SHORT_SENTENCE_WORDS
+    return options.voices_per_train_sentence, options.short_sentence_voices if short else 1
 
 
 def plan_corpus(
-    sentences: Mapping[str, str], options: CorpusOptions, sampler: VoiceSampler
+    sentences: Sequence[StyledSentence], options: CorpusOptions, samplers: Samplers
 ) -> dict[str, list[UtteranceJob]]:
-    """Hold out test and dev sentences first, then plan every utterance of every split.
+    """Hold out the test, dev and held-out-style sentences first, then plan every utterance of
+    every split (`SPLITS`).
 
-    `sentences` maps normalised text to the text to synthesise. Deterministic in
-    (seed, split, index). A split with several voices per sentence is planned in rounds: round
-    r speaks every sentence once more, in a voice that sentence has not had yet, so the first
-    round is the same whatever the count and `train_hours` (applied after synthesis) caps the
-    later rounds first. Train utterances are augmented; dev and test are clean.
+    Deterministic in (seed, split, index). A split with several voices per sentence is planned
+    in rounds: round r speaks every sentence once more, in a voice that sentence has not had
+    yet, so the first round is the same whatever the count and `train_hours` (applied after
+    synthesis) caps the later rounds first — they are reached only when the text runs out
+    before `train_hours`; a short training sentence gets its extra voices in the first round.
+    Train utterances are augmented; the others clean, except test-phone and test-noisy, which
+    are the test utterances (their audio, `DERIVED_SPLITS`) through a telephone channel or in
+    noise.
     """
-    voices_each = {
-        "test": options.voices_per_test_sentence,
-        "dev": 1,
-        "train": options.voices_per_train_sentence,
-    }
+    split_sentences = _split_sentences(sentences, options)
+    babble_pool = split_sentences["train"][:BABBLE_POOL_SENTENCES] or list(sentences)
+    # train_hours caps the audio anyway: plan no more sentences than it could need
+    needed = math.ceil(options.train_hours * 3600 / MIN_TRAIN_UTTERANCE_S)
+    split_sentences["train"] = split_sentences["train"][:needed]
+    if len(split_sentences["test"]) < options.held_out_voice_utterances:
+        logger.warning(
+            "test-voices: %d utterances asked for, but only %d test sentences to speak",
+            options.held_out_voice_utterances, len(split_sentences["test"]),
+        )  # fmt: skip
     plans: dict[str, list[UtteranceJob]] = {split: [] for split in SPLITS}
-    for split, texts in _split_sentences(list(sentences), options).items():
+    voices_test = split_sentences["test"][: options.held_out_voice_utterances]
+    for split, texts in {**split_sentences, "test-voices": voices_test}.items():
+        if split == "test-voices" and samplers.held_out is None:
+            continue
         seen: list[set[str]] = [set() for _ in texts]
-        for _round in range(voices_each[split]):
-            for text, voices in zip(texts, seen, strict=True):
-                index = len(plans[split])
-                job = _plan_one(split, index, text, sentences[text], options, sampler, voices)
-                voices.add(job.voice.id)
-                plans[split].append(job)
+        rounds = max((_voices_each(split, s, options)[0] for s in texts), default=0)
+        for round_ in range(rounds):
+            for sentence, voices in zip(texts, seen, strict=True):
+                count, first = _voices_each(split, sentence, options)
+                for _ in range(first if round_ == 0 else int(round_ < count)):
+                    index = len(plans[split])
+                    job = _plan_one(split, index, sentence, options, samplers, voices, babble_pool)
+                    voices.add(job.voice.id)
+                    plans[split].append(job)
+    for split in DERIVED_SPLITS:
+        plans[split] = _degraded(plans["test"], split, options, samplers, babble_pool)
     return plans
 
 
@@ -259,16 +445,36 @@ def _write_audio(out_dir: Path, job: UtteranceJob, samples: np.ndarray) -> Path:
     raise S2TError(f"could not write {folder}/{job.index:06d} as FLAC or WAV")
 
 
+def _speech(job: UtteranceJob, out_dir: Path) -> np.ndarray:
+    """The clean speech of a job: synthesised, or for a derived split its test utterance's
+    audio (written before, `SYNTHESIS_ORDER`), so both sets hold the very same speech."""
+    if job.split not in DERIVED_SPLITS:
+        return synthesize(job.speech_text, job.voice, job.voice_arg, purpose=job.purpose)
+    for suffix in (".flac", ".wav"):
+        source = out_dir / "audio" / "test" / f"{job.index:06d}{suffix}"
+        if source.is_file():
+            samples, rate = sf.read(source, dtype="float32")
+            if rate != SAMPLE_RATE:
+                raise S2TError(f"{source}: expected {SAMPLE_RATE} Hz, got {rate}")
+            return samples
+    raise S2TError(f"{job.split} utterance {job.index}: its test utterance's audio is missing")
+
+
 def synthesize_job(job: UtteranceJob, out_dir: Path) -> Synthesized:
-    """Worker: synthesise, augment and write one utterance (deterministic in `job`)."""
-    samples = synthesize(job.speech_text, job.voice, job.voice_arg)
-    samples = apply_augment(samples, job.augment, np.random.default_rng(job.noise_seed))
+    """Worker: synthesise, augment and write one utterance (deterministic in `job`, except
+    Piper, whose model draws its own noise)."""
+    samples = _speech(job, out_dir)
+    babble = [synthesize(t.speech_text, t.voice, t.voice_arg) for t in job.babble]
+    rng = np.random.default_rng(job.noise_seed)
+    samples = apply_augment(samples, job.augment, rng, babble_sources=babble)
     utterance = Utterance(
         audio=_write_audio(out_dir, job, samples),
         text=job.text,
         voice=job.voice.id,
         duration=round(samples.size / SAMPLE_RATE, 3),
         augment=tuple(job.augment.labels()),
+        style=job.style or None,
+        caption=job.caption or None,
     )
     return Synthesized(utterance, job.index, job.key())
 
@@ -451,14 +657,6 @@ def _prune(out_dir: Path, split: str, kept: Sequence[Synthesized]) -> int:
     return removed
 
 
-def _write_json_lines(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    part = path.with_name(path.name + ".part")
-    with part.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    part.replace(path)
-
-
 def _summary(
     kept: dict[str, list[Synthesized]], failed: dict[str, int], sentences: int, synthesized: int,
     wall_s: float, options: CorpusOptions,
@@ -480,40 +678,49 @@ def _summary(
 
 def _prepare_plan(options: CorpusOptions) -> tuple[dict[str, list[UtteranceJob]], int]:
     """The plan, and how many distinct sentences survived normalisation."""
-    sentences = read_spoken_sentences(options.text_paths)
+    sentences = read_styled_sentences(options.texts, options.text_dir)
     if not sentences:
         raise S2TError(
-            f"no sentence in {[str(p) for p in options.text_paths]} survives normalising"
+            f"no sentence in {[t.file_name for t in options.texts]} survives normalising"
         )
-    inventory = discover_voices(options.voice_weights)
-    plans = plan_corpus(sentences, options, VoiceSampler(inventory, options.voice_weights))
+    samplers = Samplers.discover(options)
+    plans = plan_corpus(sentences, options, samplers)
     logger.info(
-        "%d sentences (%s); %d espeak-ng voices x %d variants, flite %s; %d workers",
+        "%d sentences (%s); voices %s; %d workers",
         len(sentences), ", ".join(f"{s} {len(p)}" for s, p in plans.items()),
-        len(inventory.espeak), len(inventory.variants), list(inventory.flite), options.jobs,
+        samplers.train.inventory.describe(), options.jobs,
     )  # fmt: skip
     return plans, len(sentences)
+
+
+SYNTHESIS_ORDER = ("test", "dev", "test-style", "test-voices", "test-phone", "test-noisy", "train")
+"""The evaluation splits first: they are small, and usable while the training split grows."""
 
 
 def build_corpus(options: CorpusOptions) -> CorpusSummary:
     """Read, normalise and split the text, synthesise every split, write manifests + summary.
 
     Writes under `options.out_dir`: `audio/{split}/{index:06d}.flac`, the manifests
-    `{split}.jsonl` (see `manifest.Utterance`), `summary.json`, and a journal per split in
-    `state/` that lets `resume` reuse finished utterances."""
+    `{split}.jsonl` (see `manifest.Utterance`; each written when its split is done, in
+    `SYNTHESIS_ORDER`), `summary.json`, a journal per split in `state/` that lets `resume`
+    reuse finished utterances, and with `real_dir` the real-voice manifests
+    (`realsets.REAL_SETS`)."""
     start = time.monotonic()
     plans, sentences = _prepare_plan(options)
     options.out_dir.mkdir(parents=True, exist_ok=True)
+    if options.real_dir is not None:
+        logger.info(
+            "real-voice manifests: %s", write_real_manifests(options.real_dir, options.out_dir)
+        )
     progress = _Progress()
     kept: dict[str, list[Synthesized]] = {}
     failed: dict[str, int] = {}
     with ProcessPoolExecutor(max_workers=options.jobs) as executor:
-        for split in SPLITS:
+        for split in SYNTHESIS_ORDER:
             runner = _SplitRunner(executor, split, plans[split], options, progress)
             kept[split], failed[split] = runner.run(), runner.failed
             _prune(options.out_dir, split, kept[split])
-            manifest = options.out_dir / f"{split}.jsonl"
-            _write_json_lines(manifest, (s.utterance.to_json() for s in kept[split]))
+            write_manifest(options.out_dir / f"{split}.jsonl", (s.utterance for s in kept[split]))
     if sum(s.duration for s in kept["train"]) < options.train_hours * 3600:
         logger.warning(
             "all %d planned training utterances used before reaching %.2f h of training audio",

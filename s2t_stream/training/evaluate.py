@@ -1,11 +1,11 @@
-"""Evaluation: a manifest's utterances → offline transcripts → WER overall and per voice, with
-error counts and every hypothesis, for one or more beam sizes; JSON and a short table."""
+"""Evaluation: a manifest's utterances → offline transcripts → WER overall, per voice and per text
+style, with error counts and every hypothesis, for one or more beam sizes; JSON and tables."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,12 +19,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EvalResult:
-    """WER (0–1) overall and per voice for one decoding setting, its error counts (as jiwer
-    aligns them) and every normalised hypothesis, in manifest order."""
+    """WER (0–1) overall, per voice and per text style (utterances without a style are left out
+    of `per_style`) for one decoding setting, its error counts (as jiwer aligns them) and every
+    normalised hypothesis, in manifest order."""
 
     num_beams: int
     wer: float
     per_voice: dict[str, float]
+    per_style: dict[str, float]
     utterances: int
     words: int
     substitutions: int
@@ -41,6 +43,7 @@ class EvalResult:
             "num_beams": self.num_beams,
             "wer": round(self.wer, 5),
             "per_voice": {k: round(v, 5) for k, v in sorted(self.per_voice.items())},
+            "per_style": {k: round(v, 5) for k, v in sorted(self.per_style.items())},
             "utterances": self.utterances,
             "words": self.words,
             "substitutions": self.substitutions,
@@ -88,10 +91,16 @@ def score(
         )
     refs = [u.text for u in utterances]
     errors = word_errors(refs, hyps)
+    styled = [i for i, u in enumerate(utterances) if u.style is not None]
     return EvalResult(
         num_beams=num_beams,
         wer=errors.wer,
         per_voice=grouped_wer(refs, hyps, [u.voice for u in utterances]),
+        per_style=grouped_wer(
+            [refs[i] for i in styled],
+            [hyps[i] for i in styled],
+            [str(utterances[i].style) for i in styled],
+        ),
         utterances=len(utterances),
         words=errors.words,
         substitutions=errors.substitutions,
@@ -103,18 +112,41 @@ def score(
     )
 
 
+def _rows(label: str, groups: Sequence[dict[str, float]]) -> list[str]:
+    names = sorted({name for group in groups for name in group})
+    cells = (
+        (name, "".join(f"  {100 * g.get(name, float('nan')):7.2f}%" for g in groups))
+        for name in names
+    )
+    return [f"{label + ' ' + name:32s}{row}" for name, row in cells]
+
+
 def table(results: Sequence[EvalResult]) -> str:
-    """A plain-text table: one row per voice, one column per beam setting."""
-    voices = sorted({v for r in results for v in r.per_voice})
-    header = f"{'voice':32s}" + "".join(f"  beam {r.num_beams:<3d}" for r in results)
+    """A plain-text table: one row per voice and per text style (when there is more than one),
+    one column per beam setting."""
+    header = f"{'':32s}" + "".join(f"  beam {r.num_beams:<3d}" for r in results)
     rows = [header, "-" * len(header)]
-    for voice in voices:
-        cells = "".join(f"  {100 * r.per_voice.get(voice, float('nan')):7.2f}%" for r in results)
-        rows.append(f"{voice:32s}{cells}")
+    rows += _rows("voice", [r.per_voice for r in results])
+    if len({style for r in results for style in r.per_style}) > 1:
+        rows += _rows("style", [r.per_style for r in results])
     rows.append(f"{'ALL':32s}" + "".join(f"  {100 * r.wer:7.2f}%" for r in results))
     for r in results:
         rows.append(
             f"beam {r.num_beams}: {r.words} words, {r.substitutions} substituted, "
             f"{r.deletions} deleted, {r.insertions} inserted"
         )
+    return "\n".join(rows)
+
+
+def summary_table(results: Mapping[str, Sequence[EvalResult]]) -> str:
+    """One row per evaluation set (manifest name), one column per beam setting: the WER."""
+    beams = sorted({r.num_beams for rs in results.values() for r in rs})
+    header = f"{'set':32s}" + "".join(f"  beam {b:<3d}" for b in beams) + "   words"
+    rows = [header, "-" * len(header)]
+    for name, rs in results.items():
+        by_beam = {r.num_beams: r for r in rs}
+        cells = "".join(
+            f"  {100 * by_beam[b].wer:7.2f}%" if b in by_beam else f"  {'':8s}" for b in beams
+        )
+        rows.append(f"{name:32s}{cells}  {rs[0].words if rs else 0:6d}")
     return "\n".join(rows)

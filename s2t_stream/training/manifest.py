@@ -1,10 +1,11 @@
-"""Corpus manifests: JSON lines of `audio` (a path relative to the manifest), `text`, `voice` and
-optional `duration` and `augment`; the one entry type and the one reader of every stage."""
+"""Corpus manifests: JSON lines of `audio` (a path relative to the manifest, or absolute),
+`text`, `voice` and optional `duration`, `augment`, `style` and `caption`; the one entry type,
+the one reader and the one writer of every stage."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,19 @@ class Utterance:
     voice: str = UNKNOWN_VOICE
     duration: float | None = None  # seconds
     augment: tuple[str, ...] = ()  # augmentation labels, e.g. "speed1.05"
+    style: str | None = None  # the text style, e.g. "dialogue" (None: not known)
+    caption: str | None = None  # the text cased and punctuated, numbers in words (None: not known)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        entry = {
             "audio": self.audio.as_posix(),
             "text": self.text,
             "duration": self.duration,
             "voice": self.voice,
             "augment": list(self.augment),
         }
+        optional = {"style": self.style, "caption": self.caption}
+        return entry | {key: value for key, value in optional.items() if value is not None}
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any], folder: Path = Path()) -> Utterance:
@@ -42,8 +47,11 @@ class Utterance:
         voice = entry.get("voice", UNKNOWN_VOICE)
         duration = entry.get("duration")
         augment = entry.get("augment", [])
+        style, caption = entry.get("style"), entry.get("caption")
         if not all(isinstance(v, str) for v in (audio, text, voice)):
             raise TypeError("'audio', 'text' and 'voice' must be strings")
+        if not all(v is None or isinstance(v, str) for v in (style, caption)):
+            raise TypeError(f"'style' and 'caption' must be strings, got {style!r}, {caption!r}")
         if duration is not None and not isinstance(duration, int | float):
             raise TypeError(f"'duration' must be a number of seconds, got {duration!r}")
         if not isinstance(augment, list) or not all(isinstance(a, str) for a in augment):
@@ -54,7 +62,18 @@ class Utterance:
             voice=voice,
             duration=None if duration is None else float(duration),
             augment=tuple(augment),
+            style=style,
+            caption=caption,
         )
+
+
+def write_manifest(path: Path, utterances: Iterable[Utterance]) -> None:
+    """Write one JSON line per utterance, atomically (a `.part` file renamed into place)."""
+    part = path.with_name(path.name + ".part")
+    with part.open("w", encoding="utf-8") as f:
+        for utterance in utterances:
+            f.write(json.dumps(utterance.to_json(), ensure_ascii=False) + "\n")
+    part.replace(path)
 
 
 def read_manifest(path: Path, limit: int | None = None) -> list[Utterance]:

@@ -1,11 +1,14 @@
-"""The corpus stage: text normalisation, voices, augmentation, the plan, the resume journal, the
-`corpus` command's flags, and a tiny real corpus."""
+"""The corpus stage: the plan of every split (held-out sentences, styles and voices, telephone and
+noisy copies of the test split, short sentences, the training cap), the options and the `corpus`
+command's flags, the resume journal, and a tiny real corpus. Text normalisation, styles,
+augmentation and voices have their own test modules."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
+import logging
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -18,105 +21,29 @@ from s2t_stream.cli.training import corpus_options
 from s2t_stream.defaults import REPO_ROOT
 from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import SAMPLE_RATE
-from s2t_stream.training.augment import (
-    AugmentOptions,
-    AugmentPlan,
-    add_noise,
-    add_reverb,
-    apply_augment,
-    draw_augment,
-    pad_silence,
-    peak_normalize,
-    speed_perturb,
-)
+from s2t_stream.training import corpus
+from s2t_stream.training.augment import NOISE_KINDS, AugmentOptions, AugmentPlan
 from s2t_stream.training.corpus import (
-    DEFAULT_TEXT_DIR,
+    BABBLE_VOICE_WEIGHTS,
+    HELD_OUT_VOICE_WEIGHTS,
+    SPLITS,
     CorpusOptions,
+    Samplers,
     Synthesized,
+    Talker,
     build_corpus,
     plan_corpus,
 )
 from s2t_stream.training.manifest import Utterance
-from s2t_stream.training.textnorm import (
-    normalize_text,
-    read_sentences,
-    read_spoken_sentences,
-    speech_text,
-)
+from s2t_stream.training.textnorm import normalize_text
+from s2t_stream.training.texts import TEXT_SOURCES, StyledSentence, TextSource
 from s2t_stream.training.voices import (
-    DEFAULT_VOICE_WEIGHTS,
     Voice,
     VoiceInventory,
     VoiceSampler,
     discover_voices,
+    is_held_out,
 )
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ('"A chain fixed to staples, at his back;"', "a chain fixed to staples at his back"),
-        ("He was born in 1863.", "he was born in eighteen sixty three"),
-        (
-            "In 1805 and 1900 and 2005 and 2024.",
-            "in eighteen oh five and nineteen hundred and two thousand five and twenty twenty four",
-        ),
-        (
-            "He had 3 dogs, 42 cats and 1,500 men.",
-            "he had three dogs forty two cats and one thousand five hundred men",
-        ),
-        (
-            "9999 and 0 and 105",
-            "nine thousand nine hundred ninety nine and zero and one hundred five",
-        ),
-        (
-            "The 1st, 2nd, 3rd, 11th, 22nd and 100th.",
-            "the first second third eleventh twenty second and one hundredth",
-        ),
-        ("In the 1860s.", "in the eighteen sixties"),
-        ("Mr. Smith, Mrs. Jones and Dr. Brown", "mister smith missus jones and doctor brown"),
-        ("Bury St. Edmunds", "bury saint edmunds"),
-        ("The U.S. Army & J. Smith", "the u s army and j smith"),
-        ("Don't stop; it's John's.", "don't stop it's john's"),
-        ("'Tis the season,' she said.", "tis the season she said"),
-        ("A well-known (sort of) writer!", "a well known sort of writer"),
-        ("“Café” — naïve…", "cafe naive"),
-        ("  Many    spaces\t", "many spaces"),
-        ("50% of them", "fifty percent of them"),
-    ],
-)
-def test_normalize_text(raw: str, expected: str) -> None:
-    assert normalize_text(raw) == expected
-
-
-@pytest.mark.parametrize(
-    "raw",
-    ["It cost 3.5 pounds.", "Page a4 is gone.", "It cost $5.", "Elm St. is closed.", "", "...!",
-     "Ελληνικά", "1th place", "007 licence", "10:30 train"],
-)  # fmt: skip
-def test_normalize_text_drops_what_it_cannot_spell(raw: str) -> None:
-    assert normalize_text(raw) is None
-
-
-def test_speech_text_keeps_pauses_and_same_words() -> None:
-    raw = "Mr. Smith, who was born in 1863, said: stop!"
-    spoken = speech_text(raw)
-    assert spoken == "mister smith, who was born in eighteen sixty three, said, stop!"
-    assert normalize_text(raw) == spoken.replace(",", "").replace("!", "")
-
-
-def test_read_sentences_dedups_in_file_order(tmp_path: Path) -> None:
-    first = tmp_path / "a.txt"
-    first.write_text("Hello there.\nHELLO, there!\nIt cost 3.5 pounds.\nSecond line\n")
-    second = tmp_path / "b.txt"
-    second.write_text("second line.\nA third one.\n\n")
-    assert read_sentences([first, second]) == ["hello there", "second line", "a third one"]
-    assert read_spoken_sentences([first]) == {
-        "hello there": "hello there.",
-        "second line": "second line",
-    }
-    with pytest.raises(S2TError, match=r"missing\.txt"):
-        read_sentences([tmp_path / "missing.txt"])
 
 
 def test_voice_id_is_stable_and_excludes_prosody() -> None:
@@ -124,248 +51,311 @@ def test_voice_id_is_stable_and_excludes_prosody() -> None:
     b = Voice("espeak", "en-us", "f3", rate=190, pitch=60, gap=0)
     assert a.id == b.id == "espeak:en-us+f3"
     assert Voice("espeak", "en-gb-x-rp").id == "espeak:en-gb-x-rp"
-    assert Voice("flite", "slt").id == "flite:slt"
+    assert Voice("flite", "kal16", speed=1.2).id == "flite:kal16"
+    assert Voice("kokoro", "af_bella", "am_adam", speed=0.9).id == "kokoro:af_bella+am_adam"
 
 
-INVENTORY = VoiceInventory((("en-us", "gmw/en-US"),), ("", "f1"), ("kal16", "slt"))
-WEIGHTS = (("espeak", 0.5), ("flite:kal16", 0.25), ("flite:slt", 0.25))
+# ---------------------------------------------------------------------------------------------
+# The plan, from sentences in memory and voices of a made-up machine (no synthesiser)
+# ---------------------------------------------------------------------------------------------
+
+# training voices: espeak 2 accents x 3 variants, flite kal16 and awb, rhvoice alan (9);
+# held-out voices: espeak en-us+f4 and en-gb+f4, rhvoice clb
+INVENTORY = VoiceInventory(
+    espeak=(("en-us", "gmw/en-US"), ("en-gb", "gmw/en")), variants=("", "f1", "f4", "m3"),
+    flite=("kal16", "awb"), rhvoice=("alan", "clb"),
+)  # fmt: skip
+WEIGHTS = (("espeak", 0.6), ("flite:kal16", 0.2), ("flite:awb", 0.1), ("rhvoice", 0.1))
+SAMPLERS = Samplers(
+    train=VoiceSampler(INVENTORY, WEIGHTS),
+    held_out=VoiceSampler(INVENTORY, HELD_OUT_VOICE_WEIGHTS, purpose="eval"),
+    babble=VoiceSampler(INVENTORY, BABBLE_VOICE_WEIGHTS),  # espeak and rhvoice: no mbrola
+)
 
 
-def test_voice_sampler_is_deterministic_and_in_range() -> None:
-    sampler = VoiceSampler(INVENTORY, WEIGHTS)
-    voices = [sampler.draw(np.random.default_rng(i)) for i in range(200)]
-    assert voices == [sampler.draw(np.random.default_rng(i)) for i in range(200)]
-    espeak = [v for v in voices if v.engine == "espeak"]
-    assert 60 < len(espeak) < 140
-    for v in espeak:
-        assert v.rate is not None and v.pitch is not None and v.gap is not None
-        assert 140 <= v.rate <= 200 and 30 <= v.pitch <= 70 and 0 <= v.gap <= 3
-    assert {v.id for v in voices} == {"espeak:en-us", "espeak:en-us+f1", "flite:kal16", "flite:slt"}
-    assert sampler.engine_arg(espeak[0]) == "gmw/en-US"
-    assert sampler.engine_arg(Voice("flite", "slt")) == "slt"
+def _sentence(style: str, words: str) -> StyledSentence:
+    return StyledSentence(style, words, f"{words}.", f"{words.capitalize()}.", f"{style}.txt")
 
 
-def test_plan_holds_out_test_and_dev_and_is_deterministic() -> None:
-    sentences = {f"sentence number {i}": f"sentence, number {i}." for i in range(40)}
-    options = CorpusOptions(
-        dev_sentences=5, test_sentences=6, voices_per_test_sentence=3, voices_per_train_sentence=2
-    )
-    sampler = VoiceSampler(INVENTORY, WEIGHTS)
-    plans = plan_corpus(sentences, options, sampler)
-    assert plans == plan_corpus(sentences, options, sampler)
-    texts = {split: [job.text for job in jobs] for split, jobs in plans.items()}
-    assert len(texts["test"]) == 18 and len(set(texts["test"])) == 6
-    assert len(texts["dev"]) == 5 and len(texts["train"]) == 2 * (40 - 11)
-    assert not set(texts["train"]) & (set(texts["test"]) | set(texts["dev"]))
-    for split, count in (("test", 3), ("train", 2)):  # in rounds, a new voice each round
-        jobs = plans[split]
-        rounds = [jobs[r * len(jobs) // count : (r + 1) * len(jobs) // count] for r in range(count)]
-        assert all([j.text for j in r] == [j.text for j in rounds[0]] for r in rounds)
-        for same_sentence in zip(*rounds, strict=True):
-            assert len({job.voice.id for job in same_sentence}) == count
-    single = plan_corpus(
-        sentences, dataclasses.replace(options, voices_per_train_sentence=1), sampler
-    )
-    assert single["train"] == plans["train"][: 40 - 11]  # the first round does not move
-    assert all(job.augment == AugmentPlan() for job in plans["test"] + plans["dev"])
-    assert any(job.augment != AugmentPlan() for job in plans["train"])
-    assert plans["train"][0].speech_text == sentences[plans["train"][0].text]
-    other = plan_corpus(sentences, dataclasses.replace(options, seed=1), sampler)
-    assert [j.text for j in other["test"]] != texts["test"]
+# read and news: 36 long and 3 two-word sentences each; dictionary: held out; poetry: no share
+SENTENCES = [
+    *(_sentence(style, f"{style} sentence {i} of the plan") for style in ("read", "news")
+      for i in range(36)),
+    *(_sentence(style, f"{style} {i}") for style in ("read", "news") for i in range(3)),
+    *(_sentence("dictionary", f"a dictionary example {i}") for i in range(10)),
+    *(_sentence("poetry", f"a line of verse {i}") for i in range(5)),
+]  # fmt: skip
+BY_WORDS = {s.words: s for s in SENTENCES}
+OPTIONS = CorpusOptions(
+    seed=3, train_hours=1.0, dev_sentences=5, test_sentences_per_style=6,
+    style_shares=(("read", 0.5), ("news", 0.5)), style_test_sentences=6,
+    held_out_voice_utterances=5, short_sentence_voices=4, voice_weights=WEIGHTS, jobs=1,
+)  # fmt: skip
+PLANS = plan_corpus(SENTENCES, OPTIONS, SAMPLERS)
 
 
-def speech_like(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
-    """A 200 Hz tone with a syllable-rate envelope, peak 0.5."""
-    t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
-    noise = 0.01 * np.random.default_rng(seed).standard_normal(t.size)
-    tone = envelope * np.sin(2 * np.pi * 200 * t) + noise
-    return (0.5 * tone / np.abs(tone).max()).astype(np.float32)
+def _texts(split: str, plans: dict[str, list[corpus.UtteranceJob]] = PLANS) -> list[str]:
+    return [job.text for job in plans[split]]
 
 
-def peak_hz(samples: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
-    return float(np.fft.rfftfreq(samples.size, 1 / SAMPLE_RATE)[spectrum.argmax()])
+def test_plan_holds_out_test_dev_and_style_sentences() -> None:
+    assert list(PLANS) == list(SPLITS)
+    assert Counter(BY_WORDS[t].style for t in _texts("test")) == {"read": 6, "news": 6}
+    assert len(_texts("dev")) == 5 and len(_texts("test-style")) == 6
+    held = [set(_texts(split)) for split in ("test", "dev", "train", "test-style")]
+    assert sum(len(s) for s in held) == len(set().union(*held))  # no sentence in two splits
+    # 78 read and news sentences: 12 test, 5 dev, the other 61 train (1 h is no cap here)
+    assert len(held[2]) == 61
+    assert held[0] | held[1] | held[2] == {s.words for s in SENTENCES[:78]}  # read and news
+    assert {BY_WORDS[t].style for t in _texts("test-style")} == {"dictionary"}
+    for split in SPLITS:
+        for job in PLANS[split]:
+            s = BY_WORDS[job.text]
+            assert (job.style, job.caption, job.speech_text) == (s.style, s.caption, s.speech)
+            assert job.split == split
+    for split in ("test", "dev", "test-style", "test-voices"):
+        assert all(job.augment == AugmentPlan() and job.babble == () for job in PLANS[split])
+    assert sum(job.augment != AugmentPlan() for job in PLANS["train"]) > 30
 
 
-@pytest.mark.parametrize("factor", [0.9, 0.95, 1.1])
-def test_speed_perturb_scales_length_and_pitch(factor: float) -> None:
-    x = speech_like(1.0)
-    y = speed_perturb(x, factor)
-    assert abs(y.size - x.size / factor) <= 2
-    assert peak_hz(y) == pytest.approx(200 * factor, abs=3)
+def test_test_voices_are_test_sentences_in_held_out_voices_only() -> None:
+    voices = PLANS["test-voices"]
+    assert len(voices) == 5 and set(_texts("test-voices")) <= set(_texts("test"))
+    assert all(is_held_out(job.voice) and job.purpose == "eval" for job in voices)
+    assert {job.voice.id for job in voices} <= {"espeak:en-us+f4", "espeak:en-gb+f4", "rhvoice:clb"}
+    for split in ("test", "dev", "train", "test-style"):
+        assert not [job.voice.id for job in PLANS[split] if is_held_out(job.voice)]
+        assert {job.purpose for job in PLANS[split]} == {"train"}
+    talkers = [t for split in SPLITS for job in PLANS[split] for t in job.babble]
+    assert talkers and not [t.voice.id for t in talkers if is_held_out(t.voice)]
 
 
-def test_peak_normalize_hits_the_level() -> None:
-    y = peak_normalize(speech_like(), -6.0)
-    assert 20 * np.log10(np.abs(y).max()) == pytest.approx(-6.0, abs=1e-3)
-    assert not peak_normalize(np.zeros(10, np.float32), -6.0).any()
+def test_phone_and_noisy_are_the_test_utterances_through_a_channel() -> None:
+    kinds = set()
+    assert len(PLANS["test"]) == len(PLANS["test-phone"]) == len(PLANS["test-noisy"]) == 12
+    for test, phone, noisy in zip(PLANS["test"], PLANS["test-phone"], PLANS["test-noisy"]):  # noqa: B905
+        for job in (phone, noisy):
+            same = (job.text, job.voice, job.voice_arg, job.index, job.purpose, job.style)
+            assert same == (test.text, test.voice, test.voice_arg, test.index, "train", test.style)
+        assert phone.augment == AugmentPlan(telephone="ulaw") and phone.babble == ()
+        plan = noisy.augment
+        if plan.babble is not None:
+            kinds.add("babble")
+            assert plan == AugmentPlan(babble=(2, plan.babble[1]))
+            assert 5.0 <= plan.babble[1] <= 20.0
+            assert len(noisy.babble) == 2 and all(isinstance(t, Talker) for t in noisy.babble)
+        else:
+            assert plan.noise is not None and plan == AugmentPlan(noise=plan.noise)
+            kinds.add(plan.noise[0])
+            assert plan.noise[0] in NOISE_KINDS and 5.0 <= plan.noise[1] <= 20.0
+            assert noisy.babble == ()
+    assert "babble" in kinds and len(kinds) >= 3  # not vacuous: several kinds, babble too
 
 
-@pytest.mark.parametrize("kind", ["white", "pink"])
-def test_add_noise_hits_the_snr_and_is_deterministic(kind: str) -> None:
-    x = speech_like(2.0)
-    y = add_noise(x, 15.0, np.random.default_rng(1), kind=kind)
-    noise = y.astype(np.float64) - x
-    snr = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean(noise**2))
-    assert snr == pytest.approx(15.0, abs=0.1)
-    np.testing.assert_array_equal(y, add_noise(x, 15.0, np.random.default_rng(1), kind=kind))
-    assert not np.array_equal(y, add_noise(x, 15.0, np.random.default_rng(2), kind=kind))
+def test_short_training_sentences_get_several_distinct_voices() -> None:
+    voices: dict[str, list[str]] = defaultdict(list)
+    for job in PLANS["train"]:
+        voices[job.text].append(job.voice.id)
+    short = [text for text in voices if len(text.split()) <= 2]
+    assert short  # some two-word sentences were left for training
+    for text, ids in voices.items():
+        assert len(ids) == len(set(ids)) == (4 if text in short else 1), text
+    assert len(PLANS["train"]) == 61 + 3 * len(short)
 
 
-def test_pink_noise_has_more_low_than_high_energy() -> None:
-    x = np.zeros(SAMPLE_RATE, np.float32)
-    pink = add_noise(x, 0.0, np.random.default_rng(0), kind="pink", signal_power=1.0)
-    spectrum = np.abs(np.fft.rfft(pink)) ** 2
-    freqs = np.fft.rfftfreq(pink.size, 1 / SAMPLE_RATE)
-    low = spectrum[(freqs > 50) & (freqs < 500)].mean()
-    high = spectrum[(freqs > 4000) & (freqs < 7500)].mean()
-    assert low > 5 * high
+def test_plan_is_deterministic_per_seed_and_capped_by_train_hours() -> None:
+    assert plan_corpus(SENTENCES, OPTIONS, SAMPLERS) == PLANS
+    other = plan_corpus(SENTENCES, dataclasses.replace(OPTIONS, seed=4), SAMPLERS)
+    assert _texts("test", other) != _texts("test")
+    assert [j.voice for j in other["dev"]] != [j.voice for j in PLANS["dev"]]
+    # 20 s at no less than 1 s an utterance: 20 training sentences planned, the same first ones
+    capped = plan_corpus(SENTENCES, dataclasses.replace(OPTIONS, train_hours=20 / 3600), SAMPLERS)
+    assert len(set(_texts("train", capped))) == 20
+    prefix = PLANS["train"][: len(capped["train"])]
+    assert [(j.text, j.voice) for j in capped["train"]] == [(j.text, j.voice) for j in prefix]
+    assert capped["test"] == PLANS["test"] and capped["dev"] == PLANS["dev"]
+    # the babble talkers come from a fixed pool: the cap changes neither them nor the keys
+    assert capped["test-noisy"] == PLANS["test-noisy"]
+    assert [j.key() for j in capped["train"]] == [j.key() for j in prefix]
 
 
-def test_add_reverb_adds_a_decaying_tail() -> None:
-    impulse = np.zeros(SAMPLE_RATE // 2, np.float32)
-    impulse[0] = 0.5
-    y = add_reverb(impulse, 0.4, np.random.default_rng(0))
-    tail = round(0.4 * SAMPLE_RATE)
-    assert y.size == impulse.size + tail - 1
-    assert np.abs(y).argmax() == 0 and np.abs(y).max() == pytest.approx(0.5)
-    early = np.sum(y[100:2000].astype(np.float64) ** 2)
-    late = np.sum(y[tail - 2000 : tail - 100].astype(np.float64) ** 2)
-    assert late < early / 100  # decays ~40+ dB between the two windows
-    np.testing.assert_array_equal(y, add_reverb(impulse, 0.4, np.random.default_rng(0)))
+def test_too_few_test_sentences_for_test_voices_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        plans = plan_corpus(
+            SENTENCES, dataclasses.replace(OPTIONS, held_out_voice_utterances=100), SAMPLERS
+        )
+    assert len(plans["test-voices"]) == 12
+    assert "test-voices: 100 utterances asked for, but only 12 test sentences" in caplog.text
 
 
-def test_pad_silence_adds_samples_with_a_quiet_floor() -> None:
-    x = speech_like(0.5)
-    y = pad_silence(x, 0.25, 0.1, np.random.default_rng(0))
-    lead, trail = round(0.25 * SAMPLE_RATE), round(0.1 * SAMPLE_RATE)
-    assert y.size == x.size + lead + trail
-    np.testing.assert_array_equal(y[lead : lead + x.size], x)
-    floor = y[:lead]
-    assert floor.any() and np.abs(floor).max() < 10 ** (-50 / 20)
+def test_extra_voices_come_in_rounds_that_leave_the_first_as_it_was() -> None:
+    twice = dataclasses.replace(OPTIONS, voices_per_train_sentence=2, voices_per_test_sentence=2)
+    plans = plan_corpus(SENTENCES, twice, SAMPLERS)
+    first = len(PLANS["train"])
+    assert plans["train"][:first] == PLANS["train"] and plans["test"][:12] == PLANS["test"]
+    second = plans["train"][first:]
+    assert [j.text for j in second] == list(dict.fromkeys(_texts("train")))  # each once more
+    for job in second:
+        assert job.voice.id not in {j.voice.id for j in PLANS["train"] if j.text == job.text}
+    assert len(plans["test"]) == len(plans["test-phone"]) == len(plans["test-noisy"]) == 24
+    assert len(plans["test-voices"]) == 5
 
 
-def test_apply_augment_stays_in_range_and_is_deterministic() -> None:
-    loud = np.clip(3 * speech_like(1.0), -1, 1).astype(np.float32)
-    plan = AugmentPlan(
-        speed=1.05, reverb_rt60_s=0.5, pad_s=(0.2, 0.3), noise=("white", 10.0), gain_dbfs=-1.0
-    )
-    y = apply_augment(loud, plan, np.random.default_rng(3))
-    assert y.dtype == np.float32 and np.abs(y).max() <= 1.0
-    np.testing.assert_array_equal(y, apply_augment(loud, plan, np.random.default_rng(3)))
-    assert plan.labels() == [
-        "speed1.05",
-        "reverb0.50",
-        "pad0.20+0.30",
-        "noise-white10.0",
-        "gain-1.0",
-    ]
-    np.testing.assert_array_equal(
-        apply_augment(loud, AugmentPlan(), np.random.default_rng(0)), loud
-    )
+def test_samplers_without_held_out_voices_plan_no_test_voices(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    no_f4 = dataclasses.replace(INVENTORY, variants=("", "f1"), rhvoice=("alan",))
+    monkeypatch.setattr(corpus, "discover_voices", lambda weights: no_f4)
+    with caplog.at_level(logging.WARNING):
+        samplers = Samplers.discover(OPTIONS)
+    assert samplers.held_out is None and "no held-out voice available here" in caplog.text
+    assert samplers.babble.groups == ["espeak", "rhvoice"]  # flite is too slow for babble
+    plans = plan_corpus(SENTENCES, OPTIONS, samplers)
+    assert plans["test-voices"] == [] and len(plans["test"]) == 12
+    none = Samplers.discover(dataclasses.replace(OPTIONS, held_out_voice_utterances=0))
+    assert none.held_out is None
+    flite = Samplers.discover(dataclasses.replace(OPTIONS, voice_weights=(("flite:awb", 1.0),)))
+    assert flite.babble is flite.train  # no fast engine: babble in the training voices
 
 
-def test_draw_augment_respects_probabilities() -> None:
-    never = AugmentOptions(0.0, 0.0, 0.0, 0.0, 0.0)
-    always = AugmentOptions(1.0, 1.0, 1.0, 1.0, 1.0)
-    assert draw_augment(np.random.default_rng(0), never) == AugmentPlan()
-    plan = draw_augment(np.random.default_rng(0), always)
-    assert plan == draw_augment(np.random.default_rng(0), always)
-    assert plan.reverb_rt60_s is not None and 0.15 <= plan.reverb_rt60_s <= 0.6
-    assert plan.pad_s is not None and plan.noise is not None and plan.gain_dbfs is not None
-    with pytest.raises(ValueError, match="speed_prob"):
-        AugmentOptions(speed_prob=1.5)
+# ---------------------------------------------------------------------------------------------
+# Options, flags, errors
+# ---------------------------------------------------------------------------------------------
 
 
 def test_options_validate_fields() -> None:
     with pytest.raises(ValueError, match="train_hours"):
         CorpusOptions(train_hours=0)
-    with pytest.raises(ValueError, match="voice_weights"):
-        CorpusOptions(voice_weights=(("festival", 1.0),))
+    with pytest.raises(ValueError, match=r"voice_weights: expected weights >= 0 .* got pico=1.0"):
+        CorpusOptions(voice_weights=(("pico", 1.0),))
+    with pytest.raises(ValueError, match=r"styles \['news'\] are both held out and given a"):
+        CorpusOptions(style_shares=(("read", 1.0), ("news", 0.5)), held_out_styles=("news",))
+    with pytest.raises(ValueError, match="style_shares is out of range"):
+        CorpusOptions(style_shares=(("read", 1.0), ("news", -0.1)))
+    with pytest.raises(ValueError, match="style_shares is out of range"):
+        CorpusOptions(style_shares=(("read", 0.0),))
+    CorpusOptions(style_shares=(("read", 1.0), ("news", 0.0)), held_out_styles=("news",))
 
 
-SENTENCES = """\
-The quick brown fox jumps over the lazy dog.
-Mr. Smith arrived in 1863 with 3 horses.
-She sells sea shells by the sea shore.
-A stitch in time saves nine.
-The rain in Spain stays mainly in the plain.
-Every cloud has a silver lining.
-It cost 3.5 pounds, which nobody could spell.
-Peter Piper picked a peck of pickled peppers.
-How much wood would a woodchuck chuck?
-All that glitters is not gold.
-Fortune favours the bold, they said.
-Actions speak louder than words.
-Better late than never.
-"""
+def _options(*flags: str) -> CorpusOptions:
+    return corpus_options(build_parser().parse_args(["corpus", *flags]))
 
 
-def _tiny_options(tmp_path: Path, out: str, resume: bool = False) -> CorpusOptions:
-    text = tmp_path / "sentences.txt"
-    text.write_text(SENTENCES, encoding="utf-8")
-    options = CorpusOptions(
-        text_paths=(text,),
-        out_dir=tmp_path / out,
-        seed=7,
-        train_hours=12.0 / 3600,  # a few utterances: stops after ~12 s of audio
-        dev_sentences=2,
-        test_sentences=2,
-        voice_weights=(("espeak", 0.7), ("flite:kal16", 0.3)),
-        jobs=2,
+def test_corpus_flags_map_onto_the_options() -> None:
+    assert _options() == CorpusOptions()
+    changed = _options(
+        "--text", "read=a.txt", "--text", "b.txt.gz", "--out", "c", "--seed", "3",
+        "--train-hours", "2", "--dev-sentences", "4", "--test-sentences-per-style", "5",
+        "--style-shares", "read=2,b=1", "--held-out-styles", "news,dictionary",
+        "--style-test-sentences", "7", "--held-out-voice-utterances", "8", "--max-words", "9",
+        "--voices-per-test-sentence", "2", "--voices-per-train-sentence", "3",
+        "--short-sentence-voices", "6", "--speed-prob", "0.1", "--pad-prob", "0",
+        "--telephone-prob", "0.3", "--augment-test", "--voice-weights", "espeak=1,flite:slt=0.5",
+        "--jobs", "1", "--resume", "--real-dir", "real",
+    )  # fmt: skip
+    assert changed == CorpusOptions(
+        texts=(TextSource(str(Path.cwd() / "a.txt"), "read", "given by --text read=a.txt"),
+               TextSource(str(Path.cwd() / "b.txt.gz"), "b", "given by --text b.txt.gz")),
+        out_dir=Path("c"), seed=3, train_hours=2.0, dev_sentences=4, test_sentences_per_style=5,
+        style_shares=(("read", 2.0), ("b", 1.0)), held_out_styles=("news", "dictionary"),
+        style_test_sentences=7, held_out_voice_utterances=8, max_words=9,
+        voices_per_test_sentence=2, voices_per_train_sentence=3, short_sentence_voices=6,
+        augment=AugmentOptions(speed_prob=0.1, pad_prob=0.0, telephone_prob=0.3),
+        augment_test=True, voice_weights=(("espeak", 1.0), ("flite:slt", 0.5)), jobs=1,
+        resume=True, real_dir=Path("real"),
+    )  # fmt: skip
+
+
+def test_given_texts_get_equal_shares_but_the_held_out_styles() -> None:
+    given = _options("--text", "news=n.txt", "--text", "x/my_digits.txt.gz",
+                     "--text", "dictionary=d.txt", "--text", "news=m.txt")  # fmt: skip
+    assert [(t.style, Path(t.file_name).name) for t in given.texts] == [
+        ("news", "n.txt"), ("my_digits", "my_digits.txt.gz"), ("dictionary", "d.txt"),
+        ("news", "m.txt"),
+    ]  # fmt: skip
+    assert all(Path(t.file_name).is_absolute() for t in given.texts)
+    assert given.style_shares == (("news", 1.0), ("my_digits", 1.0))
+    assert given.held_out_styles == ("dictionary",)
+    other = _options("--text", "news=n.txt", "--text", "read=r.txt", "--held-out-styles", "read")
+    assert other.style_shares == (("news", 1.0),) and other.held_out_styles == ("read",)
+    odd = _options("--text", "runs/a=b/lines.txt")  # "=" inside a path: no STYLE= prefix
+    assert [(t.style, t.file_name) for t in odd.texts] == [
+        ("lines", str(Path("runs/a=b/lines.txt").resolve()))
+    ]
+
+
+def test_nothing_left_to_train_on_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["corpus", "--text", "dictionary=d.txt"]) == 2
+    assert capsys.readouterr().err == (
+        "s2t-stream: error: no text style left to train on: every --text style is held out "
+        "(dictionary) or --style-shares gives none a share\n"
     )
-    return dataclasses.replace(options, resume=resume)
+    assert main(["corpus", "--style-shares", ""]) == 2
+    assert "no text style left to train on" in capsys.readouterr().err
 
 
-def _manifest(out: Path, split: str) -> list[dict[str, Any]]:
-    lines = (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines]
+def test_corpus_flag_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["corpus", "--voice-weights", "espeak"]) == 2
+    assert capsys.readouterr().err == (
+        "s2t-stream: error: argument --voice-weights: expected NAME=WEIGHT,..., got 'espeak'\n"
+    )
+    assert main(["corpus", "--style-shares", "read=lots"]) == 2
+    assert capsys.readouterr().err == (
+        "s2t-stream: error: argument --style-shares: expected NAME=WEIGHT,..., got 'read=lots'\n"
+    )
+    assert main(["corpus", "--text", "read=a.txt", "--style-shares", "read=1,dictionary=1"]) == 2
+    assert capsys.readouterr().err == (
+        "s2t-stream: error: CorpusOptions: styles ['dictionary'] are both held out and given a "
+        "training share\n"
+    )
 
 
-@pytest.mark.audio("espeak-ng", "flite")
-@pytest.mark.slow
-def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
-    options = _tiny_options(tmp_path, "a")
-    summary = build_corpus(options)
-    out = options.out_dir
-    manifests = {split: _manifest(out, split) for split in ("train", "dev", "test")}
-    assert len(manifests["test"]) == 2 and len(manifests["dev"]) == 2
-    assert 1 <= len(manifests["train"]) < 8  # capped by train_hours, not all 8 sentences
-    train_s = sum(float(e["duration"]) for e in manifests["train"])
-    assert train_s >= 12.0
-    for split, entries in manifests.items():
-        for entry in entries:
-            assert set(entry) == {"audio", "text", "duration", "voice", "augment"}
-            info = sf.info(out / str(entry["audio"]))
-            assert info.samplerate == SAMPLE_RATE and info.channels == 1
-            assert info.frames / SAMPLE_RATE == pytest.approx(entry["duration"], abs=1e-3)
-            assert normalize_text(str(entry["text"])) == entry["text"]
-            if split != "train":
-                assert entry["augment"] == []
-    train_texts = {e["text"] for e in manifests["train"]}
-    held_out = {e["text"] for e in manifests["test"] + manifests["dev"]}
-    assert not train_texts & held_out
-    assert len(read_sentences(options.text_paths)) == 12  # the "3.5 pounds" line is dropped
-    audio_files = sorted(p.name for p in (out / "audio" / "train").iterdir())
-    assert len(audio_files) == len(manifests["train"])  # files past the cap are pruned
-    assert summary.utterances["test"] == 2
-    assert json.loads((out / "summary.json").read_text())["seed"] == 7
+def test_default_text_is_inside_the_repository() -> None:
+    options = CorpusOptions()
+    assert options.texts == TEXT_SOURCES and options.text_dir == REPO_ROOT / "data" / "text"
+    for source in options.texts:
+        path = options.text_dir / source.file_name
+        assert path.is_file() and path.resolve().is_relative_to(REPO_ROOT.resolve()), path
+    assert {s.style for s in options.texts} >= {s for s, _ in options.style_shares}
+    assert {s.style for s in options.texts} >= set(options.held_out_styles)
 
-    again = _tiny_options(tmp_path, "b")
-    build_corpus(again)
-    for split in ("train", "dev", "test"):
-        assert (out / f"{split}.jsonl").read_bytes() == (
-            again.out_dir / f"{split}.jsonl"
-        ).read_bytes()
-        first = sf.read(out / str(manifests[split][0]["audio"]))[0]
-        second = sf.read(again.out_dir / str(manifests[split][0]["audio"]))[0]
-        np.testing.assert_array_equal(first, second)
 
-    before = {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.flac")}
-    resumed = build_corpus(_tiny_options(tmp_path, "a", resume=True))
-    assert resumed.synthesized == 0
-    assert {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.flac")} == before
+def test_journal_line_is_the_manifest_line_plus_index_and_key() -> None:
+    utterance = Utterance(
+        Path("audio/train/000007.flac"), "a b", "flite:slt", 1.25, ("speed1.05", "gain-3.0"),
+        style="dialogue", caption="A, b.",
+    )  # fmt: skip
+    finished = Synthesized(utterance, 7, "0123abcd")
+    line = finished.to_json()
+    assert line == {
+        "audio": "audio/train/000007.flac", "text": "a b", "duration": 1.25, "voice": "flite:slt",
+        "augment": ["speed1.05", "gain-3.0"], "style": "dialogue", "caption": "A, b.",
+        "index": 7, "key": "0123abcd",
+    }  # fmt: skip
+    assert list(line)[-2:] == ["index", "key"]
+    assert Synthesized.from_json(json.loads(json.dumps(line))) == finished
+    with pytest.raises(KeyError):
+        Synthesized.from_json({k: v for k, v in line.items() if k != "key"})
+    with pytest.raises(TypeError):
+        Synthesized.from_json(line | {"index": "7"})
+
+
+def test_missing_engine_names_the_debian_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no espeak-ng there
+    with pytest.raises(S2TError, match=r"espeak-ng not found.*apt-get install .*espeak-ng"):
+        discover_voices((("espeak", 1.0),))
+
+
+def test_no_surviving_sentence_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "numbers.txt").write_text("It cost 1/4 pound.\nPage a4 is gone.\n")
+    options = CorpusOptions(
+        texts=(TextSource("numbers.txt", "read", "-"),), text_dir=tmp_path,
+        style_shares=(("read", 1.0),), out_dir=tmp_path / "out",
+    )  # fmt: skip
+    with pytest.raises(S2TError, match=r"no sentence in \['numbers.txt'\] survives normalising"):
+        build_corpus(options)
 
 
 def test_corpus_command_reports_a_missing_text_file(
@@ -375,87 +365,113 @@ def test_corpus_command_reports_a_missing_text_file(
     assert code == 2
     error = capsys.readouterr().err
     assert error.startswith("s2t-stream: error: ") and "nope.txt: text file not found" in error
+    assert error.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
-def test_corpus_flags_map_onto_the_options() -> None:
-    def options(*flags: str) -> CorpusOptions:
-        return corpus_options(build_parser().parse_args(["corpus", *flags]))
+# ---------------------------------------------------------------------------------------------
+# A tiny real corpus
+# ---------------------------------------------------------------------------------------------
 
-    assert options() == CorpusOptions()
-    changed = options(
-        "--text", "a.txt", "--text", "b.txt", "--out", "c", "--seed", "3", "--train-hours", "2",
-        "--dev-sentences", "4", "--test-sentences", "5", "--max-words", "6",
-        "--voices-per-test-sentence", "2", "--voices-per-train-sentence", "3",
-        "--speed-prob", "0.1", "--pad-prob", "0", "--augment-test",
-        "--voice-weights", "espeak=1,flite:slt=0.5", "--jobs", "1", "--resume",
-    )  # fmt: skip
-    assert changed == CorpusOptions(
-        text_paths=(Path("a.txt"), Path("b.txt")),
-        out_dir=Path("c"),
-        seed=3,
-        train_hours=2.0,
-        dev_sentences=4,
-        test_sentences=5,
-        max_words=6,
-        voices_per_test_sentence=2,
-        voices_per_train_sentence=3,
-        augment=AugmentOptions(speed_prob=0.1, pad_prob=0.0),
-        augment_test=True,
-        voice_weights=(("espeak", 1.0), ("flite:slt", 0.5)),
-        jobs=1,
-        resume=True,
+TEXTS = {
+    "read": ["The quick brown fox jumps over the lazy dog.", "She sells sea shells by the shore.",
+             "A stitch in time saves nine, they said.", "Every cloud has a silver lining.",
+             "Peter Piper picked a peck of pickled peppers."],
+    "news": ["The council met on Monday to discuss the budget.", "Mr. Smith came in 1863.",
+             "Prices rose by 5% in the last quarter.", "The match was called off after rain.",
+             "It cost 1/4 of the price.", "Shares fell sharply in early trading today."],
+    "dictionary": ["A bright idea came to her", "He ran the length of the field",
+                   "They fished the river all day"],
+}  # fmt: skip
+CHANGED = {"Mr. Smith came in 1863.": "Mr. Smith came in eighteen sixty three.",
+           "Prices rose by 5% in the last quarter.": "Prices rose by five percent in the last "
+           "quarter.", "It cost 1/4 of the price.": None}  # fmt: skip
+CAPTIONS = {CHANGED.get(line, line) for lines in TEXTS.values() for line in lines} - {None}
+
+
+def _real_folder(root: Path) -> Path:
+    clips = [root / "ljspeech" / "LJ001-0001.flac", root / "ljspeech" / "LJ001-0002.flac",
+             root / "fsdd" / "0_george_0.flac", root / "fsdd" / "7_theo_3.flac"]  # fmt: skip
+    for clip in clips:
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(clip, np.zeros(1600, dtype=np.float32), SAMPLE_RATE)
+    (root / "ljspeech" / "transcripts.tsv").write_text(
+        "LJ001-0001\tPrinting, in the only sense\nLJ001-0002\tin 1863 it was modern.\n"
     )
+    return root
 
 
-def test_corpus_flag_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["corpus", "--voice-weights", "espeak"]) == 2
-    assert capsys.readouterr().err == (
-        "s2t-stream: error: argument --voice-weights: expected NAME=WEIGHT,..., got 'espeak'\n"
-    )
+def _manifest(out: Path, split: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / f"{split}.jsonl").read_text().splitlines()]
 
 
-def test_default_text_is_inside_the_repository() -> None:
-    paths = CorpusOptions().text_paths
-    assert [p.name for p in paths] == ["ljspeech_sentences.txt", "vctk_prompts.txt"]
-    for path in paths:
-        assert path.resolve().is_relative_to(REPO_ROOT.resolve()), path
-        assert path.is_file(), path
-    assert DEFAULT_TEXT_DIR == REPO_ROOT / "data" / "text"
-    readme = (DEFAULT_TEXT_DIR / "README.md").read_text(encoding="utf-8")
-    assert "public domain" in readme and "CSTR VCTK Corpus, University of Edinburgh" in readme
+def _above_4khz_db(path: Path) -> float:
+    """Power above 4 kHz relative to the power in 300-3400 Hz, in dB."""
+    samples, rate = sf.read(path, dtype="float64")
+    assert rate == SAMPLE_RATE and samples.ndim == 1
+    power = np.abs(np.fft.rfft(samples * np.hanning(samples.size))) ** 2
+    freqs = np.fft.rfftfreq(samples.size, 1 / rate)
+    speech = power[(freqs >= 300) & (freqs < 3400)].sum()
+    return float(10 * np.log10(power[freqs >= 4000].sum() / speech))
 
 
-def test_journal_line_is_the_manifest_line_plus_index_and_key() -> None:
-    utterance = Utterance(
-        Path("audio/train/000007.flac"), "a b", "flite:slt", 1.25, ("speed1.05", "gain-3.0")
-    )
-    finished = Synthesized(utterance, 7, "0123abcd")
-    line = finished.to_json()
-    assert line == {
-        "audio": "audio/train/000007.flac",
-        "text": "a b",
-        "duration": 1.25,
-        "voice": "flite:slt",
-        "augment": ["speed1.05", "gain-3.0"],
-        "index": 7,
-        "key": "0123abcd",
-    }
-    assert list(line) == ["audio", "text", "duration", "voice", "augment", "index", "key"]
-    assert Synthesized.from_json(json.loads(json.dumps(line))) == finished
-    with pytest.raises(KeyError):
-        Synthesized.from_json({k: v for k, v in line.items() if k != "key"})
+@pytest.mark.slow
+@pytest.mark.audio("espeak-ng", "flite", "sox")
+def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
+    for style, text in TEXTS.items():
+        (tmp_path / f"{style}.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+    out = tmp_path / "corpus"
+    flags = [
+        *(f"--text={style}={tmp_path / style}.txt" for style in TEXTS), f"--out={out}",
+        "--seed=7", f"--train-hours={6 / 3600}", "--dev-sentences=1",
+        "--test-sentences-per-style=1", "--style-test-sentences=2",
+        "--held-out-voice-utterances=1", "--voice-weights=espeak=1", "--jobs=2",
+        f"--real-dir={_real_folder(tmp_path / 'real')}",
+    ]  # fmt: skip
+    summary = build_corpus(_options(*flags))
+    lines = {split: _manifest(out, split) for split in SPLITS}
+    counts = {split: len(entries) for split, entries in lines.items()}
+    expected = {"test": 2, "dev": 1, "test-style": 2, "test-voices": 1, "test-phone": 2}
+    assert counts == expected | {"train": counts["train"], "test-noisy": 2}
+    # 10 read and news sentences, "1/4" dropped: 2 test, 1 dev, 6 for training, of which the
+    # first few (2-3 s each) reach the 6 s cap
+    train_s = [entry["duration"] for entry in lines["train"]]
+    assert 2 <= counts["train"] < 6 and sum(train_s) >= 6.0 > sum(train_s[:-1])
+    assert summary.utterances == counts and summary.synthesized >= sum(counts.values())
+    for split, entries in lines.items():
+        for entry in entries:
+            info = sf.info(out / entry["audio"])
+            assert info.samplerate == SAMPLE_RATE and info.channels == 1
+            assert info.frames / SAMPLE_RATE == pytest.approx(entry["duration"], abs=1e-3)
+            assert normalize_text(entry["caption"]) == entry["text"]
+            assert entry["caption"] in CAPTIONS
+            assert (entry["style"] == "dictionary") == (split == "test-style")
+            assert entry["voice"].startswith("espeak:")
+            assert entry["voice"].endswith("+f4") == (split == "test-voices"), entry
+            if split != "train":  # a training utterance may be drawn clean too
+                assert (entry["augment"] == []) == (split not in ("test-phone", "test-noisy"))
+    assert {e["style"] for e in lines["test"]} == {"read", "news"}
+    assert {e["style"] for e in lines["train"] + lines["dev"]} <= {"read", "news"}
+    for test, phone in zip(lines["test"], lines["test-phone"], strict=True):
+        assert (phone["text"], phone["voice"], phone["augment"]) == (
+            test["text"], test["voice"], ["tel-ulaw"]
+        )  # fmt: skip
+        assert _above_4khz_db(out / phone["audio"]) < -40 < _above_4khz_db(out / test["audio"])
+    for test, noisy in zip(lines["test"], lines["test-noisy"], strict=True):
+        # the very same speech as the test utterance (read back, not synthesised again) + noise
+        clean, _ = sf.read(out / test["audio"])
+        mixed, _ = sf.read(out / noisy["audio"])
+        assert mixed.shape == clean.shape and np.corrcoef(clean, mixed)[0, 1] > 0.25
+        assert not np.array_equal(clean, mixed)
+    real = {name: _manifest(out, name) for name in ("real-lj", "real-fsdd")}
+    assert [e["text"] for e in real["real-lj"]] == [
+        "printing in the only sense", "in eighteen sixty three it was modern"
+    ]  # fmt: skip
+    assert [e["voice"] for e in real["real-fsdd"]] == ["real:fsdd:george", "real:fsdd:theo"]
+    assert json.loads((out / "summary.json").read_text())["seed"] == 7
 
-
-def test_missing_engine_names_the_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    with pytest.raises(S2TError, match=r"espeak-ng not found.*apt-get install .* espeak-ng"):
-        discover_voices(DEFAULT_VOICE_WEIGHTS)
-    with pytest.raises(S2TError, match=r"flite not found.*flite"):
-        discover_voices((("flite:slt", 1.0),))
-
-
-def test_no_surviving_sentence_is_an_error(tmp_path: Path) -> None:
-    text = tmp_path / "numbers.txt"
-    text.write_text("It cost 3.5 pounds.\n$5\n", encoding="utf-8")
-    with pytest.raises(S2TError, match="survives normalising"):
-        build_corpus(CorpusOptions(text_paths=(text,), out_dir=tmp_path / "out"))
+    before = {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.flac")}
+    manifests = {split: (out / f"{split}.jsonl").read_bytes() for split in SPLITS}
+    resumed = build_corpus(_options(*flags, "--resume"))
+    assert resumed.synthesized == 0 and resumed.utterances == counts
+    assert {split: (out / f"{split}.jsonl").read_bytes() for split in SPLITS} == manifests
+    assert {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.flac")} == before

@@ -1,0 +1,57 @@
+"""Real-voice evaluation manifests: LJ Speech clips and FSDD digits, built from small folders
+laid out as ../shared/data/real is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s2t_stream.errors import S2TError
+from s2t_stream.training.manifest import read_manifest
+from s2t_stream.training.realsets import write_real_manifests
+
+
+def _clip(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.zeros(1600, dtype=np.float32), 16000)
+
+
+def _real_folder(root: Path) -> Path:
+    _clip(root / "ljspeech" / "LJ001-0001.flac")
+    _clip(root / "ljspeech" / "LJ001-0002.flac")
+    (root / "ljspeech" / "transcripts.tsv").write_text(
+        "LJ001-0001\tPrinting, in the only sense\nLJ001-0002\tin 1863 it was modern.\n"
+    )
+    for name in ("0_george_0", "7_theo_3"):
+        _clip(root / "fsdd" / f"{name}.flac")
+    return root
+
+
+def test_real_manifests_give_normalised_text_voice_and_style(tmp_path: Path) -> None:
+    real = _real_folder(tmp_path / "real")
+    counts = write_real_manifests(real, tmp_path / "out")
+    assert counts == {"real-lj": 2, "real-fsdd": 2}
+    lj = read_manifest(tmp_path / "out" / "real-lj.jsonl")
+    assert [u.text for u in lj] == [
+        "printing in the only sense",
+        "in eighteen sixty three it was modern",
+    ]
+    assert {(u.voice, u.style) for u in lj} == {("real:lj", "read")}
+    assert lj[0].audio == (real / "ljspeech" / "LJ001-0001.flac").resolve()
+    fsdd = read_manifest(tmp_path / "out" / "real-fsdd.jsonl")
+    assert [(u.text, u.voice, u.style) for u in fsdd] == [
+        ("zero", "real:fsdd:george", "digits"),
+        ("seven", "real:fsdd:theo", "digits"),
+    ]
+
+
+def test_real_manifests_name_what_is_missing(tmp_path: Path) -> None:
+    real = _real_folder(tmp_path / "real")
+    (real / "ljspeech" / "LJ001-0002.flac").unlink()
+    with pytest.raises(S2TError, match=r"transcripts.tsv:2: .*LJ001-0002.flac not found"):
+        write_real_manifests(real, tmp_path / "out")
+    with pytest.raises(S2TError, match="not a folder"):
+        write_real_manifests(tmp_path / "nowhere", tmp_path / "out")
