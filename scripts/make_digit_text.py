@@ -7,7 +7,7 @@ reproducibly (a fixed seed): the ten single digits, then strings of 2-10 digits,
 them grouped like phone numbers with a comma pause. (The corpus speaks a line of one or two
 words in many voices: `CorpusOptions.short_sentence_voices`.)
 
-    python scripts/make_digit_text.py [--lines 6000] [--out data/text/digit_strings.txt]
+    python scripts/make_digit_text.py [--lines 4000] [--out data/text/digit_strings.txt]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def digit_line(rng: np.random.Generator) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lines", type=int, default=6000)
+    parser.add_argument("--lines", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("data/text/digit_strings.txt"))
     args = parser.parse_args()

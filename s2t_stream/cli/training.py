@@ -79,7 +79,6 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(AugmentOptions):
         add("--" + f.name.replace("_", "-"), type=float, default=getattr(d.augment, f.name),
             help="probability for train utterances (default: %(default)s)")  # fmt: skip
-    add("--augment-test", action="store_true", help="augment the test split too")
     add("--voice-weights", type=_weights, default=d.voice_weights, metavar="NAME=WEIGHT,...",
         help=f"voice groups {', '.join(WEIGHT_GROUPS)} "
         f"(default: {_pairs(d.voice_weights)})")  # fmt: skip
@@ -144,7 +143,6 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
         voices_per_train_sentence=args.voices_per_train_sentence,
         short_sentence_voices=args.short_sentence_voices,
         augment=augment,
-        augment_test=args.augment_test,
         voice_weights=args.voice_weights,
         jobs=args.jobs,
         resume=args.resume,

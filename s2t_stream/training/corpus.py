@@ -114,7 +114,6 @@ class CorpusOptions:
     voices_per_train_sentence: int = 1
     short_sentence_voices: int = 20
     augment: AugmentOptions = field(default_factory=AugmentOptions)
-    augment_test: bool = False
     voice_weights: tuple[tuple[str, float], ...] = DEFAULT_VOICE_WEIGHTS
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     resume: bool = False
@@ -314,8 +313,7 @@ def _plan_one(
     held_out = split == "test-voices" and samplers.held_out is not None
     sampler = samplers.held_out if held_out and samplers.held_out else samplers.train
     voice = _voice(sampler, rng, avoid)
-    augmented = split == "train" or (split == "test" and options.augment_test)
-    plan = draw_augment(rng, options.augment) if augmented else AugmentPlan()
+    plan = draw_augment(rng, options.augment) if split == "train" else AugmentPlan()
     talkers = _talkers(plan, rng, samplers.babble, babble_pool)
     return UtteranceJob(
         split=split,
@@ -398,7 +396,7 @@ def plan_corpus(
     noise.
     """
     split_sentences = _split_sentences(sentences, options)
-    babble_pool = split_sentences["train"][:BABBLE_POOL_SENTENCES] or list(sentences)
+    babble_pool = split_sentences["train"][:BABBLE_POOL_SENTENCES]
     # train_hours caps the audio anyway: plan no more sentences than it could need
     needed = math.ceil(options.train_hours * 3600 / MIN_TRAIN_UTTERANCE_S)
     split_sentences["train"] = split_sentences["train"][:needed]

@@ -55,7 +55,13 @@ class EvalResult:
         }
         if utterances:
             report["hypotheses"] = [
-                {"audio": str(u.audio), "voice": u.voice, "reference": u.text, "hypothesis": h}
+                {
+                    "audio": str(u.audio),
+                    "voice": u.voice,
+                    "style": u.style,
+                    "reference": u.text,
+                    "hypothesis": h,
+                }
                 for u, h in zip(utterances, self.hypotheses, strict=True)
             ]
         return report

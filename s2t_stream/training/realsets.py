@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,11 +54,11 @@ def fsdd_utterances(folder: Path) -> Iterator[Utterance]:
     if not clips:
         raise S2TError(f"{folder}: no FSDD clips (expected files like 0_george_0.flac)")
     for clip in clips:
-        digit, speaker, _take = clip.stem.split("_", 2)
-        if not (len(digit) == 1 and digit.isdigit()):
+        name = re.fullmatch(r"(\d)_([^_]+)_(\d+)", clip.stem)
+        if name is None:
             raise S2TError(f"{clip}: expected a name '<digit>_<speaker>_<take>.flac'")
-        text = DIGIT_WORDS[int(digit)]
-        yield Utterance(clip.resolve(), text, f"real:fsdd:{speaker}", style="digits")
+        text = DIGIT_WORDS[int(name[1])]
+        yield Utterance(clip.resolve(), text, f"real:fsdd:{name[2]}", style="digits")
 
 
 def write_real_manifests(real_dir: Path, out_dir: Path) -> dict[str, int]:

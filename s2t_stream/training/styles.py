@@ -24,13 +24,16 @@ S = TypeVar("S", bound=Styled)
 
 
 def weighted_order(styles: Sequence[str], shares: Mapping[str, float], seed: int) -> list[int]:
-    """A random order of items such that any prefix holds each style in about its `shares`
-    proportion (until a style runs out), items within a style uniformly at random.
+    """A random order of items whose short prefixes hold each style in its `shares` proportion,
+    items within a style uniformly at random.
 
     Weighted random sampling without replacement (Efraimidis & Spirakis, "Weighted random
     sampling with a reservoir", 2006): item i gets the key E_i / w_i with E_i ~ Exp(1) and
-    w_i = share of its style / items of its style; ascending keys are the order. Styles absent
-    from `shares` or with share 0 are left out. Raises ValueError for a negative share.
+    w_i = share of its style / items of its style; ascending keys are the order. A style's count
+    in the prefix of keys below t is n_s (1 - exp(-share_s t / n_s)): its share while t is small
+    against n_s / share_s, falling behind as the style's items are used up (a style with 10 % of
+    the items and half the share has 44 % of the first tenth, not 50 %). Styles absent from
+    `shares` or with share 0 are left out. Raises ValueError for a negative share.
     """
     if any(share < 0 for share in shares.values()):
         raise ValueError(f"style shares must be >= 0, got {dict(shares)}")

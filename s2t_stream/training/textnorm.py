@@ -22,7 +22,7 @@ import gzip
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -577,12 +577,6 @@ def caption_text(text: str) -> str | None:
     return None if spelled is None else spelled.caption
 
 
-def normalize_pair(text: str) -> tuple[str, str] | None:
-    """(`normalize_text`, `speech_text`) of one sentence, normalising once."""
-    spelled = spell(text)
-    return None if spelled is None else (spelled.words, spelled.speech)
-
-
 # ---------------------------------------------------------------------------------------------
 # Reading sentence files
 # ---------------------------------------------------------------------------------------------
@@ -603,20 +597,3 @@ def read_text_lines(path: str | Path) -> Iterator[str]:
                 yield from (line.rstrip("\r\n") for line in lines)
     except (OSError, UnicodeDecodeError, EOFError) as error:
         raise S2TError(f"{path}: expected UTF-8 text (gzip if named .gz), got {error}") from error
-
-
-def read_spoken_sentences(paths: Iterable[str | Path]) -> dict[str, str]:
-    """Read text files (one sentence per line, plain or .gz) -> {normalised text: text to
-    synthesise}. De-duplicated on the normalised text (the first spelling wins), in file order."""
-    sentences: dict[str, str] = {}
-    for path in paths:
-        for line in read_text_lines(path):
-            spelled = spell(line)
-            if spelled is not None:
-                sentences.setdefault(spelled.words, spelled.speech)
-    return sentences
-
-
-def read_sentences(paths: Iterable[str | Path]) -> list[str]:
-    """Read text files (one sentence per line) -> normalised, de-duplicated, in file order."""
-    return list(read_spoken_sentences(paths))

@@ -250,7 +250,7 @@ def test_corpus_flags_map_onto_the_options() -> None:
         "--style-test-sentences", "7", "--held-out-voice-utterances", "8", "--max-words", "9",
         "--voices-per-test-sentence", "2", "--voices-per-train-sentence", "3",
         "--short-sentence-voices", "6", "--speed-prob", "0.1", "--pad-prob", "0",
-        "--telephone-prob", "0.3", "--augment-test", "--voice-weights", "espeak=1,flite:slt=0.5",
+        "--telephone-prob", "0.3", "--voice-weights", "espeak=1,flite:awb=0.5",
         "--jobs", "1", "--resume", "--real-dir", "real",
     )  # fmt: skip
     assert changed == CorpusOptions(
@@ -261,7 +261,7 @@ def test_corpus_flags_map_onto_the_options() -> None:
         style_test_sentences=7, held_out_voice_utterances=8, max_words=9,
         voices_per_test_sentence=2, voices_per_train_sentence=3, short_sentence_voices=6,
         augment=AugmentOptions(speed_prob=0.1, pad_prob=0.0, telephone_prob=0.3),
-        augment_test=True, voice_weights=(("espeak", 1.0), ("flite:slt", 0.5)), jobs=1,
+        voice_weights=(("espeak", 1.0), ("flite:awb", 0.5)), jobs=1,
         resume=True, real_dir=Path("real"),
     )  # fmt: skip
 

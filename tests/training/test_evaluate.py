@@ -40,6 +40,7 @@ def test_score_counts_errors_overall_and_per_voice() -> None:
     assert report["hypotheses"][1] == {
         "audio": "b.wav",
         "voice": "v1",
+        "style": None,
         "reference": "on the mat",
         "hypothesis": "on the hat again",
     }

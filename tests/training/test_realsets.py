@@ -53,5 +53,9 @@ def test_real_manifests_name_what_is_missing(tmp_path: Path) -> None:
     (real / "ljspeech" / "LJ001-0002.flac").unlink()
     with pytest.raises(S2TError, match=r"transcripts.tsv:2: .*LJ001-0002.flac not found"):
         write_real_manifests(real, tmp_path / "out")
+    _clip(real / "ljspeech" / "LJ001-0002.flac")
+    _clip(real / "fsdd" / "0_george.flac")
+    with pytest.raises(S2TError, match=r"0_george.flac: expected a name '<digit>_<speaker>_<take>"):
+        write_real_manifests(real, tmp_path / "out")
     with pytest.raises(S2TError, match="not a folder"):
         write_real_manifests(tmp_path / "nowhere", tmp_path / "out")

@@ -16,11 +16,8 @@ from s2t_stream.training.textnorm import (
     cardinal,
     digits,
     house_number,
-    normalize_pair,
     normalize_text,
     ordinal,
-    read_sentences,
-    read_spoken_sentences,
     read_text_lines,
     speech_text,
     spell,
@@ -307,17 +304,13 @@ def test_caption_text(raw: str, caption: str) -> None:
     assert normalize_text(caption) == normalize_text(raw)
 
 
-def test_spell_gives_all_three_forms_and_normalize_pair_two() -> None:
+def test_spell_gives_all_three_forms() -> None:
     assert spell("At 7:05 pm, Dr. Who left.") == Spelled(
         words="at seven oh five p m doctor who left",
         speech="at seven oh five p m, doctor who left.",
         caption="At seven oh five p.m., Dr. Who left.",
     )
-    assert normalize_pair("At 7:05 pm, Dr. Who left.") == (
-        "at seven oh five p m doctor who left",
-        "at seven oh five p m, doctor who left.",
-    )
-    assert normalize_pair("1th place") is None
+    assert spell("1th place") is None
 
 
 @pytest.mark.parametrize("source", TEXT_SOURCES, ids=lambda s: s.file_name)
@@ -337,25 +330,6 @@ def test_caption_round_trips_on_a_sample_of_every_file(source: TextSource) -> No
         assert spell(spelled.caption) == spelled, line
         assert " ".join(w.strip(".,?!") for w in spelled.speech.split()) == spelled.words, line
     assert kept >= 0.95 * len(lines)
-
-
-def test_read_sentences_dedups_in_file_order(tmp_path: Path) -> None:
-    first = tmp_path / "a.txt"
-    first.write_text("Hello there.\nHELLO, there!\nIt cost 1/4 pound.\nSecond line\n")
-    second = tmp_path / "b.txt.gz"
-    with gzip.open(second, "wt", encoding="utf-8") as out:
-        out.write("second line.\nA 3rd one at 7pm.\n\n")
-    assert read_sentences([first, second]) == [
-        "hello there",
-        "second line",
-        "a third one at seven p m",
-    ]
-    assert read_spoken_sentences([first]) == {
-        "hello there": "hello there.",
-        "second line": "second line",
-    }
-    with pytest.raises(S2TError, match=r"missing\.txt: text file not found"):
-        read_sentences([tmp_path / "missing.txt"])
 
 
 def test_read_text_lines_plain_and_gzip(tmp_path: Path) -> None:

@@ -170,10 +170,10 @@ def test_importing_voices_loads_no_neural_package() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_reserved_voices_are_exactly_the_environment_list() -> None:
+def test_reserved_voices_are_the_environment_list_and_flite_slt() -> None:
     assert set(RESERVED_VOICES) == {
         "pico2wave:*", "mbrola:us1", "mbrola:us2", "festival:cmu_us_slt_arctic_hts",
-        "rhvoice:slt", "kokoro:af_nicole", "kokoro:am_michael", "kokoro:bf_isabella",
+        "rhvoice:slt", "flite:slt", "kokoro:af_nicole", "kokoro:am_michael", "kokoro:bf_isabella",
         "kokoro:bm_george", "rhvoice:evgeniy-eng", "rhvoice:lyubov",
     }  # fmt: skip
 
@@ -184,6 +184,7 @@ RESERVED = [
     Voice("mbrola", "us2"),
     Voice("festival", "cmu_us_slt_arctic_hts"),
     Voice("rhvoice", "slt"),
+    Voice("flite", "slt", speed=1.0),
     Voice("rhvoice", "evgeniy-eng"),
     Voice("rhvoice", "lyubov"),
     Voice("kokoro", "af_nicole", speed=1.0),

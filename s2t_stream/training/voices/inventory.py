@@ -162,6 +162,8 @@ class VoiceSampler:
         self._espeak_args = dict(inventory.espeak)
         self._pools = {g: self._pool(g) for g, w in weights if w > 0}
         self.groups = [g for g, w in weights if w > 0 and self._pools[g]]
+        for group in sorted(set(self._pools) - set(self.groups)):
+            logger.warning("voice group %s has no voice allowed for %s: not used", group, purpose)
         if not self.groups:
             raise S2TError(
                 f"none of the weighted voices {dict(weights)} is available here for {purpose}"
