@@ -1,6 +1,7 @@
 """Hallucination guards: what a decoder says when the audio ends mid-word or holds nothing it
 knows — repetition loops ("…before the end of the end of the end of…"), text invented after
-the audio ran out, the audio read again from the start — found and cut back."""
+the audio ran out, the audio read again from the start, the last words said twice from the same
+sound ("…in the park in the park") — found and cut back."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ TAIL_FRAMES = 5  # encoder frames at the end of the audio (0.2 s at the usual 4�
 TAIL_TOKENS = 3  # tokens that may attend there: the last word's pieces when speech is cut off
 REREAD_FRAMES = 8  # attention going back this far (0.32 s), and staying, is reading it again
 REREAD_TOKENS = 4  # for this many tokens in a row (fewer is attention noise)
+ECHO_TOKENS = 2  # shortest n-gram whose second copy from the same sound is an echo
 
 
 def loop_period(tokens: Sequence[int], *, max_period: int = MAX_PERIOD) -> int:
@@ -91,10 +93,25 @@ def cut_reread(frames: Sequence[int]) -> int:
     return len(frames)
 
 
-def heard(frames: Sequence[int], encoder_frames: int) -> int:
+def cut_echo(tokens: Sequence[int], frames: Sequence[int], *, max_period: int = MAX_PERIOD) -> int:
+    """How many tokens to keep before the decoder says again what it has just said, reading the
+    same sound ("…walk in the park in the park" from audio that ends in "park"): an n-gram
+    (`ECHO_TOKENS` ≤ n ≤ `max_period` tokens) followed at once by a copy of itself whose
+    attended frames (`frames[i]` for token i) reach no later than the first copy's. Said twice,
+    the words would take twice the time: a real repeat ("bye bye") attends later frames."""
+    for start in range(ECHO_TOKENS, len(tokens)):
+        longest = min(max_period, start, len(tokens) - start)
+        for n in range(ECHO_TOKENS, longest + 1):
+            first, second = slice(start - n, start), slice(start, start + n)
+            if tokens[first] == tokens[second] and max(frames[second]) <= max(frames[first]):
+                return start
+    return len(tokens)
+
+
+def heard(tokens: Sequence[int], frames: Sequence[int], encoder_frames: int) -> int:
     """How many tokens of a finished hypothesis the audio supports (`cut_stuck_tail`,
-    `cut_reread`)."""
-    return min(cut_stuck_tail(frames, encoder_frames), cut_reread(frames))
+    `cut_reread`, `cut_echo`); `frames[i]` is the encoder frame token i attended most."""
+    return min(cut_stuck_tail(frames, encoder_frames), cut_reread(frames), cut_echo(tokens, frames))
 
 
 def token_budget(seconds: float, tokens_per_s: float = TOKENS_PER_S) -> int:

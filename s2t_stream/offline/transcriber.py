@@ -120,7 +120,7 @@ class Transcriber:
         ]
         if self.options.loop_guard:  # no text invented after the audio ran out
             lengths = [self.vocabulary.encoder_frames(len(feat)) for feat in features]
-            supported = [heard(f, n) for f, n in zip(frames, lengths, strict=True)]
+            supported = [heard(t, f, n) for t, f, n in zip(tokens, frames, lengths, strict=True)]
             tokens = [t[:k] for t, k in zip(tokens, supported, strict=True)]
             frames = [f[:k] for f, k in zip(frames, supported, strict=True)]
         return [

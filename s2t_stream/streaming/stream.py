@@ -336,7 +336,9 @@ class Stream:
             [*attended[:head], *(attended[head + i] for i in new)],
         )
         if final_frames:
-            supported = heard(attended[self.vocabulary.prefix_length - 1 :], final_frames) - done
+            spoken = [*segment.committed, *tokens]
+            aligned = attended[self.vocabulary.prefix_length - 1 :]
+            supported = heard(spoken, aligned, final_frames) - done
             tokens, attended = tokens[: max(0, supported)], attended[: head + max(0, supported)]
         return tokens, attended
 

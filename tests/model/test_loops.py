@@ -1,0 +1,35 @@
+"""The loop guard's echo rule on hand-made hypotheses: tokens with the encoder frame each one
+attended most."""
+
+from __future__ import annotations
+
+from s2t_stream.model.loops import cut_echo, heard
+
+# "… walk in the park in the park": the second copy attends the frames of the first
+WALK = [16, 17, 18, 19, 20, 21, 22, 23]  # ▁w al k ▁in ▁the ▁p ar k
+ECHO = [*WALK, 19, 20, 21, 22, 23]
+ECHO_FRAMES = [55, 56, 61, 62, 65, 65, 68, 75, 75, 65, 65, 68, 75]
+
+
+def test_a_copy_read_from_the_same_sound_is_cut_where_it_begins() -> None:
+    assert cut_echo(ECHO, ECHO_FRAMES) == len(WALK)
+
+
+def test_a_copy_said_later_in_the_audio_is_kept() -> None:
+    later = [*ECHO_FRAMES[: len(WALK)], 80, 83, 84, 88, 92]
+    assert cut_echo(ECHO, later) == len(ECHO)
+
+
+def test_a_single_token_said_twice_is_not_an_echo() -> None:
+    assert cut_echo([5, 7, 7], [10, 12, 12]) == 3
+
+
+def test_an_echo_in_the_middle_cuts_what_follows_it_too() -> None:
+    tokens = [1, 2, 3, 1, 2, 3, 4, 5]
+    frames = [10, 11, 12, 10, 11, 12, 13, 14]
+    assert cut_echo(tokens, frames) == 3
+
+
+def test_heard_takes_the_echo_rule_with_the_others() -> None:
+    assert heard(ECHO, ECHO_FRAMES, 200) == len(WALK)
+    assert heard(WALK, ECHO_FRAMES[: len(WALK)], 200) == len(WALK)
