@@ -1,5 +1,6 @@
-"""The HTTP side of the websocket handshake: `/healthz`, `/metrics`, the stream paths, the bearer
-token (header or `?token=`), the Origin allow-list and the 503 when full or draining."""
+"""The HTTP side of the websocket handshake: `/healthz` (alive), `/readyz` (taking new sessions),
+`/metrics`, the stream paths, the bearer token (header or `?token=`), the Origin allow-list and the
+503 (with `Retry-After`) when full or draining."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from s2t_stream.server.options import NATIVE_PATH, Limits
 
 VOSK_PATHS = ("/", "")
 METRICS_TYPE = "text/plain; version=0.0.4"
+# Seconds a refused client (or a load balancer's health check) is told to wait. Behind a load
+# balancer the retry lands on another replica at once; alone, a restarted server is back in
+# seconds.
+RETRY_AFTER_S = 5
 
 
 def path_of(target: str) -> str:
@@ -56,13 +61,18 @@ class Answer:
     status: HTTPStatus
     body: str
     content_type: str | None = None  # added to the default text/plain one
+    retry_after_s: int | None = None  # a `Retry-After` header (on 503)
 
 
 class Gate:
-    """`process_request` for `websockets.serve`: answers health and metrics, refuses unknown
-    paths (404), a missing or wrong token (401) and, when `open_sessions()` reaches the limit
-    or the server is `draining`, new sessions (503); lets the rest through to the handshake,
-    where websockets checks the Origin (403)."""
+    """`process_request` for `websockets.serve`: answers health, readiness and metrics, refuses
+    unknown paths (404), a missing or wrong token (401) and, when `open_sessions()` reaches the
+    limit or the server is `draining`, new sessions (503); lets the rest through to the
+    handshake, where websockets checks the Origin (403).
+
+    `/healthz` is 200 as long as the process serves (liveness: restart it when this fails);
+    `/readyz` is 200 while a new session would be taken and 503 when it would be refused —
+    full, or draining, from the drain's first moment (readiness: send no new sessions here)."""
 
     def __init__(self, limits: Limits, metrics: Metrics, open_sessions: Callable[[], int]) -> None:
         self.limits = limits
@@ -77,6 +87,8 @@ class Gate:
         response = connection.respond(answer.status, answer.body)
         if answer.content_type is not None:
             response.headers["Content-Type"] = answer.content_type
+        if answer.retry_after_s is not None:
+            response.headers["Retry-After"] = str(answer.retry_after_s)
         return response
 
     def answer(self, request: Request) -> Answer | None:
@@ -84,6 +96,9 @@ class Gate:
         path = path_of(request.path)
         if path == "/healthz":
             return Answer(HTTPStatus.OK, "ok\n")
+        if path == "/readyz":
+            refusal = self.refusal()
+            return Answer(HTTPStatus.OK, "ready\n") if refusal is None else refusal
         if path == "/metrics":
             return Answer(HTTPStatus.OK, self.metrics.text().decode(), METRICS_TYPE)
         if path not in (NATIVE_PATH, *VOSK_PATHS):
@@ -91,12 +106,22 @@ class Gate:
         if self.limits.token and not authorised(request, self.limits.token):
             self.metrics.errors.labels("unauthorized").inc()
             return Answer(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token\n")
-        if self.draining or self.open_sessions() >= self.limits.max_sessions:
+        refusal = self.refusal()
+        if refusal is not None:
             self.metrics.errors.labels("too_many_sessions").inc()
-            return Answer(
-                HTTPStatus.SERVICE_UNAVAILABLE, "server full or shutting down, retry later\n"
+        return refusal
+
+    def refusal(self) -> Answer | None:
+        """The 503 a new session would get now (draining, or full), or None: it would be taken."""
+        if self.draining:
+            reason = "draining: the server is shutting down; retry later"
+        elif self.open_sessions() >= self.limits.max_sessions:
+            reason = (
+                f"full: the limit of {self.limits.max_sessions} sessions is reached; retry later"
             )
-        return None
+        else:
+            return None
+        return Answer(HTTPStatus.SERVICE_UNAVAILABLE, f"{reason}\n", retry_after_s=RETRY_AFTER_S)
 
     def origins(self) -> list[Origin | None] | None:
         """The allowed Origin headers, for `websockets.serve` (None: any). The allow-list

@@ -1,5 +1,6 @@
 """The server's Prometheus metrics, served at `GET /metrics` (thread-safe: the worker threads
-update them too)."""
+update them too). `s2t_sessions_active` ÷ `s2t_sessions_capacity` is how full a replica is: the
+signal to autoscale on (docs/deploy.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.sessions = Gauge("s2t_sessions_active", "open streaming sessions", registry=r)
+        self.capacity = Gauge(
+            "s2t_sessions_capacity",
+            "sessions this server takes at most (--max-sessions)",
+            registry=r,
+        )
+        self.draining = Gauge(
+            "s2t_draining", "1 once the server drains (takes no new sessions)", registry=r
+        )
         self.opened = Counter("s2t_sessions", "sessions opened", ["protocol"], registry=r)
         self.audio = Counter("s2t_audio_seconds", "audio seconds processed", registry=r)
         self.compute = Counter("s2t_compute_seconds", "wall seconds of model steps", registry=r)

@@ -13,7 +13,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from s2t_stream.server.gate import Gate, authorised, given_token, protocol_of
+from s2t_stream.server.gate import RETRY_AFTER_S, Gate, authorised, given_token, protocol_of
 from s2t_stream.server.metrics import Metrics
 from s2t_stream.server.options import Limits
 
@@ -64,6 +64,7 @@ def test_health_metrics_and_unknown_paths_are_answered_without_a_token() -> None
     metrics = door.answer(request("/metrics?x=1"))
     assert metrics is not None and metrics.status == HTTPStatus.OK
     assert "s2t_sessions_active" in metrics.body
+    assert "s2t_sessions_capacity" in metrics.body and "s2t_draining 0.0" in metrics.body
     assert metrics.content_type == "text/plain; version=0.0.4"
     missing = door.answer(request("/v2/stream"))
     assert missing is not None and missing.status == HTTPStatus.NOT_FOUND
@@ -97,6 +98,26 @@ def test_new_sessions_are_refused_when_full_or_draining() -> None:
     assert health is not None and health.status == HTTPStatus.OK
 
 
+def test_readyz_says_whether_a_new_session_would_be_taken() -> None:
+    count = [0]
+    door = gate(Limits(max_sessions=2, token="s3cret"), lambda: count[0])
+    ready = door.answer(request("/readyz"))  # no token needed, as for /healthz
+    assert ready is not None and (ready.status, ready.body) == (HTTPStatus.OK, "ready\n")
+    assert ready.retry_after_s is None
+    count[0] = 2
+    full = door.answer(request("/readyz"))
+    assert full is not None and full.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert full.body.startswith("full:") and full.retry_after_s == RETRY_AFTER_S
+    count[0] = 0
+    door.draining = True
+    draining = door.answer(request("/readyz?x=1"))
+    assert draining is not None and draining.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert draining.body.startswith("draining:") and draining.retry_after_s == RETRY_AFTER_S
+    health = door.answer(request("/healthz"))
+    assert health is not None and health.status == HTTPStatus.OK
+    assert errors(door, "too_many_sessions") is None  # a readiness check refuses no session
+
+
 def test_the_gate_responds_through_the_connection() -> None:
     class Connection:
         def respond(self, status: HTTPStatus, text: str) -> Response:
@@ -107,7 +128,12 @@ def test_the_gate_responds_through_the_connection() -> None:
     response = door(connection, request("/metrics"))
     assert response is not None and response.status_code == 200
     assert "text/plain; version=0.0.4" in response.headers.get_all("Content-Type")
+    assert "Retry-After" not in response.headers
     assert door(connection, request("/v1/stream")) is None
+    door.draining = True
+    refused = door(connection, request("/v1/stream"))
+    assert refused is not None and refused.status_code == 503
+    assert refused.headers["Retry-After"] == str(RETRY_AFTER_S)
 
 
 def test_protocol_by_path_and_the_origin_allow_list() -> None:

@@ -1,0 +1,237 @@
+"""Real nginx (Debian's package) with deploy/nginx/nginx.conf — only its upstream addresses, port
+and scratch paths changed — in front of two `s2t-stream serve` processes on loopback: sessions of
+both protocols get their finals through it; SIGTERM to one replica makes its /readyz 503 (its
+/healthz still 200) while it drains, and new sessions opened through nginx meanwhile all land on
+the other replica, none refused. Skipped, with the reason, where nginx is not installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from websockets.sync.client import connect
+
+from s2t_stream.model.audio import to_pcm16
+from tests.helpers import BUNDLED_MODEL
+from tests.server.test_drain import MuteClient
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
+NGINX = shutil.which("nginx", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
+
+if NGINX is None:
+    pytest.skip(
+        "nginx not installed (scripts/setup.sh --dev installs it: apt-get install nginx)",
+        allow_module_level=True,
+    )
+
+pytestmark = [pytest.mark.network, pytest.mark.model, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def templated(conf: str, replicas: list[str], port: int, scratch: Path) -> str:
+    """deploy's nginx.conf with `replicas` as the upstream's servers (their parameters kept),
+    listening on 127.0.0.1:`port`, and its temporary files in `scratch`."""
+    out: list[str] = []
+    servers = listens = 0
+    for line in conf.splitlines():
+        if match := re.fullmatch(r"(\s*)server [\w.-]+:\d+(.*);", line):
+            out += [f"{match[1]}server {address}{match[2]};" for address in replicas]
+            servers += 1
+            continue
+        if re.fullmatch(r"\s*listen 8080;", line):
+            line = line.replace("8080", f"127.0.0.1:{port}")
+            listens += 1
+        out.append(line)
+        if line.strip() == "http {":
+            kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            out += [f"    {kind}_temp_path {scratch / kind};" for kind in kinds]
+    assert (servers, listens) == (1, 1), "deploy/nginx/nginx.conf changed shape: fix this test"
+    return "\n".join(out) + "\n"
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def sessions_opened(port: int) -> float:
+    """How many native sessions a replica has opened, from its /metrics."""
+    text = get(port, "/metrics")[1]
+    found = re.search(r'^s2t_sessions_total\{protocol="native"\} (\S+)$', text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+class Replica:
+    """`s2t-stream serve` in a subprocess on a free loopback port."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log.open("w")
+        command = ["serve", "--port", "0", "--workers", "1", "--model", str(BUNDLED_MODEL)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "s2t_stream", *command],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.port = 0
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        assert self.process.stdout is not None
+        readable, _, _ = select.select([self.process.stdout], [], [], timeout_s)
+        assert readable, f"replica silent for {timeout_s:.0f} s (log: {self.log.name})"
+        line = self.process.stdout.readline()  # "s2t-stream: serving on ws://HOST:PORT/…"
+        found = re.search(r"ws://127\.0\.0\.1:(\d+)/", line)
+        assert found, f"replica did not start: {line!r} (log: {self.log.name})"
+        self.port = int(found[1])
+        began = time.monotonic()
+        while get(self.port, "/readyz")[0] != 200:
+            assert time.monotonic() - began < timeout_s
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.log.close()
+
+
+@contextmanager
+def nginx_in_front(replicas: list[Replica], scratch: Path) -> Iterator[int]:
+    """nginx with deploy's config in front of `replicas`; yields its port."""
+    assert NGINX is not None
+    port = free_port()
+    conf = scratch / "nginx.conf"
+    addresses = [f"127.0.0.1:{replica.port}" for replica in replicas]
+    conf.write_text(templated(CONF.read_text(), addresses, port, scratch))
+    command = [NGINX, "-p", str(scratch), "-c", str(conf)]
+    globals_ = f"daemon off; pid {scratch / 'nginx.pid'};"
+    checked = subprocess.run([*command, "-t", "-g", globals_], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    log = (scratch / "nginx.log").open("w")
+    process = subprocess.Popen([*command, "-g", globals_], stdout=log, stderr=log)
+    try:
+        began = time.monotonic()
+        while not (_listening(port) and get(port, "/nginx-healthz")[0] == 200):
+            assert process.poll() is None, (scratch / "nginx.log").read_text()
+            assert time.monotonic() - began < 30, "nginx did not start"
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def finals_of(url: str, wave: np.ndarray) -> list[str]:
+    """A native session with the whole of `wave`: its finals' texts (it must end with `end`)."""
+    with connect(url, open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "start", "sample_rate": 16000, "partials": False}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        ws.send(to_pcm16(wave))
+        ws.send(json.dumps({"type": "end"}))
+        messages: list[dict[str, Any]] = []
+        while not messages or messages[-1]["type"] not in ("end", "error"):
+            messages.append(json.loads(ws.recv(timeout=60)))
+    assert messages[-1]["type"] == "end", messages[-1]
+    return [m["text"] for m in messages if m["type"] == "final"]
+
+
+def vosk_texts(url: str, wave: np.ndarray) -> list[str]:
+    """A Vosk session: 0.5 s messages, then eof; the texts of its results."""
+    pcm = to_pcm16(wave)
+    replies = []
+    with connect(url, open_timeout=30) as ws:
+        for i in range(0, len(pcm), 16000):
+            ws.send(pcm[i : i + 16000])
+            replies.append(json.loads(ws.recv(timeout=60)))
+        ws.send('{"eof" : 1}')
+        replies.append(json.loads(ws.recv(timeout=60)))
+    return [r["text"] for r in replies if r.get("text")]
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="s2t-nginx-"))
+    path.chmod(0o755)  # nginx's workers may run as another user
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_sessions_through_nginx_and_a_draining_replica_gets_none(
+    scratch: Path, waves: list[np.ndarray]
+) -> None:
+    replicas = [Replica(scratch / "a.log"), Replica(scratch / "b.log")]
+    try:
+        for replica in replicas:
+            replica.wait_ready()
+        a, b = replicas
+        with nginx_in_front(replicas, scratch) as port:
+            through = f"ws://127.0.0.1:{port}"
+            # finals through nginx, for both protocols: the same as straight from a replica
+            direct = finals_of(f"ws://127.0.0.1:{b.port}/v1/stream", waves[0])
+            assert direct and finals_of(f"{through}/v1/stream", waves[0]) == direct
+            assert vosk_texts(f"{through}/", waves[1])
+            assert get(port, "/metrics")[0] == 404  # replicas are scraped directly
+
+            # drain A: a client that never answers the closing handshake keeps it draining
+            mute = MuteClient(f"ws://127.0.0.1:{a.port}/v1/stream", waves[2])
+            try:
+                a.process.send_signal(signal.SIGTERM)
+                began = time.monotonic()
+                while get(a.port, "/readyz")[0] != 503:
+                    assert time.monotonic() - began < 5, "A's /readyz still 200 after SIGTERM"
+                    time.sleep(0.02)
+                assert get(a.port, "/healthz") == (200, "ok\n")
+                before = sessions_opened(b.port)
+                with ThreadPoolExecutor(4) as pool:  # held at once: least_conn would use A too
+                    jobs = [
+                        pool.submit(finals_of, f"{through}/v1/stream", waves[i]) for i in range(4)
+                    ]
+                    results = [job.result(timeout=120) for job in jobs]
+                assert all(results), results  # none refused, every one got its finals
+                assert sessions_opened(b.port) - before == 4  # every one on B
+            finally:
+                mute.close()
+            assert a.process.wait(30) == 0  # A finished its drain and exited cleanly
+            assert finals_of(f"{through}/v1/stream", waves[3])  # A gone: B serves on
+    finally:
+        for replica in replicas:
+            replica.stop()
