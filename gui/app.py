@@ -45,7 +45,8 @@ from s2t_stream.defaults import default_model
 from s2t_stream.errors import AudioError
 from s2t_stream.io.capture import InputSource
 from s2t_stream.streaming.drive import DEFAULT_LABELS
-from s2t_stream.streaming.events import Event
+from s2t_stream.streaming.events import Event, Final
+from s2t_stream.translation.translator import as_translation
 
 REPLAY_TAIL_S = 1.5  # after a replayed file's end: silence, so its last segment closes
 EMPTY_HINT = (
@@ -163,7 +164,10 @@ class MainWindow(QMainWindow):
         self.browse.setToolTip("choose a model directory")
         self.browse.setMaximumWidth(32)
         self.tgt_lang = self._language(
-            str(s.value("tgt_lang", "")), "e.g. de", "target language, for translation models"
+            str(s.value("tgt_lang", "")),
+            "e.g. es",
+            "target language: a translation model's, or for an ASR model es or ca, translated "
+            "with Apertium",
         )
         self.translation_model = QLineEdit(str(s.value("translation_model", "")))
         self.translation_model.setPlaceholderText("a second model, optional")
@@ -321,8 +325,17 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(round(seconds * 1000), done)
 
     def on_event(self, channel: int, event: Event) -> None:
-        """A caption (channel 0) or translation (channel 1) event from the worker."""
+        """A caption (channel 0) or translation (channel 1) event from the worker. A caption's
+        final translated by the cascade (an ASR model and a target language) gives the
+        translation line too, unless a second model translates."""
         (self.transcript if channel == 0 else self.translations).add(event)
+        if (
+            channel == 0
+            and isinstance(event, Final)
+            and event.translation is not None
+            and not self.translation_model.text().strip()
+        ):
+            self.translations.add(as_translation(event))
         self.refresh()
 
     def on_error(self, message: str) -> None:
@@ -353,7 +366,7 @@ class MainWindow(QMainWindow):
         """Show the transcript in the window and the newest captions in the overlay."""
         self.view.show_transcript(self.transcript)
         translated = None
-        if self.translation_model.text().strip():
+        if self.translation_model.text().strip() or self.translations.finals:
             translated = (self.translations.recent(1) or [""])[-1]
             self.translation_view.setText(translated)
         self.translation_view.setVisible(translated is not None)

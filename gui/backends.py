@@ -1,7 +1,9 @@
 """Where the app's captions come from: the model in this process (`LocalBackend`) or a running
 `s2t-stream serve` (`RemoteBackend`, over the native protocol). Both open a `Captioner` per
 Start — push audio, get events; end, get the last ones — or, for several labelled sources, a
-`LabelledCaptioner`, so the worker drives them alike."""
+`LabelledCaptioner`, so the worker drives them alike. A target language chosen for a local ASR
+model (one without language tags) is reached by the cascade: its finals are translated with
+Apertium (s2t_stream.translation)."""
 
 from __future__ import annotations
 
@@ -19,20 +21,30 @@ from s2t_stream.streaming.drive import (
 )
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.translation.translator import (
+    MtOptions,
+    Translating,
+    Translator,
+    open_translator,
+)
 
 
 class LocalBackend:
-    """A loaded model; each Start opens a new stream on it (one per source, batched together)."""
+    """A loaded model; each Start opens a new stream on it (one per source, batched together).
+    With a `translator` (the cascade), the streams' finals carry their translations."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, translator: Translator | None = None) -> None:
         self.engine = engine
+        self.translator = translator
         self.sample_rate = engine.sample_rate  # what a source should record at
 
     def open(self, sample_rate: int) -> Captioner:
-        return StreamDriver(self.engine, sample_rate)
+        driver = StreamDriver(self.engine, sample_rate)
+        return driver if self.translator is None else Translating(driver, self.translator)
 
     def open_labelled(self, sample_rate: int, labels: Sequence[str]) -> LabelledCaptioner:
-        return SourcesDriver(self.engine, labels, sample_rate)
+        driver = SourcesDriver(self.engine, labels, sample_rate)
+        return driver if self.translator is None else Translating(driver, self.translator)
 
 
 class RemoteBackend:
@@ -61,10 +73,16 @@ class RemoteBackend:
 
 
 def backend(model: str, tgt_lang: str | None) -> LocalBackend | RemoteBackend:
-    """A `ws://` or `wss://` URL: a running `s2t-stream serve`; anything else: a local model."""
+    """A `ws://` or `wss://` URL: a running `s2t-stream serve`; anything else: a local model —
+    with `tgt_lang`, a translation model's language, or for an ASR model (no language tags)
+    Apertium's (the cascade; TranslationError says what to install when the pair is missing)."""
     if model.startswith(("ws://", "wss://")):
         return RemoteBackend(model, tgt_lang)
-    return LocalBackend(Engine(load_bundle(model), StreamOptions(tgt_lang=tgt_lang)))
+    bundle = load_bundle(model)
+    if tgt_lang is not None and not bundle.tokenizer.lang_code_to_id:
+        translator = open_translator(MtOptions(tgt_lang))
+        return LocalBackend(Engine(bundle, StreamOptions()), translator)
+    return LocalBackend(Engine(bundle, StreamOptions(tgt_lang=tgt_lang)))
 
 
 def model_name(model: str) -> str:

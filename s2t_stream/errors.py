@@ -33,6 +33,11 @@ class DeviceLost(CaptureError):
     """The input device went away mid-stream (unplugged, the sound server stopped)."""
 
 
+class TranslationError(S2TError):
+    """Machine translation cannot run: its program or language pair is not installed, or its
+    process failed or timed out."""
+
+
 class MissingExtra(S2TError):
     """A command needs an optional dependency group that is not installed."""
 

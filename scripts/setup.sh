@@ -14,6 +14,8 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 packages=(python3-venv libportaudio2 espeak-ng flite sox)
+# the cascade (`--mt apertium`): Apertium and its English → Spanish and English → Catalan pairs
+packages+=(apertium apertium-eng-spa apertium-eng-cat)
 # the desktop app: every library Qt's X11 (xcb) platform plugin and Qt's GUI libraries link to
 # (found with ldd on PyQt6's libqxcb.so, libQt6XcbQpa, libQt6Gui and libQt6DBus), and a font
 packages+=(libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0
@@ -22,9 +24,9 @@ packages+=(libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 li
   libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
 # the end-to-end microphone test records from a PulseAudio null sink; the desktop app's test
 # runs it on a virtual X server (xvfb, xauth for xvfb-run, xwininfo) and reads the overlay back
-# with OCR (tesseract)
+# with OCR (tesseract); the load-balancer test runs deploy/'s config in a real nginx
 [ $dev -eq 1 ] && packages+=(pulseaudio pulseaudio-utils libasound2-plugins
-  xvfb xauth x11-utils tesseract-ocr tesseract-ocr-eng)
+  xvfb xauth x11-utils tesseract-ocr tesseract-ocr-eng nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

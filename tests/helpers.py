@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from transformers import Speech2TextConfig, Speech2TextForConditionalGeneration
 
@@ -203,9 +204,10 @@ class Running:
 
 @contextmanager
 def running(
-    bundle: Bundle, limits: Any = None, workers: int = 1, **options: Any
+    bundle: Bundle, limits: Any = None, workers: int = 1, mt: str | None = None, **options: Any
 ) -> Iterator[Running]:
-    """A `StreamingServer` for `bundle` on port 0, on its own event loop in a thread."""
+    """A `StreamingServer` for `bundle` on port 0, on its own event loop in a thread (`mt`:
+    `serve --mt`'s engine, e.g. "apertium")."""
     from s2t_stream.server.app import StreamingServer
     from s2t_stream.server.options import Limits
     from s2t_stream.streaming.stream import StreamOptions
@@ -215,7 +217,7 @@ def running(
     holder: dict[str, Running] = {}
 
     async def main() -> None:
-        server = StreamingServer(bundle, StreamOptions(**options), limits or Limits(), workers)
+        server = StreamingServer(bundle, StreamOptions(**options), limits or Limits(), workers, mt)
         run = holder["run"] = Running(server, loop)
         run.stop = asyncio.Event()
         async with server.running("127.0.0.1", 0) as port:
@@ -257,3 +259,19 @@ def synthesise(text: str, voice: str = "en-us") -> np.ndarray:
 
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(round(seconds * 16000), dtype=np.float32)
+
+
+# --- Apertium (the cascade's machine translation) -------------------------------------------------
+
+
+def _apertium_languages() -> list[str]:
+    from s2t_stream.translation.apertium import available_languages
+
+    return available_languages()
+
+
+needs_apertium = pytest.mark.skipif(
+    not {"es", "ca"} <= set(_apertium_languages()),
+    reason="Apertium with its eng-spa and eng-cat pairs is not installed: apt-get install "
+    "apertium apertium-eng-spa apertium-eng-cat (scripts/setup.sh installs them)",
+)

@@ -23,13 +23,20 @@ RANKS = {
     "s2t_stream.streaming": 3,
     "s2t_stream.offline": 4,
     "s2t_stream.io": 4,
+    "s2t_stream.translation": 4,
     "s2t_stream.training": 5,
     "s2t_stream.server": 6,
     "gui": 6,
     "s2t_stream.cli": 7,
     "s2t_stream.__main__": 8,
 }
-INFERENCE = ("s2t_stream.model", "s2t_stream.streaming", "s2t_stream.offline", "s2t_stream.io")
+INFERENCE = (
+    "s2t_stream.model",
+    "s2t_stream.streaming",
+    "s2t_stream.offline",
+    "s2t_stream.io",
+    "s2t_stream.translation",
+)
 TRANSPORTS = ("s2t_stream.cli", "s2t_stream.server", "gui")
 
 

@@ -24,6 +24,7 @@ from s2t_stream.streaming.vad import VadOptions
 if TYPE_CHECKING:
     from s2t_stream.model.checkpoint import Bundle, LoadOptions
     from s2t_stream.model.config import DecodingOptions
+    from s2t_stream.translation.translator import MtOptions, Translator
 
 log = logging.getLogger("s2t_stream")
 
@@ -188,6 +189,7 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--tgt-lang", default=None, help="target language code for multilingual translation"
     )
+    add_mt_argument(group)
 
 
 def decoding_options(args: argparse.Namespace) -> DecodingOptions:
@@ -237,7 +239,10 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     """The streaming engine's options: shared by `stream`, `mic`, `serve` and the GUI."""
     d, p, e = StreamOptions(), PolicyOptions(), EndpointOptions()
     group = parser.add_argument_group("streaming")
-    group.add_argument("--tgt-lang", default=None, help="target language (translation models)")
+    group.add_argument(
+        "--tgt-lang", default=None, help="target language (translation models, or --mt's)"
+    )
+    add_mt_argument(group)
     group.add_argument(
         "--policy",
         choices=["alignatt", "local-agreement"],
@@ -321,5 +326,38 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
         cmvn=CmvnOptions(mode=args.cmvn, stats_path=args.cmvn_stats),
         endpoint=None if args.no_vad else endpoint_options(args, end_silence_s=args.end_silence),
         max_segment_s=args.max_segment,
-        tgt_lang=args.tgt_lang,
+        tgt_lang=None if args.mt else args.tgt_lang,  # --mt's language is not the model's
     )
+
+
+# --- machine translation of finals (the cascade) ------------------------------------------------
+
+
+def add_mt_argument(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--mt",
+        choices=["apertium"],
+        default=None,
+        help="translate each final's text into --tgt-lang (es, ca) with this machine "
+        "translation, so that any English ASR model translates (the cascade)",
+    )
+
+
+def mt_options(args: argparse.Namespace) -> MtOptions | None:
+    """`--mt` with `--tgt-lang` as `MtOptions` (None without `--mt`)."""
+    from s2t_stream.translation.translator import MtOptions
+
+    if args.mt is None:
+        return None
+    if not args.tgt_lang:
+        raise S2TError(f"--mt {args.mt} needs --tgt-lang, the language to translate into (es, ca)")
+    return MtOptions(tgt_lang=args.tgt_lang, engine=args.mt)
+
+
+def open_mt(args: argparse.Namespace) -> Translator | None:
+    """The translator `--mt` asks for, running (None without `--mt`). Raises TranslationError,
+    naming the package to install, when the engine or the pair is missing."""
+    from s2t_stream.translation.translator import open_translator
+
+    options = mt_options(args)
+    return None if options is None else open_translator(options)

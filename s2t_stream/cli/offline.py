@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from s2t_stream.cli.arguments import (
     add_decoding_arguments,
@@ -21,6 +22,7 @@ from s2t_stream.cli.arguments import (
     log,
     needs_extra,
     number,
+    open_mt,
     raw_format,
 )
 from s2t_stream.errors import S2TError
@@ -28,7 +30,12 @@ from s2t_stream.io.subtitles import to_srt, to_vtt
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.config import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
-from s2t_stream.offline.transcription import Transcription
+from s2t_stream.offline.transcription import TimedText, Transcription
+from s2t_stream.translation.translator import spread_words
+
+if TYPE_CHECKING:
+    from s2t_stream.offline.transcriber import Transcriber
+    from s2t_stream.translation.translator import Translator
 
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -107,7 +114,7 @@ def transcribe_options(args: argparse.Namespace) -> TranscribeOptions:
     decoding = decoding_options(args) if hasattr(args, "beam") else DecodingOptions()
     return TranscribeOptions(
         decoding=decoding,
-        tgt_lang=getattr(args, "tgt_lang", None),
+        tgt_lang=None if getattr(args, "mt", None) else getattr(args, "tgt_lang", None),
         batch_size=args.batch_size,
         vad=not args.no_vad,
         endpoint=endpoint_options(args),
@@ -124,7 +131,24 @@ def run_transcribe(args: argparse.Namespace) -> int:
     if args.files.count("-") > 1:
         raise S2TError("standard input (-) can be read only once")
     options = transcribe_options(args)
-    transcriber = Transcriber(load_model(args), options)
+    translator = open_mt(args)  # before the model loads: a missing pair is said at once
+    try:
+        failed = _transcribe_files(args, Transcriber(load_model(args), options), translator)
+    finally:
+        if translator is not None:
+            translator.close()
+    if failed:
+        print(f"s2t-stream: {len(failed)} of {len(args.files)} files failed: "
+              f"{', '.join(failed)}", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def _transcribe_files(
+    args: argparse.Namespace, transcriber: Transcriber, translator: Translator | None
+) -> list[str]:
+    """Transcribe (and with `--mt` translate) each file and write its result; the files that
+    could not be read."""
     failed = []
     for name in args.files:
         try:
@@ -134,23 +158,38 @@ def run_transcribe(args: argparse.Namespace) -> int:
             failed.append(name)
             continue
         (result,) = transcriber.transcribe([audio])
+        if translator is not None:
+            result = translated(result, translator)
         write(replace(result, path=name), args, several=len(args.files) > 1)
-    if failed:
-        print(f"s2t-stream: {len(failed)} of {len(args.files)} files failed: "
-              f"{', '.join(failed)}", file=sys.stderr)  # fmt: skip
-        return 1
-    return 0
+    return failed
+
+
+def translated(result: Transcription, translator: Translator) -> Transcription:
+    """Each segment with its `translation`."""
+    segments = tuple(replace(s, translation=translator.translate(s.text)) for s in result.segments)
+    return replace(result, segments=segments)
+
+
+def in_target_language(segment: TimedText) -> TimedText:
+    """A translated segment as its translation reads, for subtitles: text = translation, words
+    spread over its span (machine translation keeps no word times)."""
+    if segment.translation is None:
+        return segment
+    words = spread_words(segment.translation, segment.start_s, segment.end_s)
+    return replace(segment, text=segment.translation, words=words)
 
 
 def render(result: Transcription, form: str, several: bool) -> str:
     """One file's result in `form` (text, json, srt, vtt)."""
     if form == "json":
         return json.dumps(result.to_json(), ensure_ascii=False) + "\n"
+    segments = [in_target_language(s) for s in result.segments]  # with --mt: subtitles in it
     if form == "srt":
-        return to_srt(result.segments)
+        return to_srt(segments)
     if form == "vtt":
-        return to_vtt(result.segments)
-    return f"{result.path}: {result.text}\n" if several else result.text + "\n"
+        return to_vtt(segments)
+    text = f"{result.path}: {result.text}\n" if several else result.text + "\n"
+    return text if result.translation is None else f"{text}→ {result.translation}\n"
 
 
 def write(result: Transcription, args: argparse.Namespace, *, several: bool) -> None:

@@ -15,6 +15,7 @@ from s2t_stream.cli.arguments import (
     number,
     stream_options,
 )
+from s2t_stream.errors import S2TError
 from s2t_stream.server.options import CLOSE_TIMEOUT_S, TOKEN_ENV, Limits, ServerOptions
 
 
@@ -130,8 +131,22 @@ def run_serve(args: argparse.Namespace) -> int:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    if args.mt is not None and args.tgt_lang is not None:
+        raise S2TError(
+            f"serve --mt {args.mt}: each session chooses its language (tgt_lang in its start "
+            "message); drop --tgt-lang"
+        )
+    if args.mt is not None:
+        from s2t_stream.translation.translator import available_languages
+
+        available_languages(args.mt)  # before the model loads: a missing pair is said at once
     options = stream_options(args)
     torch.set_num_threads(args.threads)
-    server = StreamingServer(load_model(args), options, limits(args), args.workers)
+    bundle = load_model(args)
+    server = StreamingServer(bundle, options, limits(args), args.workers, args.mt)
+    for translator in server.engines.translators.values():
+        print(
+            f"s2t-stream: sessions may ask for {translator.name} ({translator.version})", flush=True
+        )
     asyncio.run(serve_forever(server, args.host, args.port))
     return 0

@@ -18,6 +18,7 @@ from s2t_stream.cli.arguments import (
     audio_source,
     load_model,
     number,
+    open_mt,
     raw_format,
     stream_options,
 )
@@ -27,9 +28,11 @@ from s2t_stream.io.captions import Captions
 from s2t_stream.model.audio import PCM16_SCALE, RawFormat, load_audio
 from s2t_stream.streaming.drive import DEFAULT_LABELS, HealthMonitor, InputHealth
 from s2t_stream.streaming.events import Event, Final
+from s2t_stream.translation.translator import Translating, as_translation
 
 if TYPE_CHECKING:
     from s2t_stream.io.capture import Capture, InputSource
+    from s2t_stream.translation.translator import Translator
 
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -195,8 +198,17 @@ def live_pcm(raw: RawFormat, chunk_ms: int) -> Iterator[np.ndarray]:
 
 
 def run_stream(args: argparse.Namespace) -> int:
+    translator = open_mt(args)  # before the model loads: a missing pair is said at once
+    try:
+        return _stream(args, translator)
+    finally:
+        if translator is not None:
+            translator.close()
+
+
+def _stream(args: argparse.Namespace, translator: Translator | None) -> int:
     from s2t_stream.io.subtitles import to_srt, to_vtt
-    from s2t_stream.streaming.drive import StreamDriver, drive
+    from s2t_stream.streaming.drive import Captioner, StreamDriver, drive
     from s2t_stream.streaming.engine import Engine
 
     options = stream_options(args)
@@ -204,15 +216,19 @@ def run_stream(args: argparse.Namespace) -> int:
     engine = Engine(bundle, options)
     raw = raw_format(args)
     pace: Paced | None = None
+    chunks: Iterator[np.ndarray]
     if args.file == "-" and raw is not None:  # a live pipe: stream it as it comes
-        steps = drive(StreamDriver(engine, raw.sample_rate), live_pcm(raw, args.chunk_ms))
+        driver = StreamDriver(engine, raw.sample_rate)
+        chunks = live_pcm(raw, args.chunk_ms)
     else:
         rate = bundle.features.sample_rate
         audio = load_audio(audio_source(args.file), rate, raw=raw)
         pace = Paced(audio, rate * args.chunk_ms // 1000, rate, args.pace == "realtime")
-        steps = drive(StreamDriver(engine), pace)
-    if args.format in ("srt", "vtt"):
-        finals = [e for events in steps for e in events if isinstance(e, Final)]
+        driver, chunks = StreamDriver(engine), iter(pace)
+    captioner: Captioner = driver if translator is None else Translating(driver, translator)
+    steps = drive(captioner, chunks)
+    if args.format in ("srt", "vtt"):  # with --mt: subtitles in the target language
+        finals = [as_translation(e) for events in steps for e in events if isinstance(e, Final)]
         sys.stdout.write(to_srt(finals) if args.format == "srt" else to_vtt(finals))
         return 0
     captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
@@ -286,10 +302,27 @@ def open_inputs(plan: Mapping[str, InputSource], rate: int) -> dict[str, Capture
 
 def run_mic(args: argparse.Namespace) -> int:
     from s2t_stream.io.capture import desktop_source, list_sources
-    from s2t_stream.streaming.drive import SourcesDriver, StreamDriver, Unlabelled
-    from s2t_stream.streaming.engine import Engine
 
     plan = plan_inputs(args, list_sources(), desktop_source)
+    translator = open_mt(args)  # before the model loads: a missing pair is said at once
+    try:
+        return _caption_inputs(args, plan, translator)
+    finally:
+        if translator is not None:
+            translator.close()
+
+
+def _caption_inputs(
+    args: argparse.Namespace, plan: dict[str, InputSource], translator: Translator | None
+) -> int:
+    from s2t_stream.streaming.drive import (
+        LabelledCaptioner,
+        SourcesDriver,
+        StreamDriver,
+        Unlabelled,
+    )
+    from s2t_stream.streaming.engine import Engine
+
     options = stream_options(args)
     bundle = load_model(args)
     engine = Engine(bundle, options)
@@ -299,7 +332,11 @@ def run_mic(args: argparse.Namespace) -> int:
     )
     print(f"s2t-stream: listening to {heard}; Ctrl-C ends", file=sys.stderr)
     labelled = list(plan) != [""]
-    driver = SourcesDriver(engine, list(plan)) if labelled else Unlabelled(StreamDriver(engine))
+    driver: LabelledCaptioner = (
+        SourcesDriver(engine, list(plan)) if labelled else Unlabelled(StreamDriver(engine))
+    )
+    if translator is not None:
+        driver = Translating(driver, translator)
     captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
     notes = HealthNotes(captions)
     started = time.monotonic()

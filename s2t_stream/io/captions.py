@@ -14,6 +14,8 @@ from s2t_stream.streaming.events import Event, Final, Partial
 
 DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
 WARN = "\x1b[33;1m"  # bold yellow
+TRANSLATED = "\x1b[36m"  # cyan: a final's translation, on the line under it
+ARROW = "→ "  # starts a final's translation line
 CLEAR_BELOW = "\x1b[J"  # erase from the cursor to the end of the screen
 ELLIPSIS = "… "  # starts a line cut to its newest words
 
@@ -49,7 +51,8 @@ class Captions:
     to at the terminal's width — are erased before it is drawn again, so nothing stale is left.
     A block taller than the terminal keeps its newest text. Elsewhere (a pipe, a file) only
     finals are written, one per line. `jsonl`: every event as a JSON line. Finals and open lines
-    of labelled events (several inputs) start with their label: `You: …`."""
+    of labelled events (several inputs) start with their label: `You: …`. A final with a
+    translation (the cascade, `--mt`) is followed by a line `→ translation` (in colour, live)."""
 
     def __init__(
         self,
@@ -72,10 +75,10 @@ class Captions:
         if self.jsonl:
             return json_line(event)
         if not self.live:
-            return _line(event) + "\n" if isinstance(event, Final) else ""
+            return _lines(event, "") if isinstance(event, Final) else ""
         if isinstance(event, Final):
             self.open.pop(event.source, None)
-            return self._erase() + _line(event) + "\n" + self._draw()
+            return self._erase() + _lines(event, TRANSLATED) + self._draw()
         self.open[event.source] = event
         return self._erase() + self._draw()
 
@@ -113,8 +116,12 @@ class Captions:
         return "\r\n".join(_styled(line) for line in drawn)
 
 
-def _line(final: Final) -> str:
-    return f"{final.source}: {final.text}" if final.source else final.text
+def _lines(final: Final, style: str) -> str:
+    """A final's line, and its translation's under it (in `style`) when it has one."""
+    line = f"{final.source}: {final.text}" if final.source else final.text
+    if final.translation is None:
+        return line + "\n"
+    return line + "\n" + _styled([Run(ARROW + final.translation, style)]) + "\n"
 
 
 def _open_runs(partial: Partial) -> list[Run]:

@@ -40,6 +40,7 @@ class Start:
     task: Literal["transcribe", "translate"] = "transcribe"
     tgt_lang: str | None = None
     partials: bool = True
+    mt: str | None = None  # translate finals with this engine into tgt_lang (the cascade)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ START_FIELDS: dict[str, tuple[type, ...]] = {
     "task": (str,),
     "tgt_lang": (str, type(None)),
     "partials": (bool,),
+    "mt": (str, type(None)),
 }
 
 
@@ -129,6 +131,10 @@ def check_start(start: Start) -> None:
         )
     if start.task == "translate" and not start.tgt_lang:
         raise ProtocolError("bad_field", "task 'translate' needs tgt_lang")
+    if start.mt is not None and not start.tgt_lang:
+        raise ProtocolError(
+            "bad_field", f"mt {start.mt!r} needs tgt_lang, the language to translate into"
+        )
 
 
 def decode_audio(data: bytes, start: Start) -> np.ndarray:
@@ -168,6 +174,7 @@ def ready_message(session: str, model: str, start: Start, model_rate: int) -> di
         "model_sample_rate": model_rate,
         "task": start.task,
         "tgt_lang": start.tgt_lang,
+        **({"mt": start.mt} if start.mt is not None else {}),
     }
 
 
@@ -200,6 +207,7 @@ class Ready:
     task: str
     tgt_lang: str | None
     protocol: int = PROTOCOL_VERSION
+    mt: str | None = None  # the engine translating the finals, when the client asked for one
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from s2t_stream.server.options import CLOSE_TIMEOUT_S, NATIVE_PATH, Limits
 from s2t_stream.server.scheduler import Scheduler
 from s2t_stream.server.sessions import Engines
 from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.translation.translator import MtEngine
 
 log = logging.getLogger("s2t_stream.server")
 TRIM_PERIOD_S = 10.0
@@ -30,14 +31,20 @@ class StreamingServer:
     """One model behind a websocket port: `running(host, port)` serves, `drain()` finishes."""
 
     def __init__(
-        self, bundle: Bundle, options: StreamOptions, limits: Limits, workers: int = 1
+        self,
+        bundle: Bundle,
+        options: StreamOptions,
+        limits: Limits,
+        workers: int = 1,
+        mt: MtEngine | None = None,
     ) -> None:
         self.limits = limits
         self.metrics = Metrics()
         self.scheduler = Scheduler(workers, self.metrics)
-        self.engines = Engines(bundle, options)
+        self.engines = Engines(bundle, options, mt)  # mt: sessions may ask for translated finals
         self.connections = Connections(limits, self.metrics, self.engines, self.scheduler)
         self.gate = Gate(limits, self.metrics, lambda: len(self.connections.open))
+        self.metrics.capacity.set(limits.max_sessions)
 
     @contextlib.asynccontextmanager
     async def running(self, host: str, port: int) -> AsyncIterator[int]:
@@ -67,16 +74,18 @@ class StreamingServer:
                 yield bound
             finally:
                 await self.drain()
+                self.engines.close()
                 for task in tasks:
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(*tasks)
 
     async def drain(self) -> None:
-        """Stop taking sessions; end every open one's input and give them `drain_timeout_s`
-        for their last finals (each connection closes with 1001 as soon as its own are sent);
-        then close whatever is left, all at once, within CLOSE_TIMEOUT_S."""
-        self.gate.draining = self.connections.draining = True
+        """Stop taking sessions (`/readyz` and new sessions get 503 from here on, `/healthz`
+        stays 200); end every open one's input and give them `drain_timeout_s` for their last
+        finals (each connection closes with 1001 as soon as its own are sent); then close
+        whatever is left, all at once, within CLOSE_TIMEOUT_S."""
+        self.stop_taking_sessions()
         log.info("draining", extra={"sessions": len(self.connections.open)})
         for session in self.scheduler.sessions:
             session.close_input()
@@ -88,6 +97,12 @@ class StreamingServer:
                     self.limits.drain_timeout_s,
                 )
         await self.connections.close_all(GOING_AWAY, "server shutting down")
+
+    def stop_taking_sessions(self) -> None:
+        """The drain's first step, at once: `/readyz` and new connections get 503, and a
+        connection let in before it is refused its session (`shutting_down`, close 1013)."""
+        self.gate.draining = self.connections.draining = True
+        self.metrics.draining.set(1)
 
 
 async def trim_memory(period_s: float = TRIM_PERIOD_S) -> None:

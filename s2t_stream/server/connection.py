@@ -245,8 +245,9 @@ class Connections:
         while (start := native_start(await incoming.next())) is None:
             pass
         self._refuse_when_draining()
-        engine = self.engines.get(start.tgt_lang)
-        session = NativeSession(peer, engine, start, self.limits)
+        translator = self.engines.translator(start)  # with `mt`, the model only transcribes
+        engine = self.engines.get(None if translator is not None else start.tgt_lang)
+        session = NativeSession(peer, engine, start, self.limits, translator)
         session.post([session.ready()], done=False)
         return session
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import ClassVar, TypeAlias
 import numpy as np
 from websockets.asyncio.server import ServerConnection
 
-from s2t_stream.errors import ProtocolError
+from s2t_stream.errors import ProtocolError, TranslationError
 from s2t_stream.io.protocol import (
     POLICY,
     Control,
@@ -36,20 +37,60 @@ from s2t_stream.server.outbox import Message, Outbox
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.events import Event, Partial
 from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.translation.translator import (
+    MtEngine,
+    MtOptions,
+    Translator,
+    available_languages,
+    open_translator,
+    translate_finals,
+)
 
 Input: TypeAlias = np.ndarray | Control  # what waits in a session's inbox: audio or a control
 
 _ids = itertools.count(1)
+log = logging.getLogger("s2t_stream.server")
 
 
 class Engines:
-    """The engine for each target language, created when a session first asks for it. Event
-    loop only: worker threads use the engine a session holds and never come here."""
+    """The engine for each target language, created when a session first asks for it, and with
+    `mt` (`serve --mt apertium`) a translator of finals for each target language the engine has
+    installed, started with the server and shared by the sessions that ask for it (the cascade;
+    a translator is thread-safe). Event loop only: worker threads use the engine and translator
+    a session holds and never come here. Raises TranslationError when `mt` has no language."""
 
-    def __init__(self, bundle: Bundle, options: StreamOptions) -> None:
+    def __init__(self, bundle: Bundle, options: StreamOptions, mt: MtEngine | None = None) -> None:
         self.bundle = bundle
         self.options = options
         self.by_language: dict[str | None, Engine] = {None: Engine(bundle, options)}
+        self.mt = mt
+        self.translators: dict[str, Translator] = {}
+        if mt is not None:
+            for language in available_languages(mt):
+                self.translators[language] = open_translator(MtOptions(language, mt))
+
+    def translator(self, start: Start) -> Translator | None:
+        """The translator a session's `start` asks for (`mt` and `tgt_lang`), or None when it
+        asks for none. Raises ProtocolError (`bad_field`) for an engine or a language this
+        server does not translate with."""
+        if start.mt is None:
+            return None
+        if self.mt is None or start.mt != self.mt:
+            offered = f"only {self.mt!r}" if self.mt else "none (serve --mt apertium enables it)"
+            raise ProtocolError("bad_field", f"mt {start.mt!r}: this server's is {offered}")
+        translator = self.translators.get(start.tgt_lang or "")
+        if translator is None:
+            raise ProtocolError(
+                "bad_field",
+                f"mt {start.mt!r} translates into {', '.join(self.translators)} on this server, "
+                f"not tgt_lang {start.tgt_lang!r}",
+            )
+        return translator
+
+    def close(self) -> None:
+        """Stop the translators (at the server's end)."""
+        for translator in self.translators.values():
+            translator.close()
 
     def get(self, tgt_lang: str | None) -> Engine:
         """The engine for `tgt_lang` (None: the server's own options). Raises ProtocolError
@@ -249,9 +290,17 @@ class NativeSession(Session):
 
     protocol = "native"
 
-    def __init__(self, peer: Peer, engine: Engine, start: Start, limits: Limits) -> None:
+    def __init__(
+        self,
+        peer: Peer,
+        engine: Engine,
+        start: Start,
+        limits: Limits,
+        translator: Translator | None = None,
+    ) -> None:
         super().__init__(peer, engine, start.sample_rate, limits)
         self.start = start
+        self.translator = translator  # the cascade's, when the client asked for `mt`
         self.outbox.coalesce = True  # a partial not yet sent gives way to its segment's newer one
 
     def ready(self) -> Message:
@@ -280,10 +329,23 @@ class NativeSession(Session):
         self, events: list[Event], items: Sequence[Input], *, last_phase: bool, done: bool
     ) -> list[Message]:
         partials = self.start.partials
+        events = self._translated(events)
         out = [e.to_json() for e in events if partials or not isinstance(e, Partial)]
         if done:
             out.append(end_message(self.stream.audio_s))
         return out
+
+    def _translated(self, events: list[Event]) -> list[Event]:
+        """With `mt`: the finals with their translations, in line (1–5 ms a final with
+        Apertium, README "Translation"). A translation that fails is logged and its final goes
+        out without one: the captions matter more than their translation."""
+        if self.translator is None:
+            return events
+        try:
+            return translate_finals(events, self.translator)
+        except (TranslationError, ValueError) as error:  # ValueError: a text past its limit
+            log.warning("translation failed: %s", error, extra={"session": self.id})
+            return events
 
 
 class VoskSession(Session):

@@ -1,7 +1,8 @@
 """What a stream tells its consumer: typed, JSON-serialisable partial and final events. Times
 `*_s` are seconds of stream audio, except `wall_s` (clock seconds since the stream opened).
 `source` labels the input an event came from when several are captioned together (e.g. "You"
-and "Others"); it is absent from the JSON of unlabelled events."""
+and "Others"); it is absent from the JSON of unlabelled events, and so is a final's `translation`
+(its text machine-translated, s2t_stream.translation) when there is none."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class Partial:
 
 @dataclass(frozen=True)
 class Final:
-    """A closed segment: its text, its span (`start_s`, `end_s`) and its words' times."""
+    """A closed segment: its text, its span (`start_s`, `end_s`) and its words' times; with a
+    cascade (s2t_stream.translation), `translation`: its text in the target language."""
 
     segment: int
     text: str
@@ -68,9 +70,10 @@ class Final:
     words: tuple[Word, ...]
     type: Literal["final"] = "final"
     source: str | None = None
+    translation: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "type": self.type,
             "segment": self.segment,
             "text": self.text,
@@ -80,6 +83,8 @@ class Final:
             "wall_s": _r(self.wall_s),
             "words": [w.to_json() for w in self.words],
         }
+        if self.translation is not None:
+            data["translation"] = self.translation
         return _labelled(data, self.source)
 
 
@@ -125,5 +130,6 @@ def event_from_json(data: dict[str, Any]) -> Event:
             float(data["wall_s"]),
             words,
             source=source,
+            translation=None if data.get("translation") is None else str(data["translation"]),
         )
     raise ValueError(f"expected an event with type 'partial' or 'final', got type {kind!r}")

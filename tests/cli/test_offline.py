@@ -22,7 +22,7 @@ from s2t_stream.model.network import Speech2Text
 from s2t_stream.model.tokenizer import train_sentencepiece
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
-from tests.helpers import TINY
+from tests.helpers import SAMPLES, TINY, needs_apertium
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",
@@ -153,3 +153,26 @@ def test_missing_audio_and_model_are_clear_errors(
     assert "1 of 1 files failed" in err
     assert main(["transcribe", str(missing), "--model", str(tmp_path / "no-model")]) == 2
     assert "no-model" in capsys.readouterr().err
+
+
+@needs_apertium
+@pytest.mark.model
+def test_transcribe_with_mt_adds_each_segments_translation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from s2t_stream.translation.apertium import ApertiumTranslator
+
+    wav = str(SAMPLES / "sample4-espeak-en-029-m1.wav")
+    mt = ["--mt", "apertium", "--tgt-lang", "es"]
+    assert main(["transcribe", wav, "--format", "json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["transcribe", wav, "--format", "json", *mt]) == 0
+    translated = json.loads(capsys.readouterr().out)
+    assert [s["text"] for s in translated["segments"]] == [s["text"] for s in plain["segments"]]
+    assert "translation" not in plain and "translation" not in plain["segments"][0]
+    with ApertiumTranslator("es") as spanish:  # what Apertium says for the same text
+        expected = [spanish.translate(s["text"]) for s in plain["segments"]]
+    assert [s["translation"] for s in translated["segments"]] == expected
+    assert translated["translation"] == " ".join(t for t in expected if t) != plain["text"]
+    assert main(["transcribe", wav, *mt]) == 0
+    assert capsys.readouterr().out == f"{plain['text']}\n→ {translated['translation']}\n"

@@ -26,7 +26,7 @@ from s2t_stream.cli.stream import HealthNotes
 from s2t_stream.io.captions import CLEAR_BELOW, DIM, RESET, Captions, json_line
 from s2t_stream.io.capture import InputSource
 from s2t_stream.streaming.events import Final, Partial, Word, event_from_json
-from tests.helpers import BUNDLED_MODEL, SAMPLES, load_samples
+from tests.helpers import BUNDLED_MODEL, SAMPLES, FakeBackend, load_samples, needs_apertium
 
 SAMPLE = SAMPLES
 WAV = SAMPLE / "sample1-espeak-en-gb-x-rp-f4.wav"
@@ -225,3 +225,96 @@ def test_a_model_that_cannot_load_names_the_flag(capsys: pytest.CaptureFixture[s
         "s2t-stream: error: --model: missing.wav: no such file or directory, and not a hub id "
         "(owner/name)\n"
     )
+
+
+# --- the cascade: --mt apertium -------------------------------------------------------------------
+
+
+def finals_of(out: str) -> list[Final]:
+    events = [event_from_json(json.loads(line)) for line in out.splitlines()]
+    return [e for e in events if isinstance(e, Final)]
+
+
+@needs_apertium
+@pytest.mark.model
+def test_stream_with_mt_translates_each_final_of_the_same_transcript(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from s2t_stream.translation.apertium import ApertiumTranslator
+
+    command = ["stream", str(WAV), "--pace", "fast", "--format", "jsonl"]
+    assert main(command) == 0
+    plain = finals_of(capsys.readouterr().out)
+    assert main([*command, "--mt", "apertium", "--tgt-lang", "es"]) == 0
+    translated = finals_of(capsys.readouterr().out)
+    assert [f.text for f in translated] == [f.text for f in plain] and plain
+    assert all(f.translation is None for f in plain)
+    with ApertiumTranslator("es") as spanish:  # what Apertium says for the same text
+        assert [f.translation for f in translated] == [spanish.translate(f.text) for f in plain]
+    assert all(f.translation and f.translation != f.text for f in translated)
+
+
+@needs_apertium
+@pytest.mark.model
+def test_stream_with_mt_prints_the_translation_under_each_final_and_translated_subtitles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    command = ["stream", str(WAV), "--pace", "fast", "--mt", "apertium", "--tgt-lang", "ca"]
+    assert main(command) == 0
+    text, translation = capsys.readouterr().out.splitlines()
+    assert text and translation.startswith("→ ") and translation[2:] != text
+    assert main([*command, "--format", "srt"]) == 0
+    srt = capsys.readouterr().out
+    assert "-->" in srt and " ".join(srt.split("\n\n")[0].splitlines()[2:]) == translation[2:]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--mt", "apertium"], "--mt apertium needs --tgt-lang"),
+        (["--mt", "apertium", "--tgt-lang", "de"], "into es, ca, gl; got target language 'de'"),
+        (["--mt", "apertium", "--tgt-lang", "es"], "apertium-eng-spa"),
+    ],
+)
+def test_a_translation_that_cannot_run_is_one_line_before_the_model_loads(
+    flags: list[str],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "modes").mkdir()
+    monkeypatch.setenv("APERTIUM_DATADIR", str(tmp_path))  # no pair installed there
+    assert main(["stream", str(WAV), "--model", str(tmp_path / "no-such-model"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and "no-such-model" not in err
+
+
+@needs_apertium
+@pytest.mark.model
+def test_mic_with_mt_translates_the_finals_of_a_fake_device(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    from s2t_stream.model.audio import load_audio
+
+    backend = FakeBackend(16000, 1)
+    monkeypatch.setattr(capture, "portaudio", lambda: backend)
+    monkeypatch.setattr(capture, "pulse_sources", lambda: None)  # no sound server: PortAudio
+    audio = np.concatenate([np.zeros(8000), load_audio(WAV), np.zeros(16000)]).astype(np.float32)
+
+    def play() -> None:
+        while not backend.streams:
+            time.sleep(0.01)
+        for i in range(0, len(audio), 1600):  # 10× faster than real time
+            backend.streams[0].feed(audio[i : i + 1600, None])
+            time.sleep(0.01)
+
+    player = threading.Thread(target=play, daemon=True)
+    player.start()
+    mt = ["--mt", "apertium", "--tgt-lang", "es"]
+    assert main(["mic", "--seconds", "3", "--format", "jsonl", *mt]) == 0
+    player.join()
+    (final,) = finals_of(capsys.readouterr().out)
+    assert final.text and final.translation and final.translation != final.text

@@ -22,7 +22,7 @@ from gui.worker import FileSource
 from s2t_stream.io.capture import InputSource
 from s2t_stream.model.audio import load_audio
 from s2t_stream.streaming.events import Final, Word
-from tests.helpers import BUNDLED_MODEL, SAMPLES, running
+from tests.helpers import BUNDLED_MODEL, SAMPLES, needs_apertium, running
 
 pytestmark = pytest.mark.qt
 SAMPLE = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"
@@ -471,4 +471,26 @@ def test_lagging_captions_are_a_warning_with_how_far_behind(settings: QSettings,
     assert (
         window.status.level == "warning" and "2.5 s of audio were dropped" in window.status.text()
     )
+    window.close()
+
+
+@needs_apertium
+@pytest.mark.model
+def test_a_target_language_for_an_asr_model_translates_with_apertium(
+    settings: QSettings, qtbot
+) -> None:  # type: ignore[no-untyped-def]
+    window = window_with(
+        settings, qtbot, np.concatenate([silence(0.5), load_audio(SAMPLE), silence(1)])
+    )
+    window.tgt_lang.setText("es")  # the bundled model transcribes: the cascade translates
+    window.start()
+    qtbot.waitUntil(lambda: bool(window.transcript.finals), timeout=60000)
+    stop(window, qtbot)
+    final = window.transcript.finals[-1]
+    assert final.translation and final.translation != final.text
+    assert window.translations.finals[-1].text == final.translation
+    assert window.overlay.translation == final.translation  # under the caption
+    assert window.overlay.roll_up().translation
+    assert window.translation_view.isVisibleTo(window)
+    assert window.translation_view.text() == final.translation
     window.close()

@@ -124,3 +124,14 @@ def test_jsonl_writes_every_event_with_its_source() -> None:
     event = Final(0, "hello", 0.0, 0.5, 0.6, 0.7, (Word("hello", 0.0, 0.5),), source="Others")
     assert json.loads(captions.render(event))["source"] == "Others"
     assert json.loads(json_line(Partial(0, "a", "", 1.0, 1.0))).get("source") is None
+
+
+def test_a_finals_translation_goes_on_the_line_under_it() -> None:
+    translated = Final(0, "the cat is black", 0, 1, 1, 1, (), translation="El gato es negro")
+    piped = Captions(live=False)
+    assert piped.render(translated) == "the cat is black\n→ El gato es negro\n"
+    terminal = Terminal(40)
+    terminal.show(*growing(["the", "cat"]), translated)
+    rows = [row.rstrip() for row in terminal.screen.display]
+    assert rows[:3] == ["the cat is black", "→ El gato es negro", ""]
+    assert json.loads(json_line(translated))["translation"] == "El gato es negro"

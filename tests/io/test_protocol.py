@@ -226,3 +226,35 @@ def test_malformed_server_messages_are_protocol_errors(message: str | bytes) -> 
 def test_pcm_sent_by_a_client_decodes_to_the_same_samples() -> None:
     samples = (np.arange(-8, 8, dtype=np.float32) / 8).clip(-1, 32767 / 32768)
     np.testing.assert_array_equal(decode_audio(to_pcm16(samples), Start()), samples)
+
+
+# --- the cascade: a session asks for machine translation of its finals ----------------------------
+
+
+def test_a_start_may_ask_for_machine_translation_with_a_language() -> None:
+    start = parse_text('{"type": "start", "mt": "apertium", "tgt_lang": "es"}')
+    assert start == Start(mt="apertium", tgt_lang="es")
+    assert json.loads(start_message(Start(mt="apertium", tgt_lang="ca"))) == {
+        "type": "start",
+        "tgt_lang": "ca",
+        "mt": "apertium",
+    }
+    ready = ready_message("s1", "demo", Start(mt="apertium", tgt_lang="es"), 16000)
+    assert ready["mt"] == "apertium" and "mt" not in ready_message("s1", "demo", Start(), 16000)
+    parsed = parse_server_message(json.dumps(ready))
+    assert isinstance(parsed, Ready) and parsed.mt == "apertium"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ('{"type": "start", "mt": "apertium"}', "mt 'apertium' needs tgt_lang"),
+        ('{"type": "start", "mt": 1, "tgt_lang": "es"}', "field 'mt' must be str or null, got 1"),
+    ],
+)
+def test_machine_translation_without_a_language_or_not_a_string_is_refused(
+    message: str, expected: str
+) -> None:
+    with pytest.raises(ProtocolError) as error:
+        parse_text(message)
+    assert error.value.code == "bad_field" and expected in error.value.message

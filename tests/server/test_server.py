@@ -24,7 +24,7 @@ from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.server.options import Limits
 from s2t_stream.server.sessions import Session
 from s2t_stream.streaming.policy import PolicyOptions
-from tests.helpers import BUNDLED_MODEL, SAMPLES, FakeBackend, running
+from tests.helpers import BUNDLED_MODEL, SAMPLES, FakeBackend, needs_apertium, running
 
 if not (BUNDLED_MODEL / "config.json").is_file():
     pytest.skip(f"no bundled model at {BUNDLED_MODEL}", allow_module_level=True)
@@ -382,3 +382,64 @@ def test_client_streams_a_file_and_reports_server_errors(
         assert "server error bad_field" in capsys.readouterr().err
     assert main(["client", str(wav), "--url", "ws://127.0.0.1:9/v1/stream"]) == 2
     assert "cannot connect" in capsys.readouterr().err
+
+
+# --- the cascade: a session asks for its finals machine-translated --------------------------------
+
+
+def session(url: str, wave: np.ndarray, **fields: Any) -> tuple[dict[str, Any], list[dict]]:
+    """One whole-file session: its `ready` and the messages after it."""
+    with connect(url) as ws:
+        ready = start(ws, **fields)
+        ws.send(to_pcm16(wave))
+        ws.send(json.dumps({"type": "end"}))
+        return ready, receive_all(ws)
+
+
+@needs_apertium
+def test_a_session_may_ask_for_translated_finals_and_others_are_unchanged(
+    bundle: Bundle, waves: list[np.ndarray]
+) -> None:
+    from s2t_stream.translation.apertium import ApertiumTranslator
+
+    # as in the concurrent-clients test: float64 and a wide border, so that batching the three
+    # sessions together cannot change a transcript; two workers translate at once
+    exact = replace(bundle, model=copy.deepcopy(bundle.model).double())
+    wide = PolicyOptions(border_s=100.0)
+    with (
+        running(exact, workers=2, mt="apertium", policy=wide) as server,
+        ThreadPoolExecutor(3) as pool,
+    ):
+        jobs = [
+            pool.submit(session, server.url(), waves[3], mt="apertium", tgt_lang="es"),
+            pool.submit(session, server.url(), waves[3], mt="apertium", tgt_lang="ca"),
+            pool.submit(session, server.url(), waves[3]),
+        ]
+        (ready_es, spanish), (_, catalan), (ready_plain, plain) = [j.result(120) for j in jobs]
+    assert ready_es["mt"] == "apertium" and ready_es["tgt_lang"] == "es"
+    assert "mt" not in ready_plain
+    finals = [m for m in plain if m["type"] == "final"]
+    assert finals and all("translation" not in m for m in finals)
+    assert texts(spanish) == texts(catalan) == texts(plain)  # the model only transcribed
+    for messages, language in ((spanish, "es"), (catalan, "ca")):
+        with ApertiumTranslator(language) as translator:  # what Apertium says for the text
+            expected = [translator.translate(text) for text in texts(plain)]
+        assert [m["translation"] for m in messages if m["type"] == "final"] == expected
+        assert all(m["type"] != "partial" or "translation" not in m for m in messages)
+    assert [m["type"] for m in spanish][-1] == "end"
+
+
+@needs_apertium
+def test_translation_a_server_does_not_offer_is_a_bad_field(bundle: Bundle) -> None:
+    with running(bundle, mt="apertium") as server:
+        for fields, said in (
+            ({"mt": "apertium", "tgt_lang": "de"}, "translates into es, ca"),
+            ({"mt": "google", "tgt_lang": "es"}, "this server's is only 'apertium'"),
+            ({"mt": "apertium"}, "needs tgt_lang"),
+        ):
+            with connect(server.url()) as ws:
+                ws.send(json.dumps({"type": "start", **fields}))
+                assert said in expect_error(ws, "bad_field", 1008)["message"]
+    with running(bundle) as server, connect(server.url()) as ws:
+        ws.send(json.dumps({"type": "start", "mt": "apertium", "tgt_lang": "es"}))
+        assert "serve --mt apertium" in expect_error(ws, "bad_field", 1008)["message"]
