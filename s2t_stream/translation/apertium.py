@@ -65,6 +65,11 @@ def datadir() -> Path:
     return Path(os.environ.get(DATADIR_ENV) or DEFAULT_DATADIR)
 
 
+def apertium_installed() -> bool:
+    """Whether the programs a pipeline needs are on PATH."""
+    return shutil.which("apertium-wblank-mode") is not None and shutil.which("lt-proc") is not None
+
+
 def installed_modes() -> list[str]:
     """The translation directions installed (`apertium -l`'s list), e.g. ['eng-cat', 'eng-spa']."""
     return sorted(path.stem for path in (datadir() / "modes").glob("*.mode"))
@@ -78,7 +83,7 @@ def mode_for(tgt_lang: str) -> tuple[str, Path]:
             f"Apertium translates English into {', '.join(PAIRS)}; got target language {tgt_lang!r}"
         )
     mode, package = PAIRS[tgt_lang]
-    if shutil.which("apertium-wblank-mode") is None or shutil.which("lt-proc") is None:
+    if not apertium_installed():
         raise TranslationError(
             "Apertium is not installed (expected apertium-wblank-mode and lt-proc on PATH): "
             f"apt-get install apertium {package}"
@@ -95,7 +100,7 @@ def mode_for(tgt_lang: str) -> tuple[str, Path]:
 
 def available_languages() -> list[str]:
     """The target languages whose pair is installed (none when Apertium itself is not)."""
-    if shutil.which("apertium-wblank-mode") is None or shutil.which("lt-proc") is None:
+    if not apertium_installed():
         return []
     modes = set(installed_modes())
     return [lang for lang, (mode, _) in PAIRS.items() if mode in modes]
