@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from s2t_stream.io.subtitles import timestamp, to_json, to_srt, to_text, to_vtt
-from s2t_stream.streaming.events import Event, Final, Partial, Word
+from s2t_stream.streaming.events import Event, Final, Partial
 
 WRITERS: dict[str, Callable[[Sequence[Final]], str]] = {
     ".txt": to_text,
@@ -31,7 +31,9 @@ def shifted(event: Event, offset_s: float) -> Event:
         return event
     if isinstance(event, Partial):
         return replace(event, audio_s=event.audio_s + offset_s)
-    words = tuple(Word(w.word, w.start_s + offset_s, w.end_s + offset_s) for w in event.words)
+    words = tuple(
+        replace(w, start_s=w.start_s + offset_s, end_s=w.end_s + offset_s) for w in event.words
+    )
     return replace(
         event,
         start_s=event.start_s + offset_s,

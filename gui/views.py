@@ -13,6 +13,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QTex
 from gui.transcript import Transcript, source_of
 from s2t_stream.io.subtitles import timestamp
 from s2t_stream.streaming.events import Final, Partial
+from s2t_stream.streaming.words import LOW_CONFIDENCE
 
 LABEL_COLOURS = ("#1565c0", "#2e7d32", "#ad1457", "#8d6e00")  # speakers, in order of appearance
 Level = Literal["info", "warning", "error"]
@@ -24,20 +25,23 @@ STATUS_STYLES: dict[Level, str] = {
 
 
 def char_format(
-    colour: str | None = None, *, bold: bool = False, italic: bool = False
+    colour: str | None = None, *, bold: bool = False, italic: bool = False, dotted: bool = False
 ) -> QTextCharFormat:
-    """A text format: colour, weight and slant."""
+    """A text format: colour, weight, slant and a dotted underline."""
     fmt = QTextCharFormat()
     if colour is not None:
         fmt.setForeground(QColor(colour))
     fmt.setFontWeight(QFont.Weight.Bold if bold else QFont.Weight.Normal)
     fmt.setFontItalic(italic)
+    if dotted:
+        fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DotLine)
     return fmt
 
 
 class TranscriptView(QTextEdit):
-    """Finals as `[time] label: text` lines, then each source's open segment — committed text
-    bold, tentative text grey and italic. New finals are appended (a long transcript is not
+    """Finals as `[time] label: text` lines (words below LOW_CONFIDENCE underlined with dots,
+    their confidence in a tooltip), then each source's open segment — committed text bold,
+    tentative text grey and italic. New finals are appended (a long transcript is not
     redrawn at every update); the view follows the newest line unless scrolled up."""
 
     def __init__(self, hint: str) -> None:
@@ -55,6 +59,7 @@ class TranscriptView(QTextEdit):
             "text": char_format(),
             "committed": char_format(bold=True),
             "tentative": char_format("#8a8a8a", italic=True),
+            "doubtful": char_format("#9a5b00", dotted=True),
         }
 
     def show_transcript(self, transcript: Transcript) -> None:
@@ -107,7 +112,18 @@ class TranscriptView(QTextEdit):
         self._new_line(cursor)
         cursor.insertText(f"[{timestamp(final.start_s)[:8]}] ", self.formats["time"])
         self._label(cursor, source_of(final))
-        cursor.insertText(final.text, self.formats["text"])
+        words = final.words
+        if " ".join(w.word for w in words) != final.text:  # e.g. no word times: the text as is
+            cursor.insertText(final.text, self.formats["text"])
+            return
+        for n, word in enumerate(words):
+            cursor.insertText(" " if n else "", self.formats["text"])
+            if word.conf is None or word.conf >= LOW_CONFIDENCE:
+                cursor.insertText(word.word, self.formats["text"])
+            else:
+                doubtful = QTextCharFormat(self.formats["doubtful"])
+                doubtful.setToolTip(f"confidence {word.conf:.2f}")
+                cursor.insertText(word.word, doubtful)
 
     def _open(self, cursor: QTextCursor, partial: Partial) -> None:
         self._new_line(cursor)

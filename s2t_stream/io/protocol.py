@@ -312,9 +312,16 @@ def parse_vosk_text(text: str | bytes) -> VoskConfig | VoskEof:
 
 
 def vosk_result(final: Final) -> dict[str, Any]:
+    """Vosk's final result: each word with its confidence `conf` (1.0 where none was computed),
+    `start` and `end` in seconds."""
     return {
         "result": [
-            {"conf": 1.0, "start": round(w.start_s, 3), "end": round(w.end_s, 3), "word": w.word}
+            {
+                "conf": 1.0 if w.conf is None else round(w.conf, 6),
+                "start": round(w.start_s, 3),
+                "end": round(w.end_s, 3),
+                "word": w.word,
+            }
             for w in final.words
         ],
         "text": final.text,

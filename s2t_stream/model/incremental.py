@@ -1,10 +1,12 @@
 """Streaming search: continue many streams' committed prefixes greedily in one batch, each token
-with the encoder frame it attended most (for commit policies and word times)."""
+with the encoder frame it attended most (for commit policies and word times) and the probability
+the model gave it (for word confidences)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -17,11 +19,22 @@ from s2t_stream.model.network import EncoderOutput, Speech2Text
 class Continuation:
     """One stream's result: `tokens` generated after its prefix (eos not included), `ended` when
     the model produced eos, and `frames[i]`, the encoder frame most attended while predicting
-    token i of `prefix[1:] + tokens` (the start token is never predicted)."""
+    token i of `prefix[1:] + tokens` (the start token is never predicted), and `log_probs[i]`,
+    the natural-log probability the model gave that token there (see `token_log_probs`)."""
 
     tokens: tuple[int, ...]
     ended: bool
     frames: tuple[int, ...]
+    log_probs: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A given token sequence in the model's eyes: `frames[i]`, the encoder frame most attended
+    while predicting token i, and `log_probs[i]`, the natural-log probability it gave token i."""
+
+    frames: tuple[int, ...]
+    log_probs: tuple[float, ...]
 
 
 @dataclass
@@ -33,6 +46,7 @@ class _Rows:
     lookahead: int
     generated: list[list[int]] = field(default_factory=list)
     frames: list[list[int]] = field(default_factory=list)
+    log_probs: list[list[float]] = field(default_factory=list)
     running: list[bool] = field(default_factory=list)
     ended: list[bool] = field(default_factory=list)
     beyond: list[int] = field(default_factory=list)  # tokens generated at or past the border
@@ -45,13 +59,14 @@ class _Rows:
         self.ended = [False] * rows
         self.beyond = [0] * rows
 
-    def accept(self, n: int, token: int, frame: int, eos_id: int) -> None:
-        """Row n's next greedy token (predicted attending most to `frame`)."""
+    def accept(self, n: int, token: int, frame: int, log_prob: float, eos_id: int) -> None:
+        """Row n's next greedy token (predicted attending most to `frame`, with `log_prob`)."""
         if token == eos_id:
             self.running[n], self.ended[n] = False, True
             return
         self.generated[n].append(token)
         self.frames[n].append(frame)
+        self.log_probs[n].append(log_prob)
         limit = self.borders[n]
         if self.beyond[n] or (limit is not None and frame >= limit):
             self.beyond[n] += 1
@@ -101,10 +116,14 @@ def continue_greedy(
     if word_starts is not None and any(at_boundary):
         _only_word_starts(logits, firsts, at_boundary, word_starts, eos_id)
     attended = _argmax_frames(cache.alignment)
+    forced_log_probs = token_log_probs(logits, forced)
     state.frames = [attended[n][width - len(f) : firsts[n]] for n, f in enumerate(forced)]
-    predicted = logits.float().argmax(-1).tolist()
+    state.log_probs = [forced_log_probs[n][: len(p) - 1] for n, p in enumerate(prefixes)]
+    best, best_log_probs = _best(logits)
     consistent = [
-        _take_draft(state, n, drafts[n], predicted[n][f:], attended[n][f:], eos_id)
+        _take_draft(
+            state, n, drafts[n], best[n][f:], attended[n][f:], best_log_probs[n][f:], eos_id
+        )
         for n, f in enumerate(firsts)
     ]
     if not any(state.running):
@@ -139,18 +158,25 @@ def _decode_greedily(
     """From the last position's `logits` (N, V): one greedy step at a time for every row still
     running, until none is."""
     while True:
-        best = logits.float().argmax(-1)
-        tokens, step_frames = best.tolist(), [f[-1] for f in _argmax_frames(cache.alignment)]
+        tokens, log_probs = _best(logits)
+        step_frames = [f[-1] for f in _argmax_frames(cache.alignment)]
         for n in range(len(tokens)):
             if state.running[n]:
-                state.accept(n, tokens[n], step_frames[n], eos_id)
+                state.accept(n, tokens[n], step_frames[n], log_probs[n], eos_id)
         if not any(state.running):
             return _results(state)
-        logits = model.decode(best[:, None], cache, last_only=True)
+        chosen = torch.tensor(tokens, device=logits.device)
+        logits = model.decode(chosen[:, None], cache, last_only=True)
 
 
 def _take_draft(
-    state: _Rows, n: int, draft: Sequence[int], predicted: list[int], attended: list[int], eos: int
+    state: _Rows,
+    n: int,
+    draft: Sequence[int],
+    predicted: list[int],
+    attended: list[int],
+    log_probs: list[float],
+    eos: int,
 ) -> bool:
     """Take row n's greedy tokens from the pass: `predicted[j]` is greedy's choice after the
     first j draft tokens, so it holds while the draft agrees. Returns whether the cache still
@@ -158,7 +184,7 @@ def _take_draft(
     for j in range(len(draft) + 1):
         if not state.running[n]:
             return True
-        state.accept(n, predicted[j], attended[j], eos)
+        state.accept(n, predicted[j], attended[j], log_probs[j], eos)
         if j < len(draft) and predicted[j] != draft[j]:
             return False
     return True
@@ -185,9 +211,34 @@ def _force(
 
 def _results(state: _Rows) -> list[Continuation]:
     return [
-        Continuation(tuple(g), e, tuple(f))
-        for g, e, f in zip(state.generated, state.ended, state.frames, strict=True)
+        Continuation(tuple(g), e, tuple(f), tuple(p))
+        for g, e, f, p in zip(
+            state.generated, state.ended, state.frames, state.log_probs, strict=True
+        )
     ]
+
+
+def _best(logits: Tensor) -> tuple[list[Any], list[Any]]:
+    """Greedy's choice at each position of `logits` (..., V) and its log-probability."""
+    scores = logits.float()
+    best, index = scores.max(-1)
+    return index.tolist(), (best - torch.logsumexp(scores, -1)).tolist()
+
+
+def token_log_probs(logits: Tensor, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
+    """From a teacher-forced pass's `logits` (N, W, V) over left-padded `sequences`: for each
+    row, the log-probability (natural log, softmax over the vocabulary) of every token after
+    the first given the ones before it — length len(sequences[n]) - 1."""
+    width = logits.shape[1]
+    scores = logits.float()
+    norm = torch.logsumexp(scores, -1)  # (N, W)
+    rows = []
+    for n, sequence in enumerate(sequences):
+        begin = width - len(sequence)
+        targets = torch.tensor(list(sequence[1:]), dtype=torch.long, device=logits.device)
+        picked = scores[n, begin : width - 1].gather(-1, targets[:, None])[:, 0]
+        rows.append((picked - norm[n, begin : width - 1]).tolist())
+    return rows
 
 
 def _argmax_frames(alignment: Tensor | None) -> list[list[int]]:
@@ -206,11 +257,15 @@ def align_tokens(
     *,
     pad_id: int,
     align_layers: tuple[int, ...],
-) -> list[list[int]]:
+) -> list[Alignment]:
     """For row n of `encoder` and the tokens `sequences[n]` (start token first, e.g. a finished
-    hypothesis), the encoder frame most attended while predicting each token after the start
-    token, in one teacher-forced pass (word times for hypotheses found by beam search)."""
-    _, cache = _force(model, encoder, sequences, pad_id, align_layers)
+    hypothesis), how the model sees each token after the start token, in one teacher-forced pass
+    (word times and confidences for hypotheses found by beam search)."""
+    logits, cache = _force(model, encoder, sequences, pad_id, align_layers)
     attended = _argmax_frames(cache.alignment)
+    log_probs = token_log_probs(logits, sequences)
     width = max(len(s) for s in sequences)
-    return [attended[n][width - len(s) : width - 1] for n, s in enumerate(sequences)]
+    return [
+        Alignment(tuple(attended[n][width - len(s) : width - 1]), tuple(log_probs[n]))
+        for n, s in enumerate(sequences)
+    ]

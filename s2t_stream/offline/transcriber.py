@@ -20,7 +20,6 @@ from s2t_stream.model.search import Hypothesis, SearchSettings, search
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcription import TimedText, Transcription
 from s2t_stream.streaming.endpoint import Span, find_segments, split_long
-from s2t_stream.streaming.events import Word
 from s2t_stream.streaming.stream import MIN_WINDOW
 from s2t_stream.streaming.words import FBANK_FRAME_S, Vocabulary, timed_words
 
@@ -108,24 +107,23 @@ class Transcriber:
             settings = replace(settings, max_length=min(settings.max_length, longest))
         hypotheses = search(model, encoder, settings)
         tokens = [self._tokens(h, b) for h, b in zip(hypotheses, budgets, strict=True)]
-        frames = [
-            f[len(self.prefix) - 1 :]
-            for f in align_tokens(
-                model,
-                encoder,
-                [[*self.prefix, *t] for t in tokens],
-                pad_id=settings.pad_id,
-                align_layers=tuple(range(self.bundle.config.decoder_layers)),
-            )
-        ]
+        alignments = align_tokens(
+            model,
+            encoder,
+            [[*self.prefix, *t] for t in tokens],
+            pad_id=settings.pad_id,
+            align_layers=tuple(range(self.bundle.config.decoder_layers)),
+        )
+        skip = len(self.prefix) - 1  # the forced language tag's
+        frames = [list(a.frames[skip:]) for a in alignments]
+        log_probs = [list(a.log_probs[skip:]) for a in alignments]
         if self.options.loop_guard:  # no text invented after the audio ran out
             lengths = [self.vocabulary.encoder_frames(len(feat)) for feat in features]
             supported = [heard(t, f, n) for t, f, n in zip(tokens, frames, lengths, strict=True)]
             tokens = [t[:k] for t, k in zip(tokens, supported, strict=True)]
-            frames = [f[:k] for f, k in zip(frames, supported, strict=True)]
         return [
-            self._timed(t, f, len(feat), span)
-            for t, f, feat, span in zip(tokens, frames, features, spans, strict=True)
+            self._timed(t, f, p, len(feat), span)
+            for t, f, p, feat, span in zip(tokens, frames, log_probs, features, spans, strict=True)
         ]
 
     def _tokens(self, hypothesis: Hypothesis, budget: int) -> list[int]:
@@ -138,12 +136,18 @@ class Transcriber:
             tokens = [tokens[i] for i in collapse_repeats(tokens)]
         return tokens
 
-    def _timed(self, tokens: list[int], frames: list[int], length: int, span: Span) -> TimedText:
+    def _timed(
+        self, tokens: list[int], frames: list[int], log_probs: list[float], length: int, span: Span
+    ) -> TimedText:
+        """One segment's text and words; `frames` and `log_probs` may run past `tokens` (the
+        loop guard's cut), the rest is ignored."""
         sub = self.vocabulary.subsampling
-        anchors = [f * sub + sub // 2 for f in frames]
-        words = timed_words(tokens, anchors, 0, length, self.vocabulary)
+        anchors = [f * sub + sub // 2 for f in frames[: len(tokens)]]
+        words = timed_words(tokens, anchors, 0, length, self.vocabulary, log_probs[: len(tokens)])
         offset = span.start / self.sample_rate
-        shifted = tuple(Word(w.word, w.start_s + offset, w.end_s + offset) for w in words)
+        shifted = tuple(
+            replace(w, start_s=w.start_s + offset, end_s=w.end_s + offset) for w in words
+        )
         return TimedText(
             offset,
             span.stop / self.sample_rate,

@@ -147,5 +147,5 @@ class Engine:
         )
         unsorted: list[Result | None] = [None] * len(jobs)
         for i, result in zip(order, results, strict=True):
-            unsorted[i] = Result(result.tokens, result.frames)
+            unsorted[i] = Result(result.tokens, result.frames, result.log_probs)
         return [result for result in unsorted if result is not None]

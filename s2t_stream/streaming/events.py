@@ -16,14 +16,24 @@ def _r(seconds: float) -> float:
 
 @dataclass(frozen=True)
 class Word:
-    """One word of a final, with times estimated from the decoder's cross-attention."""
+    """One word of a final, with times estimated from the decoder's cross-attention and `conf`,
+    its confidence in [0, 1] (`streaming.words.word_confidence`; None where not computed, and
+    then absent from the JSON)."""
 
     word: str
     start_s: float
     end_s: float
+    conf: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"word": self.word, "start_s": _r(self.start_s), "end_s": _r(self.end_s)}
+        data: dict[str, Any] = {
+            "word": self.word,
+            "start_s": _r(self.start_s),
+            "end_s": _r(self.end_s),
+        }
+        if self.conf is not None:
+            data["conf"] = _r(self.conf)
+        return data
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,13 @@ def event_from_json(data: dict[str, Any]) -> Event:
         )
     if kind == "final":
         words = tuple(
-            Word(str(w["word"]), float(w["start_s"]), float(w["end_s"])) for w in data["words"]
+            Word(
+                str(w["word"]),
+                float(w["start_s"]),
+                float(w["end_s"]),
+                None if w.get("conf") is None else float(w["conf"]),
+            )
+            for w in data["words"]
         )
         return Final(
             int(data["segment"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -60,6 +61,7 @@ class Segment:
     end: int | None = None  # absolute frame where it closed (None: still open)
     committed: list[int] = field(default_factory=list)
     anchors: list[int] = field(default_factory=list)  # absolute frame of each committed token
+    log_probs: list[float] = field(default_factory=list)  # each committed token's (re-estimated)
     draft: list[int] = field(default_factory=list)  # the last update's tentative tokens
     updated_at: int = 0  # frames available at its last update
     shown: tuple[str, str] = ("", "")  # the last partial's (committed, tentative)
@@ -77,14 +79,38 @@ class Job:
     cut: bool = False  # the window is max_segment_s long: close at a committed word boundary
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Tail:
+    """Tokens decoded after a segment's committed ones, each with its absolute fbank frame
+    (`anchors`) and natural-log probability."""
+
+    tokens: list[int] = field(default_factory=list)
+    anchors: list[int] = field(default_factory=list)
+    log_probs: list[float] = field(default_factory=list)
+
+    def after(self, count: int) -> Tail:
+        """The tokens after the first `count`."""
+        return Tail(self.tokens[count:], self.anchors[count:], self.log_probs[count:])
+
+
+def _pick(values: Sequence[T], head: int, kept: list[int]) -> list[T]:
+    """`values` of the `head` tokens before the new ones, then those of the new tokens kept."""
+    return [*values[:head], *(values[head + i] for i in kept)]
+
+
 @dataclass(frozen=True)
 class Result:
     """What the engine computed for one job: `tokens` generated after the committed prefix and
     `frames[i]`, the encoder frame most attended while predicting token i of the prefix (after
-    the start token) followed by `tokens` (see `model.incremental.Continuation`)."""
+    the start token) followed by `tokens`, and `log_probs[i]`, the probability the model gave
+    that token (natural log; see `model.incremental.Continuation`)."""
 
     tokens: Sequence[int]
     frames: Sequence[int]
+    log_probs: Sequence[float]
 
 
 class Stream:
@@ -294,53 +320,53 @@ class Stream:
         (final) or cut it (over-long). `result` None: the window was too short to decode, the
         segment closes with what it has."""
         if result is None:
-            self._close(job, [], [])
+            self._close(job, Tail())
             return
         segment, vocabulary = job.segment, self.vocabulary
         known = vocabulary.prefix_length - 1 + len(segment.committed)  # tokens predicted before
         frames = vocabulary.encoder_frames(window_frames)
-        tokens, attended = list(result.tokens), list(result.frames)
+        tokens, attended, log_probs = list(result.tokens), list(result.frames), result.log_probs
         if self.options.loop_guard:
-            tokens, attended = self._guard(segment, tokens, attended, frames if job.final else 0)
+            kept = self._guard(segment, tokens, attended, frames if job.final else 0)
+            tokens = [tokens[i] for i in kept]
+            attended, log_probs = _pick(attended, known, kept), _pick(log_probs, known, kept)
         sub = vocabulary.subsampling
         anchors = [segment.start + f * sub + sub // 2 for f in attended]
         segment.anchors = anchors[vocabulary.prefix_length - 1 : known]  # re-estimated
-        new_anchors = anchors[known:]
+        segment.log_probs = list(log_probs[vocabulary.prefix_length - 1 : known])
+        new = Tail(tokens, anchors[known:], list(log_probs[known:]))
         if job.final:
-            self._close(job, tokens, new_anchors)
+            self._close(job, new)
             return
         stable = segment.policy.stable(tokens, attended[known:], frames)
         count = word_boundary(tokens, stable, vocabulary.starts_word)
         segment.policy.committed(count)
         segment.committed += tokens[:count]
-        segment.anchors += new_anchors[:count]
-        tokens, new_anchors = tokens[count:], new_anchors[count:]
-        segment.draft = tokens
+        segment.anchors += new.anchors[:count]
+        segment.log_probs += new.log_probs[:count]
+        new = new.after(count)
+        segment.draft = new.tokens
         if job.cut:
-            self._cut(job, tokens, new_anchors)
+            self._cut(job, new)
         else:
-            self._partial(segment, tokens)
+            self._partial(segment, new.tokens)
 
     def _guard(
         self, segment: Segment, tokens: list[int], attended: list[int], final_frames: int
-    ) -> tuple[list[int], list[int]]:
-        """The new tokens (and all tokens' attended frames) without repetition loops; for a
-        final (`final_frames`: its window's encoder frames) also without what the audio does
-        not hold (`loops.heard`). Committed tokens are never dropped."""
+    ) -> list[int]:
+        """Which new tokens to keep (their indices): those outside repetition loops, and for a
+        final (`final_frames`: its window's encoder frames) only what the audio holds
+        (`loops.heard`). `attended` holds every token's frame (the prefix's, after the start
+        token, first). Committed tokens are never dropped."""
         done = len(segment.committed)
         head = self.vocabulary.prefix_length - 1 + done  # frames before the new tokens
         keep = [i - done for i in collapse_repeats([*segment.committed, *tokens], fixed=done)]
         new = [i for i in keep if i >= 0]
-        tokens, attended = (
-            [tokens[i] for i in new],
-            [*attended[:head], *(attended[head + i] for i in new)],
-        )
         if final_frames:
-            spoken = [*segment.committed, *tokens]
-            aligned = attended[self.vocabulary.prefix_length - 1 :]
-            supported = heard(spoken, aligned, final_frames) - done
-            tokens, attended = tokens[: max(0, supported)], attended[: head + max(0, supported)]
-        return tokens, attended
+            spoken = [*segment.committed, *(tokens[i] for i in new)]
+            aligned = _pick(attended, head, new)[self.vocabulary.prefix_length - 1 :]
+            new = new[: max(0, heard(spoken, aligned, final_frames) - done)]
+        return new
 
     def _partial(self, segment: Segment, tentative: list[int]) -> None:
         decode = self.vocabulary.decode
@@ -350,19 +376,20 @@ class Stream:
         segment.shown = shown
         self.outbox.append(Partial(self._id(segment), *shown, self.audio_s, self._wall()))
 
-    def _cut(self, job: Job, tentative: list[int], anchors: list[int]) -> None:
+    def _cut(self, job: Job, tentative: Tail) -> None:
         """Close the over-long segment after its committed words (all words when none are
         committed); a new segment continues from there with the same end, if it had one."""
         segment = job.segment
         if segment.committed:
             last = segment.anchors[-1]
-            cut = (last + anchors[0]) // 2 if anchors else job.stop
+            cut = (last + tentative.anchors[0]) // 2 if tentative.anchors else job.stop
             cut = min(max(cut, last + 1), job.stop)
         else:
-            segment.committed, segment.anchors, cut = tentative, anchors, job.stop
+            segment.committed, segment.anchors = tentative.tokens, tentative.anchors
+            segment.log_probs, cut = tentative.log_probs, job.stop
         rest = self._new_segment(cut, end=segment.end)
         segment.end = cut
-        self._close(Job(self, segment, cut, final=True), [], [])
+        self._close(Job(self, segment, cut, final=True), Tail())
         if rest.end is None:
             self.open = rest
         else:
@@ -370,18 +397,20 @@ class Stream:
         if self.endpointer is not None:
             self.endpointer.restart(cut * FBANK_FRAME_S)
 
-    def _close(self, job: Job, tokens: list[int], anchors: list[int]) -> None:
-        """Emit the segment's final (unless it never said anything) and forget it."""
+    def _close(self, job: Job, last: Tail) -> None:
+        """Emit the segment's final (unless it never said anything) and forget it; `last`: the
+        tokens decoded after the committed ones."""
         segment = job.segment
         if segment in self.closing:
             self.closing.remove(segment)
-        all_tokens, all_anchors = segment.committed + tokens, segment.anchors + anchors
+        all_tokens, all_anchors = segment.committed + last.tokens, segment.anchors + last.anchors
         text = self.vocabulary.decode(all_tokens)
         end = segment.end if segment.end is not None else job.stop
         self.normaliser.learn(self.frames(segment.start, end))
         if not text and segment.shown == ("", ""):
             return
-        words = timed_words(all_tokens, all_anchors, segment.start, end, self.vocabulary)
+        log_probs = segment.log_probs + last.log_probs
+        words = timed_words(all_tokens, all_anchors, segment.start, end, self.vocabulary, log_probs)
         start_s = words[0].start_s if words else segment.start * FBANK_FRAME_S
         end_s = words[-1].end_s if words else end * FBANK_FRAME_S
         final = Final(

@@ -77,6 +77,32 @@ def test_words_appear_in_the_transcript_and_the_overlay(settings: QSettings, qtb
     window.close()
 
 
+def test_doubtful_words_are_underlined_with_their_confidence(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PyQt6.QtGui import QTextCharFormat, QTextCursor
+
+    from gui.transcript import Transcript
+    from gui.views import TranscriptView
+
+    view = TranscriptView("nothing yet")
+    qtbot.addWidget(view)
+    words = (Word("the", 0.0, 0.2, 0.9), Word("cap", 0.2, 0.5, 0.2), Word("sat", 0.5, 0.8, 0.8))
+    transcript = Transcript()
+    transcript.add(Final(0, "the cap sat", 0.0, 0.8, 1.0, 1.0, words))
+    view.show_transcript(transcript)
+    text = view.toPlainText()
+
+    def format_of(word: str) -> QTextCharFormat:
+        cursor = QTextCursor(view.document())
+        cursor.setPosition(text.index(word) + 1)  # the format of the character before it
+        return cursor.charFormat()
+
+    dotted = QTextCharFormat.UnderlineStyle.DotLine
+    assert format_of("cap").underlineStyle() == dotted
+    assert format_of("cap").toolTip() == "confidence 0.20"
+    assert format_of("the").underlineStyle() != dotted and not format_of("the").toolTip()
+    assert format_of("sat").underlineStyle() != dotted
+
+
 @pytest.mark.model
 def test_two_sources_are_interleaved_with_labels_in_window_overlay_and_exports(
     settings: QSettings, qtbot, tmp_path: Path

@@ -3,6 +3,8 @@ alignment give exactly what token-by-token greedy search gives."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -16,8 +18,13 @@ PAD = 1
 
 
 @pytest.fixture(scope="module")
-def model() -> Speech2Text:
-    return reference_pair(TINY, seed=11, eos_bias=0.75, tie_word_embeddings=False)[1]
+def pair() -> tuple[Any, Speech2Text]:
+    return reference_pair(TINY, seed=11, eos_bias=0.75, tie_word_embeddings=False)
+
+
+@pytest.fixture(scope="module")
+def model(pair: tuple[Any, Speech2Text]) -> Speech2Text:
+    return pair[1]
 
 
 def settings(max_length: int = 30) -> SearchSettings:
@@ -53,6 +60,27 @@ def test_forced_prefix_continues_like_greedy(model: Speech2Text, k: int) -> None
     assert forced.ended == full.ended
     # the prefix's alignment comes from the teacher-forced pass and equals the stepwise one
     assert forced.frames == full.frames
+    assert forced.log_probs == pytest.approx(full.log_probs, abs=1e-5)
+
+
+def test_log_probs_are_the_references_transition_scores(pair: tuple[Any, Speech2Text]) -> None:
+    ref, model = pair
+    feats, mask = random_features([44], seed=3)
+    out = ref.generate(
+        feats,
+        attention_mask=mask,
+        num_beams=1,
+        do_sample=False,
+        max_length=30,
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
+    expected = ref.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+    result = continue_one(model, feats, [EOS])
+    assert list(result.tokens) == out.sequences[0, 1 : 1 + len(result.tokens)].tolist()
+    assert len(result.log_probs) == len(result.tokens) > 3
+    assert result.log_probs == pytest.approx(expected[0, : len(result.tokens)].tolist(), abs=1e-4)
+    assert all(p < 0 for p in result.log_probs)
 
 
 def test_left_padded_batch_equals_rows_alone(model: Speech2Text) -> None:
@@ -180,6 +208,7 @@ def test_drafts_give_greedy_search_result(
         expected.ended,
         expected.frames,
     )
+    assert result.log_probs == pytest.approx(expected.log_probs, abs=1e-5)
     steps = len(expected.tokens) + (1 if expected.ended else 0)  # greedy's decoder calls
     if draft in ("right", "empty"):  # the three right tokens came with the prefix's pass
         assert len(calls) == steps - (3 if draft == "right" else 0)

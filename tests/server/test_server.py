@@ -155,6 +155,9 @@ def test_vosk_client_conversation(bundle: Bundle, waves: list[np.ndarray]) -> No
     assert len(said) >= 1
     words = [w for r in replies if "result" in r for w in r["result"]]
     assert words and {"conf", "start", "end", "word"} == set(words[0])
+    confidences = [w["conf"] for w in words]
+    assert all(0 < c <= 1 for c in confidences)
+    assert len(set(confidences)) > 1, confidences  # the model's, not a constant
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -122,7 +122,10 @@ def test_caches_are_rebuilt_for_every_encoder_output(
 
     monkeypatch.setattr(model, "encode", spy_encode)
     monkeypatch.setattr(model, "new_cache", spy_cache)
-    feed(Engine(bundle, StreamOptions(step_s=0.3)), np.concatenate([waves[2], silence(0.6)]))
+    # compute_factor 0: an update every 0.3 s however long each takes (a loaded machine's
+    # slow updates would otherwise space them out)
+    options = StreamOptions(step_s=0.3, compute_factor=0)
+    feed(Engine(bundle, options), np.concatenate([waves[2], silence(0.6)]))
     assert len(encoded) >= 4
     assert all(fresh)  # never a cache of an older encoding
     assert all(any(c is e for c in cached) for e in encoded)  # every encoding decoded
