@@ -24,9 +24,10 @@ packages+=(libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 li
   libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
 # the end-to-end microphone test records from a PulseAudio null sink; the desktop app's test
 # runs it on a virtual X server (xvfb, xauth for xvfb-run, xwininfo) and reads the overlay back
-# with OCR (tesseract); the load-balancer test runs deploy/'s config in a real nginx
+# with OCR (tesseract); the load-balancer test runs deploy/'s config in a real nginx; the
+# captions page's test drives a headless chromium through chromedriver (Selenium)
 [ $dev -eq 1 ] && packages+=(pulseaudio pulseaudio-utils libasound2-plugins
-  xvfb xauth x11-utils tesseract-ocr tesseract-ocr-eng nginx)
+  xvfb xauth x11-utils tesseract-ocr tesseract-ocr-eng nginx chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

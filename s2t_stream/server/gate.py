@@ -1,6 +1,6 @@
-"""The HTTP side of the websocket handshake: `/healthz` (alive), `/readyz` (taking new sessions),
-`/metrics`, the stream paths, the bearer token (header or `?token=`), the Origin allow-list and the
-503 (with `Retry-After`) when full or draining."""
+"""The HTTP side of the websocket handshake: the captions page (`web.py`), `/healthz` (alive),
+`/readyz` (taking new sessions), `/metrics`, the stream paths, the bearer token (header or
+`?token=`), the Origin allow-list and the 503 (with `Retry-After`) when full or draining."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 from websockets.typing import Origin
 
+from s2t_stream.server import web
 from s2t_stream.server.metrics import Metrics
 from s2t_stream.server.options import NATIVE_PATH, Limits
 
@@ -81,6 +82,8 @@ class Gate:
         self.draining = False
 
     def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+        if (page := web.response(request)) is not None:  # the captions page: server/web.py
+            return page
         answer = self.answer(request)
         if answer is None:
             return None
