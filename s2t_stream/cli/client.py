@@ -30,7 +30,18 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser.add_argument("--realtime", action="store_true", help="send a file at real speed")
     parser.add_argument("--format", choices=["text", "jsonl"], default="text")
     parser.add_argument("--token", default=None, help="bearer token, if the server wants one")
-    parser.add_argument("--tgt-lang", default=None, help="translate into this language")
+    parser.add_argument(
+        "--tgt-lang",
+        default=None,
+        help="translate into this language (a translation model's, or --mt's: es, ca)",
+    )
+    parser.add_argument(
+        "--mt",
+        choices=["apertium"],
+        default=None,
+        help="ask the server (serve --mt apertium) to machine-translate each final into "
+        "--tgt-lang; the final's text stays the model's",
+    )
     parser.set_defaults(run=run_client)
 
 
@@ -68,8 +79,12 @@ def run_client(args: argparse.Namespace) -> int:
         chunks, rate = paced(audio, FILE_RATE // 10, 0.1, args.realtime), FILE_RATE
     else:
         raise S2TError("give an audio FILE, or --mic")
+    if args.mt and not args.tgt_lang:
+        raise S2TError(f"--mt {args.mt} needs --tgt-lang, the language to translate into (es, ca)")
     captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
-    with NativeClient(args.url, rate, token=args.token, tgt_lang=args.tgt_lang) as client:
+    with NativeClient(
+        args.url, rate, token=args.token, tgt_lang=args.tgt_lang, mt=args.mt
+    ) as client:
         for events in drive(client, chunks):
             emit(captions, events)
     return 0

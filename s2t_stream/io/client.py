@@ -41,6 +41,7 @@ class NativeClient:
         *,
         token: str | None = None,
         tgt_lang: str | None = None,
+        mt: str | None = None,
         partials: bool = True,
         timeout_s: float = 30.0,
     ) -> None:
@@ -53,11 +54,12 @@ class NativeClient:
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
             raise S2TError(f"cannot connect to {url}: {error}") from None
-        start = Start(
+        start = Start(  # with `mt`, the server's model transcribes and `mt` translates finals
             sample_rate=sample_rate,
-            task="translate" if tgt_lang else "transcribe",
+            task="translate" if tgt_lang and not mt else "transcribe",
             tgt_lang=tgt_lang,
             partials=partials,
+            mt=mt,
         )
         self.websocket.send(start_message(start))
         self.ended: End | None = None

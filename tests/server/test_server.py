@@ -433,6 +433,26 @@ def test_a_session_may_ask_for_translated_finals_and_others_are_unchanged(
 
 
 @needs_apertium
+def test_client_asks_for_translated_finals(
+    bundle: Bundle, offline: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from s2t_stream.cli import main
+    from s2t_stream.translation.apertium import ApertiumTranslator
+
+    wav = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"
+    command = ["client", str(wav), "--format", "jsonl", "--mt", "apertium", "--tgt-lang", "es"]
+    with running(bundle, mt="apertium", policy=PolicyOptions(border_s=100.0)) as server:
+        assert main([*command, "--url", server.url()]) == 0
+    finals = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    finals = [e for e in finals if e["type"] == "final"]
+    with ApertiumTranslator("es") as translator:
+        expected = translator.translate(offline[0])
+    assert [(e["text"], e["translation"]) for e in finals] == [(offline[0], expected)]
+    assert main(["client", str(wav), "--mt", "apertium"]) == 2  # no language to translate into
+    assert "needs --tgt-lang" in capsys.readouterr().err
+
+
+@needs_apertium
 def test_translation_a_server_does_not_offer_is_a_bad_field(bundle: Bundle) -> None:
     with running(bundle, mt="apertium") as server:
         for fields, said in (
