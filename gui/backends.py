@@ -52,24 +52,30 @@ class RemoteBackend:
     client: it runs in the worker thread; the server batches the sessions)."""
 
     sample_rate = 16000  # what we send; the server resamples to its model
+    reconnects = 5  # a lost session (dropped, drained) resumes in a new one: io/resume.py
 
     def __init__(self, url: str, tgt_lang: str | None = None) -> None:
         self.url = url
         self.tgt_lang = tgt_lang
 
     def open(self, sample_rate: int) -> Captioner:
-        return NativeClient(self.url, sample_rate, tgt_lang=self.tgt_lang)
+        return self._session(sample_rate)
 
     def open_labelled(self, sample_rate: int, labels: Sequence[str]) -> LabelledCaptioner:
         sessions: dict[str, NativeClient] = {}
         try:
             for label in labels:
-                sessions[label] = NativeClient(self.url, sample_rate, tgt_lang=self.tgt_lang)
+                sessions[label] = self._session(sample_rate)
         except Exception:  # a session that failed to open: close those already open
             for session in sessions.values():
                 session.close()
             raise
         return Labelled(sessions)
+
+    def _session(self, sample_rate: int) -> NativeClient:
+        return NativeClient(
+            self.url, sample_rate, tgt_lang=self.tgt_lang, reconnects=self.reconnects
+        )
 
 
 def backend(model: str, tgt_lang: str | None) -> LocalBackend | RemoteBackend:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2t_stream.io.subtitles import timestamp, to_json, to_srt, to_text, to_vtt
-from s2t_stream.streaming.events import Event, Final, Partial
+from s2t_stream.streaming.events import Event, Final, Partial, shifted
 
 WRITERS: dict[str, Callable[[Sequence[Final]], str]] = {
     ".txt": to_text,
@@ -23,24 +23,6 @@ WRITERS: dict[str, Callable[[Sequence[Final]], str]] = {
 def source_of(event: Event) -> str | None:
     """The event's source label (None: a single, unlabelled input)."""
     return event.source
-
-
-def shifted(event: Event, offset_s: float) -> Event:
-    """`event` with its stream times moved `offset_s` later (a later run of the same session)."""
-    if not offset_s:
-        return event
-    if isinstance(event, Partial):
-        return replace(event, audio_s=event.audio_s + offset_s)
-    words = tuple(
-        replace(w, start_s=w.start_s + offset_s, end_s=w.end_s + offset_s) for w in event.words
-    )
-    return replace(
-        event,
-        start_s=event.start_s + offset_s,
-        end_s=event.end_s + offset_s,
-        audio_s=event.audio_s + offset_s,
-        words=words,
-    )
 
 
 @dataclass

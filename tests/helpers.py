@@ -204,10 +204,15 @@ class Running:
 
 @contextmanager
 def running(
-    bundle: Bundle, limits: Any = None, workers: int = 1, mt: str | None = None, **options: Any
+    bundle: Bundle,
+    limits: Any = None,
+    workers: int = 1,
+    mt: str | None = None,
+    port: int = 0,
+    **options: Any,
 ) -> Iterator[Running]:
-    """A `StreamingServer` for `bundle` on port 0, on its own event loop in a thread (`mt`:
-    `serve --mt`'s engine, e.g. "apertium")."""
+    """A `StreamingServer` for `bundle` on `port` (0: any free one), on its own event loop in a
+    thread (`mt`: `serve --mt`'s engine, e.g. "apertium")."""
     from s2t_stream.server.app import StreamingServer
     from s2t_stream.server.options import Limits
     from s2t_stream.streaming.stream import StreamOptions
@@ -220,8 +225,8 @@ def running(
         server = StreamingServer(bundle, StreamOptions(**options), limits or Limits(), workers, mt)
         run = holder["run"] = Running(server, loop)
         run.stop = asyncio.Event()
-        async with server.running("127.0.0.1", 0) as port:
-            run.port = port
+        async with server.running("127.0.0.1", port) as bound:
+            run.port = bound
             ready.set()
             await run.stop.wait()
 

@@ -42,6 +42,15 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
         help="ask the server (serve --mt apertium) to machine-translate each final into "
         "--tgt-lang; the final's text stays the model's",
     )
+    parser.add_argument(
+        "--reconnect",
+        type=int,
+        default=5,
+        metavar="N",
+        help="when the session is lost (connection dropped, server drained), resume in a new "
+        "one up to N times in a row, re-sending the audio since the last final: no word lost "
+        "or repeated (default 5; 0: stop with an error)",
+    )
     parser.set_defaults(run=run_client)
 
 
@@ -83,7 +92,12 @@ def run_client(args: argparse.Namespace) -> int:
         raise S2TError(f"--mt {args.mt} needs --tgt-lang, the language to translate into (es, ca)")
     captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
     with NativeClient(
-        args.url, rate, token=args.token, tgt_lang=args.tgt_lang, mt=args.mt
+        args.url,
+        rate,
+        token=args.token,
+        tgt_lang=args.tgt_lang,
+        mt=args.mt,
+        reconnects=max(0, args.reconnect),
     ) as client:
         for events in drive(client, chunks):
             emit(captions, events)

@@ -1,8 +1,10 @@
-"""The native-protocol client (docs/protocol.md), blocking: one session with a running
-`s2t-stream serve`, driven like a local engine."""
+"""The native-protocol client (docs/protocol.md), blocking: one stream with a running
+`s2t-stream serve`, driven like a local engine, carried across sessions when one is lost."""
 
 from __future__ import annotations
 
+import logging
+import time
 from types import TracebackType
 from typing import Any
 
@@ -12,6 +14,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from s2t_stream.errors import ProtocolError, S2TError
 from s2t_stream.io.protocol import (
+    Draining,
     End,
     Ready,
     ServerError,
@@ -20,19 +23,34 @@ from s2t_stream.io.protocol import (
     parse_server_message,
     start_message,
 )
+from s2t_stream.io.resume import Resumption
 from s2t_stream.model.audio import to_pcm16
 from s2t_stream.streaming.events import Event
 
+log = logging.getLogger(__name__)
+BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # waits before reconnection attempts (the last repeats)
+RESEND_S = 0.5  # the kept audio goes to a new session in messages of this length
+
+
+class SessionLost(Exception):
+    """The session ended before the stream did (connection dropped, server drained)."""
+
 
 class NativeClient:
-    """A session: connects, sends `start`, waits for `ready` (raises S2TError if the server is
-    unreachable or refuses). Audio goes as 16-bit PCM at `sample_rate` (the server resamples).
+    """A stream over the native protocol: connects, sends `start`, waits for `ready` (raises
+    S2TError if the server is unreachable or refuses). Audio goes as 16-bit PCM at
+    `sample_rate` (the server resamples).
 
     It has the `Captioner` verbs — `push` audio and get the events that arrived meanwhile,
     `end` and get the rest — so the CLI's `client` command and the desktop app's remote backend
     drive it exactly as they drive a local `StreamDriver`. Messages are built and parsed by the
     protocol's client half; this class only moves them (websockets' sync client, whose own
-    thread answers the server's pings while the caller is busy)."""
+    thread answers the server's pings while the caller is busy).
+
+    With `reconnects` > 0, a session lost before the stream's end (the connection drops, or the
+    server drains: `draining`) is replaced by a new one, up to that many times in a row with
+    backoff (BACKOFF_S), and the new session first hears the audio sent since the last final
+    (`io.resume`): no word is lost or repeated, and times and segment ids run on."""
 
     def __init__(
         self,
@@ -44,34 +62,29 @@ class NativeClient:
         mt: str | None = None,
         partials: bool = True,
         timeout_s: float = 30.0,
+        reconnects: int = 0,
     ) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        try:
-            self.websocket: ClientConnection = connect(
-                url, additional_headers=headers, max_size=None, open_timeout=timeout_s
-            )
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
-            raise S2TError(f"cannot connect to {url}: {error}") from None
-        start = Start(  # with `mt`, the server's model transcribes and `mt` translates finals
+        self.reconnects = reconnects
+        self.headers = {"Authorization": f"Bearer {token}"} if token else None
+        self.start = Start(  # with `mt`, the server's model transcribes and `mt` translates finals
             sample_rate=sample_rate,
             task="translate" if tgt_lang and not mt else "transcribe",
             tgt_lang=tgt_lang,
             partials=partials,
             mt=mt,
         )
-        self.websocket.send(start_message(start))
+        self.resumption = Resumption(sample_rate)
+        self.ending = False  # our `end` is sent
         self.ended: End | None = None
-        first = self._receive(timeout_s)
-        if not isinstance(first, Ready):
-            self.websocket.close()
-            raise S2TError(f"{url}: expected a 'ready' message, got {first!r}")
-        self.ready = first
+        self.withholding = False  # after `draining`: this session's events may be cut short
+        self.ready = self._open()
 
     def push(self, samples: np.ndarray) -> list[Event]:
         """Send mono float samples in [-1, 1]; return the events that arrived so far."""
         if len(samples):
+            self.resumption.sent(samples)
             self._send(to_pcm16(samples))
         return self._events(timeout_s=0.0)
 
@@ -82,6 +95,7 @@ class NativeClient:
 
     def end(self) -> list[Event]:
         """End of audio: every remaining event, up to the server's `end`; then close."""
+        self.ending = True
         self._send(control_message("end"))
         events = self._events(timeout_s=self.timeout_s, until_end=True)
         self.close()
@@ -101,14 +115,39 @@ class NativeClient:
     ) -> None:
         self.close()
 
+    # --- one session ----------------------------------------------------------------------------
+
+    def _open(self) -> Ready:
+        """Connect and start a session; its `ready`."""
+        try:
+            self.websocket: ClientConnection = connect(
+                self.url,
+                additional_headers=self.headers,
+                max_size=None,
+                open_timeout=self.timeout_s,
+            )
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
+            raise S2TError(f"cannot connect to {self.url}: {error}") from None
+        self.withholding = False
+        try:
+            self.websocket.send(start_message(self.start))
+            first = self._receive(self.timeout_s)
+        except SessionLost as lost:
+            raise S2TError(f"{self.url}: the server closed the session ({lost})") from None
+        if not isinstance(first, Ready):
+            self.websocket.close()
+            raise S2TError(f"{self.url}: expected a 'ready' message, got {first!r}")
+        return first
+
     def _send(self, message: str | bytes) -> None:
         try:
             self.websocket.send(message)
         except ConnectionClosed as closed:
-            raise S2TError(f"{self.url}: the server closed the session ({closed})") from None
+            self._resume(SessionLost(str(closed)))
 
     def _receive(self, timeout_s: float) -> Any:
-        """The next server message (None if none came within `timeout_s`)."""
+        """The next server message (None if none came within `timeout_s`). Raises SessionLost
+        when the connection closes before the stream's `end`."""
         try:
             raw = self.websocket.recv(timeout=timeout_s)
         except TimeoutError:
@@ -116,7 +155,7 @@ class NativeClient:
         except ConnectionClosed as closed:
             if self.ended is not None:
                 return None
-            raise S2TError(f"{self.url}: the server closed the session ({closed})") from None
+            raise SessionLost(str(closed)) from None
         try:
             message = parse_server_message(raw)
         except ProtocolError as error:
@@ -126,16 +165,60 @@ class NativeClient:
         return message
 
     def _events(self, timeout_s: float, until_end: bool = False) -> list[Event]:
-        """Events waiting now (`timeout_s` 0) or, `until_end`, up to the `end` message."""
+        """Events waiting now (`timeout_s` 0) or, `until_end`, up to the `end` message, in
+        the whole stream's times; a lost session is resumed on the way (`reconnects`)."""
         events: list[Event] = []
         while self.ended is None:
-            message = self._receive(timeout_s)
+            try:
+                message = self._receive(timeout_s)
+            except SessionLost as lost:
+                self._resume(lost)
+                continue
             if message is None:
                 if until_end:
                     raise S2TError(f"{self.url}: no 'end' within {timeout_s:g} s")
                 break
-            if isinstance(message, End):
-                self.ended = message
-            elif not isinstance(message, Ready):
-                events.append(message)
+            if isinstance(message, Draining):
+                self.withholding = True
+            elif isinstance(message, End):
+                if not self.withholding and self.ending:
+                    self.ended = message
+                else:  # the server ended the session before the stream: drained
+                    self._resume(SessionLost("the server drained the session"))
+            elif not isinstance(message, Ready) and not self.withholding:
+                events.append(self.resumption.place(message))
         return events
+
+    # --- the next session -----------------------------------------------------------------------
+
+    def _resume(self, lost: SessionLost) -> None:
+        """Replace a lost session: a new one hears the audio since the last final (and `end`,
+        if it was sent). Raises S2TError when no reconnection is allowed or all failed."""
+        if self.reconnects <= 0:
+            raise S2TError(f"{self.url}: the server closed the session ({lost})")
+        self.websocket.close()
+        failure: S2TError | None = None
+        for attempt in range(self.reconnects):
+            time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            try:
+                self.ready = self._open()
+                audio = self.resumption.restart()
+                step = round(RESEND_S * self.start.sample_rate)
+                for first in range(0, len(audio), step):
+                    self.websocket.send(to_pcm16(audio[first : first + step]))
+                if self.ending:
+                    self.websocket.send(control_message("end"))
+            except (S2TError, ConnectionClosed) as error:
+                failure = S2TError(str(error))
+                continue
+            log.info(
+                "resumed in session %s at %.2f s (%s)",
+                self.ready.session,
+                self.resumption.offset_s,
+                lost,
+            )
+            return
+        raise S2TError(
+            f"{self.url}: the session was lost ({lost}) and {self.reconnects} reconnection(s) "
+            f"failed; the last: {failure}"
+        )

@@ -178,6 +178,10 @@ def ready_message(session: str, model: str, start: Start, model_rate: int) -> di
     }
 
 
+def draining_message() -> dict[str, Any]:
+    return {"type": "draining"}
+
+
 def end_message(audio_s: float) -> dict[str, Any]:
     return {"type": "end", "audio_s": round(audio_s, 3)}
 
@@ -218,6 +222,13 @@ class End:
 
 
 @dataclass(frozen=True)
+class Draining:
+    """The server is shutting down: it ends this session's input now, sends the finals of what
+    it has, then `end`. Finals after this message may be cut mid-utterance; a client that
+    resumes in a new session re-sends the audio since the last final before it."""
+
+
+@dataclass(frozen=True)
 class ServerError:
     """The server refused something and closes the session (`code` as in docs/protocol.md)."""
 
@@ -225,7 +236,7 @@ class ServerError:
     message: str
 
 
-ServerMessage = Ready | Partial | Final | End | ServerError
+ServerMessage = Ready | Partial | Final | Draining | End | ServerError
 
 
 def parse_server_message(text: str | bytes) -> ServerMessage:
@@ -243,6 +254,8 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
             return event_from_json(data)
         if kind == "end":
             return End(float(data["audio_s"]))
+        if kind == "draining":
+            return Draining()
         if kind == "error":
             return ServerError(str(data["code"]), str(data["message"]))
     except (KeyError, TypeError, ValueError) as error:

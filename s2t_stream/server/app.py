@@ -88,7 +88,7 @@ class StreamingServer:
         self.stop_taking_sessions()
         log.info("draining", extra={"sessions": len(self.connections.open)})
         for session in self.scheduler.sessions:
-            session.close_input()
+            session.drain()
         self.scheduler.wake()
         if peers := [peer for peer in self.connections.open if peer.session is not None]:
             with contextlib.suppress(TimeoutError):

@@ -25,6 +25,7 @@ from s2t_stream.io.protocol import (
     VoskConfig,
     VoskReplies,
     decode_audio,
+    draining_message,
     end_message,
     is_vosk_eof,
     parse_text,
@@ -176,6 +177,10 @@ class Session(ABC):
             self.inbox.append(Control("end"))
             self.input_closed = True
 
+    def drain(self) -> None:
+        """The server is going away: end the input (the stream's last finals follow)."""
+        self.close_input()
+
     def backlog(self) -> str | None:
         """Why the reader must wait before taking another message, or None: "audio" (more
         than `max_buffered_s` waits for the model), "messages" (more than
@@ -302,6 +307,13 @@ class NativeSession(Session):
         self.start = start
         self.translator = translator  # the cascade's, when the client asked for `mt`
         self.outbox.coalesce = True  # a partial not yet sent gives way to its segment's newer one
+
+    def drain(self) -> None:
+        """Tell the client first (`draining`: finals after it may be cut short, a resuming
+        client sends their audio again elsewhere), then end the input."""
+        if not self.input_closed and not self.finished.is_set():
+            self.outbox.put(draining_message())
+        super().drain()
 
     def ready(self) -> Message:
         """The reply to `start`."""

@@ -68,8 +68,10 @@ class Partial:
 
 @dataclass(frozen=True)
 class Final:
-    """A closed segment: its text, its span (`start_s`, `end_s`) and its words' times; with a
-    cascade (s2t_stream.translation), `translation`: its text in the target language."""
+    """A closed segment: its text, its span (`start_s`, `end_s`: its first word's start, its
+    last word's end) and its words' times; `segment_end_s`, where the segment itself ended (its
+    endpoint: no later segment starts before it; None where unknown); with a cascade
+    (s2t_stream.translation), `translation`: its text in the target language."""
 
     segment: int
     text: str
@@ -81,6 +83,7 @@ class Final:
     type: Literal["final"] = "final"
     source: str | None = None
     translation: str | None = None
+    segment_end_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -93,6 +96,8 @@ class Final:
             "wall_s": _r(self.wall_s),
             "words": [w.to_json() for w in self.words],
         }
+        if self.segment_end_s is not None:
+            data["segment_end_s"] = _r(self.segment_end_s)
         if self.translation is not None:
             data["translation"] = self.translation
         return _labelled(data, self.source)
@@ -101,12 +106,37 @@ class Final:
 Event = Partial | Final
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def _labelled(data: dict[str, Any], source: str | None) -> dict[str, Any]:
     """`data` with `"source"` when the event has one (unlabelled events' JSON is unchanged)."""
     return data if source is None else {**data, "source": source}
 
 
 E = TypeVar("E", Partial, Final)
+
+
+def shifted(event: Event, offset_s: float, segments: int = 0) -> Event:
+    """`event` with its stream times moved `offset_s` later and its segment id `segments`
+    higher (a later run or session of the same transcript, which counts from 0 again)."""
+    if not offset_s and not segments:
+        return event
+    if isinstance(event, Partial):
+        return replace(event, segment=event.segment + segments, audio_s=event.audio_s + offset_s)
+    words = tuple(
+        replace(w, start_s=w.start_s + offset_s, end_s=w.end_s + offset_s) for w in event.words
+    )
+    return replace(
+        event,
+        segment=event.segment + segments,
+        start_s=event.start_s + offset_s,
+        end_s=event.end_s + offset_s,
+        audio_s=event.audio_s + offset_s,
+        words=words,
+        segment_end_s=None if event.segment_end_s is None else event.segment_end_s + offset_s,
+    )
 
 
 def labelled(event: E, source: str) -> E:
@@ -133,7 +163,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
                 str(w["word"]),
                 float(w["start_s"]),
                 float(w["end_s"]),
-                None if w.get("conf") is None else float(w["conf"]),
+                _optional_float(w.get("conf")),
             )
             for w in data["words"]
         )
@@ -147,5 +177,6 @@ def event_from_json(data: dict[str, Any]) -> Event:
             words,
             source=source,
             translation=None if data.get("translation") is None else str(data["translation"]),
+            segment_end_s=_optional_float(data.get("segment_end_s")),
         )
     raise ValueError(f"expected an event with type 'partial' or 'final', got type {kind!r}")

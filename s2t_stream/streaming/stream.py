@@ -414,7 +414,14 @@ class Stream:
         start_s = words[0].start_s if words else segment.start * FBANK_FRAME_S
         end_s = words[-1].end_s if words else end * FBANK_FRAME_S
         final = Final(
-            self._id(segment), text, start_s, end_s, self.audio_s, self._wall(), tuple(words)
+            self._id(segment),
+            text,
+            start_s,
+            end_s,
+            self.audio_s,
+            self._wall(),
+            tuple(words),
+            segment_end_s=end * FBANK_FRAME_S,
         )
         self.outbox.append(final)
 
