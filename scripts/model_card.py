@@ -2,8 +2,11 @@
 the corpus (summary and manifests), the training export summary, and the WER of every evaluation
 set (`s2t-stream eval --json` over the corpus's test splits and the real recordings).
 
-    python scripts/model_card.py [--corpus data/corpus] [--run runs/demo] [--model DIR]
-                                 [--eval runs/demo/eval.json]
+    python scripts/model_card.py [--corpus data/corpus] [--run RUN ...] [--model DIR]
+                                 [--eval LAST_RUN/eval.json]
+
+`--run` names the stages' run folders after the first nine, oldest first (a stage that starts
+from an exported model ends its own `lineage`); the last one exported the model.
 """
 
 from __future__ import annotations
@@ -121,11 +124,11 @@ def targets_section(sets: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
 
 
 def model_section(
-    config: dict[str, Any], export: dict[str, Any], run: Path, model: Path
+    config: dict[str, Any], export: dict[str, Any], runs: list[Path], model: Path
 ) -> list[str]:
     """Architecture, size, and every training stage with its settings."""
     options = export["options"]
-    later = [stage for stage in lineage(run) if "steps" in stage]
+    later = [stage for run in runs for stage in lineage(run) if "steps" in stage]
     rows = [
         f"| {i} | {s} | {m} | {lr} | {w} | {f} | {c} | {g} | {a} | {p} |"
         for i, (s, m, lr, w, f, c, g, a, p) in enumerate(FIRST_STAGES, 1)
@@ -268,16 +271,27 @@ REPRODUCE = [
 ]
 
 
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """`s2t-stream eval --json` output without each utterance's hypothesis (the model folder
+    keeps the numbers; the run folder keeps the whole report)."""
+    sets = [
+        {**s, "results": [{k: v for k, v in r.items() if k != "hypotheses"} for r in s["results"]]}
+        for s in report["sets"]
+    ]
+    return {**report, "sets": sets}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
-    parser.add_argument("--run", type=Path, default=Path("runs/demo"))
+    parser.add_argument("--run", type=Path, nargs="+", default=[Path("runs/demo")])
     parser.add_argument("--model", type=Path, default=Path("assets/models/s2t-demo-en"))
-    parser.add_argument("--eval", type=Path, default=None, help="default: RUN/eval.json")
+    parser.add_argument("--eval", type=Path, default=None, help="default: LAST_RUN/eval.json")
     args = parser.parse_args()
+    last = args.run[-1]
     corpus: dict[str, Any] = json.loads((args.corpus / "summary.json").read_text())
-    export: dict[str, Any] = json.loads((args.run / "export.json").read_text())
-    report: dict[str, Any] = json.loads((args.eval or args.run / "eval.json").read_text())
+    export: dict[str, Any] = json.loads((last / "export.json").read_text())
+    report: dict[str, Any] = json.loads((args.eval or last / "eval.json").read_text())
     config: dict[str, Any] = json.loads((args.model / "config.json").read_text())
     sets = results_by_set(report)
     lines = [
@@ -298,7 +312,7 @@ def main() -> None:
         *REPRODUCE,
     ]
     (args.model / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (args.model / "eval.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (args.model / "eval.json").write_text(json.dumps(summary(report), indent=2) + "\n")
     (args.model / "test_wer.json").unlink(missing_ok=True)  # before eval.json: the test set only
 
 
