@@ -179,9 +179,9 @@ class NativeClient:
                     raise S2TError(f"{self.url}: no 'end' within {timeout_s:g} s")
                 break
             if isinstance(message, Draining):
-                self.withholding = True
+                self.withholding = self.reconnects > 0  # a new session will say it again
             elif isinstance(message, End):
-                if not self.withholding and self.ending:
+                if self.reconnects <= 0 or (self.ending and not self.withholding):
                     self.ended = message
                 else:  # the server ended the session before the stream: drained
                     self._resume(SessionLost("the server drained the session"))

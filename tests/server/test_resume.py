@@ -98,3 +98,28 @@ def test_a_draining_server_says_so_before_the_finals_it_cuts_short(
     assert "draining" in kinds and kinds[-1] == "end", kinds
     cut = [m for m in messages[kinds.index("draining") :] if m["type"] == "final"]
     assert cut and cut[-1]["text"], messages  # the half sentence's final, after `draining`
+
+
+def test_without_reconnects_a_drained_sessions_last_final_still_arrives(
+    bundle: Bundle, waves: list[np.ndarray]
+) -> None:
+    mid_sentence = waves[3][: len(waves[3]) // 2]
+    events: list[Event] = []
+    with running(bundle) as server:
+        client = NativeClient(server.url(), 16000)  # reconnects=0: nothing to resume with
+        events += client.push(mid_sentence)
+        time.sleep(1.0)
+
+        def poll() -> None:
+            deadline = time.monotonic() + 30
+            while client.ended is None and time.monotonic() < deadline:
+                events.extend(client.push(np.zeros(0, np.float32)))
+                time.sleep(0.05)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+    # leaving `running` drained the server
+    poller.join(40)
+    client.close()
+    assert client.ended is not None
+    assert finals_of(events) and finals_of(events)[-1].text  # the cut final, not withheld
