@@ -116,10 +116,11 @@ def continue_greedy(
     if word_starts is not None and any(at_boundary):
         _only_word_starts(logits, firsts, at_boundary, word_starts, eos_id)
     attended = _argmax_frames(cache.alignment)
-    forced_log_probs = token_log_probs(logits, forced)
+    scores = torch.log_softmax(logits.float(), -1)  # once for the prefix's and greedy's tokens
+    forced_log_probs = token_log_probs(scores, forced)
     state.frames = [attended[n][width - len(f) : firsts[n]] for n, f in enumerate(forced)]
     state.log_probs = [forced_log_probs[n][: len(p) - 1] for n, p in enumerate(prefixes)]
-    best, best_log_probs = _best(logits)
+    best, best_log_probs = _best(scores)
     consistent = [
         _take_draft(
             state, n, drafts[n], best[n][f:], attended[n][f:], best_log_probs[n][f:], eos_id
@@ -158,7 +159,7 @@ def _decode_greedily(
     """From the last position's `logits` (N, V): one greedy step at a time for every row still
     running, until none is."""
     while True:
-        tokens, log_probs = _best(logits)
+        tokens, log_probs = _best(torch.log_softmax(logits.float(), -1))
         step_frames = [f[-1] for f in _argmax_frames(cache.alignment)]
         for n in range(len(tokens)):
             if state.running[n]:
@@ -218,26 +219,22 @@ def _results(state: _Rows) -> list[Continuation]:
     ]
 
 
-def _best(logits: Tensor) -> tuple[list[Any], list[Any]]:
-    """Greedy's choice at each position of `logits` (..., V) and its log-probability."""
-    scores = logits.float()
-    best, index = scores.max(-1)
-    return index.tolist(), (best - torch.logsumexp(scores, -1)).tolist()
+def _best(log_probs: Tensor) -> tuple[list[Any], list[Any]]:
+    """Greedy's choice at each position of `log_probs` (..., V) and its log-probability."""
+    best, index = log_probs.max(-1)
+    return index.tolist(), best.tolist()
 
 
-def token_log_probs(logits: Tensor, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
-    """From a teacher-forced pass's `logits` (N, W, V) over left-padded `sequences`: for each
-    row, the log-probability (natural log, softmax over the vocabulary) of every token after
-    the first given the ones before it — length len(sequences[n]) - 1."""
-    width = logits.shape[1]
-    scores = logits.float()
-    norm = torch.logsumexp(scores, -1)  # (N, W)
+def token_log_probs(log_probs: Tensor, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
+    """From a teacher-forced pass's `log_probs` (N, W, V; log-softmax of its logits) over
+    left-padded `sequences`: for each row, the log-probability of every token after the first
+    given the ones before it — length len(sequences[n]) - 1."""
+    width = log_probs.shape[1]
     rows = []
     for n, sequence in enumerate(sequences):
         begin = width - len(sequence)
-        targets = torch.tensor(list(sequence[1:]), dtype=torch.long, device=logits.device)
-        picked = scores[n, begin : width - 1].gather(-1, targets[:, None])[:, 0]
-        rows.append((picked - norm[n, begin : width - 1]).tolist())
+        targets = torch.tensor(list(sequence[1:]), dtype=torch.long, device=log_probs.device)
+        rows.append(log_probs[n, begin : width - 1].gather(-1, targets[:, None])[:, 0].tolist())
     return rows
 
 
@@ -263,7 +260,7 @@ def align_tokens(
     (word times and confidences for hypotheses found by beam search)."""
     logits, cache = _force(model, encoder, sequences, pad_id, align_layers)
     attended = _argmax_frames(cache.alignment)
-    log_probs = token_log_probs(logits, sequences)
+    log_probs = token_log_probs(torch.log_softmax(logits.float(), -1), sequences)
     width = max(len(s) for s in sequences)
     return [
         Alignment(tuple(attended[n][width - len(s) : width - 1]), tuple(log_probs[n]))
