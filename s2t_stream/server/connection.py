@@ -56,6 +56,11 @@ class Link:
         self.closed: Closed | None = None  # the client's side ended (as recv saw it)
         self.close_sent = False
 
+    @property
+    def transport_closing(self) -> bool:
+        """Whether the transport closes the connection itself (a broken rule, a half-close)."""
+        return self.hooks is not None and self.hooks.closing
+
     async def recv(self) -> str | bytes:
         """The client's next message (text or binary)."""
         if self.closed is not None:
@@ -72,21 +77,24 @@ class Link:
 
     async def send(self, message: str) -> None:
         """Send one text message (waits while the transport's buffer is full)."""
-        if self.close_sent or self.lost.is_set():
+        if self.close_sent or self.lost.is_set() or self.transport_closing:
             raise Closed(None, "closed")
         try:
             await self.websocket.send_text(message)
         except (WebSocketDisconnect, OSError) as error:
             raise Closed(1006, "lost") from error
+        except RuntimeError as error:  # the ASGI server's: the transport has begun to close
+            raise Closed(None, "closed") from error
 
     async def close(self, code: int, reason: str) -> None:
         """Close with `code`, and wait until the connection is gone: at most CLOSE_TIMEOUT_S in
         all (then it is dropped). Does nothing more once closing."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CLOSE_TIMEOUT_S
-        if not self.close_sent and not self.lost.is_set():
+        if not self.close_sent and not self.lost.is_set() and not self.transport_closing:
             self.close_sent = True  # the close waits while the buffer is full: bounded
-            with contextlib.suppress(WebSocketDisconnect, OSError, TimeoutError):
+            # RuntimeError: the ASGI server's, when its transport began to close meanwhile
+            with contextlib.suppress(WebSocketDisconnect, OSError, TimeoutError, RuntimeError):
                 await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT_S)
         if self.hooks is None:
             return

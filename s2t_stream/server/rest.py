@@ -10,7 +10,7 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from http import HTTPStatus
@@ -58,14 +58,38 @@ def model_name(bundle: Bundle) -> str:
     return path.name if path.exists() else bundle.source
 
 
-async def capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
-    """`stream`'s chunks; ApiError 413 once more than `limit` bytes have come."""
-    total = 0
-    async for chunk in stream:
-        total += len(chunk)
-        if total > limit:
-            raise too_large(limit)
-        yield chunk
+class Body:
+    """A request's body as it comes, at most `limit` bytes (ApiError 413 past it)."""
+
+    def __init__(self, request: Request, limit: int) -> None:
+        self.receive = request.receive
+        self.limit = limit
+        self.size = 0
+        self.complete = False  # its last part has come
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body's parts. Raises ApiError: 413 past the limit, 400 when the client left."""
+        while not self.complete:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                raise ApiError(HTTPStatus.BAD_REQUEST, "the client left before its upload ended")
+            self.complete = not message.get("more_body", False)
+            chunk = message.get("body", b"")
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise too_large(self.limit)
+            if chunk:
+                yield chunk
+
+    async def discard(self, bound: int = DISCARD_BYTES) -> None:
+        """Read and drop what is left of a refused body, up to `bound` bytes: a server that
+        closes with unread data resets the connection, and the client may lose the answer."""
+        while not self.complete and bound > 0:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                return
+            self.complete = not message.get("more_body", False)
+            bound -= len(message.get("body", b""))
 
 
 def too_large(limit: int) -> ApiError:
@@ -78,35 +102,21 @@ def too_large(limit: int) -> ApiError:
     )
 
 
-async def discard_body(request: Request, bound: int = DISCARD_BYTES) -> None:
-    """Read and drop what is left of a refused request's body, up to `bound` bytes: a server
-    that closes with unread data resets the connection, and the client may lose the answer."""
-    left = bound
-    while left > 0:
-        message = await request.receive()
-        if message["type"] != "http.request":
-            return
-        left -= len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
-
-
 async def read_form(request: Request, limit: int) -> FormData:
     """The request's multipart form, its body at most `limit` bytes. Raises ApiError: 400 for
-    a body that is not multipart/form-data, 413 past the limit."""
+    a body that is not multipart/form-data, 413 past the limit (declared or sent)."""
     kind = request.headers.get("content-type", "")
     if not kind.startswith("multipart/form-data"):
         raise ApiError(HTTPStatus.BAD_REQUEST, f"expected multipart/form-data, got {kind!r}")
     declared = request.headers.get("content-length", "")
+    body = Body(request, limit)
     try:
         if declared.isdigit() and int(declared) > limit:
             raise too_large(limit)
-        parser = MultiPartParser(
-            request.headers, capped(request.stream(), limit), max_files=1, max_fields=FIELDS
-        )
+        parser = MultiPartParser(request.headers, body.chunks(), max_files=1, max_fields=FIELDS)
         return await parser.parse()
     except ApiError:
-        await discard_body(request)
+        await body.discard()
         raise
     except MultiPartException as error:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"malformed multipart form: {error}") from None
@@ -216,11 +226,7 @@ class Transcriptions:
         self.limits = limits
         self.metrics = metrics
         self.translators = translators  # the cascade's (serve --mt), by target language
-        self.options = TranscribeOptions(
-            endpoint=options.endpoint or EndpointOptions(),
-            vad=options.endpoint is not None,
-            max_segment_s=options.max_segment_s,
-        )
+        self.options = transcribe_options(options)
         self.default_tgt_lang = options.tgt_lang
         self.by_language: dict[str | None, Transcriber] = {}
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="s2t-rest")
@@ -309,6 +315,18 @@ class Transcriptions:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def transcribe_options(options: StreamOptions) -> TranscribeOptions:
+    """`s2t-stream transcribe`'s options with the server's segmentation flags (`--vad`,
+    `--no-vad`, `--max-segment`; the transcribe command has no other), so that a recording is
+    cut as that command cuts it."""
+    vad = options.endpoint.vad if options.endpoint is not None else EndpointOptions().vad
+    return TranscribeOptions(
+        endpoint=EndpointOptions(vad=vad),
+        vad=options.endpoint is not None,
+        max_segment_s=options.max_segment_s,
+    )
 
 
 def only(names: list[str]) -> str | None:

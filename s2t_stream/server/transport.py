@@ -67,10 +67,16 @@ class SizedProtocol(ServerProtocol):
 @dataclass
 class Hooks:
     """What the app may ask of its connection's transport: `lost` is set once the connection is
-    gone (whatever the app is doing), `abort()` drops it at once."""
+    gone (whatever the app is doing), `closing` once nothing more can be sent, `abort()` drops
+    it at once."""
 
     protocol: StreamProtocol
     lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def closing(self) -> bool:
+        """Whether the connection closes: nothing more can be sent."""
+        return self.protocol.close_sent or self.protocol.transport.is_closing()
 
     def abort(self) -> None:
         self.protocol.transport.abort()
