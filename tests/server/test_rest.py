@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +240,29 @@ def test_a_full_or_draining_server_answers_503_with_retry_after(bundle: Bundle) 
         with pytest.raises(openai.InternalServerError) as draining:
             api.audio.transcriptions.create(model="whisper-1", file=upload())
         assert error_of(draining)["code"] == "shutting_down"
+
+
+def test_a_transcription_under_way_is_answered_before_the_server_stops(
+    bundle: Bundle, recording: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = json.loads(transcribe_command(recording, "json", capsys))["text"]
+    with running(bundle) as server, ThreadPoolExecutor(1) as pool:
+
+        def transcribe() -> str:
+            api = client(server)
+            with recording.open("rb") as audio:
+                return api.audio.transcriptions.create(model="whisper-1", file=audio).text
+
+        job = pool.submit(transcribe)
+        began = time.monotonic()
+        while "s2t_transcriptions_active 1.0" not in server.http("/metrics")[1]:
+            assert time.monotonic() - began < 30, "the transcription did not start"
+            time.sleep(0.01)
+        assert server.stop is not None
+        server.loop.call_soon_threadsafe(server.stop.set)  # what SIGTERM does
+        while server.http("/readyz")[0] == 200:
+            time.sleep(0.01)
+        assert job.result(timeout=120) == expected
 
 
 def test_transcriptions_run_off_the_event_loop(bundle: Bundle, recording: Path) -> None:
