@@ -40,6 +40,9 @@ class ApiError(Exception):  # not frozen: raising sets attributes
     code: str | None = None
     retry_after_s: int | None = None
 
+    def __str__(self) -> str:
+        return f"{int(self.status)} {self.message}"
+
     @property
     def type(self) -> str:
         """OpenAI's error type: the client's fault or the server's."""

@@ -6,6 +6,7 @@ before any of them does its work."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,6 +26,7 @@ from s2t_stream.server.metrics import Metrics
 from s2t_stream.server.options import NATIVE_PATH, Limits
 from s2t_stream.server.rest import Transcriptions, asked_of, read_form
 
+log = logging.getLogger("s2t_stream.server")
 WEB_DIR = Path(__file__).with_name("web")
 ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # one file of WEB_DIR: no path, no dot-file
 CONTENT_TYPES = {
@@ -45,7 +47,7 @@ CONTENT_TYPES = {
 OPERATIONS = ("/healthz", "/readyz", "/metrics")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 ERROR_LABELS = {401: "unauthorized", 403: "forbidden_origin", 413: "too_large",
-                503: "too_many_sessions"}  # fmt: skip  # s2t_errors_total's, else bad_request
+                500: "internal", 503: "too_many_sessions"}  # fmt: skip  # else bad_request
 
 
 def parts(connection: HTTPConnection) -> RequestParts:
@@ -181,6 +183,9 @@ class Routes:
             result, language = await self.transcriptions.run(asked, self.busy)
         except ApiError as error:
             return self.error(error)
+        except Exception:  # a bug: the client gets OpenAI's 500, the log the traceback
+            log.exception("transcription failed")
+            return self.error(ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error"))
         body, media = render(result, replace(asked.rendering, language=language))
         if isinstance(body, str):
             return Response(body, media_type=media)

@@ -199,8 +199,9 @@ def wav_bytes(wave: np.ndarray) -> bytes:
 
 def transcribed(port: int, recording: bytes) -> str:
     """The text of `recording` through OpenAI's API on `port` (the official client)."""
-    api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="-", max_retries=0)
-    return api.audio.transcriptions.create(model="whisper-1", file=("a.wav", recording)).text
+    base = f"http://127.0.0.1:{port}/v1"
+    with openai.OpenAI(base_url=base, api_key="-", max_retries=0) as api:
+        return api.audio.transcriptions.create(model="whisper-1", file=("a.wav", recording)).text
 
 
 @pytest.fixture

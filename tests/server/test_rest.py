@@ -22,6 +22,7 @@ from websockets.sync.client import connect
 
 from s2t_stream.cli import main
 from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.server.options import Limits
 from tests.helpers import BUNDLED_MODEL, SAMPLES, Running, needs_apertium, running
 from tests.server.test_server import start
@@ -63,10 +64,22 @@ def upload(path: Path = SAMPLE) -> tuple[str, bytes]:
     return path.name, path.read_bytes()
 
 
+CLIENTS: list[openai.OpenAI] = []  # closed after each test (their sockets)
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    yield
+    while CLIENTS:
+        CLIENTS.pop().close()
+
+
 def client(server: Running, api_key: str = "unused") -> openai.OpenAI:
     """The official client on the in-process server; no retries (a refusal is what is tested)."""
     base = f"http://127.0.0.1:{server.port}/v1"
-    return openai.OpenAI(base_url=base, api_key=api_key, max_retries=0, timeout=120)
+    made = openai.OpenAI(base_url=base, api_key=api_key, max_retries=0, timeout=120)
+    CLIENTS.append(made)
+    return made
 
 
 def error_of(raised: pytest.ExceptionInfo[openai.APIStatusError]) -> dict[str, Any]:
@@ -182,6 +195,22 @@ def test_a_corrupt_or_empty_upload_or_a_bad_field_is_a_400(server: Running) -> N
     assert status == 200
 
 
+def test_a_decoding_fault_is_a_500_and_the_next_request_is_served(
+    server: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: Transcriber, waveforms: Any) -> Any:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(Transcriber, "transcribe", broken)
+    with pytest.raises(openai.InternalServerError) as failed:
+        client(server).audio.transcriptions.create(model="whisper-1", file=upload())
+    assert failed.value.status_code == 500
+    assert error_of(failed)["type"] == "server_error"
+    assert any("injected fault" in repr(r.exc_info) for r in caplog.records if r.exc_info)
+    monkeypatch.undo()
+    assert client(server).audio.transcriptions.create(model="whisper-1", file=upload()).text
+
+
 def test_the_token_guards_the_api(bundle: Bundle) -> None:
     with running(bundle, Limits(token="s3cret")) as server:
         wrong = client(server, "nope")
@@ -235,6 +264,10 @@ def test_a_full_or_draining_server_answers_503_with_retry_after(bundle: Bundle) 
             assert busy.value.status_code == 503
             assert busy.value.response.headers["Retry-After"] == "5"
             assert error_of(busy)["code"] == "server_busy"
+        began = time.monotonic()
+        while server.http("/readyz")[0] != 200:  # the session's connection is gone
+            assert time.monotonic() - began < 10
+            time.sleep(0.01)
         assert api.audio.transcriptions.create(model="whisper-1", file=upload()).text
         server.loop.call_soon_threadsafe(server.server.stop_taking_sessions)
         with pytest.raises(openai.InternalServerError) as draining:
