@@ -69,8 +69,6 @@ class Link:
         if message["type"] == "websocket.disconnect":
             code, reason = message.get("code"), message.get("reason") or ""
             self.closed = Closed(code, reason, bool(message.get("by_server")))
-            if self.closed.by_server or reason == "not_reading":
-                self.close_sent = True  # the transport closed it
             raise self.closed
         text = message.get("text")
         return text if text is not None else message.get("bytes") or b""

@@ -36,7 +36,7 @@ from s2t_stream.translation.translator import Translator, spread_words
 log = logging.getLogger("s2t_stream.server")
 
 ALIAS = "whisper-1"  # OpenAI's model name, taken for the default model so stock clients work
-SOURCE_LANGUAGE = "en"  # the language this project's models hear (README, "Models")
+SOURCE_LANGUAGE = "en"  # what the models served here hear: English speech (fairseq S2T, the demo)
 DISCARD_BYTES = 64 << 20  # of a refused upload, read and dropped so the client hears the 413
 FIELDS = 16  # form fields a request may have (OpenAI's take 7)
 
