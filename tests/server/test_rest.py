@@ -5,11 +5,13 @@ translations through the cascade, the model list, and every refusal in OpenAI's 
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,9 @@ from s2t_stream.cli import main
 from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.server.options import Limits
+from s2t_stream.streaming.policy import PolicyOptions
 from tests.helpers import BUNDLED_MODEL, SAMPLES, Running, needs_apertium, running
+from tests.server.test_hostile import conversation, finals
 from tests.server.test_server import start
 
 if not (BUNDLED_MODEL / "config.json").is_file():
@@ -296,6 +300,29 @@ def test_a_transcription_under_way_is_answered_before_the_server_stops(
         while server.http("/readyz")[0] == 200:
             time.sleep(0.01)
         assert job.result(timeout=120) == expected
+
+
+def test_transcriptions_beside_streams_change_no_stream(
+    bundle: Bundle, waves: list[np.ndarray], recording: Path
+) -> None:
+    """A stream gets exactly its finals while transcriptions are decoded beside it (float64 and
+    a wide AlignAtt border: the finals do not depend on the rounds, as in test_hostile.py)."""
+    exact = replace(bundle, model=copy.deepcopy(bundle.model).double())
+    with running(exact, workers=2, policy=PolicyOptions(border_s=100.0)) as server:
+        alone = finals(conversation(server.url(), waves[4])[0])
+        with ThreadPoolExecutor(3) as pool:
+            api = client(server)
+            jobs = [
+                pool.submit(
+                    api.audio.transcriptions.create, model="whisper-1", file=upload(recording)
+                )
+                for _ in range(2)
+            ]
+            beside = pool.submit(conversation, server.url(), waves[4])
+            texts = {job.result(timeout=120).text for job in jobs}
+            messages, code = beside.result(timeout=120)
+        assert finals(messages) == alone and alone and code == 1000
+        assert len(texts) == 1 and texts != {""}
 
 
 def test_transcriptions_run_off_the_event_loop(bundle: Bundle, recording: Path) -> None:
