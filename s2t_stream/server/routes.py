@@ -24,7 +24,7 @@ from s2t_stream.server.formats import ApiError, model_json, model_list, render
 from s2t_stream.server.gate import Answer, Gate, RequestParts, authorised, protocol_of
 from s2t_stream.server.metrics import Metrics
 from s2t_stream.server.options import NATIVE_PATH, Limits
-from s2t_stream.server.rest import Transcriptions, asked_of, read_form
+from s2t_stream.server.rest import Body, Transcriptions, asked_of, read_form
 
 log = logging.getLogger("s2t_stream.server")
 WEB_DIR = Path(__file__).with_name("web")
@@ -175,6 +175,9 @@ class Routes:
         """A transcription or translation: let in, read, decode, render (or the error)."""
         try:
             self.let_in(request)
+            if (refused := self.busy()) is not None:  # before the upload, not after it
+                await Body(request, self.limits.max_upload_bytes).discard()
+                raise refused
             form = await read_form(request, self.limits.max_upload_bytes)
             try:
                 asked = await asked_of(form, task, self.transcriptions.name)
