@@ -33,7 +33,14 @@ SLOW_S = 0.5  # work that takes longer than this is announced on stderr
 
 # optional dependency groups (pyproject extras) and the modules each one brings
 EXTRAS = {
-    "server": ("websockets", "prometheus_client"),
+    "server": (
+        "starlette",
+        "uvicorn",
+        "websockets",
+        "multipart",
+        "python_multipart",
+        "prometheus_client",
+    ),
     "gui": ("PyQt6",),
     "mic": ("sounddevice",),
     "train": ("jiwer",),

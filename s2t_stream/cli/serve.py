@@ -1,4 +1,5 @@
-"""`serve`: the websocket server (needs the 'server' extra)."""
+"""`serve`: the server — websockets, the web page and the OpenAI-compatible REST API on one port
+(needs the 'server' extra)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from s2t_stream.server.options import CLOSE_TIMEOUT_S, TOKEN_ENV, Limits, Server
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser = command(
-        "serve", "websocket server: many live streams on one model (native and Vosk protocols)"
+        "serve",
+        "server: live streams on one model (native and Vosk websockets), a web page and "
+        "OpenAI's transcription API, on one port",
     )
     o = ServerOptions()
     parser.add_argument("--host", default=o.host, help="address to bind")
@@ -98,6 +101,12 @@ def _add_limits(group: argparse._ArgumentGroup) -> None:
         default=d.ping_interval_s,
         help="seconds between keep-alive pings (for proxies); a missing pong closes nothing",
     )
+    group.add_argument(
+        "--max-upload-mb",
+        type=number(float, above=0),
+        default=d.max_upload_mb,
+        help="largest REST upload, MiB (HTTP 413 beyond it)",
+    )
     group.add_argument("--token", default=None, help=f"require this bearer token (or ${TOKEN_ENV})")
     group.add_argument(
         "--origin", action="append", default=None, help="allowed Origin header (repeatable)"
@@ -114,6 +123,7 @@ def limits(args: argparse.Namespace) -> Limits:
         max_queued_messages=args.max_queued_messages,
         drain_timeout_s=args.drain_timeout,
         ping_interval_s=args.ping_interval,
+        max_upload_mb=args.max_upload_mb,
         token=args.token or os.environ.get(TOKEN_ENV) or None,
         origins=tuple(args.origin) if args.origin else None,
     )

@@ -1,27 +1,23 @@
 """One websocket connection, handshake to close: its messages read under the limits, its session
 formed when the protocol allows and released however it ends, and on a broken rule a coded
-error, then the close."""
+error, then the close. `Link` adapts an ASGI websocket (Starlette's) to what the connection needs:
+messages in, text out, the close, and the transport's hooks (server/transport.py) when it runs
+on uvicorn with `StreamProtocol`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from typing import Any
+from typing import Protocol
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
-from websockets.protocol import State
-from websockets.server import ServerProtocol
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from s2t_stream.errors import ProtocolError
 from s2t_stream.io.protocol import GOING_AWAY, NORMAL, TOO_BIG, TRY_AGAIN_LATER
-from s2t_stream.server.gate import protocol_of
 from s2t_stream.server.metrics import Metrics
-from s2t_stream.server.options import CLOSE_TIMEOUT_S, MAX_UNSENT_BYTES, Limits
+from s2t_stream.server.options import CLOSE_TIMEOUT_S, Limits
 from s2t_stream.server.scheduler import Scheduler
 from s2t_stream.server.sessions import (
     Engines,
@@ -31,63 +27,97 @@ from s2t_stream.server.sessions import (
     VoskSession,
     native_start,
 )
+from s2t_stream.server.transport import HOOKS, Hooks, too_large
 
 log = logging.getLogger("s2t_stream.server")
 
 
-class SizedProtocol(ServerProtocol):
-    """websockets' server protocol, answering a message over its size limit as every other
-    broken rule is answered: the `too_large` error message before the 1009 close (websockets
-    closes with the code alone, having refused the frame from its header, unread)."""
+class Closed(Exception):
+    """The client's side of the connection ended: ASGI's close `code` and `reason`; `by_server`
+    when the transport closed it on a broken rule (`code` 1009: too large). The transport's
+    reasons: "half_closed" (the client shut its sending side), "not_reading" (dropped)."""
 
-    def fail(self, code: int, reason: str = "") -> None:
-        if code == CloseCode.MESSAGE_TOO_BIG and self.state is State.OPEN:
-            limit = self.max_message_size or 0
-            self.send_text(json.dumps(too_large(None, limit - SIZE_SLACK).to_json()).encode())
-        super().fail(code, reason)
+    def __init__(self, code: int | None, reason: str = "", by_server: bool = False) -> None:
+        super().__init__(f"connection closed ({code} {reason})".strip())
+        self.code = code
+        self.reason = reason
+        self.by_server = by_server
 
 
-class Connection(ServerConnection):
-    """The server's websocket connection (websockets' own, with two changes):
+class Link:
+    """An accepted ASGI websocket as a connection uses it. `recv` raises Closed once the client's
+    side has ended; `send` raises Closed once the connection is gone or closing."""
 
-    - Messages over the size limit get their `too_large` error (`SizedProtocol`).
-    - It still sends after a client half-closes (TCP FIN after its last message, as
-      `shutdown(SHUT_WR)` or `nc -N` do): the end of the client's data is held back and `eof`
-      set, so that the reader takes the messages that came before it and then decides — after
-      the client's `end` the stream's remaining finals and `end` still go out; without one
-      the client is gone. `release_eof()` then closes as websockets would have at once (RFC
-      6455 §7.1.1 expects a closing handshake before the TCP close)."""
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        extension = websocket.scope.get("extensions", {}).get(HOOKS, {})
+        self.hooks: Hooks | None = extension.get("hooks")
+        self.lost = self.hooks.lost if self.hooks is not None else asyncio.Event()
+        self.closed: Closed | None = None  # the client's side ended (as recv saw it)
+        self.close_sent = False
 
-    def __init__(self, protocol: ServerProtocol, *args: Any, **kwargs: Any) -> None:
-        protocol.__class__ = SizedProtocol  # a subclass without state of its own
-        super().__init__(protocol, *args, **kwargs)
-        self.eof = asyncio.Event()  # the client half-closed; held back until `release_eof`
-        self.eof_released = False
+    @property
+    def transport_closing(self) -> bool:
+        """Whether the transport closes the connection itself (a broken rule, a half-close)."""
+        return self.hooks is not None and self.hooks.closing
 
-    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's contract
-        if self.protocol.state is State.OPEN:
-            self.eof.set()
-            return True  # keep the transport open for writing
-        return super().eof_received()
+    async def recv(self) -> str | bytes:
+        """The client's next message (text or binary)."""
+        if self.closed is not None:
+            raise self.closed
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            code, reason = message.get("code"), message.get("reason") or ""
+            self.closed = Closed(code, reason, bool(message.get("by_server")))
+            raise self.closed
+        text = message.get("text")
+        return text if text is not None else message.get("bytes") or b""
 
-    def release_eof(self) -> None:
-        if self.eof.is_set() and not self.eof_released:
-            self.eof_released = True
-            super().eof_received()
-            self.transport.close()  # what asyncio does when eof_received() returns falsy
+    async def send(self, message: str) -> None:
+        """Send one text message (waits while the transport's buffer is full)."""
+        if self.close_sent or self.lost.is_set() or self.transport_closing:
+            raise Closed(None, "closed")
+        try:
+            await self.websocket.send_text(message)
+        except (WebSocketDisconnect, OSError) as error:
+            raise Closed(1006, "lost") from error
+        except RuntimeError as error:  # the ASGI server's: the transport has begun to close
+            raise Closed(None, "closed") from error
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with `code`, and wait until the connection is gone: at most CLOSE_TIMEOUT_S in
+        all (then it is dropped). Does nothing more once closing."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT_S
+        if not self.close_sent and not self.lost.is_set() and not self.transport_closing:
+            self.close_sent = True  # the close waits while the buffer is full: bounded
+            # RuntimeError: the ASGI server's, when its transport began to close meanwhile
+            with contextlib.suppress(WebSocketDisconnect, OSError, TimeoutError, RuntimeError):
+                await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT_S)
+        if self.hooks is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.lost.wait(), max(0.0, deadline - loop.time()))
+        if not self.lost.is_set():
+            self.hooks.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is gone (for ever without the transport's hooks)."""
+        await self.lost.wait()
+
+
+class Receiver(Protocol):
+    async def recv(self) -> str | bytes: ...
 
 
 class Incoming:
     """A connection's client messages, one at a time, under the session-length, idle and
-    message-size limits (each broken one raises its ProtocolError). After the client's
-    half-close (`eof`), the messages it sent before it, then ConnectionClosed."""
+    message-size limits (each broken one raises its ProtocolError); Closed when the client's
+    side has ended (after a half-close: once the messages sent before it are read)."""
 
-    def __init__(
-        self, websocket: ServerConnection, limits: Limits, eof: asyncio.Event | None = None
-    ) -> None:
+    def __init__(self, websocket: Receiver, limits: Limits) -> None:
         self.websocket = websocket
         self.limits = limits
-        self.eof = eof
         self.opened_at = time.monotonic()
 
     async def next(self) -> str | bytes:
@@ -97,7 +127,7 @@ class Incoming:
                 "session_too_long", f"sessions last at most {limits.max_session_s:.0f} s"
             )
         try:
-            message = await asyncio.wait_for(self._receive(), timeout=limits.idle_timeout_s)
+            message = await asyncio.wait_for(self.websocket.recv(), timeout=limits.idle_timeout_s)
         except TimeoutError:
             raise ProtocolError(
                 "idle_timeout", f"no message for {limits.idle_timeout_s:.0f} s", NORMAL
@@ -106,31 +136,6 @@ class Incoming:
         if size > limits.max_message_bytes:
             raise too_large(size, limits.max_message_bytes)
         return message
-
-    async def _receive(self) -> str | bytes:
-        if self.eof is None:
-            return await self.websocket.recv()
-        receiving = asyncio.ensure_future(self.websocket.recv())
-        ended = asyncio.ensure_future(self.eof.wait())
-        try:
-            await asyncio.wait({receiving, ended}, return_when=asyncio.FIRST_COMPLETED)
-            if not receiving.done():  # every message before the EOF was queued before it:
-                await asyncio.wait({receiving}, timeout=EOF_GRACE_S)  # one left comes at once
-            if receiving.done():
-                return receiving.result()
-            raise ConnectionClosed(None, None)
-        finally:
-            receiving.cancel()  # websockets' recv() may be cancelled without losing data
-            ended.cancel()
-
-
-EOF_GRACE_S = 0.05  # after a half-close, how long a message already queued may take to come
-SIZE_SLACK = 1024  # websockets' own limit is this much above ours: ours answers first
-
-
-def too_large(size: int | None, limit: int) -> ProtocolError:
-    got = f", got {size}" if size is not None else ""
-    return ProtocolError("too_large", f"messages are limited to {limit} bytes{got}", TOO_BIG)
 
 
 class Connections:
@@ -147,13 +152,12 @@ class Connections:
         self.open: set[Peer] = set()
         self.draining = False
 
-    async def handle(self, websocket: ServerConnection) -> None:
-        """The websocket handler: converse, then close, with the error if a rule was broken
-        (or the session failed). Whatever happens, the session is released and the connection
-        is gone within the flush and close timeouts."""
-        assert websocket.request is not None  # set by the handshake, before any handler runs
-        protocol = protocol_of(websocket.request.path)
-        peer = Peer(websocket)
+    async def handle(self, link: Link, protocol: str) -> None:
+        """Serve an accepted websocket speaking `protocol` ("native" or "vosk"): converse, then
+        close, with the error if a rule was broken (or the session failed). Whatever happens,
+        the session is released and the connection is gone within the flush and close
+        timeouts."""
+        peer = Peer(link)
         self.open.add(peer)
         self.metrics.sessions.set(len(self.open))
         self.metrics.opened.labels(protocol).inc()
@@ -161,51 +165,48 @@ class Connections:
         writer = asyncio.create_task(peer.write())
         code, reason = NORMAL, "finished"
         try:
-            await self._converse(peer, protocol)
+            await self._converse(peer, link, protocol)
             if self.draining:
                 code = GOING_AWAY
         except ProtocolError as error:
             code, reason = error.close_code, error.code
             self.metrics.errors.labels(error.code).inc()
             peer.outbox.put(error.to_json())
-        except ConnectionClosed as closed:
-            reason = "disconnected"
-            if closed.sent is not None and closed.sent.code == TOO_BIG:  # SizedProtocol's
-                reason = "too_large"
-                self.metrics.errors.labels(reason).inc()
+        except Closed as closed:
+            reason = self._closed(closed)
         finally:
             peer.outbox.close()
-            await self._flush(peer, writer)
-            await self._close(peer, code, reason)
+            await self._flush(writer)
+            await link.close(code, reason[:120])
             self.open.discard(peer)
             self.metrics.sessions.set(len(self.open))
             log.info("session closed", extra={"session": peer.id, "reason": reason})
 
-    async def _flush(self, peer: Peer, writer: asyncio.Task[None]) -> None:
+    def _closed(self, closed: Closed) -> str:
+        """Why a connection ended when its client's side did (counted when a rule was broken:
+        a message over the transport's limit, a client that does not read)."""
+        if closed.by_server and closed.code == TOO_BIG:
+            reason = "too_large"
+        elif closed.reason == "not_reading":
+            reason = "not_reading"
+        else:
+            return "disconnected"
+        self.metrics.errors.labels(reason).inc()
+        return reason
+
+    async def _flush(self, writer: asyncio.Task[None]) -> None:
         """Let the writer send what is queued, for at most `idle_timeout_s` (a client that
         does not read by then is not reading)."""
-        with contextlib.suppress(ConnectionClosed, TimeoutError):
+        with contextlib.suppress(Closed, TimeoutError):
             await asyncio.wait_for(asyncio.shield(writer), self.limits.idle_timeout_s)
         writer.cancel()
-        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
+        with contextlib.suppress(Closed, asyncio.CancelledError):
             await writer
 
-    async def _close(self, peer: Peer, code: int, reason: str) -> None:
-        """Close the connection, for at most CLOSE_TIMEOUT_S (then drop it)."""
-        websocket = peer.websocket
-        if isinstance(websocket, Connection) and websocket.eof.is_set():
-            websocket.release_eof()  # the client has shut its side: no closing handshake
-            return
-        with contextlib.suppress(ConnectionClosed, TimeoutError):
-            await asyncio.wait_for(websocket.close(code, reason[:120]), CLOSE_TIMEOUT_S)
-        if websocket.state is not State.CLOSED:
-            websocket.transport.abort()
-
-    async def _converse(self, peer: Peer, protocol: str) -> None:
+    async def _converse(self, peer: Peer, link: Link, protocol: str) -> None:
         """Form the session, read the client's input into it until its last reply is queued;
         raise the session's error if it failed. The session is released however this ends."""
-        eof = peer.websocket.eof if isinstance(peer.websocket, Connection) else None
-        incoming = Incoming(peer.websocket, self.limits, eof)
+        incoming = Incoming(link, self.limits)
         if protocol == NativeSession.protocol:
             session: Session = await self._native(peer, incoming)
         else:  # Vosk clients may skip the config message: 16 kHz
@@ -214,19 +215,19 @@ class Connections:
         peer.session = session
         self.scheduler.add(session)
         try:
-            await self._until_finished(session, incoming)
+            await self._until_finished(session, incoming, link)
         finally:
             self.scheduler.discard(session)
             session.release()
         if session.error is not None:
             raise session.error
 
-    async def _until_finished(self, session: Session, incoming: Incoming) -> None:
+    async def _until_finished(self, session: Session, incoming: Incoming, link: Link) -> None:
         """Read the client into the session until the session is finished (its last reply
         queued, or failed). A broken rule or a lost connection raises out of here."""
         reading = asyncio.create_task(self._read(session, incoming))
         finished = asyncio.create_task(session.finished.wait())
-        closed = asyncio.create_task(session.websocket.wait_closed())
+        closed = asyncio.create_task(link.wait_closed())
         pending = {reading, finished, closed}
         try:
             while not finished.done():
@@ -234,7 +235,7 @@ class Connections:
                 if reading in done:
                     reading.result()  # raises what broke the reading
                 if closed in done and not finished.done():
-                    raise session.websocket.protocol.close_exc  # closed: with its codes
+                    raise link.closed or Closed(1006, "lost")
         finally:
             for task in pending:
                 task.cancel()
@@ -268,21 +269,15 @@ class Connections:
                 return
             await session.room()
 
-    async def watch(self, period_s: float = 1.0) -> None:
-        """Forever: drop connections that owe a client more than MAX_UNSENT_BYTES (a client
-        that sends without reading, e.g. a ping flood whose pongs would pile up here)."""
-        while True:
-            await asyncio.sleep(period_s)
-            for peer in list(self.open):
-                transport = peer.websocket.transport
-                if transport is not None and transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
-                    log.warning("client not reading: dropped", extra={"session": peer.id})
-                    self.metrics.errors.labels("not_reading").inc()
-                    transport.abort()
-
     async def close_all(self, code: int, reason: str) -> None:
         """Close every connection at once, for at most CLOSE_TIMEOUT_S; drop the rest."""
         peers = list(self.open)
         for peer in peers:
             peer.outbox.close()
-        await asyncio.gather(*(self._close(peer, code, reason) for peer in peers))
+        await asyncio.gather(*(link_of(peer).close(code, reason) for peer in peers))
+
+
+def link_of(peer: Peer) -> Link:
+    """A peer's websocket (a Link: the connections made it)."""
+    assert isinstance(peer.websocket, Link)
+    return peer.websocket

@@ -1,20 +1,18 @@
-"""The HTTP side of the websocket handshake: the captions page (`web.py`), `/healthz` (alive),
-`/readyz` (taking new sessions), `/metrics`, the stream paths, the bearer token (header or
-`?token=`), the Origin allow-list and the 503 (with `Retry-After`) when full or draining."""
+"""Who gets in: `/healthz` (alive), `/readyz` (taking new sessions), `/metrics`, the stream paths'
+handshakes, the bearer token (header or `?token=`), the Origin allow-list and the 503 (with
+`Retry-After`) when full or draining. Transport-free: requests are `Asked` values (path with its
+query, headers), answers are `Answer` values; the ASGI app (server/routes.py) turns them into
+responses."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qs
 
-from websockets.asyncio.server import ServerConnection
-from websockets.http11 import Request, Response
-from websockets.typing import Origin
-
-from s2t_stream.server import web
 from s2t_stream.server.metrics import Metrics
 from s2t_stream.server.options import NATIVE_PATH, Limits
 
@@ -24,6 +22,25 @@ METRICS_TYPE = "text/plain; version=0.0.4"
 # balancer the retry lands on another replica at once; alone, a restarted server is back in
 # seconds.
 RETRY_AFTER_S = 5
+
+
+class Asked(Protocol):
+    """A request as the gate sees it: its target (path and query, as sent) and its headers
+    (looked up case-insensitively)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class RequestParts:
+    """An `Asked` made from a request's parts."""
+
+    path: str
+    headers: Mapping[str, str]
 
 
 def path_of(target: str) -> str:
@@ -36,7 +53,7 @@ def protocol_of(target: str) -> str:
     return "native" if path_of(target) == NATIVE_PATH else "vosk"
 
 
-def given_token(request: Request) -> str:
+def given_token(request: Asked) -> str:
     """The token a client offers. With an `Authorization` header: its Bearer credentials (the
     scheme compared case-insensitively, RFC 6750 §2.1, RFC 7235 §2.1; a bare token without a
     scheme is taken too, another scheme gives ""). Without one: the `token` query parameter,
@@ -50,7 +67,7 @@ def given_token(request: Request) -> str:
     return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
-def authorised(request: Request, token: str) -> bool:
+def authorised(request: Asked, token: str) -> bool:
     """Whether `request` offers `token` (compared in constant time)."""
     return hmac.compare_digest(given_token(request).encode(), token.encode())
 
@@ -66,10 +83,10 @@ class Answer:
 
 
 class Gate:
-    """`process_request` for `websockets.serve`: answers health, readiness and metrics, refuses
-    unknown paths (404), a missing or wrong token (401) and, when `open_sessions()` reaches the
-    limit or the server is `draining`, new sessions (503); lets the rest through to the
-    handshake, where websockets checks the Origin (403).
+    """The websocket handshakes' gate (and the operations paths'): answers health, readiness and
+    metrics, refuses unknown paths (404), a missing or wrong token (401) and, when
+    `open_sessions()` reaches the limit or the server is `draining`, new sessions (503); lets
+    the rest through to the Origin check (`allows_origin`: 403) and the handshake.
 
     `/healthz` is 200 as long as the process serves (liveness: restart it when this fails);
     `/readyz` is 200 while a new session would be taken and 503 when it would be refused —
@@ -81,20 +98,7 @@ class Gate:
         self.open_sessions = open_sessions
         self.draining = False
 
-    def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
-        if (page := web.response(request)) is not None:  # the captions page: server/web.py
-            return page
-        answer = self.answer(request)
-        if answer is None:
-            return None
-        response = connection.respond(answer.status, answer.body)
-        if answer.content_type is not None:
-            response.headers["Content-Type"] = answer.content_type
-        if answer.retry_after_s is not None:
-            response.headers["Retry-After"] = str(answer.retry_after_s)
-        return response
-
-    def answer(self, request: Request) -> Answer | None:
+    def answer(self, request: Asked) -> Answer | None:
         """What to answer `request` with (None: go on with the websocket handshake)."""
         path = path_of(request.path)
         if path == "/healthz":
@@ -126,10 +130,15 @@ class Gate:
             return None
         return Answer(HTTPStatus.SERVICE_UNAVAILABLE, f"{reason}\n", retry_after_s=RETRY_AFTER_S)
 
-    def origins(self) -> list[Origin | None] | None:
-        """The allowed Origin headers, for `websockets.serve` (None: any). The allow-list
-        restricts browsers, which always send `Origin`; a client that sends none (native
-        programs, Vosk clients) is not a browser page and passes."""
+    def origins(self) -> list[str | None] | None:
+        """The allowed Origin headers (None: any). The allow-list restricts browsers, which
+        always send `Origin` on a websocket handshake and a cross-site request; a client that
+        sends none (native programs, Vosk clients, curl) is not a browser page and passes."""
         if not self.limits.origins:
             return None
-        return [*(Origin(o) for o in self.limits.origins), None]
+        return [*self.limits.origins, None]
+
+    def allows_origin(self, origin: str | None) -> bool:
+        """Whether a request with this `Origin` header (None: none) may go on."""
+        allowed = self.origins()
+        return allowed is None or origin in allowed

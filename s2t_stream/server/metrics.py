@@ -22,7 +22,17 @@ class Metrics:
         self.draining = Gauge(
             "s2t_draining", "1 once the server drains (takes no new sessions)", registry=r
         )
-        self.opened = Counter("s2t_sessions", "sessions opened", ["protocol"], registry=r)
+        self.transcriptions = Gauge(
+            "s2t_transcriptions_active",
+            "REST transcriptions being decoded or waiting for a worker (they count as sessions)",
+            registry=r,
+        )
+        self.opened = Counter(
+            "s2t_sessions",
+            "sessions opened (protocol: native, vosk; rest: REST transcriptions)",
+            ["protocol"],
+            registry=r,
+        )
         self.audio = Counter("s2t_audio_seconds", "audio seconds processed", registry=r)
         self.compute = Counter("s2t_compute_seconds", "wall seconds of model steps", registry=r)
         self.rtf = Gauge("s2t_real_time_factor", "compute ÷ audio over the last step", registry=r)

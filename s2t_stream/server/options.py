@@ -1,5 +1,5 @@
-"""The server's limits and settings, as one typed value (torch- and websockets-free: the
-command line builds its parser from these defaults)."""
+"""The server's limits and settings, as one typed value (torch- and transport-free: the command
+line builds its parser from these defaults)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from s2t_stream.errors import OptionsError
 
 NATIVE_PATH = "/v1/stream"
+MIB = 1 << 20
 TOKEN_ENV = "S2T_STREAM_TOKEN"
 CLOSE_TIMEOUT_S = 5.0  # a closing handshake's longest wait before the connection is dropped
 MAX_UNSENT_BYTES = 1 << 20  # bytes a connection may owe a client that does not read (pongs)
@@ -27,7 +28,8 @@ class Limits:
     nothing (a client busy sending a file, or starved of CPU, is not dead: the idle timeout
     finds clients that are). On shutdown open sessions get
     `drain_timeout_s` for their last finals, then every connection is closed at once (at most
-    `CLOSE_TIMEOUT_S` more)."""
+    `CLOSE_TIMEOUT_S` more). A REST transcription's upload is at most `max_upload_mb` MiB (HTTP
+    413 beyond it); each one running counts as a session against `max_sessions`."""
 
     max_sessions: int = 64
     max_message_bytes: int = 1 << 20
@@ -39,11 +41,16 @@ class Limits:
     origins: tuple[str, ...] | None = None
     drain_timeout_s: float = 30.0
     ping_interval_s: float = 20.0  # keep-alive pings (for proxies); a missing pong closes nothing
+    max_upload_mb: float = 25.0  # largest REST upload (request body), MiB (OpenAI's own limit)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return round(self.max_upload_mb * MIB)
 
     def __post_init__(self) -> None:
         for name in ("max_sessions", "max_message_bytes", "max_session_s", "idle_timeout_s",
                      "max_buffered_s", "max_queued_messages", "drain_timeout_s",
-                     "ping_interval_s"):  # fmt: skip
+                     "ping_interval_s", "max_upload_mb"):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise OptionsError(f"Limits.{name} must be > 0, got {getattr(self, name)}")
 

@@ -11,10 +11,9 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Protocol, TypeAlias
 
 import numpy as np
-from websockets.asyncio.server import ServerConnection
 
 from s2t_stream.errors import ProtocolError, TranslationError
 from s2t_stream.io.protocol import (
@@ -105,13 +104,19 @@ class Engines:
         return self.by_language[tgt_lang]
 
 
+class Sender(Protocol):
+    """A connection's sending side, as its writer task uses it."""
+
+    async def send(self, message: str) -> None: ...
+
+
 @dataclass(eq=False)
 class Peer:
     """A connection from handshake to close: its websocket, the id of its session (named in the
     log before the session exists), the messages its one writer task sends, in order, and
     `progress`, set whenever the writer sends one (a session waiting for room wakes on it)."""
 
-    websocket: ServerConnection
+    websocket: Sender
     id: str = field(default_factory=lambda: f"s{next(_ids)}")
     outbox: Outbox = field(default_factory=Outbox)
     progress: asyncio.Event = field(default_factory=asyncio.Event)

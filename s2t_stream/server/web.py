@@ -1,26 +1,23 @@
-"""The live-captions page, served over plain HTTP next to the websockets: `GET /` (without an
-`Upgrade: websocket` header) answers `web/index.html`, `GET /web/<name>` the file of that exact
-name in `s2t_stream/server/web/` (package data, read with `importlib.resources`), any other
-`/web/…` 404. The page holds no data, so it is served without the token; its websocket is not."""
+"""The live-captions page's files, served over plain HTTP on the server's port (server/routes.py):
+`GET /` answers `web/index.html`, `GET /web/<name>` the file of that exact name in
+`s2t_stream/server/web/` (package data, read with `importlib.resources`), any other `/web/…`
+404. The page holds no data, so it is served without the token; its websocket is not.
+Transport-free: answers are `Page` values."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from dataclasses import dataclass
-from email.utils import formatdate
 from http import HTTPStatus
 from importlib import resources
-
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
 
 log = logging.getLogger("s2t_stream.server")
 WEB_PREFIX = "/web/"
 INDEX = "index.html"
-CONTENT_TYPES = {
+CONTENT_TYPES = {  # RFC 9239: JavaScript is text/javascript
     ".html": "text/html; charset=utf-8",
-    ".js": "application/javascript; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
 }
 # The page loads only its own files and talks only to its own server: a script injected through
@@ -29,11 +26,16 @@ CSP = (
     "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'none'"
 )
+HEADERS = {
+    "Cache-Control": "no-cache",  # revalidate: a restarted server may ship a new page
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": CSP,
+}
 
 
 @dataclass(frozen=True)
 class Page:
-    """An HTTP answer: status, `Content-Type` and body (bytes)."""
+    """An HTTP answer: status, `Content-Type` and body (bytes); sent with `HEADERS`."""
 
     status: HTTPStatus
     content_type: str
@@ -71,31 +73,3 @@ def page(path: str) -> Page | None:
         return Page(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"no such file\n")
     suffix = name[name.rfind(".") :]
     return Page(HTTPStatus.OK, CONTENT_TYPES[suffix], body)
-
-
-def is_upgrade(request: Request) -> bool:
-    """Whether `request` asks for a websocket (`Upgrade: websocket`, in any case)."""
-    offered = ",".join(request.headers.get_all("Upgrade")).lower()
-    return "websocket" in (token.strip() for token in offered.split(","))
-
-
-def response(request: Request) -> Response | None:
-    """The HTTP response to a plain GET of the page or its files; None for a websocket upgrade
-    and for paths that are not the page's (the gate goes on with them)."""
-    if is_upgrade(request):
-        return None
-    answer = page(request.path.partition("?")[0])
-    if answer is None:
-        return None
-    headers = Headers(
-        [
-            ("Date", formatdate(usegmt=True)),
-            ("Content-Type", answer.content_type),
-            ("Content-Length", str(len(answer.body))),
-            ("Cache-Control", "no-cache"),  # revalidate: a restarted server may ship a new page
-            ("X-Content-Type-Options", "nosniff"),
-            ("Content-Security-Policy", CSP),
-            ("Connection", "close"),  # websockets serves one HTTP request per connection
-        ]
-    )
-    return Response(answer.status.value, answer.status.phrase, headers, answer.body)

@@ -6,6 +6,7 @@ the other replica, none refused. Skipped, with the reason, where nginx is not in
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -26,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import openai
 import pytest
+import soundfile as sf
 from websockets.sync.client import connect
 
 from s2t_stream.model.audio import to_pcm16
@@ -188,6 +191,20 @@ def vosk_texts(url: str, wave: np.ndarray) -> list[str]:
     return [r["text"] for r in replies if r.get("text")]
 
 
+def wav_bytes(wave: np.ndarray) -> bytes:
+    """`wave` as a 16 kHz 16-bit WAV file."""
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, 16000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def transcribed(port: int, recording: bytes) -> str:
+    """The text of `recording` through OpenAI's API on `port` (the official client)."""
+    base = f"http://127.0.0.1:{port}/v1"
+    with openai.OpenAI(base_url=base, api_key="-", max_retries=0) as api:
+        return api.audio.transcriptions.create(model="whisper-1", file=("a.wav", recording)).text
+
+
 @pytest.fixture
 def scratch() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="s2t-nginx-"))
@@ -211,6 +228,14 @@ def test_sessions_through_nginx_and_a_draining_replica_gets_none(
             assert direct and finals_of(f"{through}/v1/stream", waves[0]) == direct
             assert vosk_texts(f"{through}/", waves[1])
             assert get(port, "/metrics")[0] == 404  # replicas are scraped directly
+            # the web page and the REST API on the same port; an upload past nginx's default
+            # body limit (1 MiB) passes
+            status, page = get(port, "/")
+            assert status == 200 and "<html" in page.lower()
+            recording = wav_bytes(np.concatenate([waves[0], np.zeros(16000 * 40, np.float32)]))
+            assert len(recording) > 1 << 20
+            direct_text = transcribed(b.port, recording)
+            assert direct_text and transcribed(port, recording) == direct_text
 
             # drain A: a client that never answers the closing handshake keeps it draining
             mute = MuteClient(f"ws://127.0.0.1:{a.port}/v1/stream", waves[2])

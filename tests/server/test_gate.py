@@ -5,21 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
-from websockets.server import ServerProtocol
+from starlette.datastructures import Headers
 
-from s2t_stream.server.gate import RETRY_AFTER_S, Gate, authorised, given_token, protocol_of
+from s2t_stream.server.gate import (
+    RETRY_AFTER_S,
+    Answer,
+    Gate,
+    RequestParts,
+    authorised,
+    given_token,
+    protocol_of,
+)
 from s2t_stream.server.metrics import Metrics
 from s2t_stream.server.options import Limits
+from s2t_stream.server.routes import response
 
 
-def request(path: str, **headers: str) -> Request:
-    return Request(path, Headers(headers))
+def request(path: str, **headers: str) -> RequestParts:
+    return RequestParts(path, Headers(headers))
 
 
 def gate(limits: Limits, open_sessions: Callable[[], int] = lambda: 0) -> Gate:
@@ -118,28 +124,32 @@ def test_readyz_says_whether_a_new_session_would_be_taken() -> None:
     assert errors(door, "too_many_sessions") is None  # a readiness check refuses no session
 
 
-def test_the_gate_responds_through_the_connection() -> None:
-    class Connection:
-        def respond(self, status: HTTPStatus, text: str) -> Response:
-            return ServerProtocol().reject(status, text)
-
+def test_the_gates_answers_become_http_responses() -> None:
     door = gate(Limits())
-    connection = cast(ServerConnection, Connection())
-    response = door(connection, request("/metrics"))
-    assert response is not None and response.status_code == 200
-    assert "text/plain; version=0.0.4" in response.headers.get_all("Content-Type")
-    assert "Retry-After" not in response.headers
-    assert door(connection, request("/v1/stream")) is None
+    answer = door.answer(request("/metrics"))
+    assert answer is not None
+    metrics = response(answer)
+    assert metrics.status_code == 200
+    assert metrics.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "Retry-After" not in metrics.headers
+    assert door.answer(request("/v1/stream")) is None
     door.draining = True
-    refused = door(connection, request("/v1/stream"))
-    assert refused is not None and refused.status_code == 503
+    refusal = door.answer(request("/v1/stream"))
+    assert isinstance(refusal, Answer)
+    refused = response(refusal)
+    assert refused.status_code == 503
     assert refused.headers["Retry-After"] == str(RETRY_AFTER_S)
+    assert refused.body.decode() == "draining: the server is shutting down; retry later\n"
 
 
 def test_protocol_by_path_and_the_origin_allow_list() -> None:
     assert protocol_of("/v1/stream?token=x") == "native"
     assert protocol_of("/") == protocol_of("") == "vosk"
     assert gate(Limits()).origins() is None
-    origins: Any = gate(Limits(origins=("https://a.example", "https://b.example"))).origins()
+    assert gate(Limits()).allows_origin("https://any.example")
+    door = gate(Limits(origins=("https://a.example", "https://b.example")))
+    origins: Any = door.origins()
     # a client without an Origin header is no browser page: the allow-list does not apply
     assert origins == ["https://a.example", "https://b.example", None]
+    assert door.allows_origin("https://b.example") and door.allows_origin(None)
+    assert not door.allows_origin("https://evil.example")

@@ -22,10 +22,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 import soundfile as sf
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
-from websockets.server import ServerProtocol
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from s2t_stream.io.protocol import SAMPLE_RATES
@@ -35,18 +32,9 @@ from s2t_stream.model.search import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.server import web
-from s2t_stream.server.gate import Gate
-from s2t_stream.server.metrics import Metrics
 from s2t_stream.server.options import Limits
 from s2t_stream.streaming.events import Final, Word
 from tests.helpers import needs_apertium, running
-
-WEBSOCKET_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade"}
-
-
-def request(path: str, **headers: str) -> Request:
-    return Request(path, Headers(headers))
-
 
 # --- what is served -----------------------------------------------------------------------------
 
@@ -59,8 +47,8 @@ def test_the_page_and_its_files_are_served_with_their_types() -> None:
     assert b'href="web/style.css"' in index.body and b'src="web/app.js"' in index.body
     types = {
         "/web/index.html": "text/html; charset=utf-8",
-        "/web/app.js": "application/javascript; charset=utf-8",
-        "/web/capture-worklet.js": "application/javascript; charset=utf-8",
+        "/web/app.js": "text/javascript; charset=utf-8",
+        "/web/capture-worklet.js": "text/javascript; charset=utf-8",
         "/web/style.css": "text/css; charset=utf-8",
     }
     for path, content_type in types.items():
@@ -105,33 +93,9 @@ def test_without_its_files_the_page_is_404_not_an_error(
         web.files.cache_clear()
 
 
-def test_other_paths_and_websocket_upgrades_are_left_to_the_gate() -> None:
+def test_other_paths_are_not_the_pages() -> None:
     for path in ("/v1/stream", "/healthz", "/index.html", "/webapp.js"):
         assert web.page(path) is None, path
-    assert web.response(request("/", **WEBSOCKET_HEADERS)) is None
-    assert web.response(request("/", Upgrade="WebSocket")) is None  # any case
-    assert web.response(request("/web/app.js", Upgrade="h2c, websocket")) is None
-    assert web.response(request("/v1/stream")) is None
-
-
-def test_the_gate_serves_the_page_without_the_token_but_not_the_websockets() -> None:
-    class Connection:
-        def respond(self, status: HTTPStatus, text: str) -> Response:
-            return ServerProtocol().reject(status, text)
-
-    door = Gate(Limits(token="s3cret"), Metrics(), lambda: 0)
-    connection = cast(ServerConnection, Connection())
-    page = door(connection, request("/?autostart=1"))
-    assert page is not None and page.status_code == 200
-    assert page.headers.get_all("Content-Type") == ["text/html; charset=utf-8"]
-    assert int(page.headers["Content-Length"]) == len(page.body) > 0
-    assert "connect-src 'self' ws: wss:" in page.headers["Content-Security-Policy"]
-    missing = door(connection, request("/web/missing.css"))
-    assert missing is not None and missing.status_code == 404
-    for path in ("/", "/v1/stream"):  # the websockets still need the token
-        refused = door(connection, request(path, **WEBSOCKET_HEADERS))
-        assert refused is not None and refused.status_code == 401, path
-    assert door(connection, request("/?token=s3cret", **WEBSOCKET_HEADERS)) is None
 
 
 @pytest.mark.network
@@ -139,15 +103,21 @@ def test_the_gate_serves_the_page_without_the_token_but_not_the_websockets() -> 
 def test_over_http_the_page_is_served_and_both_protocols_still_answer(bundle: Bundle) -> None:
     with running(bundle, limits=Limits(token="s3cret")) as server:
         base = f"http://127.0.0.1:{server.port}"
-        with urllib.request.urlopen(f"{base}/?autostart=1") as response:
+        with urllib.request.urlopen(f"{base}/?autostart=1") as response:  # no token needed
             assert response.status == 200
             assert response.headers.get_all("Content-Type") == ["text/html; charset=utf-8"]
+            assert "connect-src 'self' ws: wss:" in response.headers["Content-Security-Policy"]
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
             assert b"<title>" in response.read()
         with urllib.request.urlopen(f"{base}/web/app.js") as response:
-            assert response.headers["Content-Type"] == "application/javascript; charset=utf-8"
+            assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
             assert b"/v1/stream" in response.read()
         assert server.http("/web/secret.txt")[0] == 404
         assert server.http("/web/../gate.py")[0] == 404
+        for path in ("/", "/v1/stream"):  # the websockets still need the token
+            with pytest.raises(InvalidStatus) as refused:
+                connect(server.url(path))
+            assert refused.value.response.status_code == 401, path
         with connect(server.url("/?token=s3cret")) as ws:  # Vosk at /
             ws.send(json.dumps({"config": {"sample_rate": 16000}}))
             ws.send(b"\0\0" * 1600)
