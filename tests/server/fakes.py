@@ -12,10 +12,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
-from websockets.asyncio.server import ServerConnection
 
 from s2t_stream.server.outbox import Outbox
-from s2t_stream.server.sessions import Peer
+from s2t_stream.server.sessions import Peer, Sender
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.events import Event, Final, Partial, Word
 
@@ -95,7 +94,7 @@ def engine(fail: bool = False) -> Engine:
 
 
 def peer() -> Peer:
-    return Peer(cast(ServerConnection, SimpleNamespace()))
+    return Peer(cast(Sender, SimpleNamespace()))
 
 
 class ImmediateLoop:

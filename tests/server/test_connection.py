@@ -6,7 +6,6 @@ import asyncio
 from typing import cast
 
 import pytest
-from websockets.asyncio.server import ServerConnection
 
 from s2t_stream.errors import ProtocolError
 from s2t_stream.server.connection import Incoming
@@ -27,7 +26,7 @@ class Socket:
 
 
 def incoming(limits: Limits, *messages: str | bytes) -> Incoming:
-    return Incoming(cast(ServerConnection, Socket(*messages)), limits)
+    return Incoming(Socket(*messages), limits)
 
 
 def refusal(reader: Incoming) -> ProtocolError:
