@@ -27,7 +27,7 @@ from s2t_stream.server.sessions import (
     VoskSession,
     native_start,
 )
-from s2t_stream.server.transport import HOOKS, Hooks, too_large
+from s2t_stream.server.transport import HOOKS, NOT_UTF8_KEY, Hooks, too_large
 
 log = logging.getLogger("s2t_stream.server")
 
@@ -66,6 +66,9 @@ class Link:
         if self.closed is not None:
             raise self.closed
         message = await self.websocket.receive()
+        if message.get(NOT_UTF8_KEY) and self.hooks is not None:  # refused in its turn
+            self.hooks.refuse_text()
+            message = await self.websocket.receive()
         if message["type"] == "websocket.disconnect":
             code, reason = message.get("code"), message.get("reason") or ""
             self.closed = Closed(code, reason, bool(message.get("by_server")))

@@ -17,7 +17,9 @@ cost other clients or lose data here; `StreamProtocol` changes five things:
   flood: every ping gets a pong) is dropped; the app hears `websocket.disconnect` marked
   `not_reading`.
 - A text message that is not UTF-8 closes with 1007 without an error in the log (one client's
-  garbage is not a server fault).
+  garbage is not a server fault), in its turn: once the app has read the messages before it
+  (`Hooks.refuse_text()`), so that an earlier message's refusal is never cut short by it;
+  the client's messages after it are dropped.
 - A connection the server has closed is dropped after CLOSE_TIMEOUT_S if the client has not
   answered (`transport.close()` would wait for ever on a client that does not read)."""
 
@@ -44,6 +46,7 @@ log = logging.getLogger("s2t_stream.server")
 HOOKS = "s2t_stream.transport"  # the scope extension that holds a connection's `Hooks`
 SIZE_SLACK = 1024  # the transport's own limit is this much above the app's: the app answers first
 INVALID_UTF8 = 1007
+NOT_UTF8_KEY = "s2t_stream.not_utf8"  # in a receive event: the text message was not UTF-8
 
 
 def too_large(size: int | None, limit: int) -> ProtocolError:
@@ -81,6 +84,11 @@ class Hooks:
     def abort(self) -> None:
         self.protocol.transport.abort()
 
+    def refuse_text(self) -> None:
+        """Close with 1007: the app has reached a text message that was not UTF-8 (a receive
+        event with NOT_UTF8_KEY); the app then hears `websocket.disconnect`."""
+        self.protocol.refuse_text()
+
 
 class StreamProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O websocket protocol with the server's transport rules (see the module).
@@ -93,6 +101,7 @@ class StreamProtocol(WebSocketsSansIOProtocol):
         self.hooks = Hooks(self)
         self.half_closed = False
         self.failed = False  # on the client's data: see handle_parser_exception
+        self.refusing = False  # a text message was not UTF-8: later messages are dropped
 
     async def run_asgi(self) -> None:
         extensions = self.scope.get("extensions") or {}
@@ -124,15 +133,24 @@ class StreamProtocol(WebSocketsSansIOProtocol):
             self.transport.abort()
 
     def send_receive_event_to_app(self) -> None:
+        if self.refusing:
+            self.frames = []
+            return
         if self.curr_msg_data_type == "text" and not self.close_sent:
             try:
                 b"".join(self.frames).decode()
             except UnicodeDecodeError:
                 self.frames = []
-                self.conn.send_close(INVALID_UTF8, "text messages must be UTF-8")
-                self.handle_parser_exception()
+                self.refusing = True
+                marker: Any = {"type": "websocket.receive", NOT_UTF8_KEY: True}  # an extra key
+                self.queue.put_nowait(marker)
                 return
         super().send_receive_event_to_app()
+
+    def refuse_text(self) -> None:
+        if not self.close_sent and not self.failed:
+            self.conn.send_close(INVALID_UTF8, "text messages must be UTF-8")
+            self.handle_parser_exception()
 
     def handle_parser_exception(self) -> None:
         """The connection failed on the client's data (too large, not UTF-8, not websocket):

@@ -9,7 +9,8 @@ of the documented protocols (`native_expect`, `vosk_expect`), written from docs/
 not from the server's code; where the documents leave a choice (a `tgt_lang` this model may not
 know, a Vosk config's float rate or fields vosk-server ignores) either answer is accepted, and
 the websockets layer's own refusals (a frame past its size limit, a text frame that is not
-UTF-8) may close with their RFC 6455 codes, even before earlier messages are answered. Nothing
+UTF-8) may close with their RFC 6455 codes, the first even before earlier messages are answered.
+Nothing
 may hang (every receive has a timeout), be an `internal` error or leave an error in the server's
 log; finals come in the audio's order, numbered 0, 1, 2, …; a Vosk client gets one reply per
 message; the control sessions get exactly the finals they get on a quiet server. Afterwards the
@@ -277,8 +278,9 @@ def native_audio(data: bytes, start: dict[str, Any]) -> Verdict:
 
 def transport(action: Action) -> tuple[frozenset[str], frozenset[int]] | None:
     """The refusal of a frame the websockets layer refuses itself (codes, bare close codes), or
-    None. Such a frame may also be refused before the messages sent ahead of it are answered:
-    the layer reads ahead."""
+    None. A frame over the size limit may be refused before the messages sent ahead of it are
+    answered (from its header: the layer reads ahead); a text frame that is not UTF-8 is refused
+    in its turn (tests/server/test_hostile.py)."""
     if isinstance(action, NotUtf8):
         return frozenset({"bad_json"}), frozenset({NOT_UTF8})
     if isinstance(action, Text | bytes) and size_of(action) > LIMIT:
