@@ -137,6 +137,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     import torch
 
+    from s2t_stream.server import memory
+
     if args.log_json:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
@@ -152,6 +154,7 @@ def run_serve(args: argparse.Namespace) -> int:
         available_languages(args.mt)  # before the model loads: a missing pair is said at once
     options = stream_options(args)
     torch.set_num_threads(args.threads)
+    memory.bound_kernel_cache()  # before the model's first forward pass
     bundle = load_model(args)
     server = StreamingServer(bundle, options, limits(args), args.workers, args.mt)
     for translator in server.engines.translators.values():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -16,3 +19,40 @@ def test_glibc_takes_the_tuning_and_trims() -> None:
     del blocks[::2]  # free pages inside the heap, which free() cannot give back from its top
     assert memory.trim() is True
     assert len(blocks) == 1000
+
+
+SAME_SHAPE_TWICE = """
+import sys, torch
+from s2t_stream.server import memory
+if sys.argv[1] == "bound":
+    memory.bound_kernel_cache()
+conv = torch.nn.Conv1d(80, 512, 5, stride=2, padding=2)  # the subsampler's first
+with torch.inference_mode():
+    conv(torch.randn(2, 80, 300)); conv(torch.randn(2, 80, 300))
+"""
+
+
+def kernels_built(*argv: str) -> tuple[int, int]:
+    """(cache hits, cache misses) of oneDNN kernels for one shape convolved twice."""
+    env = {**os.environ, "ONEDNN_VERBOSE": "2", "OMP_NUM_THREADS": "1"}
+    env.pop(memory.KERNEL_CACHE_VARIABLE, None)
+    command = [sys.executable, "-c", SAME_SHAPE_TWICE, *argv]
+    log = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    return log.count("create:cache_hit"), log.count("create:cache_miss")
+
+
+def test_the_server_keeps_no_onednn_kernels() -> None:
+    """Without the bound, the second call finds its kernels in the cache; with it, every call
+    builds them again (server/memory.py: the cache is what grew)."""
+    hits, misses = kernels_built("default")
+    if hits + misses == 0:
+        pytest.skip("this torch build runs the convolution without oneDNN (nothing to bound)")
+    assert hits > 0
+    hits, misses = kernels_built("bound")
+    assert hits == 0 and misses > 0
+
+
+def test_an_operators_kernel_cache_setting_stands(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(memory.KERNEL_CACHE_VARIABLE, "1024")
+    memory.bound_kernel_cache()
+    assert os.environ[memory.KERNEL_CACHE_VARIABLE] == "1024"
