@@ -19,12 +19,12 @@ from s2t_stream.model.network import EncoderOutput, Speech2Text, concat_outputs
 from s2t_stream.model.search import SearchSettings, search
 from tests.helpers import TINY
 
-ROOT = Path(__file__).resolve().parents[2]
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 EOS, PAD, RATE = 2, 1, 3.5
 
 
 def launcher() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("steered_server", ROOT / "bench/steered_server.py")
+    spec = importlib.util.spec_from_file_location("steered_server", BENCH / "steered_server.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
