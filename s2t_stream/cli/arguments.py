@@ -130,8 +130,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         choices=QUANTIZE_MODES,
         default="none",
         help="int8: the linear layers' weights in int8 (PyTorch's dynamic quantisation), for "
-        "CPU inference in float32 (--device auto then means the CPU): faster, a little less "
-        "accurate (README, Performance)",
+        "CPU inference in float32 (--device auto then means the CPU); its speed and accuracy "
+        "are in the README (Performance)",
     )
     group.add_argument(
         "--trust-checkpoint",
