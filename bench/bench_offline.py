@@ -2,11 +2,17 @@
 s2t-small-shaped weights and the same 60 s of audio; tokens must be identical.
 
     python bench/bench_offline.py [--seconds 60] [--max-length 200] [--device cpu] [--json out.json]
+    python bench/bench_offline.py --quantize int8        (also ours with int8 linear layers)
+
+With `--quantize int8` ours also runs with the same weights quantised (`--quantize int8` of the
+commands, CPU only); its tokens are not expected to equal the float model's (random weights
+have near-ties everywhere), only its time is compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import time
@@ -21,6 +27,7 @@ from transformers import Speech2TextForConditionalGeneration as Reference
 from s2t_stream.model.config import DecodingOptions, GenerationConfig, ModelConfig
 from s2t_stream.model.features import extract_features
 from s2t_stream.model.network import Speech2Text
+from s2t_stream.model.quantize import quantize_int8
 from s2t_stream.model.search import SearchSettings, search
 
 
@@ -77,6 +84,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=200)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--quantize", choices=["none", "int8"], default="none")
     parser.add_argument("--json", default=None, help="write the results here too")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -87,11 +95,13 @@ def main() -> None:
     reference.to(args.device)
     ours = Speech2Text(ModelConfig()).eval().to(args.device)
     ours.load_state_dict(reference.state_dict())
+    int8 = quantize_int8(copy.deepcopy(ours)) if args.quantize == "int8" else None
     wave = audio(args.seconds)
     extractor = Speech2TextFeatureExtractor()
     results: dict[str, Any] = {
         "audio_s": args.seconds,
         "device": args.device,
+        "quantize": args.quantize,
         "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "runs": [],
@@ -115,6 +125,16 @@ def main() -> None:
             "ours_rtf": round(our_s / args.seconds, 4),
             "speedup": round(ref_s / our_s, 2),
         }
+        if int8 is not None:
+            int8_s, int8_got = timed(
+                partial(our_tokens, int8, wave, settings, args.device), args.repeats
+            )
+            run |= {
+                "ours_int8_s": round(int8_s, 3),
+                "ours_int8_rtf": round(int8_s / args.seconds, 4),
+                "int8_tokens": len(int8_got),
+                "int8_speedup_over_ours": round(our_s / int8_s, 2),
+            }
         results["runs"].append(run)
         print(
             f"beam {beams}: {run['tokens']} tokens, identical={run['identical_tokens']}  "
@@ -122,6 +142,12 @@ def main() -> None:
             f"(RTF {run['ours_rtf']})  speed-up {run['speedup']}×",
             flush=True,
         )
+        if int8 is not None:
+            print(
+                f"beam {beams}, ours int8: {run['int8_tokens']} tokens, {run['ours_int8_s']:.2f} s "
+                f"(RTF {run['ours_int8_rtf']}), {run['int8_speedup_over_ours']}× ours float32",
+                flush=True,
+            )
     print(json.dumps(results))
     if args.json:
         with open(args.json, "w") as f:

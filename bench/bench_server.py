@@ -1,6 +1,8 @@
 """Server load benchmark: K concurrent real-time streams over loopback websockets.
 
     python bench/bench_server.py --streams 8,16,32,48 --minutes 2 --json bench/results/server.json
+    python bench/bench_server.py --shape s2t-small --streams 16,24 --minutes 2  (realistic decoding)
+    python bench/bench_server.py --shape s2t-small --decode worst --quantize int8 --streams 16
     python bench/bench_server.py --shape s2t-small --device cuda --workers 1 \
         --client-processes 8 --streams 250,500,1000 --minutes 1       (the accelerator target)
 
@@ -10,11 +12,23 @@ chunks at real time, and measures, on the client side, each sentence's finalisat
 (final received − sentence end), the interval between a segment's partials (sent when its text
 changes), how far behind real time the last events arrive, and the server's CPU time and peak
 memory. A K is sustained when the p95 finalisation latency is ≤ 1 s and the server keeps up
-with real time. `--shape s2t-small` serves a model of s2t-small's shape
-(12 + 6 layers, d_model 256, FFN 2048) with random weights and the bundled model's tokenizer:
-the cost of the real model without its accuracy (steered away from eos, every update decodes
-to its token budget: a worst case). Clients can run in several processes, so that they are not
-the bottleneck."""
+with real time. `--quantize int8` serves the model with int8 linear layers (the server's own
+flag). Clients can run in several processes, so that they are not the bottleneck.
+
+`--shape s2t-small` serves a model of s2t-small's shape (12 + 6 layers, d_model 256, FFN 2048;
+the bundled model's 500-piece tokenizer and output layer, where s2t-small has 10 000 pieces)
+with random weights: the cost of the real model without its accuracy. How long its hypotheses
+run is `--decode`:
+
+- `realistic` (the default with `--shape`): as long as a trained model's. The server is started
+  through bench/steered_server.py, which makes eos win once a hypothesis (committed prefix
+  included) holds round(`--tokens-per-s` × the decoded window's seconds) tokens, the model
+  doing all its usual compute; 3.5 tokens per second is what a 10 000-piece vocabulary makes
+  of our demo model's transcripts (bench/token_rate.py).
+- `worst`: never: the model is steered away from eos and every update decodes to its token
+  budget (10 + 8 tokens per second of window, s2t_stream/model/loops.py).
+
+Without `--shape` the model decodes as it was trained, and the table says so."""
 
 from __future__ import annotations
 
@@ -27,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from itertools import pairwise
@@ -48,6 +63,13 @@ from s2t_stream.training.train import initialise
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK_S = 0.1
+SERVER = (str(ROOT / "server.py"),)
+TOKENS_PER_S = 3.5  # a trained s2t-small's hypotheses, per second of window (module docstring)
+DECODING = {
+    "model": "the model's own (trained)",
+    "realistic": "realistic: eos at round({rate:g} tokens per second × window) tokens",
+    "worst": "worst case: no eos, every update decodes its whole token budget",
+}
 
 
 def random_model(shape: str, like: str, out: Path) -> str:
@@ -65,12 +87,15 @@ def random_model(shape: str, like: str, out: Path) -> str:
     return str(out)
 
 
-def start_server(args: argparse.Namespace, model: str) -> tuple[subprocess.Popen[str], int]:
+def start_server(
+    args: argparse.Namespace, model: str, launcher: Sequence[str] = SERVER
+) -> tuple[subprocess.Popen[str], int]:
+    """`launcher` (server.py, or a script taking its flags) on any free port, and that port."""
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     process = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "server.py"),
+            *launcher,
             "--port",
             "0",
             "--model",
@@ -86,6 +111,8 @@ def start_server(args: argparse.Namespace, model: str) -> tuple[subprocess.Popen
             args.device,
             "--dtype",
             args.dtype,
+            "--quantize",
+            args.quantize,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -165,8 +192,15 @@ def load(url: str, streams: list[TestStream]) -> list[dict[str, Any]]:
     return asyncio.run(run())
 
 
+def launcher(args: argparse.Namespace) -> Sequence[str]:
+    """What starts the server for `args.decode`."""
+    if args.decode != "realistic":
+        return SERVER
+    return (str(ROOT / "bench/steered_server.py"), f"--tokens-per-s={args.tokens_per_s}")
+
+
 def run_k(k: int, args: argparse.Namespace, pool: list[TestStream], model: str) -> dict[str, Any]:
-    process, port = start_server(args, model)
+    process, port = start_server(args, model, launcher(args))
     try:
         cpu0, wall0 = cpu_seconds(process.pid), time.monotonic()
         peak = [rss_mib(process.pid)]
@@ -189,6 +223,7 @@ def run_k(k: int, args: argparse.Namespace, pool: list[TestStream], model: str) 
     audio_s = sum(len(s.audio) for s in pool[:k]) / 16000
     return {
         "streams": k,
+        "decode": args.decode,
         "finalisation_latency_s": summarise(latencies) | {"p95": round(p95, 3)},
         "server_side_finalisation_latency_s": summarise(on_server),
         "partial_interval_s": summarise([g for r in results for g in r["partial_gaps"]]),
@@ -219,6 +254,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="the server's compute device")
     parser.add_argument("--dtype", default="float32", help="float16/bfloat16 on CUDA")
+    parser.add_argument(
+        "--quantize", choices=["none", "int8"], default="none", help="the server's --quantize"
+    )
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
 
@@ -229,10 +267,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--streams", default="8,16,32,48", help="comma-separated K values")
     parser.add_argument("--minutes", type=float, default=2.0, help="length of each stream")
     parser.add_argument("--shape", default=None, help="serve a random model of this shape")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--decode",
+        choices=["realistic", "worst"],
+        default=None,
+        help="with --shape: hypotheses as long as a trained model's, or never ending (default: "
+        "realistic)",
+    )
+    parser.add_argument(
+        "--tokens-per-s",
+        type=float,
+        default=TOKENS_PER_S,
+        help="--decode realistic: a hypothesis's tokens per second of window",
+    )
+    args = parser.parse_args(argv)
+    if args.decode is not None and args.shape is None:
+        parser.error("--decode needs --shape (a trained model decodes as it was trained)")
+    if args.tokens_per_s <= 0:
+        parser.error(f"--tokens-per-s: expected a number > 0, got {args.tokens_per_s}")
+    args.decode = "model" if args.shape is None else args.decode or "realistic"
+    return args
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
+def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    decoding = DECODING[args.decode].format(rate=args.tokens_per_s)
+    print(f"model: {args.shape or args.model}, decoding: {decoding}, quantize: {args.quantize}")
     print(
         "| K | p95 final latency | median | partial interval, median | max lag | "
         "server CPU cores | peak RSS | sustained |"
@@ -264,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             row = run_k(k, args, pool, model)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print_table(rows)
+    print_table(rows, args)
     best = max((r["streams"] for r in rows if r["sustained"]), default=0)
     print(f"largest K sustained: {best}")
     if args.json:
@@ -275,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
                     "model": args.shape or args.model,
                     "device": args.device,
                     "dtype": args.dtype,
+                    "quantize": args.quantize,
+                    "decode": args.decode,
+                    "tokens_per_s": args.tokens_per_s if args.decode == "realistic" else None,
                     "workers": args.workers,
                     "threads": args.threads,
                     "server_args": args.server_args,

@@ -452,7 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(report)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        settings = {k: vars(args)[k] for k in ("model", "workers", "threads", "server_args")}
+        settings = {
+            k: vars(args)[k] for k in ("model", "workers", "threads", "quantize", "server_args")
+        }
         report = {**report, **settings, "session_minutes": args.session_minutes}
         args.json.write_text(json.dumps(report, indent=2))
     return 0

@@ -1,5 +1,6 @@
-"""Where the bundled model lives, which model a command uses by default, and which compute device
-`auto` means. A leaf module: it imports torch only inside `pick_device`."""
+"""Where the bundled model lives, which model a command uses by default, which compute device
+`auto` means, and the load-time quantisations. A leaf module: it imports torch only inside
+`pick_device`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_MODEL = REPO_ROOT / "assets" / "models" / "s2t-demo-en"
 MODEL_ENV = "S2T_STREAM_MODEL"
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
+# how a model's linear layers may be stored when loaded: as they are, or int8 for CPU inference
+QUANTIZE_MODES = ("none", "int8")
 
 
 def default_model() -> str:

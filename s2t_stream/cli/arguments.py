@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from s2t_stream.defaults import DEVICE_NAMES, MODEL_ENV, default_model, pick_device
+from s2t_stream.defaults import (
+    DEVICE_NAMES,
+    MODEL_ENV,
+    QUANTIZE_MODES,
+    default_model,
+    pick_device,
+)
 from s2t_stream.errors import CheckpointError, MissingExtra, S2TError
 from s2t_stream.model.audio import AudioSource, RawFormat
 from s2t_stream.streaming.cmvn import CmvnOptions
@@ -103,7 +109,8 @@ def number(
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --device, --dtype and checkpoint trust: every command that loads a model."""
+    """--model, --device, --dtype, --quantize and checkpoint trust: every command that loads a
+    model."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
@@ -117,6 +124,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         choices=DTYPES,
         default="float32",
         help="weights and activations; float16/bfloat16 need CUDA",
+    )
+    group.add_argument(
+        "--quantize",
+        choices=QUANTIZE_MODES,
+        default="none",
+        help="int8: the linear layers' weights in int8 (PyTorch's dynamic quantisation), for "
+        "CPU inference in float32 (--device auto then means the CPU); its speed and accuracy "
+        "are in the README (Performance)",
     )
     group.add_argument(
         "--trust-checkpoint",
@@ -144,12 +159,16 @@ def announced(message: str, after_s: float = SLOW_S) -> Iterator[None]:
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
-    """The `--device`/`--dtype`/trust flags as `LoadOptions` (imports torch)."""
+    """The `--device`/`--dtype`/`--quantize`/trust flags as `LoadOptions` (imports torch)."""
     import torch
 
     from s2t_stream.model.checkpoint import LoadOptions
 
-    device = pick_device(args.device, args.device_flag)
+    check_quantize(args)
+    device = pick_device(
+        "cpu" if args.quantize != "none" and args.device == "auto" else args.device,
+        args.device_flag,
+    )
     if args.dtype != "float32" and not device.startswith("cuda"):
         raise S2TError(f"--dtype {args.dtype} needs a CUDA device; this run uses {device}")
     return LoadOptions(
@@ -157,7 +176,21 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         dtype=getattr(torch, args.dtype),
         trust_pickle=args.trust_checkpoint,
         offline=True if args.offline else None,
+        quantize=args.quantize,
     )
+
+
+def check_quantize(args: argparse.Namespace) -> None:
+    """`--quantize int8` is CPU inference in float32: an S2TError naming the flags otherwise."""
+    if args.quantize == "none":
+        return
+    asked = [f"{args.device_flag} {args.device}"] if args.device.startswith("cuda") else []
+    asked += [f"--dtype {args.dtype}"] if args.dtype != "float32" else []
+    if asked:
+        raise S2TError(
+            f"--quantize {args.quantize} runs on the CPU in float32 (--device cpu or auto, "
+            f"--dtype float32); got {' and '.join(asked)}"
+        )
 
 
 def load_model(args: argparse.Namespace) -> Bundle:

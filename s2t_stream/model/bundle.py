@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from s2t_stream.defaults import QUANTIZE_MODES
 from s2t_stream.errors import OptionsError
 from s2t_stream.model.config import GenerationConfig, ModelConfig
 from s2t_stream.model.features import FeatureOptions
@@ -43,10 +44,26 @@ class Bundle:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load: target device and dtype, pickle trust, hub cache behaviour."""
+    """How to load: target device and dtype, int8 quantisation (`quantize`, see
+    `model/quantize.py`: CPU and float32 only), pickle trust, hub cache behaviour."""
 
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
     trust_pickle: bool = False
     offline: bool | None = None  # None: follow HF_HUB_OFFLINE
     cache_dir: Path | None = None
+    quantize: str = "none"  # one of QUANTIZE_MODES
+
+    def __post_init__(self) -> None:
+        if self.quantize not in QUANTIZE_MODES:
+            raise OptionsError(
+                f"LoadOptions.quantize: expected one of {', '.join(QUANTIZE_MODES)}, "
+                f"got {self.quantize!r}"
+            )
+        if self.quantize != "none" and (
+            torch.device(self.device).type != "cpu" or self.dtype != torch.float32
+        ):
+            raise OptionsError(
+                f"LoadOptions.quantize={self.quantize!r} is for CPU inference in float32, got "
+                f"device={self.device!r}, dtype={self.dtype}"
+            )

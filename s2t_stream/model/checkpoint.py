@@ -10,6 +10,7 @@ from s2t_stream.errors import CheckpointError
 from s2t_stream.model import fairseq
 from s2t_stream.model.bundle import Bundle, LoadOptions
 from s2t_stream.model.hf import load_hf_dir, save_bundle
+from s2t_stream.model.quantize import quantize_int8
 from s2t_stream.model.weights import WEIGHT_FILES
 
 __all__ = ["Bundle", "LoadOptions", "load_bundle", "save_bundle"]
@@ -41,6 +42,8 @@ def load_bundle(spec: str | Path, options: LoadOptions = LoadOptions()) -> Bundl
             )
         bundle = fairseq.load(found[0], options)
     bundle.model.to(device=options.device, dtype=options.dtype).eval()
+    if options.quantize == "int8":
+        quantize_int8(bundle.model)
     return bundle
 
 

@@ -14,6 +14,7 @@ from s2t_stream.model.config import GenerationConfig, ModelConfig
 from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.jsonfile import read_json_object, write_json
 from s2t_stream.model.network import Speech2Text
+from s2t_stream.model.quantize import is_quantized
 from s2t_stream.model.tokenizer import Tokenizer
 from s2t_stream.model.weights import (
     WEIGHT_FILES,
@@ -57,9 +58,15 @@ def load_hf_dir(path: Path, options: LoadOptions = LoadOptions()) -> Bundle:
 
 def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.float32) -> None:
     """Write config, generation and preprocessor configs, model.safetensors and tokenizer files
-    in the published layout, loadable by us and by the reference's `from_pretrained`."""
+    in the published layout, loadable by us and by the reference's `from_pretrained`. A model
+    quantised at load (`LoadOptions.quantize`) cannot be saved: its weights are packed int8."""
     from safetensors.torch import save_file
 
+    if is_quantized(bundle.model):
+        raise CheckpointError(
+            f"{out_dir}: cannot save an int8-quantised model (its weights are packed for the "
+            "int8 kernels); save the float model and quantise when loading it (--quantize int8)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     config = bundle.config
     for name, data in (

@@ -54,17 +54,20 @@ def concat_outputs(outputs: Sequence[EncoderOutput]) -> EncoderOutput:
 FEW_ROWS = 8
 
 
-def project(layer: nn.Linear, x: Tensor) -> Tensor:
+def project(layer: nn.Module, x: Tensor) -> Tensor:
     """`layer(x)` for (..., in) → (..., out), via a faster GEMM layout when there are few rows.
 
     A decoding step multiplies a handful of rows (beams) by every weight matrix, which is
     memory-bound; the CPU BLAS streams a weight 2-3× faster as `W @ xᵀ` than as `x @ Wᵀ` for
     2-8 rows (measured: 16-25 vs 6-8 GB/s), and a single row is padded to two for the same path.
-    Results differ from `layer(x)` only by float rounding (~1e-6).
+    Results differ from `layer(x)` only by float rounding (~1e-6). A layer that is not a float
+    `nn.Linear` (an int8 one, `quantize.py`, whose weight is packed for its own kernel) runs
+    its own forward.
     """
     rows = x.numel() // x.shape[-1]
-    if rows > FEW_ROWS or x.device.type != "cpu":
-        return layer(x)
+    if rows > FEW_ROWS or x.device.type != "cpu" or not isinstance(layer, nn.Linear):
+        out: Tensor = layer(x)
+        return out
     flat = x.reshape(rows, x.shape[-1])
     if rows == 1:
         flat = torch.cat([flat, flat])

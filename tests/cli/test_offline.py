@@ -14,8 +14,9 @@ import soundfile as sf
 import torch
 from transformers import Speech2TextForConditionalGeneration
 
-from s2t_stream.cli import main
-from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
+from s2t_stream.cli import build_parser, main
+from s2t_stream.cli.arguments import load_options
+from s2t_stream.model.checkpoint import Bundle, LoadOptions, load_bundle, save_bundle
 from s2t_stream.model.config import GenerationConfig, ModelConfig
 from s2t_stream.model.features import FeatureOptions, extract_features
 from s2t_stream.model.network import Speech2Text
@@ -127,6 +128,17 @@ def test_a_closed_pipe_ends_quietly(model_dir: Path, wavs: list[Path]) -> None:
     [
         (["--tgt-lang", "fr"], "unknown target language 'fr'"),
         (["--dtype", "float16", "--device", "cpu"], "needs a CUDA device"),
+        (
+            ["--quantize", "int8", "--device", "cuda"],
+            "--quantize int8 runs on the CPU in float32 (--device cpu or auto, --dtype float32); "
+            "got --device cuda",
+        ),
+        (
+            ["--quantize", "int8", "--device", "cuda:1", "--dtype", "float16"],
+            "got --device cuda:1 and --dtype float16",
+        ),
+        (["--quantize", "int8", "--dtype", "bfloat16"], "got --dtype bfloat16"),
+        (["--quantize", "int4"], "argument --quantize: invalid choice: 'int4'"),
         (["--beam", "0"], "argument --beam: expected an integer ≥ 1, got 0"),
     ],
 )
@@ -141,6 +153,25 @@ def test_bad_options_print_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("s2t-stream: error: ")
     assert message in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["transcribe", "a.wav"],
+        ["eval", "test.jsonl"],
+        ["stream", "a.wav"],
+        ["mic"],
+        ["serve"],
+    ],
+)
+def test_every_command_that_loads_a_model_takes_quantize(command: list[str]) -> None:
+    """The flag reaches `LoadOptions` (serve's too: `server.py` is `s2t-stream serve`), and
+    `--device auto` means the CPU for int8 whatever the machine has."""
+    args = build_parser().parse_args([*command, "--quantize", "int8"])
+    assert load_options(args) == LoadOptions(device="cpu", quantize="int8")
+    args = build_parser().parse_args(command)
+    assert load_options(args).quantize == "none"
 
 
 def test_missing_audio_and_model_are_clear_errors(

@@ -17,14 +17,22 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from s2t_stream.model.audio import resample, to_pcm16
-from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.model.checkpoint import Bundle, LoadOptions, load_bundle
 from s2t_stream.model.search import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.server.options import Limits
 from s2t_stream.server.sessions import Session
 from s2t_stream.streaming.policy import PolicyOptions
-from tests.helpers import BUNDLED_MODEL, SAMPLES, FakeBackend, needs_apertium, running
+from s2t_stream.training.wer import corpus_wer
+from tests.helpers import (
+    BUNDLED_MODEL,
+    SAMPLES,
+    FakeBackend,
+    needs_apertium,
+    running,
+    sample_texts,
+)
 
 if not (BUNDLED_MODEL / "config.json").is_file():
     pytest.skip(f"no bundled model at {BUNDLED_MODEL}", allow_module_level=True)
@@ -117,6 +125,22 @@ def test_concurrent_clients_each_get_their_own_transcript(
         jobs = [pool.submit(whole_file, server.url(), waves[i % 5]) for i in range(10)]
         results = [texts(job.result(timeout=120)) for job in jobs]
     assert results == [[offline[i % 5]] for i in range(10)]
+
+
+@pytest.mark.slow
+def test_an_int8_model_is_shared_by_two_workers(waves: list[np.ndarray]) -> None:
+    """`serve --quantize int8`: both worker threads run the one quantised model at once (its
+    int8 layers hold no per-call state). Batching moves int8 results a little (activations are
+    quantised per call, over the round's rows: the same file gave "…enjoyable" as "angeible"
+    in one session and "angeiable" in another), so the finals are held to the reference texts:
+    measured 13.6 % WER over the ten sessions, as with the float model (13.6 %)."""
+    int8 = load_bundle(BUNDLED_MODEL, LoadOptions(quantize="int8"))
+    with running(int8, workers=2) as server, ThreadPoolExecutor(6) as pool:
+        jobs = [pool.submit(whole_file, server.url(), waves[i % 5]) for i in range(10)]
+        results = [texts(job.result(timeout=120)) for job in jobs]
+    assert all(len(r) == 1 for r in results), results
+    references = sample_texts()
+    assert corpus_wer([references[i % 5] for i in range(10)], [r[0] for r in results]) <= 0.2
 
 
 def test_partials_can_be_turned_off_and_finalize_ends_a_segment(
