@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
@@ -169,3 +170,40 @@ def test_vosk_gets_one_reply_per_message_over_rounds_from_a_single_wake() -> Non
         {"partial": "heard 4800"},
         {"text": "final 1", "result": [{"conf": 1.0, "start": 0.0, "end": 0.1, "word": "w1"}]},
     ]
+
+
+class HeldEngine(FakeEngine):
+    """A fake engine whose steps wait until `release` is set (a long round)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def step(self, streams: Sequence[FakeStream], *, finals_only: bool = False) -> int:
+        assert self.release.wait(10), "never released"
+        return super().step(streams, finals_only=finals_only)
+
+
+def test_lanes_do_not_wait_for_each_other() -> None:
+    """Sessions join the emptier lane; a lane whose round is long does not hold up the other
+    lane's rounds (they used to end together, leaving a core idle)."""
+    held = HeldEngine()
+
+    async def scenario() -> tuple[NativeSession, NativeSession]:
+        slow, quick = native((TENTH, END), held), native((TENTH, END))
+        scheduler = Scheduler(2, Metrics())
+        scheduler.add(slow)
+        scheduler.add(quick)
+        assert [len(lane) for lane in scheduler.lanes] == [1, 1]
+        running = asyncio.create_task(scheduler.run())
+        scheduler.wake()
+        await asyncio.wait_for(quick.finished.wait(), 5)  # while the slow round is held
+        assert not slow.finished.is_set()
+        held.release.set()
+        await asyncio.wait_for(slow.finished.wait(), 5)
+        running.cancel()
+        return slow, quick
+
+    slow, quick = asyncio.run(scenario())
+    assert [m["type"] for m in drain(quick.outbox)] == ["final", "partial", "end"]
+    assert [m["type"] for m in drain(slow.outbox)] == ["final", "partial", "end"]
