@@ -116,6 +116,7 @@ class StreamingServer:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks)
+            self.scheduler.close()
 
     async def drain(self) -> None:
         """Stop taking sessions (`/readyz` and new sessions get 503 from here on, `/healthz`

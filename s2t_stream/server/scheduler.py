@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from s2t_stream.errors import ProtocolError
@@ -53,12 +54,12 @@ class Scheduler:
     - The event loop alone creates engines (`Engines`) and sessions, with their streams, and
       alone touches the session set, `buffered_s`, the outbox and the asyncio events; it only
       appends to a session's `inbox`.
-    - A worker touches only its lane's sessions, for one round: it pops their `inbox` (a
-      deque: appends and pops are atomic), drives their streams (a session stays in one lane,
-      and a lane's rounds do not overlap, so one thread at a time drives a stream), updates a
-      Vosk session's replies, and calls `Engine.step`, concurrently with the other lanes on
-      disjoint streams; it reads the engines and never creates one. Messages go back through
-      `loop.call_soon_threadsafe`; the metrics are thread-safe."""
+    - A worker, the lane's own thread, touches only its lane's sessions, for one round: it pops
+      their `inbox` (a deque: appends and pops are atomic), drives their streams (a session
+      stays in one lane, and a lane's rounds do not overlap, so one thread at a time drives a
+      stream), updates a Vosk session's replies, and calls `Engine.step`, concurrently with the
+      other lanes on disjoint streams; it reads the engines and never creates one. Messages go
+      back through `loop.call_soon_threadsafe`; the metrics are thread-safe."""
 
     def __init__(self, workers: int, metrics: Metrics) -> None:
         if workers < 1:
@@ -67,6 +68,15 @@ class Scheduler:
         self.metrics = metrics
         self.lanes: list[set[Session]] = [set() for _ in range(workers)]
         self._wake = [asyncio.Event() for _ in range(workers)]
+        # a thread of its own per lane: the native libraries' per-thread buffers exist once
+        self._threads = [
+            ThreadPoolExecutor(1, thread_name_prefix=f"lane-{lane}") for lane in range(workers)
+        ]
+
+    def close(self) -> None:
+        """Let the lanes' threads end (after the round each may be running)."""
+        for thread in self._threads:
+            thread.shutdown(wait=False, cancel_futures=True)
 
     @property
     def sessions(self) -> set[Session]:
@@ -115,7 +125,7 @@ class Scheduler:
         if not ready:
             return
         try:
-            outcome = await asyncio.to_thread(self.work, ready, loop)
+            outcome = await loop.run_in_executor(self._threads[lane], self.work, ready, loop)
         except Exception as error:  # outside any one session: fail the lane's round
             outcome = Outcome(failed=dict.fromkeys(ready, error))
         for session, seconds in outcome.consumed.items():
