@@ -41,7 +41,7 @@ from gui.sources import InputChoice, SourceFactory, available_sources, duration_
 from gui.transcript import Transcript, source_of
 from gui.views import LevelMeter, StatusLine, TranscriptView
 from gui.worker import Backend, CaptionWorker, WorkerStatus
-from s2t_stream.defaults import default_model
+from s2t_stream.defaults import BUNDLED_ST_MODEL, bundled_translation_languages, default_model
 from s2t_stream.errors import AudioError
 from s2t_stream.io.capture import InputSource
 from s2t_stream.streaming.drive import DEFAULT_LABELS
@@ -64,6 +64,15 @@ class RunConfig:
     tgt_lang: str | None
     translator: str
     translator_lang: str | None
+
+    def second_model(self) -> str:
+        """The translation model run beside the first: the one named, else for a language the
+        bundled speech-translation model has, that model ("": none)."""
+        if self.translator or self.translator_lang is None:
+            return self.translator
+        if self.translator_lang in bundled_translation_languages():
+            return str(BUNDLED_ST_MODEL)
+        return ""
 
 
 class MainWindow(QMainWindow):
@@ -171,7 +180,10 @@ class MainWindow(QMainWindow):
         )
         self.translation_model = QLineEdit(str(s.value("translation_model", "")))
         self.translation_model.setPlaceholderText("a second model, optional")
-        self.translation_model.setToolTip("a translation model run on the same audio")
+        self.translation_model.setToolTip(
+            "a translation model run on the same audio (empty with a language: the bundled "
+            "English-to-Spanish/Catalan model)"
+        )
         self.translation_lang = self._language(
             str(s.value("translation_lang", "")),
             "e.g. fr",
@@ -275,9 +287,9 @@ class MainWindow(QMainWindow):
 
         def engines() -> list[Backend]:
             first = backend(config.model, config.tgt_lang)
-            if not config.translator:
+            if not config.second_model():
                 return [first]
-            return [first, backend(config.translator, config.translator_lang)]
+            return [first, backend(config.second_model(), config.translator_lang)]
 
         worker = CaptionWorker(
             engines,

@@ -11,15 +11,29 @@ from s2t_stream.errors import S2TError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_MODEL = REPO_ROOT / "assets" / "models" / "s2t-demo-en"
+# English speech -> Spanish or Catalan text (the multilingual layout: <lang:es>, <lang:ca>)
+BUNDLED_ST_MODEL = REPO_ROOT / "assets" / "models" / "s2t-demo-st"
 MODEL_ENV = "S2T_STREAM_MODEL"
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
 # how a model's linear layers may be stored when loaded: as they are, or int8 for CPU inference
 QUANTIZE_MODES = ("none", "int8")
 
 
-def default_model() -> str:
-    """`$S2T_STREAM_MODEL`, else the bundled demo model's directory."""
-    return os.environ.get(MODEL_ENV) or str(BUNDLED_MODEL)
+def default_model(tgt_lang: str | None = None) -> str:
+    """`$S2T_STREAM_MODEL`; else, for a `tgt_lang` the bundled speech-translation model
+    translates into, that model's directory; else the bundled ASR model's."""
+    if os.environ.get(MODEL_ENV):
+        return os.environ[MODEL_ENV]
+    if tgt_lang is not None and tgt_lang in bundled_translation_languages():
+        return str(BUNDLED_ST_MODEL)
+    return str(BUNDLED_MODEL)
+
+
+def bundled_translation_languages() -> tuple[str, ...]:
+    """The target languages of the bundled speech-translation model (none when it is absent)."""
+    from s2t_stream.model.tokenizer import read_lang_codes
+
+    return read_lang_codes(BUNDLED_ST_MODEL) if BUNDLED_ST_MODEL.is_dir() else ()
 
 
 def is_device_name(name: str) -> bool:

@@ -194,9 +194,11 @@ def check_quantize(args: argparse.Namespace) -> None:
 
 
 def load_model(args: argparse.Namespace) -> Bundle:
-    """The model the flags name (default: `default_model()`), loaded; slow loads are announced
-    on stderr ("loading model …") so a user does not stare at a blank screen."""
-    name = args.model or default_model()
+    """The model the flags name (default: `default_model()`: with `--tgt-lang` and no `--mt`,
+    the bundled speech-translation model when it has that language), loaded; slow loads are
+    announced on stderr ("loading model …") so a user does not stare at a blank screen."""
+    tgt_lang = None if getattr(args, "mt", None) else getattr(args, "tgt_lang", None)
+    name = args.model or default_model(tgt_lang)
     log.info("loading model %s", name)
     with announced(f"loading model {name} …"):
         from s2t_stream.model.checkpoint import load_bundle
