@@ -49,7 +49,7 @@ EXTRAS = {
     ),
     "gui": ("PyQt6",),
     "mic": ("sounddevice",),
-    "train": ("jiwer",),
+    "train": ("jiwer", "sacrebleu"),
     "bench": ("matplotlib",),
 }
 
@@ -193,10 +193,11 @@ def check_quantize(args: argparse.Namespace) -> None:
         )
 
 
-def load_model(args: argparse.Namespace) -> Bundle:
-    """The model the flags name (default: `default_model()`), loaded; slow loads are announced
+def load_model(args: argparse.Namespace, flag: str = "--model") -> Bundle:
+    """The model `flag` names (default: `default_model()`), loaded; slow loads are announced
     on stderr ("loading model …") so a user does not stare at a blank screen."""
-    name = args.model or default_model()
+    given = getattr(args, flag.removeprefix("--").replace("-", "_"))
+    name = given or default_model()
     log.info("loading model %s", name)
     with announced(f"loading model {name} …"):
         from s2t_stream.model.checkpoint import load_bundle
@@ -205,7 +206,7 @@ def load_model(args: argparse.Namespace) -> Bundle:
         try:
             return load_bundle(name, options)
         except CheckpointError as error:  # say which flag (or setting) named the model
-            where = "--model" if args.model else f"the default model (--model, ${MODEL_ENV})"
+            where = flag if given else f"the default model ({flag}, ${MODEL_ENV})"
             raise CheckpointError(f"{where}: {error}") from None
 
 
