@@ -13,6 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_MODEL = REPO_ROOT / "assets" / "models" / "s2t-demo-en"
 # English speech -> Spanish or Catalan text (the multilingual layout: <lang:es>, <lang:ca>)
 BUNDLED_ST_MODEL = REPO_ROOT / "assets" / "models" / "s2t-demo-st"
+BUNDLED_ST_LANGUAGES = ("es", "ca")  # its tokenizer's language codes (a test checks them)
 MODEL_ENV = "S2T_STREAM_MODEL"
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
 # how a model's linear layers may be stored when loaded: as they are, or int8 for CPU inference
@@ -20,20 +21,20 @@ QUANTIZE_MODES = ("none", "int8")
 
 
 def default_model(tgt_lang: str | None = None) -> str:
-    """`$S2T_STREAM_MODEL`; else, for a `tgt_lang` the bundled speech-translation model
-    translates into, that model's directory; else the bundled ASR model's."""
+    """`$S2T_STREAM_MODEL`; else, for a `tgt_lang` (or comma-separated languages) the bundled
+    speech-translation model translates into, that model's directory; else the bundled ASR
+    model's."""
     if os.environ.get(MODEL_ENV):
         return os.environ[MODEL_ENV]
-    if tgt_lang is not None and tgt_lang in bundled_translation_languages():
+    languages = set(tgt_lang.split(",")) if tgt_lang else set()
+    if languages and languages <= set(bundled_translation_languages()):
         return str(BUNDLED_ST_MODEL)
     return str(BUNDLED_MODEL)
 
 
 def bundled_translation_languages() -> tuple[str, ...]:
     """The target languages of the bundled speech-translation model (none when it is absent)."""
-    from s2t_stream.model.tokenizer import read_lang_codes
-
-    return read_lang_codes(BUNDLED_ST_MODEL) if BUNDLED_ST_MODEL.is_dir() else ()
+    return BUNDLED_ST_LANGUAGES if (BUNDLED_ST_MODEL / "config.json").is_file() else ()
 
 
 def is_device_name(name: str) -> bool:

@@ -49,7 +49,7 @@ EXTRAS = {
     ),
     "gui": ("PyQt6",),
     "mic": ("sounddevice",),
-    "train": ("jiwer",),
+    "train": ("jiwer", "sacrebleu"),
     "bench": ("matplotlib",),
 }
 
@@ -193,12 +193,14 @@ def check_quantize(args: argparse.Namespace) -> None:
         )
 
 
-def load_model(args: argparse.Namespace) -> Bundle:
-    """The model the flags name (default: `default_model()`: with `--tgt-lang` and no `--mt`,
-    the bundled speech-translation model when it has that language), loaded; slow loads are
-    announced on stderr ("loading model …") so a user does not stare at a blank screen."""
-    tgt_lang = None if getattr(args, "mt", None) else getattr(args, "tgt_lang", None)
-    name = args.model or default_model(tgt_lang)
+def load_model(args: argparse.Namespace, flag: str = "--model") -> Bundle:
+    """The model `flag` names, loaded. Its default is `default_model()`; for `--model` with
+    `--tgt-lang` and no `--mt`, the bundled speech-translation model when it has the
+    language(s). Slow loads are announced on stderr ("loading model …") so a user does not
+    stare at a blank screen."""
+    given = getattr(args, flag.removeprefix("--").replace("-", "_"))
+    asked = flag == "--model" and not getattr(args, "mt", None)
+    name = given or default_model(getattr(args, "tgt_lang", None) if asked else None)
     log.info("loading model %s", name)
     with announced(f"loading model {name} …"):
         from s2t_stream.model.checkpoint import load_bundle
@@ -207,7 +209,7 @@ def load_model(args: argparse.Namespace) -> Bundle:
         try:
             return load_bundle(name, options)
         except CheckpointError as error:  # say which flag (or setting) named the model
-            where = "--model" if args.model else f"the default model (--model, ${MODEL_ENV})"
+            where = flag if given else f"the default model ({flag}, ${MODEL_ENV})"
             raise CheckpointError(f"{where}: {error}") from None
 
 

@@ -25,6 +25,7 @@ from s2t_stream.cli.arguments import (
     open_mt,
     raw_format,
 )
+from s2t_stream.defaults import default_model
 from s2t_stream.errors import S2TError
 from s2t_stream.io.subtitles import to_srt, to_vtt
 from s2t_stream.model.audio import load_audio
@@ -35,6 +36,8 @@ from s2t_stream.translation.translator import spread_words
 
 if TYPE_CHECKING:
     from s2t_stream.offline.transcriber import Transcriber
+    from s2t_stream.training.evaluate_st import Systems
+    from s2t_stream.training.manifest import Utterance
     from s2t_stream.translation.translator import Translator
 
 
@@ -61,7 +64,11 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     add_decoding_arguments(parser)
     parser.set_defaults(run=run_transcribe)
 
-    parser = command("eval", "WER on manifests, per set, voice and style, greedy and beam")
+    parser = command(
+        "eval",
+        "WER on manifests, per set, voice and style, greedy and beam; with --tgt-lang, BLEU and "
+        "chrF of translations instead, end to end and (--mt) by the cascade",
+    )
     parser.add_argument(
         "manifests",
         type=Path,
@@ -76,9 +83,43 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--json", type=Path, default=None, help="also write the results here, with every hypothesis"
     )
+    add_translation_eval_arguments(parser)
     add_transcribe_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(run=run_eval)
+
+
+def add_translation_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """`eval`'s translation scoring: --tgt-lang, --mt, --asr-model."""
+    group = parser.add_argument_group(
+        "translation",
+        'BLEU and chrF (0-100) against each line\'s machine reference (its "translations"), '
+        'both lower-cased and without punctuation; in --json, a "translation" section: set → '
+        "language → system (e2e, cascade) → beam. Example: eval test.jsonl --model st-model "
+        "--tgt-lang es,ca --mt apertium --beams 1",
+    )
+    group.add_argument(
+        "--tgt-lang",
+        default=None,
+        metavar="LANGS",
+        help="score translations into these languages (comma-separated, e.g. es,ca) instead of "
+        "WER: --model decodes into each end to end, and must have it (a speech-translation "
+        "model); lines without a reference in a language are skipped and counted",
+    )
+    group.add_argument(
+        "--mt",
+        choices=["apertium"],
+        default=None,
+        help="also score the cascade: --asr-model transcribes, this machine translation "
+        "translates each segment; --model is then scored end to end only into the languages "
+        "it has, so one run compares both systems on the same audio",
+    )
+    group.add_argument(
+        "--asr-model",
+        default=None,
+        help="the cascade's speech recognition model, as --model is given (with --mt; default: "
+        "$S2T_STREAM_MODEL or the bundled demo model)",
+    )
 
 
 def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -226,6 +267,13 @@ def run_eval(args: argparse.Namespace) -> int:
     sets = {_set_name(path): (path, read_manifest(path, args.limit)) for path in args.manifests}
     if len(sets) < len(args.manifests):
         raise S2TError(f"two manifests have the same file name: {[str(p) for p in args.manifests]}")
+    if args.tgt_lang is not None and args.asr_model and not args.mt:
+        raise S2TError("--asr-model is the cascade's model: it needs --mt apertium")
+    if args.tgt_lang is not None:
+        return _run_translation_eval(args, beams, sets)
+    if args.mt or args.asr_model:
+        flag = "--mt" if args.mt else "--asr-model"
+        raise S2TError(f"{flag} is for scoring translations: it needs --tgt-lang (e.g. es,ca)")
     bundle = load_model(args)
     transcriber = Transcriber(bundle, transcribe_options(args))
     results: dict[str, list[EvalResult]] = {}
@@ -254,3 +302,118 @@ def run_eval(args: argparse.Namespace) -> int:
 def _set_name(manifest: Path) -> str:
     """An evaluation set's name: its manifest's file name without `.jsonl`."""
     return manifest.name.removesuffix(".jsonl")
+
+
+def _langs(text: str) -> list[str]:
+    """`--tgt-lang`'s comma-separated codes, in order, each once."""
+    langs = list(dict.fromkeys(code.strip() for code in text.split(",") if code.strip()))
+    if not langs:
+        raise S2TError(f"--tgt-lang: expected language codes separated by commas, got {text!r}")
+    return langs
+
+
+def _run_translation_eval(
+    args: argparse.Namespace, beams: list[int], sets: dict[str, tuple[Path, list[Utterance]]]
+) -> int:
+    """`eval --tgt-lang`: BLEU and chrF of each set, language, system and beam (see
+    `training.evaluate_st`); tables on stdout, then the summary as one JSON line."""
+    with needs_extra("train", "s2t-stream eval --tgt-lang (BLEU and chrF)"):
+        import sacrebleu  # noqa: F401  (checked here, before the model loads)
+    from s2t_stream.training.evaluate_st import (
+        evaluate_set,
+        summary_table,
+        table,
+        translation_json,
+        with_translation,
+    )
+    from s2t_stream.translation.translator import MtOptions, open_translator
+
+    langs = _langs(args.tgt_lang)
+    for path, utterances in sets.values():  # a language without references: said at once
+        for lang in langs:
+            with_translation(utterances, lang, str(path))
+    translators: dict[str, Translator] = {}
+    try:  # the translators start before the models load: a missing pair is said at once
+        for lang in langs if args.mt else ():
+            translators[lang] = open_translator(MtOptions(tgt_lang=lang, engine=args.mt))
+        systems, sources = _translation_systems(args, langs, translators)
+        results = {}
+        for name, (path, utterances) in sets.items():
+            results[name] = evaluate_set(utterances, langs, beams, systems, str(path))
+            for lang in langs:
+                chosen = [r for r in results[name] if r.lang == lang]
+                print(f"== {name} ({path}) → {lang}\n{table(chosen)}\n", flush=True)
+    finally:
+        for translator in translators.values():
+            translator.close()
+
+    def report(detailed: bool) -> dict[str, object]:
+        return {
+            **sources,
+            "mt": {
+                "engine": args.mt,
+                "versions": {lang: t.version for lang, t in translators.items()},
+            }
+            if args.mt
+            else None,
+            "languages": langs,
+            "manifests": {name: str(path) for name, (path, _) in sets.items()},
+            "translation": translation_json(results, detailed),
+        }
+
+    if args.json:  # the file also has every utterance's reference and hypothesis
+        args.json.write_text(
+            json.dumps(report(True), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    if len(sets) > 1 or len(langs) > 1:
+        print(summary_table(results) + "\n")
+    print(json.dumps(report(False), ensure_ascii=False))
+    return 0
+
+
+def _translation_systems(
+    args: argparse.Namespace, langs: list[str], translators: dict[str, Translator]
+) -> tuple[Systems, dict[str, str | None]]:
+    """The systems `eval --tgt-lang` scores, with the models loaded: --model end to end into
+    each language it has (each one, without --mt); with --mt, also the cascade of --asr-model
+    and the translators. And the models' sources for the report ("model": the end-to-end one,
+    "asr_model": the cascade's; None when not scored)."""
+    from s2t_stream.offline.transcriber import Transcriber
+    from s2t_stream.training.evaluate_st import Systems, configured
+
+    bundle = load_model(args)
+    known = list(bundle.tokenizer.lang_code_to_id)
+    missing = [lang for lang in langs if lang not in known]
+    if missing:
+        has = f"its languages are {', '.join(known)}" if known else "it has no target languages"
+        problem = (
+            f"--model {bundle.source} cannot translate into {', '.join(missing)} end to end ({has})"
+        )
+        if not args.mt:
+            raise S2TError(
+                f"{problem}: expected a speech-translation model with a language tag for each "
+                "--tgt-lang, or --mt apertium to score the cascade"
+            )
+        print(f"s2t-stream: {problem}: only the cascade is scored there", file=sys.stderr)
+    options = replace(transcribe_options(args), tgt_lang=None)
+    e2e = Transcriber(bundle, options)
+    e2e_langs = frozenset(langs) - set(missing)
+    systems = Systems(e2e=lambda b, lang: configured(e2e, b, lang), e2e_langs=e2e_langs)
+    sources: dict[str, str | None] = {
+        "model": bundle.source if e2e_langs else None,
+        "asr_model": None,
+    }
+    if not args.mt:
+        return systems, sources
+    same = (args.asr_model or default_model()) == (args.model or default_model())
+    asr_bundle = bundle if same else load_model(args, "--asr-model")
+    if asr_bundle.tokenizer.lang_code_to_id:
+        raise S2TError(
+            f"--asr-model {asr_bundle.source}: expected a speech recognition model for the "
+            f"cascade, got a translation model (languages: "
+            f"{', '.join(asr_bundle.tokenizer.lang_code_to_id)})"
+        )
+    asr = Transcriber(asr_bundle, options)
+    sources["asr_model"] = asr_bundle.source
+    systems = replace(systems, asr=lambda b: configured(asr, b, None), translators=translators)
+    return systems, sources

@@ -324,14 +324,6 @@ class Tokenizer:
 # --------------------------------------------------------------------- file helpers
 
 
-def read_lang_codes(path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """The target-language codes a checkpoint directory's tokenizer config names (none for an
-    ASR model), without loading the tokenizer. Raises TokenizerError for a config that is not
-    one."""
-    config_path = Path(path) / CONFIG_FILE
-    return tuple(_config_lang_codes(read_json_object(config_path, TokenizerError), config_path))
-
-
 def _load_spm(path: Path) -> spm.SentencePieceProcessor:
     try:
         proto = path.read_bytes()

@@ -5,6 +5,7 @@ normalised as the training targets are (`targets.normalize_translation`)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
@@ -37,3 +38,22 @@ def corpus_chrf(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     counts differ."""
     refs, hyps = _normalised(references, hypotheses)
     return float(CHRF().corpus_score(hyps, [refs]).score)
+
+
+def grouped_bleu(
+    references: Sequence[str], hypotheses: Sequence[str], groups: Sequence[str]
+) -> dict[str, float]:
+    """`corpus_bleu` (0–100) of the pairs of each group (e.g. each voice), by group name. Raises
+    ValueError when the three counts differ."""
+    if not len(references) == len(hypotheses) == len(groups):
+        raise ValueError(
+            f"expected as many references, hypotheses and groups, got {len(references)}, "
+            f"{len(hypotheses)} and {len(groups)}"
+        )
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, group in enumerate(groups):
+        members[group].append(i)
+    return {
+        group: corpus_bleu([references[i] for i in rows], [hypotheses[i] for i in rows])
+        for group, rows in sorted(members.items())
+    }

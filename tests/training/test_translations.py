@@ -79,7 +79,9 @@ def test_a_new_translator_version_rebuilds_the_cache(tmp_path: Path) -> None:
     made = translate_corpus(tmp_path, ("es",), lambda lang: FakeTranslator(lang, "v2", asked))
     assert made == {"es": 3}
     assert (tmp_path / "translations" / "es.jsonl.stale").is_file()
-    assert json.loads((tmp_path / "translations" / "es.version.json").read_text())["version"] == "v2"
+    assert (
+        json.loads((tmp_path / "translations" / "es.version.json").read_text())["version"] == "v2"
+    )
 
 
 @pytest.mark.parametrize(
