@@ -87,6 +87,10 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     add("--real-dir", type=Path, default=None,
         help="folder of real recordings (ljspeech/, fsdd/): also write real-lj.jsonl and "
         "real-fsdd.jsonl (default: none)")  # fmt: skip
+    add("--tgt-langs", type=_names, default=(), metavar="LANG,...",
+        help="also translate every manifest's sentences into these languages with Apertium "
+        "(es, ca, gl): the speech-translation targets, cached in OUT/translations "
+        "(default: none)")  # fmt: skip
 
 
 def _pairs(pairs: tuple[tuple[str, float], ...]) -> str:
@@ -147,6 +151,7 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
         jobs=args.jobs,
         resume=args.resume,
         real_dir=args.real_dir,
+        tgt_langs=args.tgt_langs,
     )
 
 

@@ -42,6 +42,7 @@ from s2t_stream.training.texts import (
     TextSource,
     read_styled_sentences,
 )
+from s2t_stream.training.translations import translate_corpus
 from s2t_stream.training.voices import (
     DEFAULT_VOICE_WEIGHTS,
     WEIGHT_GROUPS,
@@ -119,6 +120,8 @@ class CorpusOptions:
     resume: bool = False
     real_dir: Path | None = None
     """Folder of real recordings (`ljspeech/`, `fsdd/`): also write the real-voice manifests."""
+    tgt_langs: tuple[str, ...] = ()
+    """Translate every manifest's sentences into these languages (`translations.py`)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -701,8 +704,9 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
     Writes under `options.out_dir`: `audio/{split}/{index:06d}.flac`, the manifests
     `{split}.jsonl` (see `manifest.Utterance`; each written when its split is done, in
     `SYNTHESIS_ORDER`), `summary.json`, a journal per split in `state/` that lets `resume`
-    reuse finished utterances, and with `real_dir` the real-voice manifests
-    (`realsets.REAL_SETS`)."""
+    reuse finished utterances, with `real_dir` the real-voice manifests
+    (`realsets.REAL_SETS`), and with `tgt_langs` every manifest's translations (and their cache,
+    `translations/`)."""
     start = time.monotonic()
     plans, sentences = _prepare_plan(options)
     options.out_dir.mkdir(parents=True, exist_ok=True)
@@ -724,6 +728,8 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
             "all %d planned training utterances used before reaching %.2f h of training audio",
             len(plans["train"]), options.train_hours,
         )  # fmt: skip
+    if options.tgt_langs:
+        translate_corpus(options.out_dir, options.tgt_langs)
     wall_s = time.monotonic() - start
     summary = _summary(kept, failed, sentences, progress.synthesized, wall_s, options)
     (options.out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n")

@@ -1,12 +1,12 @@
 """Corpus manifests: JSON lines of `audio` (a path relative to the manifest, or absolute),
-`text`, `voice` and optional `duration`, `augment`, `style` and `caption`; the one entry type,
-the one reader and the one writer of every stage."""
+`text`, `voice` and optional `duration`, `augment`, `style`, `caption` and `translations`; the
+one entry type, the one reader and the one writer of every stage."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ class Utterance:
     augment: tuple[str, ...] = ()  # augmentation labels, e.g. "speed1.05"
     style: str | None = None  # the text style, e.g. "dialogue" (None: not known)
     caption: str | None = None  # the text cased and punctuated, numbers in words (None: not known)
+    # target language code -> the caption's machine translation, as the translator wrote it
+    translations: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         entry = {
@@ -37,7 +39,8 @@ class Utterance:
             "augment": list(self.augment),
         }
         optional = {"style": self.style, "caption": self.caption}
-        return entry | {key: value for key, value in optional.items() if value is not None}
+        entry |= {key: value for key, value in optional.items() if value is not None}
+        return entry | ({"translations": dict(self.translations)} if self.translations else {})
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any], folder: Path = Path()) -> Utterance:
@@ -48,6 +51,7 @@ class Utterance:
         duration = entry.get("duration")
         augment = entry.get("augment", [])
         style, caption = entry.get("style"), entry.get("caption")
+        translations = entry.get("translations", {})
         if not all(isinstance(v, str) for v in (audio, text, voice)):
             raise TypeError("'audio', 'text' and 'voice' must be strings")
         if not all(v is None or isinstance(v, str) for v in (style, caption)):
@@ -56,6 +60,10 @@ class Utterance:
             raise TypeError(f"'duration' must be a number of seconds, got {duration!r}")
         if not isinstance(augment, list) or not all(isinstance(a, str) for a in augment):
             raise TypeError(f"'augment' must be a list of labels, got {augment!r}")
+        if not isinstance(translations, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in translations.items()
+        ):
+            raise TypeError(f"'translations' must map language codes to text, got {translations!r}")
         return cls(
             audio=folder / audio,
             text=text,
@@ -64,6 +72,7 @@ class Utterance:
             augment=tuple(augment),
             style=style,
             caption=caption,
+            translations=translations,
         )
 
 

@@ -41,6 +41,11 @@ class TrainOptions:
     threads: int = 0  # 0: torch's default
     device: str = "auto"  # auto: CUDA when there is a GPU, else CPU
     precision: str = "auto"  # auto: bf16 autocast where the device computes bf16 natively; fp32
+    tgt_langs: str = ""  # speech translation into these languages, e.g. "es,ca" ("": ASR)
+
+    def languages(self) -> tuple[str, ...]:
+        """The target languages of a speech-translation run (empty for ASR)."""
+        return tuple(code.strip() for code in self.tgt_langs.split(",") if code.strip())
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -88,4 +93,7 @@ HELP = {
     "threads": "torch threads (0: torch's default)",
     "device": "auto (CUDA when there is a GPU), cpu or cuda",
     "precision": "auto (bf16 autocast where native), bf16 or fp32",
+    "tgt_langs": "speech translation: target languages (e.g. es,ca), learnt from the manifests' "
+    "translations (`corpus --tgt-langs`); the model writes <lang:xx> first, as the multilingual "
+    "MuST-C model does (default: ASR)",
 }

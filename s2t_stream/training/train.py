@@ -8,7 +8,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from s2t_stream.defaults import pick_device
+from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
@@ -26,11 +27,16 @@ from s2t_stream.model.features import FeatureOptions, extract_features
 from s2t_stream.model.network import EncoderOutput, Speech2Text, encode_batch, pad_batch
 from s2t_stream.model.search import SearchSettings, search
 from s2t_stream.model.tokenizer import Tokenizer, train_sentencepiece
+from s2t_stream.training.bleu import corpus_bleu
 from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import TrainOptions
+from s2t_stream.training.targets import normalize_translation
 from s2t_stream.training.wer import corpus_wer
 
 log = logging.getLogger(__name__)
+
+# the weights that depend on the vocabulary (the output layer is tied to the embeddings)
+TOKEN_WEIGHTS = frozenset({"model.decoder.embed_tokens.weight", "lm_head.weight"})
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -44,6 +50,7 @@ class Split:
     voices: list[str]
     features: np.ndarray  # (total_frames, 80) float16
     offsets: np.ndarray  # (n + 1,) frame offsets into `features`
+    translations: list[Mapping[str, str]] = field(default_factory=list)  # per utterance
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -82,7 +89,13 @@ def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
             len(features) / 360000,
             time.monotonic() - start,
         )
-    return Split([e.text for e in entries], [e.voice for e in entries], features, offsets)
+    return Split(
+        [e.text for e in entries],
+        [e.voice for e in entries],
+        features,
+        offsets,
+        [e.translations for e in entries],
+    )
 
 
 def batches(lengths: np.ndarray, max_frames: int, rng: random.Random) -> list[list[int]]:
@@ -115,12 +128,35 @@ def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, generator: torch.Ge
             feats[b, start : start + width] = 0.0
 
 
+@dataclass(frozen=True)
+class Example:
+    """One training pair: an utterance of the split and the target ids the model learns for it
+    (`[<lang:xx>]? + pieces + [</s>]`)."""
+
+    utterance: int
+    target: list[int]
+
+
+def examples(split: Split, tokenizer: Tokenizer, languages: Sequence[str]) -> list[Example]:
+    """ASR (no `languages`): each utterance with its text. Speech translation: each utterance
+    once per language it has a translation into, the target its normalised translation after
+    the language tag (fairseq's multilingual ST targets, `prepend_tgt_lang_tag`)."""
+    if not languages:
+        return [Example(i, tokenizer.encode(text)) for i, text in enumerate(split.texts)]
+    return [
+        Example(i, tokenizer.encode(normalize_translation(found[lang]), tgt_lang=lang))
+        for lang in languages
+        for i, found in enumerate(split.translations)
+        if found.get(lang)
+    ]
+
+
 def make_batch(
-    split: Split, indices: Sequence[int], targets: Sequence[list[int]], pad_id: int, start_id: int
+    split: Split, batch: Sequence[Example], pad_id: int, start_id: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Features (B, T, 80), mask (B, T), decoder inputs (B, L) and targets (B, L) (pad = ignore)."""
-    feats, mask = pad_batch([split.frames(i).astype(np.float32) for i in indices])
-    rows = [targets[i] for i in indices]
+    feats, mask = pad_batch([split.frames(e.utterance).astype(np.float32) for e in batch])
+    rows = [e.target for e in batch]
     width = max(len(r) for r in rows)
     labels = torch.full((len(rows), width), pad_id, dtype=torch.long)
     inputs = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -208,7 +244,17 @@ class Trainer:
         corpus = Path(options.corpus)
         self.train = load_split(corpus, "train")
         self.dev = load_split(corpus, "dev")
+        self.languages = options.languages()
+        untranslated = [
+            lang for lang in self.languages if not any(t.get(lang) for t in self.train.translations)
+        ]
+        if untranslated:
+            raise S2TError(
+                f"{corpus / 'train.jsonl'}: no translation into {', '.join(untranslated)}; "
+                f"make them with `s2t-stream corpus --tgt-langs {options.tgt_langs}`"
+            )
         self.tokenizer = self._tokenizer()
+        self.examples = examples(self.train, self.tokenizer, self.languages)
         torch.manual_seed(options.seed)
         self.model = Speech2Text(options.model_config())
         initialise(self.model)
@@ -230,32 +276,50 @@ class Trainer:
         self.trained_s = 0.0  # wall time spent training, across resumes
         self.rng = random.Random(options.seed)
         self.generator = torch.Generator().manual_seed(options.seed)
-        self.targets = [self.tokenizer.encode(t) for t in self.train.texts]
         self.history: list[dict[str, Any]] = []
 
     def _start_from(self, folder: Path) -> None:
         """Start from another run's last checkpoint (weights and CTC head, fresh optimizer and
-        schedule) or from an exported model's weights; its tokenizer is already in use."""
+        schedule) or from an exported model's weights. With its tokenizer in use, every weight;
+        with another vocabulary (a speech-translation run started from an ASR model), every
+        weight but the token embeddings (tied to the output layer) and the CTC head."""
         run = folder / "checkpoint_last.pt"
+        ctc_head: dict[str, torch.Tensor] | None = None
         if run.is_file():
             state = torch.load(run, map_location="cpu", weights_only=False)  # our own file
             known = {
                 k: v for k, v in state["options"].items() if k in TrainOptions.__dataclass_fields__
             }
             config, weights = TrainOptions(**known).model_config(), state["model"]
-            self.ctc_head.load_state_dict(state["ctc_head"])
+            ctc_head = state["ctc_head"]
         else:
             bundle = load_bundle(folder)
             config, weights = bundle.config, bundle.model.state_dict()
-        if config.to_dict() != self.options.model_config().to_dict():
+        ours, theirs = self.options.model_config().to_dict(), config.to_dict()
+        differs = {key for key in ours if ours[key] != theirs.get(key)}
+        if differs - {"vocab_size"}:
             raise ValueError(
-                f"--init-from {folder}: its config differs from this run's model options"
+                f"--init-from {folder}: its config differs from this run's model options in "
+                f"{sorted(differs)}"
             )
+        if differs:
+            kept = {k: v for k, v in weights.items() if k not in TOKEN_WEIGHTS}
+            missing = self.model.load_state_dict(kept, strict=False).missing_keys
+            assert set(missing) <= TOKEN_WEIGHTS, missing
+            log.info(
+                "starting from the weights of %s but its token embeddings (vocabulary %d, "
+                "this run's %d)", folder, theirs["vocab_size"], ours["vocab_size"],
+            )  # fmt: skip
+            return
         self.model.load_state_dict(weights)
+        if ctc_head is not None:
+            self.ctc_head.load_state_dict(ctc_head)
         log.info("starting from the weights of %s", folder)
 
     def _tokenizer(self) -> Tokenizer:
-        """The run's own (a rerun), else `init_from`'s, else one trained on the training text."""
+        """The run's own (a rerun), else `init_from`'s when it has this run's languages, else
+        one trained on the training targets (English text, or the translations with their
+        language tags)."""
         folder = self.out / "tokenizer"
         if (folder / "vocab.json").is_file():
             return Tokenizer.from_dir(folder)
@@ -264,9 +328,20 @@ class Trainer:
             tokenizer = Tokenizer.from_dir(
                 source / "tokenizer" if (source / "tokenizer").is_dir() else source
             )
-            tokenizer.save(folder)
-            return tokenizer
-        return train_sentencepiece(self.train.texts, folder, self.options.vocab_size)
+            if tokenizer.lang_codes == self.languages:
+                tokenizer.save(folder)
+                return tokenizer
+        texts = self.train.texts
+        if self.languages:
+            texts = [
+                normalize_translation(found[lang])
+                for lang in self.languages
+                for found in self.train.translations
+                if found.get(lang)
+            ]
+        return train_sentencepiece(
+            texts, folder, self.options.vocab_size, lang_codes=self.languages
+        )
 
     def progress(self) -> float:
         """Fraction of the run done: by steps, or by wall time when that budget is nearer."""
@@ -285,13 +360,18 @@ class Trainer:
         return o.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
     def epoch_batches(self) -> Iterator[list[int]]:
+        """Endless epochs of batches of indices into `examples`."""
+        lengths = self.train.lengths()[[e.utterance for e in self.examples]]
         while True:
-            yield from batches(self.train.lengths(), self.options.max_frames, self.rng)
+            yield from batches(lengths, self.options.max_frames, self.rng)
 
     def train_step(self, indices: list[int]) -> tuple[float, int]:
-        """One optimizer update on the utterances `indices`: (its loss, its valid input frames)."""
+        """One optimizer update on the examples `indices`: (its loss, its valid input frames)."""
         feats, mask, inputs, labels = make_batch(
-            self.train, indices, self.targets, self.tokenizer.pad_id, self.tokenizer.eos_id
+            self.train,
+            [self.examples[i] for i in indices],
+            self.tokenizer.pad_id,
+            self.tokenizer.eos_id,
         )
         if self.options.spec_augment:
             spec_augment(feats, mask.sum(-1), self.generator)
@@ -347,11 +427,17 @@ class Trainer:
         return torch.full((batch,), frames, dtype=torch.long, device=encoder.hidden.device)
 
     def ctc_loss(self, encoder: EncoderOutput, labels: torch.Tensor) -> torch.Tensor:
-        """CTC of the encoder frames against the target tokens (eos and padding removed)."""
+        """CTC of the encoder frames against the target tokens (eos, language tags and padding
+        removed)."""
         logits = self.ctc_head(encoder.hidden).float()
         log_probs = F.log_softmax(logits, -1).transpose(0, 1)  # (S, B, V)
         lengths = self.encoder_lengths(encoder)
-        keep = (labels != self.tokenizer.pad_id) & (labels != self.tokenizer.eos_id)
+        special = [
+            self.tokenizer.pad_id,
+            self.tokenizer.eos_id,
+            *self.tokenizer.lang_code_to_id.values(),
+        ]
+        keep = ~torch.isin(labels, torch.tensor(special, device=labels.device))
         targets = labels[keep]
         return F.ctc_loss(
             log_probs,
@@ -418,27 +504,57 @@ class Trainer:
         )
 
     def _evaluate(self, meter: _Meter) -> None:
-        wer = self.dev_wer()
-        self.history.append({"step": self.step, "loss": meter.recent_loss(), "dev_wer": wer})
-        log.info("step %d  dev WER %.2f %%", self.step, 100 * wer)
+        entry: dict[str, Any] = {"step": self.step, "loss": meter.recent_loss()}
+        if self.languages:
+            entry["dev_bleu"] = bleu = self.dev_bleu()
+            log.info("step %d  dev BLEU %s", self.step, _scores(bleu))
+        else:
+            entry["dev_wer"] = wer = self.dev_wer()
+            log.info("step %d  dev WER %.2f %%", self.step, 100 * wer)
+        self.history.append(entry)
+
+    def dev_error(self, model: Speech2Text | None = None) -> float:
+        """What export minimises: the dev WER, or 1 − the mean dev BLEU / 100."""
+        if self.languages:
+            return 1 - float(np.mean(list(self.dev_bleu(model).values()))) / 100
+        return self.dev_wer(model)
 
     def dev_wer(self, model: Speech2Text | None = None) -> float:
         """Greedy WER of `model` (default: the one being trained) on the first dev utterances."""
+        count = min(len(self.dev), self.options.dev_limit)
+        return corpus_wer(self.dev.texts[:count], self._dev_hypotheses(model, count))
+
+    def dev_bleu(self, model: Speech2Text | None = None) -> dict[str, float]:
+        """Greedy BLEU (0–100) of `model` (default: the one being trained) per target language,
+        on the first dev utterances translated into it."""
+        scores: dict[str, float] = {}
+        for lang in self.languages:
+            found = [i for i, t in enumerate(self.dev.translations) if t.get(lang)]
+            chosen = found[: self.options.dev_limit]
+            hyps = self._dev_hypotheses(model, chosen, lang)
+            refs = [self.dev.translations[i][lang] for i in chosen]
+            scores[lang] = corpus_bleu(refs, hyps)
+        return scores
+
+    def _dev_hypotheses(
+        self, model: Speech2Text | None, utterances: int | Sequence[int], lang: str | None = None
+    ) -> list[str]:
+        """Greedy decodes of the dev `utterances` (a count: the first ones), into `lang`."""
         model = model or self.model
         model.eval()
+        forced = self.tokenizer.lang_code_to_id[lang] if lang else None
         settings = SearchSettings.resolve(
-            DecodingOptions(num_beams=1, max_length=200), self.bundle(model).generation
+            DecodingOptions(num_beams=1, max_length=200, forced_bos_token_id=forced),
+            self.bundle(model).generation,
         )
-        count = min(len(self.dev), self.options.dev_limit)
+        chosen = range(utterances) if isinstance(utterances, int) else utterances
         hyps: list[str] = []
-        for start in range(0, count, 16):
-            feats = [
-                self.dev.frames(i).astype(np.float32) for i in range(start, min(count, start + 16))
-            ]
+        for start in range(0, len(chosen), 16):
+            feats = [self.dev.frames(i).astype(np.float32) for i in chosen[start : start + 16]]
             with torch.inference_mode():
                 results = search(model, encode_batch(model, feats), settings)
             hyps += [self.tokenizer.decode(h.tokens) for h in results]
-        return corpus_wer(self.dev.texts[:count], hyps)
+        return hyps
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -525,16 +641,23 @@ def lineage(run: Path) -> list[dict[str, Any]]:
 
 
 def export(trainer: Trainer, destination: Path, average: int) -> Path:
-    """Average the last checkpoints, keep them if they beat the last one on dev, write HF layout."""
-    last_wer = trainer.dev_wer()
+    """Average the last checkpoints, keep them if they beat the last one on dev (WER, or BLEU
+    for speech translation), write the HF layout."""
+    last = trainer.dev_error()
     averaged = trainer.averaged_model(average)
-    averaged_wer = trainer.dev_wer(averaged)
-    best = averaged if averaged_wer <= last_wer else trainer.model
-    log.info("dev WER: last %.2f %%, averaged %.2f %%", 100 * last_wer, 100 * averaged_wer)
+    averaged_error = trainer.dev_error(averaged)
+    best = averaged if averaged_error <= last else trainer.model
+    log.info("dev: last %s, averaged %s", _shown(trainer, last), _shown(trainer, averaged_error))
     save_bundle(trainer.bundle(best), destination, dtype=torch.float16)
+    if trainer.languages:  # the mean BLEU (0-100)
+        scores = {
+            "dev_bleu_last": 100 * (1 - last),
+            "dev_bleu_averaged": 100 * (1 - averaged_error),
+        }
+    else:
+        scores = {"dev_wer_last": last, "dev_wer_averaged": averaged_error}
     summary = {
-        "dev_wer_last": last_wer,
-        "dev_wer_averaged": averaged_wer,
+        **scores,
         "used": "averaged" if best is averaged else "last",
         "step": trainer.step,
         "options": asdict(trainer.options),
@@ -542,3 +665,12 @@ def export(trainer: Trainer, destination: Path, average: int) -> Path:
     }
     (Path(trainer.options.out) / "export.json").write_text(json.dumps(summary, indent=2))
     return destination
+
+
+def _shown(trainer: Trainer, error: float) -> str:
+    """A `dev_error` as people read it: the mean BLEU, or the WER in per cent."""
+    return f"BLEU {100 * (1 - error):.2f}" if trainer.languages else f"WER {100 * error:.2f} %"
+
+
+def _scores(scores: Mapping[str, float]) -> str:
+    return ", ".join(f"{key} {value:.2f}" for key, value in scores.items())
