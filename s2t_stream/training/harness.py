@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.streaming.drive import StreamDriver
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.events import Event, Final
+from s2t_stream.training.bleu import corpus_bleu
 from s2t_stream.training.latency import (
     Reference,
     finalisation_latencies,
@@ -25,6 +26,8 @@ from s2t_stream.training.latency import (
     summarise,
 )
 from s2t_stream.training.manifest import Utterance, read_manifest
+from s2t_stream.training.simul import simul_lagging, stream_hypotheses, translation_quality
+from s2t_stream.training.targets import normalize_translation
 from s2t_stream.training.wer import joined_wer, normalize
 
 SPEECH_DBFS = -45.0  # a file's speech span: from the first to the last sample above this
@@ -42,11 +45,36 @@ class TestStream:
     references: tuple[Reference, ...]
     sources: tuple[np.ndarray, ...]  # each sentence's own (clean) audio file
     spans: tuple[tuple[int, int], ...]  # each file's first and one-past-last sample in `audio`
+    # each sentence's manifest `translations` (language code → text as the translator wrote it)
+    translations: tuple[Mapping[str, str], ...] = ()
 
     def heard(self) -> list[np.ndarray]:
         """Each sentence's file as the stream carries it (noise floor included): the offline
         run's input, so that offline and streaming hear the same samples."""
         return [self.audio[begin:end] for begin, end in self.spans]
+
+    def reference_translations(self, lang: str) -> list[str]:
+        """Each sentence's translation into `lang`, as the manifest has it. Raises ValueError
+        naming how many sentences lack one."""
+        missing = sum(lang not in t for t in self.translations)
+        missing += len(self.references) - len(self.translations)
+        if missing:
+            raise ValueError(
+                f"{missing} of {len(self.references)} sentences have no {lang!r} translation "
+                f"(make the corpus with `s2t-stream corpus --tgt-langs {lang}`)"
+            )
+        return [t[lang] for t in self.translations]
+
+    def translation_sources(self, lang: str) -> list[Reference]:
+        """SimulEval's view of each sentence (`simul`): its reference translation into `lang`,
+        normalised, over its file's span in the stream (s)."""
+        rate = self.sample_rate
+        return [
+            Reference(normalize_translation(text), begin / rate, end / rate)
+            for text, (begin, end) in zip(
+                self.reference_translations(lang), self.spans, strict=True
+            )
+        ]
 
 
 def speech_span(samples: np.ndarray, sample_rate: int) -> tuple[float, float]:
@@ -77,6 +105,7 @@ def build_stream(
     references: list[Reference] = []
     sources: list[np.ndarray] = []
     spans: list[tuple[int, int]] = []
+    translations: list[Mapping[str, str]] = []
     cursor = 0
     order: list[Utterance] = []
     while cursor < minutes * 60 * sample_rate:
@@ -91,12 +120,15 @@ def build_stream(
         pieces += [gap, audio]
         sources.append(audio)
         spans.append((cursor + len(gap), cursor + len(gap) + len(audio)))
+        translations.append(entry.translations)
         cursor += len(gap) + len(audio)
     tail = np.zeros(round(pause_s[1] * sample_rate), dtype=np.float32)
     audio = np.concatenate([*pieces, tail])
     noise = np.random.default_rng(seed).standard_normal(len(audio)).astype(np.float32)
     audio += noise * np.float32(10 ** (noise_dbfs / 20))
-    return TestStream(audio, sample_rate, tuple(references), tuple(sources), tuple(spans))
+    return TestStream(
+        audio, sample_rate, tuple(references), tuple(sources), tuple(spans), tuple(translations)
+    )
 
 
 class SimulatedClock:
@@ -190,13 +222,22 @@ def _lagging(
     return summarise(sentence_lagging(events, sentences, aware=aware, length_adaptive=adaptive))
 
 
-def _flatness(run: Replay, refs: Sequence[Reference], duration: float) -> dict[str, Any]:
+def _flatness(
+    run: Replay,
+    refs: Sequence[Reference],
+    duration: float,
+    lagged: Sequence[Reference] | None = None,
+) -> dict[str, Any]:
     """Costs and latencies of the first and the last 10 minutes of an hour (a sixth of a shorter
-    stream): a stream that keeps up stays flat."""
+    stream): a stream that keeps up stays flat. `lagged`: what AL is measured against (default
+    `refs`; a translation run's `TestStream.translation_sources`)."""
     edge = min(600.0, duration / 6)
     costs = [(t, s) for t, s, _ in run.updates]
     first = [r for r in refs if r.start_s < edge]
     last = [r for r in refs if r.start_s >= duration - edge]
+    lagged = refs if lagged is None else lagged
+    lagged_first = [r for r in lagged if r.start_s < edge]
+    lagged_last = [r for r in lagged if r.start_s >= duration - edge]
     return {
         "first_window_s": edge,
         "update_cost_first_s": summarise(window(costs, 0, edge)),
@@ -205,8 +246,19 @@ def _flatness(run: Replay, refs: Sequence[Reference], duration: float) -> dict[s
         "rss_last_mib": summarise(window(run.memory, duration - edge, duration + 1)),
         "finalisation_first_s": summarise(finalisation_latencies(run.events, first)),
         "finalisation_last_s": summarise(finalisation_latencies(run.events, last)),
-        "al_aware_first_s": _lagging(run.events, first, aware=True, adaptive=False),
-        "al_aware_last_s": _lagging(run.events, last, aware=True, adaptive=False),
+        "al_aware_first_s": _lagging(run.events, lagged_first, aware=True, adaptive=False),
+        "al_aware_last_s": _lagging(run.events, lagged_last, aware=True, adaptive=False),
+    }
+
+
+def _costs(run: Replay, offline: Offline, duration: float) -> dict[str, Any]:
+    return {
+        "cpu_s_streaming": round(run.cpu_s, 2),
+        "cpu_s_offline": round(offline.cpu_s, 2),
+        "compute_ratio": round(run.cpu_s / max(offline.cpu_s, 1e-9), 3),
+        "real_time_factor": round(run.wall_s / duration, 4),
+        "updates": len(run.updates),
+        "update_cost_s": summarise([s for _, s, _ in run.updates]),
     }
 
 
@@ -238,12 +290,7 @@ def score(
         "al_unaware_s": _lagging(events, refs, aware=False, adaptive=False),
         "laal_aware_s": _lagging(events, refs, aware=True, adaptive=True),
         "laal_unaware_s": _lagging(events, refs, aware=False, adaptive=True),
-        "cpu_s_streaming": round(run.cpu_s, 2),
-        "cpu_s_offline": round(offline.cpu_s, 2),
-        "compute_ratio": round(run.cpu_s / max(offline.cpu_s, 1e-9), 3),
-        "real_time_factor": round(run.wall_s / duration, 4),
-        "updates": len(run.updates),
-        "update_cost_s": summarise([s for _, s, _ in run.updates]),
+        **_costs(run, offline, duration),
         "flatness": _flatness(run, refs, duration),
         "memory_mib": [(round(t, 1), round(m, 1)) for t, m in run.memory],
     }
@@ -254,4 +301,48 @@ def score(
         report["compute_ratio_vs_default_search"] = round(run.cpu_s / max(default.cpu_s, 1e-9), 3)
     if clean is not None:
         report["wer_offline_clean_files"] = joined_wer(texts, clean.texts)
+    return report
+
+
+def score_translation(
+    stream: TestStream,
+    run: Replay,
+    offline: Offline,
+    lang: str,
+    default: Offline | None = None,
+    clean: Offline | None = None,
+) -> dict[str, Any]:
+    """Every number the harness reports for one streaming run of a speech-translation model
+    into `lang` (its events' text is the translation; `offline` and the optional `default` and
+    `clean` runs translate as `score` says they transcribe). Quality: corpus BLEU and chrF of
+    the stream's finals (each sentence's as `simul.stream_hypotheses` gathers them) and of the
+    offline run against the manifests' `translations[lang]`, and the streaming/offline BLEU
+    ratio (`simul.translation_quality`). Latency: AL and LAAL on target words, computation-
+    unaware and -aware, per sentence as SimulEval scores speech input (`simul`; summarised:
+    SimulEval reports the mean), and, as for ASR, finalisation and first-partial latency
+    against each sentence's speech span. Raises ValueError when a sentence lacks a `lang`
+    translation."""
+    translations = stream.reference_translations(lang)
+    sources = stream.translation_sources(lang)
+    refs = list(stream.references)
+    duration = len(stream.audio) / stream.sample_rate
+    events = run.events
+    report: dict[str, Any] = {
+        "tgt_lang": lang,
+        "audio_s": round(duration, 1),
+        "sentences": len(refs),
+        **translation_quality(translations, stream_hypotheses(events, sources), offline.texts),
+        "finalisation_latency_s": summarise(finalisation_latencies(events, refs)),
+        "first_partial_latency_s": summarise(first_partial_latencies(events, refs)),
+        **{key: summarise(values) for key, values in simul_lagging(events, sources).items()},
+        **_costs(run, offline, duration),
+        "flatness": _flatness(run, refs, duration, sources),
+        "memory_mib": [(round(t, 1), round(m, 1)) for t, m in run.memory],
+    }
+    if default is not None:
+        report["bleu_offline_default_search"] = round(corpus_bleu(translations, default.texts), 2)
+        report["cpu_s_offline_default_search"] = round(default.cpu_s, 2)
+        report["compute_ratio_vs_default_search"] = round(run.cpu_s / max(default.cpu_s, 1e-9), 3)
+    if clean is not None:
+        report["bleu_offline_clean_files"] = round(corpus_bleu(translations, clean.texts), 2)
     return report

@@ -96,11 +96,22 @@ def first_partial_latencies(
 def average_lagging(
     delays: Sequence[float], source_s: float, reference_words: int, *, length_adaptive: bool = False
 ) -> float:
-    """SimulEval's Average Lagging on words, in seconds. `delays[i]` is the time (s) from the
-    sentence start to the emission of word i, `source_s` the sentence duration (s). With τ the
-    1-based position of the first delay ≥ `source_s` (or the last word if none),
-    AL = 1/τ Σ_{i=1..τ} (d_i − (i−1)·source_s/|Y|), |Y| the reference length in words (LAAL,
-    `length_adaptive`: the longer of reference and hypothesis)."""
+    """Average Lagging on words, in seconds, as SimulEval computes it. `delays[i]` is the time
+    (s) from the source's start to the emission of word i + 1, `source_s` the source's duration
+    |X| (s), `reference_words` the reference length |Y| in words. With τ the 1-based position
+    of the first delay ≥ |X| (all words if none reaches it),
+
+        AL = 1/τ · Σ_{i=1..τ} (d_i − (i − 1)·|X|/|Y|)
+
+    (Ma et al. 2019, "STACL", arXiv:1810.08398, with τ = argmin_i {d_i = |X|}; in time units
+    for speech input as in Ma et al. 2020, "SimulMT to SimulST", arXiv:2011.02048, and
+    SimulEval's `ALScorer`, simuleval/evaluator/scorers/latency_scorer.py, which takes |Y| from
+    the reference when there is one; its early return d_1 when d_1 > |X| is this sum with
+    τ = 1). `length_adaptive`: LAAL (Papi et al. 2022, "Over-Generation Cannot Be Rewarded:
+    Length-Adaptive Average Lagging for Simultaneous Speech Translation", arXiv:2206.05807;
+    SimulEval's `LAALScorer`): the same with |X|/max(|Y|, |Y*|), |Y*| = len(delays) the
+    hypothesis length, so that a hypothesis longer than the reference does not lower its lag.
+    AL and LAAL scale with the time unit: SimulEval's, in ms, are these × 1000."""
     if not delays:
         raise ValueError("average_lagging needs at least one emitted word, got none")
     if source_s <= 0 or reference_words <= 0:
