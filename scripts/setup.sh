@@ -14,8 +14,9 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 packages=(python3-venv libportaudio2 espeak-ng flite sox)
-# the cascade (`--mt apertium`): Apertium and its English → Spanish and English → Catalan pairs
-packages+=(apertium apertium-eng-spa apertium-eng-cat)
+# the cascade (`--mt apertium`) and the translation corpus: Apertium and its English → Spanish,
+# Catalan and Galician pairs
+packages+=(apertium apertium-eng-spa apertium-eng-cat apertium-en-gl)
 # the desktop app: every library Qt's X11 (xcb) platform plugin and Qt's GUI libraries link to
 # (found with ldd on PyQt6's libqxcb.so, libQt6XcbQpa, libQt6Gui and libQt6DBus), and a font
 packages+=(libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0

@@ -3,6 +3,7 @@ state what a test needs from its environment. A test whose need is not met is sk
 reason printed (`-ra`):
 
 - `model`: the bundled demo model (assets/models/s2t-demo-en);
+- `st_model`: the bundled speech-translation model (assets/models/s2t-demo-st);
 - `qt`: PyQt6 and pytest-qt (the 'gui' and 'dev' extras);
 - `audio(*programs)`: those programs on PATH (espeak-ng, flite, sox, pulseaudio, …);
 - `slow` and `network` only describe a test (it takes seconds; it opens loopback sockets), for
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from s2t_stream.defaults import BUNDLED_ST_MODEL
 from s2t_stream.model.checkpoint import Bundle, load_bundle
 from tests.helpers import BUNDLED_MODEL, load_samples
 
@@ -25,6 +27,8 @@ def _unmet(item: pytest.Item) -> str | None:
     """Why `item` cannot run here (None: it can)."""
     if item.get_closest_marker("model") and not (BUNDLED_MODEL / "config.json").is_file():
         return f"no bundled model at {BUNDLED_MODEL}"
+    if item.get_closest_marker("st_model") and not (BUNDLED_ST_MODEL / "config.json").is_file():
+        return f"no bundled speech-translation model at {BUNDLED_ST_MODEL}"
     if item.get_closest_marker("qt"):
         missing = [m for m in ("PyQt6", "pytestqt") if importlib.util.find_spec(m) is None]
         if missing:

@@ -207,3 +207,22 @@ def test_transcribe_with_mt_adds_each_segments_translation(
     assert translated["translation"] == " ".join(t for t in expected if t) != plain["text"]
     assert main(["transcribe", wav, *mt]) == 0
     assert capsys.readouterr().out == f"{plain['text']}\n→ {translated['translation']}\n"
+
+
+@pytest.mark.st_model
+def test_a_target_language_alone_translates_with_the_bundled_translation_model(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s2t_stream.defaults import BUNDLED_ST_MODEL, MODEL_ENV
+
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    wav = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"
+    spanish = Transcriber(load_bundle(BUNDLED_ST_MODEL), TranscribeOptions(tgt_lang="es"))
+    catalan = Transcriber(load_bundle(BUNDLED_ST_MODEL), TranscribeOptions(tgt_lang="ca"))
+    for lang, transcriber in (("es", spanish), ("ca", catalan)):
+        assert main(["transcribe", str(wav), "--tgt-lang", lang]) == 0  # no --model
+        (expected,) = transcriber.transcribe_files([wav])
+        assert capsys.readouterr().out == f"{expected.text}\n"
+    assert main(["transcribe", str(wav)]) == 0  # without a language: the English model
+    english = capsys.readouterr().out
+    assert english.split()[0] == "they" and english != f"{expected.text}\n"

@@ -520,3 +520,27 @@ def test_a_target_language_for_an_asr_model_translates_with_apertium(
     assert window.translation_view.isVisibleTo(window)
     assert window.translation_view.text() == final.translation
     window.close()
+
+
+@pytest.mark.model
+@pytest.mark.st_model
+def test_a_language_alone_translates_with_the_bundled_translation_model(
+    settings: QSettings, qtbot
+) -> None:  # type: ignore[no-untyped-def]
+    from s2t_stream.defaults import BUNDLED_ST_MODEL
+    from s2t_stream.model.checkpoint import load_bundle
+    from s2t_stream.offline.options import TranscribeOptions
+    from s2t_stream.offline.transcriber import Transcriber
+
+    speech = load_audio(SAMPLE)
+    window = window_with(settings, qtbot, np.concatenate([silence(0.5), speech, silence(1)]))
+    window.translation_lang.setText("es")  # no second model named: the bundled one
+    window.start()
+    qtbot.waitUntil(lambda: bool(window.translations.finals), timeout=60000)
+    stop(window, qtbot)
+    offline = Transcriber(load_bundle(BUNDLED_ST_MODEL), TranscribeOptions(tgt_lang="es"))
+    expected = offline.transcribe([speech])[0].text  # what `transcribe --tgt-lang es` says
+    assert expected and window.translations.finals[-1].text == expected
+    assert window.overlay.translation == expected  # drawn under the caption
+    assert window.transcript.finals[0].text.split()[0] == "they"  # the caption stays English
+    window.close()

@@ -6,6 +6,7 @@ we do. (Its quality is measured by `s2t-stream eval --tgt-lang`, in its card.)""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -25,7 +26,7 @@ from tests.helpers import SAMPLES
 
 MAX_BYTES = 40 * 1024 * 1024  # the issue's bound on fp16 weights plus the tokenizer
 
-pytestmark = pytest.mark.model
+pytestmark = pytest.mark.st_model
 
 
 @pytest.fixture(scope="module")
@@ -49,31 +50,45 @@ def test_export_is_small_complete_and_names_its_languages() -> None:
     assert tuple(config["s2t_stream_lang_codes"]) == BUNDLED_ST_LANGUAGES  # what --tgt-lang picks
 
 
-@pytest.mark.parametrize("lang", ["es", "ca"])
-@pytest.mark.parametrize("beams", [1, 5])
+@dataclass
+class Reference:
+    """The reference's model, feature extractor and tokenizer for the bundled ST model."""
+
+    model: Speech2TextForConditionalGeneration
+    extractor: Speech2TextFeatureExtractor
+    tokenizer: Speech2TextTokenizer
+
+
+@pytest.fixture(scope="module")
+def reference() -> Reference:
+    return Reference(
+        Speech2TextForConditionalGeneration.from_pretrained(
+            BUNDLED_ST_MODEL, dtype=torch.float32
+        ).eval(),
+        Speech2TextFeatureExtractor.from_pretrained(BUNDLED_ST_MODEL),
+        Speech2TextTokenizer.from_pretrained(BUNDLED_ST_MODEL),
+    )
+
+
+@pytest.mark.parametrize(("lang", "beams"), [("es", 1), ("ca", 1), ("es", 5)])
 def test_reference_translations_equal_ours(
-    samples: list[dict[str, str]], lang: str, beams: int
+    samples: list[dict[str, str]], reference: Reference, lang: str, beams: int
 ) -> None:
     """The reference end to end (its feature extractor, `generate` with the language tag forced
     first, its tokenizer) against ours asked for `lang`."""
-    reference = Speech2TextForConditionalGeneration.from_pretrained(
-        BUNDLED_ST_MODEL, dtype=torch.float32
-    ).eval()
-    extractor = Speech2TextFeatureExtractor.from_pretrained(BUNDLED_ST_MODEL)
-    tokenizer = Speech2TextTokenizer.from_pretrained(BUNDLED_ST_MODEL)
-    forced = tokenizer.convert_tokens_to_ids(f"<lang:{lang}>")
+    forced = reference.tokenizer.convert_tokens_to_ids(f"<lang:{lang}>")
     options = TranscribeOptions(
         decoding=DecodingOptions(num_beams=beams), tgt_lang=lang, vad=False, loop_guard=False
     )
     ours = Transcriber(load_bundle(BUNDLED_ST_MODEL), options)
     for sample in samples:
         wave = load_audio(SAMPLES / sample["audio"])
-        feats = extractor(wave, sampling_rate=16000, return_tensors="pt").input_features
+        feats = reference.extractor(wave, sampling_rate=16000, return_tensors="pt").input_features
         with torch.no_grad():
-            tokens = reference.generate(
+            tokens = reference.model.generate(
                 feats, num_beams=beams, max_length=200, forced_bos_token_id=forced
             )
         assert tokens[0, 1].item() == forced
-        expected = tokenizer.decode(tokens[0], skip_special_tokens=True)
+        expected = reference.tokenizer.decode(tokens[0], skip_special_tokens=True)
         assert expected  # a translation, not an empty string
         assert ours.transcribe([wave])[0].text == expected
