@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.model.config import ModelConfig
 from s2t_stream.model.network import Speech2Text
 from s2t_stream.streaming.events import Final
+from s2t_stream.training.options import TrainOptions
 
 SAMPLES = REPO_ROOT / "assets" / "samples"
 __all__ = ["BUNDLED_MODEL", "SAMPLES"]
@@ -72,6 +74,32 @@ MULTILINGUAL: dict[str, Any] = dict(
     tie_word_embeddings=False,
 )
 EOS = 2
+
+
+def tiny_train_options(corpus: Path, out: Path, **changes: Any) -> TrainOptions:
+    """Training options of a tiny model (32 wide, one layer each side) that trains in seconds
+    on a few utterances; `changes` override any field."""
+    options = TrainOptions(
+        corpus=str(corpus),
+        out=str(out),
+        vocab_size=30,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        heads=2,
+        ffn_dim=64,
+        conv_channels=32,
+        dropout=0.0,
+        max_frames=1000,
+        max_steps=8,
+        warmup_steps=2,
+        lr=3e-3,
+        eval_every=1000,
+        save_every=1000,
+        spec_augment=False,
+        threads=1,
+    )
+    return replace(options, **changes)
 
 
 def reference_pair(

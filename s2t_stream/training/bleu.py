@@ -5,12 +5,12 @@ normalised as the training targets are (`targets.normalize_translation`)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
 
 from s2t_stream.training.targets import normalize_translation
+from s2t_stream.training.wer import grouped
 
 
 def _normalised(
@@ -45,15 +45,4 @@ def grouped_bleu(
 ) -> dict[str, float]:
     """`corpus_bleu` (0–100) of the pairs of each group (e.g. each voice), by group name. Raises
     ValueError when the three counts differ."""
-    if not len(references) == len(hypotheses) == len(groups):
-        raise ValueError(
-            f"expected as many references, hypotheses and groups, got {len(references)}, "
-            f"{len(hypotheses)} and {len(groups)}"
-        )
-    members: dict[str, list[int]] = defaultdict(list)
-    for i, group in enumerate(groups):
-        members[group].append(i)
-    return {
-        group: corpus_bleu([references[i] for i in rows], [hypotheses[i] for i in rows])
-        for group, rows in sorted(members.items())
-    }
+    return grouped(corpus_bleu, references, hypotheses, groups)

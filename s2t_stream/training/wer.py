@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from s2t_stream.training.textnorm import normalize_text
@@ -66,10 +66,14 @@ def corpus_wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     return word_errors(references, hypotheses).wer
 
 
-def grouped_wer(
-    references: Sequence[str], hypotheses: Sequence[str], groups: Sequence[str]
+def grouped(
+    score: Callable[[list[str], list[str]], float],
+    references: Sequence[str],
+    hypotheses: Sequence[str],
+    groups: Sequence[str],
 ) -> dict[str, float]:
-    """`corpus_wer` of the pairs of each group (e.g. each voice), by group name."""
+    """`score` (e.g. `corpus_wer`) of the pairs of each group (e.g. each voice), by group name.
+    Raises ValueError when the three counts differ."""
     if not len(references) == len(hypotheses) == len(groups):
         raise ValueError(
             f"expected as many references, hypotheses and groups, got {len(references)}, "
@@ -79,11 +83,16 @@ def grouped_wer(
     for i, group in enumerate(groups):
         members[group].append(i)
     return {
-        group: corpus_wer(
-            [references[i] for i in members[group]], [hypotheses[i] for i in members[group]]
-        )
-        for group in sorted(members)
+        group: score([references[i] for i in rows], [hypotheses[i] for i in rows])
+        for group, rows in sorted(members.items())
     }
+
+
+def grouped_wer(
+    references: Sequence[str], hypotheses: Sequence[str], groups: Sequence[str]
+) -> dict[str, float]:
+    """`corpus_wer` of the pairs of each group (e.g. each voice), by group name."""
+    return grouped(corpus_wer, references, hypotheses, groups)
 
 
 def joined_wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:

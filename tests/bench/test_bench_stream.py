@@ -12,8 +12,8 @@ from types import ModuleType
 import pytest
 
 from s2t_stream.model.hf import save_bundle
-from s2t_stream.training.train import Trainer, TrainOptions
-from tests.helpers import sample_paths, sample_texts
+from s2t_stream.training.train import Trainer
+from tests.helpers import sample_paths, sample_texts, tiny_train_options
 from tests.training.test_harness_st import CA, ES, tiny_translator
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -49,22 +49,7 @@ def models(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     """A saved es/ca translation model and a saved (barely trained) English ASR model."""
     root = tmp_path_factory.mktemp("bench-models")
     save_bundle(tiny_translator(corpus, root / "st-run"), root / "st")
-    asr = Trainer(
-        TrainOptions(
-            corpus=str(corpus),
-            out=str(root / "asr-run"),
-            vocab_size=30,
-            d_model=32,
-            encoder_layers=1,
-            decoder_layers=1,
-            heads=2,
-            ffn_dim=64,
-            conv_channels=32,
-            dropout=0.0,
-            max_steps=2,
-            threads=1,
-        )
-    )
+    asr = Trainer(tiny_train_options(corpus, root / "asr-run", max_steps=2, max_frames=12000))
     save_bundle(asr.bundle(asr.model.eval()), root / "asr")
     return {"st": root / "st", "asr": root / "asr"}
 

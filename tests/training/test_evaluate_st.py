@@ -40,8 +40,8 @@ from s2t_stream.training.evaluate_st import (
 )
 from s2t_stream.training.manifest import Utterance
 from s2t_stream.training.targets import normalize_translation
-from s2t_stream.training.train import Trainer, TrainOptions, export
-from tests.helpers import needs_apertium
+from s2t_stream.training.train import Trainer, export
+from tests.helpers import needs_apertium, tiny_train_options
 
 
 def bleu(hyps: list[str], refs: list[str]) -> float:
@@ -423,11 +423,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for split, rows in (("train", full), ("dev", full), ("test", test)):
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         (root / f"{split}.jsonl").write_text(text, encoding="utf-8")
-    options = TrainOptions(
-        corpus=str(root), out=str(root / "st"), vocab_size=50, d_model=32, encoder_layers=1,
-        decoder_layers=1, heads=2, ffn_dim=64, conv_channels=32, dropout=0.0, max_frames=2000,
-        max_steps=150, warmup_steps=2, lr=5e-3, eval_every=1000, save_every=1000,
-        spec_augment=False, threads=1, tgt_langs="es,ca",
+    options = tiny_train_options(
+        root, root / "st", vocab_size=50, max_frames=2000, max_steps=150, lr=5e-3,
+        tgt_langs="es,ca",
     )  # fmt: skip
     st = Trainer(options)
     st.run()

@@ -28,8 +28,8 @@ from s2t_stream.training.harness import (
 )
 from s2t_stream.training.harness import TestStream as SentenceStream  # not a test class
 from s2t_stream.training.latency import Reference
-from s2t_stream.training.train import Trainer, TrainOptions
-from tests.helpers import sample_paths, sample_texts
+from s2t_stream.training.train import Trainer
+from tests.helpers import sample_paths, sample_texts, tiny_train_options
 
 RATE = 16000
 ES = ["Les gusta jugar juntos.", "Hay demanda.", "Es lo normal, ¿verdad?", "Uno dos.", "Tres."]
@@ -133,27 +133,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_translator(corpus: Path, out: Path) -> Bundle:
     """An es/ca model (ids 4 and 5: <lang:es>, <lang:ca>) overfit on the corpus in 150 steps
     (about 2 s): offline, it translates the clean samples into either language."""
-    options = TrainOptions(
-        corpus=str(corpus),
-        out=str(out),
-        vocab_size=36,
-        d_model=32,
-        encoder_layers=1,
-        decoder_layers=1,
-        heads=2,
-        ffn_dim=64,
-        conv_channels=32,
-        dropout=0.0,
-        max_frames=4000,
-        max_steps=150,
-        warmup_steps=10,
-        lr=5e-3,
-        eval_every=1000,
-        save_every=1000,
-        spec_augment=False,
-        threads=1,
+    options = tiny_train_options(
+        corpus, out, vocab_size=36, max_frames=4000, max_steps=150, warmup_steps=10, lr=5e-3,
         tgt_langs="es,ca",
-    )
+    )  # fmt: skip
     trainer = Trainer(options)
     trainer.run()
     return trainer.bundle(trainer.model.eval())

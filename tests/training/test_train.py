@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from s2t_stream.training.train import (
     load_split,
     spec_augment,
 )
+from tests.helpers import tiny_train_options
 
 TEXTS = [
     "the cat sat on the mat",
@@ -56,28 +56,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_options(corpus: Path, out: Path, **changes: object) -> TrainOptions:
-    options = TrainOptions(
-        corpus=str(corpus),
-        out=str(out),
-        vocab_size=30,
-        d_model=32,
-        encoder_layers=1,
-        decoder_layers=1,
-        heads=2,
-        ffn_dim=64,
-        conv_channels=32,
-        dropout=0.0,
-        max_frames=1000,
-        max_steps=8,
-        warmup_steps=2,
-        lr=3e-3,
-        eval_every=4,
-        save_every=4,
-        keep_checkpoints=3,
-        spec_augment=False,
-        threads=1,
-    )
-    return replace(options, **changes)  # type: ignore[arg-type]
+    defaults: dict[str, object] = {"eval_every": 4, "save_every": 4, "keep_checkpoints": 3}
+    return tiny_train_options(corpus, out, **(defaults | changes))
 
 
 def test_batches_hold_at_most_max_frames_and_cover_everything() -> None:

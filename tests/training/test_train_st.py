@@ -6,7 +6,6 @@ translating into the language it is asked for."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.training.targets import normalize_translation
 from s2t_stream.training.train import TOKEN_WEIGHTS, Trainer, TrainOptions, export
+from tests.helpers import tiny_train_options
 
 ROWS = [
     ("the cat sat on the mat", "El gato se sentó en la alfombra.", "El gat seia a l'estora."),
@@ -50,28 +50,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny(corpus: Path, out: Path, **changes: object) -> TrainOptions:
-    options = TrainOptions(
-        corpus=str(corpus),
-        out=str(out),
-        vocab_size=50,
-        d_model=32,
-        encoder_layers=1,
-        decoder_layers=1,
-        heads=2,
-        ffn_dim=64,
-        conv_channels=32,
-        dropout=0.0,
-        max_frames=2000,
-        max_steps=4,
-        warmup_steps=2,
-        lr=3e-3,
-        eval_every=1000,
-        save_every=1000,
-        spec_augment=False,
-        threads=1,
-        tgt_langs="es,ca",
-    )
-    return replace(options, **changes)  # type: ignore[arg-type]
+    defaults: dict[str, object] = {"vocab_size": 50, "max_frames": 2000, "max_steps": 4}
+    return tiny_train_options(corpus, out, **(defaults | {"tgt_langs": "es,ca"} | changes))
 
 
 def test_targets_are_each_translation_after_its_language_tag(corpus: Path, tmp_path: Path) -> None:
