@@ -238,10 +238,12 @@ def running(
     workers: int = 1,
     mt: str | None = None,
     port: int = 0,
+    translation: Bundle | None = None,
     **options: Any,
 ) -> Iterator[Running]:
     """A `StreamingServer` for `bundle` on `port` (0: any free one), on its own event loop in a
-    thread (`mt`: `serve --mt`'s engine, e.g. "apertium")."""
+    thread (`mt`: `serve --mt`'s engine, e.g. "apertium"; `translation`: a speech-translation
+    model beside it, `serve --translation-model`)."""
     from s2t_stream.server.app import StreamingServer
     from s2t_stream.server.options import Limits
     from s2t_stream.streaming.stream import StreamOptions
@@ -251,7 +253,9 @@ def running(
     holder: dict[str, Running] = {}
 
     async def main() -> None:
-        server = StreamingServer(bundle, StreamOptions(**options), limits or Limits(), workers, mt)
+        server = StreamingServer(
+            bundle, StreamOptions(**options), limits or Limits(), workers, mt, translation
+        )
         run = holder["run"] = Running(server, loop)
         run.stop = asyncio.Event()
         async with server.running("127.0.0.1", port) as bound:

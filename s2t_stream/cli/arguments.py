@@ -193,14 +193,16 @@ def check_quantize(args: argparse.Namespace) -> None:
         )
 
 
-def load_model(args: argparse.Namespace, flag: str = "--model") -> Bundle:
-    """The model `flag` names, loaded. Its default is `default_model()`; for `--model` with
-    `--tgt-lang` and no `--mt`, the bundled speech-translation model when it has the
-    language(s). Slow loads are announced on stderr ("loading model …") so a user does not
+def load_model(
+    args: argparse.Namespace, flag: str = "--model", default: str | None = None
+) -> Bundle:
+    """The model `flag` names, loaded. Its default is `default`, else `default_model()`: for
+    `--model` with `--tgt-lang` and no `--mt`, the bundled speech-translation model when it has
+    the language(s). Slow loads are announced on stderr ("loading model …") so a user does not
     stare at a blank screen."""
     given = getattr(args, flag.removeprefix("--").replace("-", "_"))
     asked = flag == "--model" and not getattr(args, "mt", None)
-    name = given or default_model(getattr(args, "tgt_lang", None) if asked else None)
+    name = given or default or default_model(getattr(args, "tgt_lang", None) if asked else None)
     log.info("loading model %s", name)
     with announced(f"loading model {name} …"):
         from s2t_stream.model.checkpoint import load_bundle

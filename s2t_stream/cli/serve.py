@@ -7,6 +7,7 @@ import argparse
 import logging
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from s2t_stream.cli.arguments import (
     add_model_arguments,
@@ -16,8 +17,12 @@ from s2t_stream.cli.arguments import (
     number,
     stream_options,
 )
+from s2t_stream.defaults import BUNDLED_ST_MODEL, bundled_translation_languages
 from s2t_stream.errors import S2TError
 from s2t_stream.server.options import CLOSE_TIMEOUT_S, TOKEN_ENV, Limits, ServerOptions
+
+if TYPE_CHECKING:
+    from s2t_stream.model.checkpoint import Bundle
 
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -44,6 +49,15 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     )
     _add_limits(parser.add_argument_group("limits"))
     add_model_arguments(parser)
+    parser.add_argument(
+        "--translation-model",
+        default=None,
+        metavar="DIR|none",
+        help="a speech-translation model served beside --model, for the target languages it "
+        "lacks: a session's tgt_lang (without mt) or a REST translation is translated end to "
+        "end by it (default: the bundled English-to-Spanish/Catalan model when --model "
+        "translates into nothing; none: no second model)",
+    )
     add_stream_arguments(parser)
     parser.set_defaults(run=run_serve)
 
@@ -156,10 +170,26 @@ def run_serve(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     memory.bound_kernel_cache()  # before the model's first forward pass
     bundle = load_model(args)
-    server = StreamingServer(bundle, options, limits(args), args.workers, args.mt)
+    translation = translation_model(args, bundle)
+    server = StreamingServer(bundle, options, limits(args), args.workers, args.mt, translation)
+    if translation is not None:
+        languages = ", ".join(translation.tokenizer.lang_code_to_id)
+        print(f"s2t-stream: sessions may ask for tgt_lang {languages} ({translation.source})")
     for translator in server.engines.translators.values():
         print(
             f"s2t-stream: sessions may ask for {translator.name} ({translator.version})", flush=True
         )
     asyncio.run(serve_forever(server, args.host, args.port))
     return 0
+
+
+def translation_model(args: argparse.Namespace, bundle: Bundle) -> Bundle | None:
+    """The model `--translation-model` names, loaded: none for "none"; by default the bundled
+    speech-translation model when the main model translates into nothing (and it is there)."""
+    if args.translation_model == "none":
+        return None
+    if args.translation_model is None:
+        if bundle.tokenizer.lang_code_to_id or not bundled_translation_languages():
+            return None
+        return load_model(args, "--translation-model", default=str(BUNDLED_ST_MODEL))
+    return load_model(args, "--translation-model")

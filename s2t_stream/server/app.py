@@ -20,6 +20,7 @@ from s2t_stream.server import memory
 from s2t_stream.server.connection import Connections, link_of
 from s2t_stream.server.gate import Gate
 from s2t_stream.server.metrics import Metrics
+from s2t_stream.server.models import Models
 from s2t_stream.server.options import CLOSE_TIMEOUT_S, NATIVE_PATH, Limits
 from s2t_stream.server.rest import Transcriptions
 from s2t_stream.server.routes import Routes
@@ -45,7 +46,8 @@ class Uvicorn(uvicorn.Server):
 
 
 class StreamingServer:
-    """One model behind one port: `running(host, port)` serves, `drain()` finishes."""
+    """One model (and optionally a translation model beside it, `models.py`) behind one port:
+    `running(host, port)` serves, `drain()` finishes."""
 
     def __init__(
         self,
@@ -54,14 +56,16 @@ class StreamingServer:
         limits: Limits,
         workers: int = 1,
         mt: MtEngine | None = None,
+        translation: Bundle | None = None,
     ) -> None:
         self.limits = limits
         self.metrics = Metrics()
         self.scheduler = Scheduler(workers, self.metrics)
-        self.engines = Engines(bundle, options, mt)  # mt: sessions may ask for translated finals
+        models = Models(bundle, translation)  # translation: languages the model lacks
+        self.engines = Engines(models, options, mt)  # mt: sessions may ask for translated finals
         self.connections = Connections(limits, self.metrics, self.engines, self.scheduler)
         self.transcriptions = Transcriptions(
-            bundle, options, limits, self.metrics, self.engines.translators, workers
+            models, options, limits, self.metrics, self.engines.translators, workers
         )
         self.gate = Gate(limits, self.metrics, self.open_sessions)
         self.metrics.capacity.set(limits.max_sessions)

@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from pathlib import Path
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -28,6 +27,7 @@ from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.offline.transcription import Transcription
 from s2t_stream.server.formats import FORMATS, GRANULARITIES, ApiError, Rendering
 from s2t_stream.server.metrics import Metrics
+from s2t_stream.server.models import Models, model_name
 from s2t_stream.server.options import Limits
 from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.stream import StreamOptions
@@ -50,12 +50,6 @@ class Asked:
     model: str
     rendering: Rendering
     tgt_lang: str | None = None  # translations: the language asked for (an extension)
-
-
-def model_name(bundle: Bundle) -> str:
-    """The name clients use for a loaded model: its folder's name, or the hub id it came from."""
-    path = Path(bundle.source)
-    return path.name if path.exists() else bundle.source
 
 
 class Body:
@@ -214,21 +208,20 @@ class Transcriptions:
 
     def __init__(
         self,
-        bundle: Bundle,
+        models: Models,
         options: StreamOptions,
         limits: Limits,
         metrics: Metrics,
         translators: dict[str, Translator],
         workers: int = 1,
     ) -> None:
-        self.bundle = bundle
-        self.name = model_name(bundle)
+        self.models = models
         self.limits = limits
         self.metrics = metrics
         self.translators = translators  # the cascade's (serve --mt), by target language
         self.options = transcribe_options(options)
         self.default_tgt_lang = options.tgt_lang
-        self.by_language: dict[str | None, Transcriber] = {}
+        self.by_language: dict[tuple[str, str | None], Transcriber] = {}
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="s2t-rest")
         self.running = 0
         self.created_s = int(time.time())
@@ -237,41 +230,53 @@ class Transcriptions:
 
     @property
     def names(self) -> list[str]:
-        return [self.name]
+        return self.models.names
 
-    def check_model(self, name: str) -> None:
-        """Raises ApiError 404 unless `name` is a loaded model (or the alias)."""
-        if name not in (self.name, ALIAS):
+    def check_model(self, name: str) -> Bundle | None:
+        """The loaded model called `name` (None for the alias: the server's choice). Raises
+        ApiError 404 for a model not loaded here."""
+        if name == ALIAS:
+            return None
+        bundle = self.models.named(name)
+        if bundle is None:
             raise ApiError(
                 HTTPStatus.NOT_FOUND,
-                f"model {name!r} is not loaded here; loaded: {self.name} ({ALIAS} is its alias)",
+                f"model {name!r} is not loaded here; loaded: {', '.join(self.names)} ({ALIAS} is "
+                f"the default's alias)",
                 "model",
                 "model_not_found",
             )
+        return bundle
 
     def plan(self, asked: Asked) -> tuple[Transcriber, Translator | None, str]:
         """What decodes a request: the transcriber, the cascade's translator (translations with
-        `--mt`) and the output's language. Raises ApiError 400 when it cannot be done here."""
-        self.check_model(asked.model)
+        `--mt`, unless the request names the translation model) and the output's language.
+        Raises ApiError 400 when it cannot be done here."""
+        chosen = self.check_model(asked.model)
+        main = self.models.main
         if asked.rendering.task == "transcribe":
-            return self.transcriber(None), None, SOURCE_LANGUAGE
-        if self.translators:
+            return self.transcriber(chosen or main, None), None, SOURCE_LANGUAGE
+        if self.translators and chosen in (None, main):
             language = asked.tgt_lang or only(list(self.translators))
             if language not in self.translators:
                 raise self._no_language(language, list(self.translators))
-            return self.transcriber(None), self.translators[language], language
-        known = sorted(self.bundle.tokenizer.lang_code_to_id)
+            return self.transcriber(main, None), self.translators[language], language
+        known = list(chosen.tokenizer.lang_code_to_id) if chosen else self.models.languages()
         if not known:
             raise ApiError(
                 HTTPStatus.BAD_REQUEST,
-                f"this server does not translate: {self.name} is a transcription model and no "
+                f"this server does not translate: {', '.join(self.names)} transcribes and no "
                 "machine translation is configured (s2t-stream serve --mt apertium enables it)",
                 "model",
             )
         language = asked.tgt_lang or self.default_tgt_lang or only(known)
         if language not in known:
             raise self._no_language(language, known)
-        return self.transcriber(language), None, language
+        return (
+            self.transcriber(chosen or self.models.for_language(language), language),
+            None,
+            language,
+        )
 
     def _no_language(self, language: str | None, known: list[str]) -> ApiError:
         said = f"tgt_lang {language!r}" if language else "no tgt_lang was given"
@@ -281,11 +286,12 @@ class Transcriptions:
             "tgt_lang",
         )
 
-    def transcriber(self, tgt_lang: str | None) -> Transcriber:
-        if tgt_lang not in self.by_language:
+    def transcriber(self, bundle: Bundle, tgt_lang: str | None) -> Transcriber:
+        key = (model_name(bundle), tgt_lang)
+        if key not in self.by_language:
             options = replace(self.options, tgt_lang=tgt_lang)
-            self.by_language[tgt_lang] = Transcriber(self.bundle, options)
-        return self.by_language[tgt_lang]
+            self.by_language[key] = Transcriber(bundle, options)
+        return self.by_language[key]
 
     async def run(
         self, asked: Asked, refusal: Callable[[], ApiError | None]

@@ -23,7 +23,7 @@ from s2t_stream.server.formats import ApiError, model_json, model_list, render
 from s2t_stream.server.gate import Answer, Gate, RequestParts, authorised, protocol_of
 from s2t_stream.server.metrics import Metrics
 from s2t_stream.server.options import NATIVE_PATH, Limits
-from s2t_stream.server.rest import Body, Transcriptions, asked_of, read_form
+from s2t_stream.server.rest import ALIAS, Body, Transcriptions, asked_of, read_form
 
 log = logging.getLogger("s2t_stream.server")
 OPERATIONS = ("/healthz", "/readyz", "/metrics")
@@ -152,7 +152,7 @@ class Routes:
                 raise refused
             form = await read_form(request, self.limits.max_upload_bytes)
             try:
-                asked = await asked_of(form, task, self.transcriptions.name)
+                asked = await asked_of(form, task, ALIAS)  # no model field: the server's choice
             finally:
                 await form.close()
             result, language = await self.transcriptions.run(asked, self.busy)

@@ -31,7 +31,7 @@ from s2t_stream.io.protocol import (
     parse_vosk_text,
     ready_message,
 )
-from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.server.models import Models
 from s2t_stream.server.options import Limits
 from s2t_stream.server.outbox import Message, Outbox
 from s2t_stream.streaming.engine import Engine
@@ -53,16 +53,17 @@ log = logging.getLogger("s2t_stream.server")
 
 
 class Engines:
-    """The engine for each target language, created when a session first asks for it, and with
+    """The engine for each target language (on the model that produces it: `models.py`),
+    created when a session first asks for it, and with
     `mt` (`serve --mt apertium`) a translator of finals for each target language the engine has
     installed, started with the server and shared by the sessions that ask for it (the cascade;
     a translator is thread-safe). Event loop only: worker threads use the engine and translator
     a session holds and never come here. Raises TranslationError when `mt` has no language."""
 
-    def __init__(self, bundle: Bundle, options: StreamOptions, mt: MtEngine | None = None) -> None:
-        self.bundle = bundle
+    def __init__(self, models: Models, options: StreamOptions, mt: MtEngine | None = None) -> None:
+        self.models = models
         self.options = options
-        self.by_language: dict[str | None, Engine] = {None: Engine(bundle, options)}
+        self.by_language: dict[str | None, Engine] = {None: Engine(models.main, options)}
         self.mt = mt
         self.translators: dict[str, Translator] = {}
         if mt is not None:
@@ -93,11 +94,13 @@ class Engines:
             translator.close()
 
     def get(self, tgt_lang: str | None) -> Engine:
-        """The engine for `tgt_lang` (None: the server's own options). Raises ProtocolError
-        (`bad_field`) for a language the model cannot produce."""
+        """The engine for `tgt_lang` (None: the server's own options), on the model that produces
+        it (`Models.for_language`). Raises ProtocolError (`bad_field`) for a language no loaded
+        model produces."""
         if tgt_lang not in self.by_language:
+            bundle = self.models.for_language(tgt_lang)
             try:
-                engine = Engine(self.bundle, replace(self.options, tgt_lang=tgt_lang))
+                engine = Engine(bundle, replace(self.options, tgt_lang=tgt_lang))
             except ValueError as error:
                 raise ProtocolError("bad_field", str(error)) from None
             self.by_language[tgt_lang] = engine

@@ -15,6 +15,7 @@ from s2t_stream.errors import ProtocolError
 from s2t_stream.io.protocol import Control, Start
 from s2t_stream.model.audio import to_pcm16
 from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.server.models import Models
 from s2t_stream.server.options import Limits
 from s2t_stream.server.sessions import Engines, NativeSession, VoskSession, native_start
 from s2t_stream.streaming.events import Event, Final, Partial
@@ -274,7 +275,7 @@ def test_vosk_answers_each_message_once_in_the_last_phase() -> None:
 
 @pytest.mark.model
 def test_engines_are_made_once_per_language_and_bad_languages_are_refused(bundle: Bundle) -> None:
-    engines = Engines(bundle, StreamOptions())
+    engines = Engines(Models(bundle), StreamOptions())
     assert engines.get(None) is engines.get(None)
     with pytest.raises(ProtocolError) as refused:
         engines.get("xx-not-a-language")
