@@ -49,7 +49,6 @@ from s2t_stream.training.harness import (
     transcribe_offline,
 )
 from s2t_stream.training.latency import finalisation_latencies, plot_latencies, sentence_lagging
-from s2t_stream.training.simul import target_lagging
 
 DEFAULT = StreamOptions()
 VARIANTS: dict[str, StreamOptions] = {
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             reports[name] = score_translation(stream, run, offline, lang, default, clean)
-            series[f"{name}: AL aware ({lang} words)"] = target_lagging(
+            series[f"{name}: AL aware ({lang} words)"] = sentence_lagging(
                 run.events, stream.translation_sources(lang), aware=True, length_adaptive=False
             )
         log.info("%s: %s", name, json.dumps({k: cell(reports[name][k], s) for k, _, s in shown}))

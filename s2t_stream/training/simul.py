@@ -49,19 +49,13 @@ LAGGING = {
 }
 
 
-def target_lagging(
-    events: Sequence[Event], sources: Sequence[Reference], *, aware: bool, length_adaptive: bool
-) -> list[float]:
-    """AL (LAAL when `length_adaptive`) in seconds of each scored sentence, in source order.
-    `sources`: each sentence's normalised reference translation over its file's span in the
-    stream (s). `aware`: delays from `wall_s` (computation-aware), else from `audio_s`."""
-    return sentence_lagging(events, sources, aware=aware, length_adaptive=length_adaptive)
-
-
 def simul_lagging(events: Sequence[Event], sources: Sequence[Reference]) -> dict[str, list[float]]:
-    """The four per-sentence series, keyed as the harness reports them (see `LAGGING`)."""
+    """AL and LAAL in seconds of each scored sentence, in source order, computation-aware
+    (delays from `wall_s`) and unaware (from `audio_s`), keyed as the harness reports them
+    (see `LAGGING`). `sources`: each sentence's normalised reference translation over its
+    file's span in the stream (s)."""
     return {
-        key: target_lagging(events, sources, aware=aware, length_adaptive=adaptive)
+        key: sentence_lagging(events, sources, aware=aware, length_adaptive=adaptive)
         for key, (aware, adaptive) in LAGGING.items()
     }
 

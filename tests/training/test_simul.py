@@ -9,13 +9,8 @@ import random
 import pytest
 
 from s2t_stream.streaming.events import Event, Final, Partial, Word
-from s2t_stream.training.latency import Reference, average_lagging
-from s2t_stream.training.simul import (
-    simul_lagging,
-    stream_hypotheses,
-    target_lagging,
-    translation_quality,
-)
+from s2t_stream.training.latency import Reference, average_lagging, sentence_lagging
+from s2t_stream.training.simul import simul_lagging, stream_hypotheses, translation_quality
 
 
 def final(segment: int, text: str, start: float, end: float, audio: float, wall: float) -> Final:
@@ -99,15 +94,15 @@ EVENTS: list[Event] = [
 ]
 
 
-def test_target_lagging_counts_from_the_file_start_in_reference_translation_words() -> None:
+def test_sentence_lagging_counts_from_the_file_start_in_reference_translation_words() -> None:
     # unaware delays 1.0, 2.0, 2.0, 2.5, 3.5, 3.5; |X| = 3, |Y| = 6: rate 0.5, τ = 5 (3.5 ≥ 3)
     # AL = (1.0 + 1.5 + 1.0 + 1.0 + 1.5) / 5 = 1.2
-    assert target_lagging(EVENTS, SOURCES, aware=False, length_adaptive=False) == pytest.approx(
+    assert sentence_lagging(EVENTS, SOURCES, aware=False, length_adaptive=False) == pytest.approx(
         [1.2]
     )
     # aware delays 1.2, 2.3, 2.3, 2.9, 3.8, 3.8: τ = 5
     # AL = (1.2 + 1.8 + 1.3 + 1.4 + 1.8) / 5 = 1.5
-    assert target_lagging(EVENTS, SOURCES, aware=True, length_adaptive=False) == pytest.approx(
+    assert sentence_lagging(EVENTS, SOURCES, aware=True, length_adaptive=False) == pytest.approx(
         [1.5]
     )
     # as long as the reference: LAAL = AL
@@ -119,7 +114,7 @@ def test_target_lagging_counts_from_the_file_start_in_reference_translation_word
     }
 
 
-def test_target_lagging_of_an_over_long_translation() -> None:
+def test_sentence_lagging_of_an_over_long_translation() -> None:
     # a 2-word reference over a 2 s file at 10–12 s, 4 words committed at 10.5, 11, 11.5, 12 s
     sources = [Reference("hola mundo", 10.0, 12.0)]
     events: list[Event] = [
@@ -135,7 +130,7 @@ def test_target_lagging_of_an_over_long_translation() -> None:
 
 def test_a_sentence_without_target_words_is_not_scored() -> None:
     sources = [*SOURCES, Reference("siete ocho", 8.0, 9.0)]
-    assert len(target_lagging(EVENTS, sources, aware=True, length_adaptive=True)) == 1
+    assert len(sentence_lagging(EVENTS, sources, aware=True, length_adaptive=True)) == 1
 
 
 def test_stream_hypotheses_gather_each_sentences_finals() -> None:
