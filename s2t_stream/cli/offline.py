@@ -23,6 +23,7 @@ from s2t_stream.cli.arguments import (
     needs_extra,
     number,
     open_mt,
+    prefer_cascade,
     raw_format,
 )
 from s2t_stream.defaults import default_model
@@ -167,6 +168,7 @@ def transcribe_options(args: argparse.Namespace) -> TranscribeOptions:
 def run_transcribe(args: argparse.Namespace) -> int:
     from s2t_stream.offline.transcriber import Transcriber
 
+    prefer_cascade(args)
     if args.format in ("srt", "vtt") and len(args.files) > 1 and args.output_dir is None:
         raise S2TError(f"--format {args.format} with several files needs --output-dir")
     if args.files.count("-") > 1:

@@ -19,6 +19,7 @@ from s2t_stream.cli.arguments import (
     load_model,
     number,
     open_mt,
+    prefer_cascade,
     raw_format,
     stream_options,
 )
@@ -198,6 +199,7 @@ def live_pcm(raw: RawFormat, chunk_ms: int) -> Iterator[np.ndarray]:
 
 
 def run_stream(args: argparse.Namespace) -> int:
+    prefer_cascade(args)
     translator = open_mt(args)  # before the model loads: a missing pair is said at once
     try:
         return _stream(args, translator)
@@ -303,6 +305,7 @@ def open_inputs(plan: Mapping[str, InputSource], rate: int) -> dict[str, Capture
 def run_mic(args: argparse.Namespace) -> int:
     from s2t_stream.io.capture import desktop_source, list_sources
 
+    prefer_cascade(args)
     plan = plan_inputs(args, list_sources(), desktop_source)
     translator = open_mt(args)  # before the model loads: a missing pair is said at once
     try:

@@ -210,19 +210,27 @@ def test_transcribe_with_mt_adds_each_segments_translation(
 
 
 @pytest.mark.st_model
-def test_a_target_language_alone_translates_with_the_bundled_translation_model(
+@needs_apertium
+def test_a_target_language_alone_takes_the_better_bundled_way_to_translate(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The cascade where Apertium has the pair (it measured better), else the end-to-end
+    model; `--model` picks the end-to-end model explicitly."""
     from s2t_stream.defaults import BUNDLED_ST_MODEL, MODEL_ENV
+    from s2t_stream.translation.apertium import ApertiumTranslator
 
     monkeypatch.delenv(MODEL_ENV, raising=False)
     wav = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"
-    spanish = Transcriber(load_bundle(BUNDLED_ST_MODEL), TranscribeOptions(tgt_lang="es"))
-    catalan = Transcriber(load_bundle(BUNDLED_ST_MODEL), TranscribeOptions(tgt_lang="ca"))
-    for lang, transcriber in (("es", spanish), ("ca", catalan)):
-        assert main(["transcribe", str(wav), "--tgt-lang", lang]) == 0  # no --model
-        (expected,) = transcriber.transcribe_files([wav])
-        assert capsys.readouterr().out == f"{expected.text}\n"
-    assert main(["transcribe", str(wav)]) == 0  # without a language: the English model
-    english = capsys.readouterr().out
-    assert english.split()[0] == "they" and english != f"{expected.text}\n"
+    assert main(["transcribe", str(wav)]) == 0
+    english = capsys.readouterr().out.strip()
+    assert english.split()[0] == "they"
+    assert main(["transcribe", str(wav), "--tgt-lang", "es"]) == 0  # no --model, no --mt
+    with ApertiumTranslator("es") as spanish:
+        assert capsys.readouterr().out == f"{english}\n→ {spanish.translate(english)}\n"
+    end_to_end = Transcriber(load_bundle(BUNDLED_ST_MODEL), TranscribeOptions(tgt_lang="ca"))
+    (expected,) = end_to_end.transcribe_files([wav])
+    assert main(["transcribe", str(wav), "--tgt-lang", "ca", "--model", str(BUNDLED_ST_MODEL)]) == 0
+    assert capsys.readouterr().out == f"{expected.text}\n"
+    monkeypatch.setattr("s2t_stream.translation.apertium.available_languages", lambda: [])
+    assert main(["transcribe", str(wav), "--tgt-lang", "ca"]) == 0  # no pair: end to end
+    assert capsys.readouterr().out == f"{expected.text}\n"
