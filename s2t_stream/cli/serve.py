@@ -21,6 +21,8 @@ from s2t_stream.defaults import BUNDLED_ST_MODEL, bundled_translation_languages
 from s2t_stream.errors import S2TError
 from s2t_stream.server.options import CLOSE_TIMEOUT_S, TOKEN_ENV, Limits, ServerOptions
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from s2t_stream.model.checkpoint import Bundle
 
@@ -172,9 +174,9 @@ def run_serve(args: argparse.Namespace) -> int:
     bundle = load_model(args)
     translation = translation_model(args, bundle)
     server = StreamingServer(bundle, options, limits(args), args.workers, args.mt, translation)
-    if translation is not None:
+    if translation is not None:  # on stderr: the first line on stdout says where it serves
         languages = ", ".join(translation.tokenizer.lang_code_to_id)
-        print(f"s2t-stream: sessions may ask for tgt_lang {languages} ({translation.source})")
+        log.info("sessions may ask for tgt_lang %s (%s)", languages, translation.source)
     for translator in server.engines.translators.values():
         print(
             f"s2t-stream: sessions may ask for {translator.name} ({translator.version})", flush=True

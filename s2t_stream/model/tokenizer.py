@@ -195,6 +195,10 @@ class Tokenizer:
     def vocab_size(self) -> int:
         return len(self._pieces)
 
+    def pieces(self) -> tuple[str, ...]:
+        """Every piece, indexed by model id."""
+        return tuple(self._pieces)
+
     def id_to_piece(self, token_id: int) -> str:
         """The piece for a model id; ids outside the vocabulary give the unk token (as HF)."""
         if 0 <= token_id < len(self._pieces):

@@ -302,7 +302,8 @@ class Trainer:
                 f"--init-from {folder}: its config differs from this run's model options in "
                 f"{sorted(differs)}"
             )
-        if differs:
+        same_pieces = _source_tokenizer(folder).pieces() == self.tokenizer.pieces()
+        if differs or not same_pieces:
             kept = {k: v for k, v in weights.items() if k not in TOKEN_WEIGHTS}
             missing = self.model.load_state_dict(kept, strict=False).missing_keys
             assert set(missing) <= TOKEN_WEIGHTS, missing
@@ -324,10 +325,7 @@ class Trainer:
         if (folder / "vocab.json").is_file():
             return Tokenizer.from_dir(folder)
         if self.options.init_from:
-            source = Path(self.options.init_from)
-            tokenizer = Tokenizer.from_dir(
-                source / "tokenizer" if (source / "tokenizer").is_dir() else source
-            )
+            tokenizer = _source_tokenizer(Path(self.options.init_from))
             if tokenizer.lang_codes == self.languages:
                 tokenizer.save(folder)
                 return tokenizer
@@ -665,6 +663,11 @@ def export(trainer: Trainer, destination: Path, average: int) -> Path:
     }
     (Path(trainer.options.out) / "export.json").write_text(json.dumps(summary, indent=2))
     return destination
+
+
+def _source_tokenizer(folder: Path) -> Tokenizer:
+    """The tokenizer of a run directory (its `tokenizer/`) or of an exported model."""
+    return Tokenizer.from_dir(folder / "tokenizer" if (folder / "tokenizer").is_dir() else folder)
 
 
 def _shown(trainer: Trainer, error: float) -> str:

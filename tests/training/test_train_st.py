@@ -81,6 +81,14 @@ def test_a_translation_run_starts_from_an_asr_model_but_its_token_embeddings(
             assert ours[name].shape[0] == 50 and value.shape[0] == 28
         else:
             assert torch.equal(ours[name], value), name
+    st.run()  # a trained run to start from (its embeddings move away from the seeded start)
+    swapped = Trainer(
+        tiny(corpus, tmp_path / "ca-es", init_from=str(tmp_path / "st"), tgt_langs="ca,es")
+    )
+    assert swapped.tokenizer.lang_code_to_id == {"ca": 4, "es": 5}
+    for name, value in ours.items():  # the same size, other pieces: still not its embeddings
+        same = torch.equal(swapped.model.state_dict()[name], value)
+        assert same != (name in TOKEN_WEIGHTS), name
     with pytest.raises(ValueError, match=r"differs from this run's model options in \['d_model'"):
         Trainer(tiny(corpus, tmp_path / "wide", init_from=str(tmp_path / "asr"), d_model=64))
 
