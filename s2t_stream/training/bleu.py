@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from sacrebleu.metrics import BLEU, CHRF
 
 from s2t_stream.training.targets import normalize_translation
-from s2t_stream.training.wer import grouped
 
 
 def _normalised(
@@ -38,11 +37,3 @@ def corpus_chrf(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     counts differ."""
     refs, hyps = _normalised(references, hypotheses)
     return float(CHRF().corpus_score(hyps, [refs]).score)
-
-
-def grouped_bleu(
-    references: Sequence[str], hypotheses: Sequence[str], groups: Sequence[str]
-) -> dict[str, float]:
-    """`corpus_bleu` (0–100) of the pairs of each group (e.g. each voice), by group name. Raises
-    ValueError when the three counts differ."""
-    return grouped(corpus_bleu, references, hypotheses, groups)

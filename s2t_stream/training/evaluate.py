@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from s2t_stream.model.audio import load_audio
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.training.manifest import Utterance
-from s2t_stream.training.wer import grouped_wer, normalize, word_errors
+from s2t_stream.training.wer import corpus_wer, grouped, normalize, word_errors
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +97,12 @@ def score(
         )
     refs = [u.text for u in utterances]
     errors = word_errors(refs, hyps)
-    styled = [i for i, u in enumerate(utterances) if u.style is not None]
+    per_voice, per_style = voice_and_style(corpus_wer, utterances, refs, hyps)
     return EvalResult(
         num_beams=num_beams,
         wer=errors.wer,
-        per_voice=grouped_wer(refs, hyps, [u.voice for u in utterances]),
-        per_style=grouped_wer(
-            [refs[i] for i in styled],
-            [hyps[i] for i in styled],
-            [str(utterances[i].style) for i in styled],
-        ),
+        per_voice=per_voice,
+        per_style=per_style,
         utterances=len(utterances),
         words=errors.words,
         substitutions=errors.substitutions,
@@ -116,6 +112,25 @@ def score(
         seconds=seconds,
         audio_s=audio_s,
     )
+
+
+def voice_and_style(
+    score: Callable[[list[str], list[str]], float],
+    utterances: Sequence[Utterance],
+    references: Sequence[str],
+    hypotheses: Sequence[str],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """`score` (e.g. `corpus_wer`) of the utterances' pairs per voice, and per text style
+    (utterances without a style left out), by name."""
+    styled = [i for i, u in enumerate(utterances) if u.style is not None]
+    per_voice = grouped(score, references, hypotheses, [u.voice for u in utterances])
+    per_style = grouped(
+        score,
+        [references[i] for i in styled],
+        [hypotheses[i] for i in styled],
+        [str(utterances[i].style) for i in styled],
+    )
+    return per_voice, per_style
 
 
 def _rows(label: str, groups: Sequence[dict[str, float]]) -> list[str]:

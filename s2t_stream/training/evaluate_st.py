@@ -25,7 +25,8 @@ from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import load_audio
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.offline.transcription import Transcription
-from s2t_stream.training.bleu import corpus_bleu, corpus_chrf, grouped_bleu
+from s2t_stream.training.bleu import corpus_bleu, corpus_chrf
+from s2t_stream.training.evaluate import voice_and_style
 from s2t_stream.training.manifest import Utterance
 from s2t_stream.training.targets import normalize_translation
 from s2t_stream.training.wer import word_errors
@@ -201,19 +202,15 @@ def score_translations(
             f"has {', '.join(sorted(missing[0].translations)) or 'none'}"
         )
     refs = [u.translations[lang] for u in utterances]
-    styled = [i for i, u in enumerate(utterances) if u.style is not None]
+    per_voice, per_style = voice_and_style(corpus_bleu, utterances, refs, hyps)
     return TranslationResult(
         lang=lang,
         system=system,
         num_beams=num_beams,
         bleu=corpus_bleu(refs, hyps),
         chrf=corpus_chrf(refs, hyps),
-        per_voice=grouped_bleu(refs, hyps, [u.voice for u in utterances]),
-        per_style=grouped_bleu(
-            [refs[i] for i in styled],
-            [hyps[i] for i in styled],
-            [str(utterances[i].style) for i in styled],
-        ),
+        per_voice=per_voice,
+        per_style=per_style,
         items=tuple(utterances),
         skipped=skipped,
         references=tuple(normalize_translation(r) for r in refs),

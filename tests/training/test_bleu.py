@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sacrebleu.metrics import BLEU, CHRF
 
-from s2t_stream.training.bleu import corpus_bleu, corpus_chrf, grouped_bleu
+from s2t_stream.training.bleu import corpus_bleu, corpus_chrf
+from s2t_stream.training.wer import grouped
 
 REFS = ["El gato se sentó en la alfombra.", "Un perro corrió en el parque.", "Hola."]
 HYPS = ["el GATO se sentó en la alfombra", "un perro corre en el parque!", "adiós"]
@@ -25,7 +26,7 @@ def test_bleu_and_chrf_score_the_normalised_texts() -> None:
 
 
 def test_grouped_bleu_is_the_corpus_bleu_of_each_group() -> None:
-    scores = grouped_bleu(REFS, HYPS, ["b", "a", "b"])
+    scores = grouped(corpus_bleu, REFS, HYPS, ["b", "a", "b"])
     assert list(scores) == ["a", "b"]
     assert scores["a"] == pytest.approx(
         BLEU().corpus_score(NORMAL_HYPS[1:2], [NORMAL_REFS[1:2]]).score
@@ -40,4 +41,4 @@ def test_counts_that_differ_are_refused() -> None:
     with pytest.raises(ValueError, match=r"one hypothesis per reference \(3\), got 2"):
         corpus_bleu(REFS, HYPS[:2])
     with pytest.raises(ValueError, match="got 3, 3 and 2"):
-        grouped_bleu(REFS, HYPS, ["a", "b"])
+        grouped(corpus_bleu, REFS, HYPS, ["a", "b"])
