@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TypeAlias
 
 import torch
 from torch import Tensor
@@ -78,18 +80,28 @@ def end_on_time(model: Speech2Text, tokens_per_s: float, eos_id: int) -> EndsOnT
     return model
 
 
+Loader: TypeAlias = Callable[..., Bundle]
+
+
+def steered(load_model: Loader, tokens_per_s: float) -> Loader:
+    """`serve`'s `load_model(args, flag, default)`, with the served model (`--model`) ending on
+    time; a translation model loaded beside it (`--translation-model`) is left as it is."""
+
+    def load(args: argparse.Namespace, flag: str = "--model", default: str | None = None) -> Bundle:
+        bundle = load_model(args, flag, default)
+        if flag == "--model":
+            end_on_time(bundle.model, tokens_per_s, bundle.generation.eos_token_id)
+        return bundle
+
+    return load
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
     parser.add_argument("--tokens-per-s", type=float, required=True)
     ours, rest = parser.parse_known_args(argv)
-    load_model = serve.load_model
+    serve.load_model = steered(serve.load_model, ours.tokens_per_s)  # what `serve` calls
 
-    def load_ending_on_time(args: argparse.Namespace) -> Bundle:
-        bundle = load_model(args)
-        end_on_time(bundle.model, ours.tokens_per_s, bundle.generation.eos_token_id)
-        return bundle
-
-    serve.load_model = load_ending_on_time  # what `serve` calls; nothing else changes
     return cli_main(["serve", *rest])
 
 

@@ -90,3 +90,24 @@ def test_a_rate_must_be_positive() -> None:
     plain, _ = models()
     with pytest.raises(ValueError, match="tokens_per_s must be > 0, got 0"):
         launcher().end_on_time(plain, 0.0, EOS)
+
+
+def test_only_the_served_model_is_steered() -> None:
+    """`serve` loads a translation model beside the served one through the same loader: only
+    `--model`'s ends on time."""
+    from types import SimpleNamespace
+
+    loaded: list[tuple[str, str | None]] = []
+
+    def load_model(args: object, flag: str = "--model", default: str | None = None) -> object:
+        loaded.append((flag, default))
+        model = Speech2Text(ModelConfig(**{**TINY, "dropout": 0.0})).eval()
+        return SimpleNamespace(model=model, generation=GenerationConfig())
+
+    module = launcher()
+    load = module.steered(load_model, 3.5)
+    served = load(None)
+    beside = load(None, "--translation-model", "st-dir")
+    assert isinstance(served.model, module.EndsOnTime)
+    assert type(beside.model) is Speech2Text
+    assert loaded == [("--model", None), ("--translation-model", "st-dir")]
