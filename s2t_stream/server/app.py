@@ -183,6 +183,7 @@ async def serve_forever(server: StreamingServer, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    memory.freeze_startup_objects()  # the models are loaded: see server/memory.py
     async with server.running(host, port) as bound:
         print(
             f"s2t-stream: serving on ws://{host}:{bound}{NATIVE_PATH} (Vosk: /; web page and "
