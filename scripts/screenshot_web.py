@@ -1,9 +1,12 @@
 """A screenshot of the live-captions page for the README, taken in headless Chromium while it
 captions: a server with the bundled demo model (and Apertium's English → Spanish cascade, when
-installed) on a free port, the page at `/?autostart=1&lang=es`, and a fake microphone replaying
+installed; with `--translate-with model`, the bundled speech-translation model beside it
+instead) on a free port, the page at `/?autostart=1&lang=es`, and a fake microphone replaying
 the bundled samples with pauses between them, so that finals pile up under live tentative text.
 
     .venv/bin/python scripts/screenshot_web.py [--out docs/screenshots/web-page.png]
+    .venv/bin/python scripts/screenshot_web.py --translate-with model \
+        --out docs/screenshots/web-page-st.png
 
 Needs chromium and chromium-driver (Debian packages) and Selenium (the 'dev' extra).
 """
@@ -30,7 +33,7 @@ from selenium.webdriver.chrome.service import Service
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s2t_stream.defaults import BUNDLED_MODEL  # noqa: E402
+from s2t_stream.defaults import BUNDLED_MODEL, BUNDLED_ST_MODEL  # noqa: E402
 from s2t_stream.model.audio import load_audio  # noqa: E402
 from s2t_stream.model.checkpoint import Bundle, load_bundle  # noqa: E402
 from s2t_stream.server.app import StreamingServer  # noqa: E402
@@ -55,8 +58,9 @@ def speech(path: Path, rate: int = 16000) -> None:
 
 
 @contextmanager
-def serving(bundle: Bundle, mt: bool) -> Iterator[int]:
-    """A server on a free loopback port, on its own event loop in a thread; yields the port."""
+def serving(bundle: Bundle, mt: bool, translation: Bundle | None) -> Iterator[int]:
+    """A server on a free loopback port, on its own event loop in a thread (`mt`: with the
+    Apertium cascade; `translation`: a speech-translation model beside); yields the port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -64,7 +68,8 @@ def serving(bundle: Bundle, mt: bool) -> Iterator[int]:
     up, stop = threading.Event(), asyncio.Event()
 
     async def main() -> None:
-        server = StreamingServer(bundle, StreamOptions(), Limits(), mt="apertium" if mt else None)
+        mt_engine = "apertium" if mt else None
+        server = StreamingServer(bundle, StreamOptions(), Limits(), 1, mt_engine, translation)
         async with server.running("127.0.0.1", port):
             up.set()
             await stop.wait()
@@ -123,16 +128,25 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=960)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--finals", type=int, default=3, help="finals on the page before the shot")
+    parser.add_argument(
+        "--translate-with",
+        choices=("apertium", "model"),
+        default="apertium",
+        help="Spanish from Apertium's cascade (when installed) or the bundled ST model",
+    )
     args = parser.parse_args()
-    mt = "es" in available_languages()
+    by_model = args.translate_with == "model"
+    mt = not by_model and "es" in available_languages()
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         speech(wav)
         bundle = load_bundle(BUNDLED_MODEL)
-        with serving(bundle, mt) as port:
+        translation = load_bundle(BUNDLED_ST_MODEL) if by_model else None
+        with serving(bundle, mt, translation) as port:
             driver = chromium(wav, args.width, args.height)
             try:
-                driver.get(f"http://127.0.0.1:{port}/?autostart=1" + ("&lang=es" if mt else ""))
+                language = "&lang=es" if mt or by_model else ""
+                driver.get(f"http://127.0.0.1:{port}/?autostart=1{language}")
                 began = time.monotonic()
                 deadline = began + WAIT_S
                 # a word of low confidence, if one comes in the first half of the wait

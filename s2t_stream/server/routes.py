@@ -1,8 +1,8 @@
 """The ASGI app (Starlette): every route on one port. Websockets: the native protocol at
 `/v1/stream`, vosk-server's at `/`. HTTP: the web page at `/` (its files at `/web/<name>`),
-`/healthz`, `/readyz`, `/metrics`, and OpenAI's audio API (`/v1/audio/transcriptions`,
-`/v1/audio/translations`, `/v1/models`). The gate (token, Origin, capacity, drain) answers
-before any of them does its work."""
+`/healthz`, `/readyz`, `/metrics`, OpenAI's audio API (`/v1/audio/transcriptions`,
+`/v1/audio/translations`, `/v1/models`) and `/v1/languages` (the target languages on offer).
+The gate (token, Origin, capacity, drain) answers before any of them does its work."""
 
 from __future__ import annotations
 
@@ -86,6 +86,7 @@ class Routes:
             Route("/v1/audio/transcriptions", self.transcriptions_endpoint, methods=["POST"]),
             Route("/v1/audio/translations", self.translations_endpoint, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
+            Route("/v1/languages", self.languages, methods=["GET"]),
             Route("/v1/models/{name}", self.model, methods=["GET"]),
             Route(NATIVE_PATH, self.upgrade_required, methods=ALL_METHODS),
             Route("/{path:path}", self.operations, methods=ALL_METHODS),
@@ -168,6 +169,9 @@ class Routes:
 
     async def models(self, request: Request) -> Response:
         return self.guarded(request, lambda: model_list(self.transcriptions.names, self.created))
+
+    async def languages(self, request: Request) -> Response:
+        return self.guarded(request, lambda: {"languages": self.connections.engines.languages()})
 
     async def model(self, request: Request) -> Response:
         def found() -> dict[str, object]:

@@ -31,7 +31,7 @@ from s2t_stream.io.protocol import (
     parse_vosk_text,
     ready_message,
 )
-from s2t_stream.server.models import Models
+from s2t_stream.server.models import Models, model_name
 from s2t_stream.server.options import Limits
 from s2t_stream.server.outbox import Message, Outbox
 from s2t_stream.streaming.engine import Engine
@@ -69,6 +69,17 @@ class Engines:
         if mt is not None:
             for language in available_languages(mt):
                 self.translators[language] = open_translator(MtOptions(language, mt))
+
+    def languages(self) -> dict[str, dict[str, str | None]]:
+        """`GET /v1/languages`: each target language a session may ask for, with what
+        translates into it: `model`, the loaded model that produces it end to end (asked with
+        `tgt_lang` alone), and `mt`, the cascade's engine (asked with `mt` too); either null."""
+        offer: dict[str, dict[str, str | None]] = {}
+        for language in self.models.languages():
+            offer[language] = {"model": model_name(self.models.for_language(language)), "mt": None}
+        for language in self.translators:
+            offer.setdefault(language, {"model": None, "mt": None})["mt"] = self.mt
+        return offer
 
     def translator(self, start: Start) -> Translator | None:
         """The translator a session's `start` asks for (`mt` and `tgt_lang`), or None when it

@@ -18,7 +18,8 @@ from s2t_stream.model.config import GenerationConfig
 from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.tokenizer import train_sentencepiece
 from s2t_stream.server.models import Models
-from tests.helpers import TINY, reference_pair, running
+from s2t_stream.server.options import Limits
+from tests.helpers import TINY, needs_apertium, reference_pair, running
 
 pytestmark = [pytest.mark.model, pytest.mark.network]
 SENTENCES = ["el gato se sentó en la alfombra", "el gat seia a l'estora", "nos gusta el té"] * 8
@@ -66,6 +67,11 @@ def test_sessions_and_requests_for_its_languages_reach_the_translation_model(
         base = f"http://127.0.0.1:{server.port}/v1"
         listed = [m["id"] for m in httpx.get(f"{base}/models").json()["data"]]
         assert listed == ["s2t-demo-en", "tiny-st"]
+        offered = httpx.get(f"{base}/languages").json()["languages"]
+        assert offered == {
+            "es": {"model": "tiny-st", "mt": None},
+            "ca": {"model": "tiny-st", "mt": None},
+        }
 
         def translate(**fields: str) -> httpx.Response:
             return httpx.post(
@@ -82,3 +88,15 @@ def test_sessions_and_requests_for_its_languages_reach_the_translation_model(
         assert translate(model="tiny-st", tgt_lang="es").json()["language"] == "spanish"
     with running(bundle) as server:  # no translation model: the ASR model cannot translate
         assert start(server.url(), tgt_lang="es")["type"] == "error"
+        assert httpx.get(f"http://127.0.0.1:{server.port}/v1/languages").json() == {"languages": {}}
+
+
+@needs_apertium
+def test_languages_say_the_cascade_beside_the_model(bundle: Bundle, translator: Bundle) -> None:
+    with running(bundle, mt="apertium", translation=translator, limits=Limits(token="t")) as server:
+        url = f"http://127.0.0.1:{server.port}/v1/languages"
+        assert httpx.get(url).status_code == 401  # behind the token, as /v1/models
+        offered = httpx.get(url, params={"token": "t"}).json()["languages"]
+    assert offered["es"] == {"model": "tiny-st", "mt": "apertium"}
+    assert offered["ca"] == {"model": "tiny-st", "mt": "apertium"}
+    assert all(offer["mt"] == "apertium" for offer in offered.values())

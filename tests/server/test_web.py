@@ -328,12 +328,47 @@ def test_a_refused_microphone_or_an_unusable_rate_is_shown(bundle: Bundle, spoke
 @pytest.mark.network
 @pytest.mark.model
 @pytest.mark.slow
-def test_a_refused_translation_is_shown(bundle: Bundle, spoken: Path) -> None:
-    with running(bundle) as server, browser(spoken) as driver:  # a server without --mt
+def test_a_language_the_server_does_not_offer_is_said_and_captions_go_on(
+    bundle: Bundle, spoken: Path, transcript: str
+) -> None:
+    with running(bundle) as server, browser(spoken) as driver:  # no --mt, no translation model
         driver.get(f"http://127.0.0.1:{server.port}/?autostart=1&lang=es")
-        state = wait_for(driver, lambda s: "bad_field" in s["error"], "the server's refusal")
-        assert "The server refused:" in state["error"] and "mt" in state["error"]
-        assert state["toggle"] == "Start" and not state["listening"]  # no retrying a refusal
+        state = wait_for(driver, lambda s: transcript in texts(s), repr(transcript))
+        assert "does not translate into es: captions only" in state["error"], state
+        assert state["status"].startswith("Listening") and "translating" not in state["status"]
+        assert all(final["translation"] is None for final in state["finals"])
+        offered = driver.execute_script("return [...document.getElementById('lang').options]"
+                                        ".map((o) => o.value)")  # fmt: skip
+        assert offered == [""]
+
+
+@pytest.mark.network
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.st_model
+def test_the_translation_model_puts_spanish_under_the_captions(
+    bundle: Bundle, spoken: Path, transcript: str, waves: list[np.ndarray]
+) -> None:
+    from s2t_stream.defaults import BUNDLED_ST_MODEL
+    from s2t_stream.model.checkpoint import load_bundle
+
+    translator = load_bundle(BUNDLED_ST_MODEL)
+    offline = Transcriber(translator, TranscribeOptions(tgt_lang="es"))
+    expected = offline.transcribe([waves[0]])[0].text  # what `transcribe --tgt-lang es` says
+    with running(bundle, translation=translator) as server, browser(spoken) as driver:
+        driver.get(f"http://127.0.0.1:{server.port}/?autostart=1&lang=es")
+        state = wait_for(
+            driver,
+            lambda s: any(f["text"] == transcript and f["translation"] for f in s["finals"]),
+            "a caption with its translation",
+        )
+        final = next(f for f in state["finals"] if f["text"] == transcript and f["translation"])
+        # streaming commits words as they come, so they need not be all of offline's: the same
+        # model's Spanish, words in common, under the English caption it overlaps
+        assert set(final["translation"].split()) & set(expected.split()), (final, expected)
+        assert final["translation"] != transcript and final["lang"] == "es"
+        assert final["translation"] in state["captions"]
+        assert "translating into es (s2t-demo-st)" in state["status"], state["status"]
 
 
 @pytest.mark.network

@@ -1,9 +1,12 @@
 // The live-captions page: the microphone (an AudioWorklet at the AudioContext's own rate, 16-bit
 // PCM in ~100 ms frames) → the server's native websocket protocol (docs/protocol.md) → captions:
 // committed text, tentative text dimmed, finals with their times, low-confidence words marked,
-// translations under their finals; exports to TXT, SRT and VTT. A dropped connection is retried
-// with backoff while the microphone keeps running; the transcript stays, and each new session's
-// times are offset by the audio captured before it, so times keep increasing.
+// translations under their finals; exports to TXT, SRT and VTT. A translation comes from the
+// server's cascade (each final's text translated, in line) where it has one, else from its
+// speech-translation model, run as a second session on the same audio whose finals are put under
+// the captions they overlap in time (GET /v1/languages says which). A dropped connection is
+// retried with backoff while the microphone keeps running; the transcript stays, and each new
+// session's times are offset by the audio captured before it, so times keep increasing.
 "use strict";
 
 const SAMPLE_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000]; // protocol.py
@@ -15,34 +18,50 @@ const CUE_WIDTH = 42; // subtitle cues: at most 2 lines of 42 characters (as io/
 const CUE_LINES = 2;
 const MIN_CUE_S = 0.5;
 
+const LANGUAGE_NAMES = { ca: "Catalan", de: "German", es: "Spanish", fr: "French", gl: "Galician",
+  it: "Italian", nl: "Dutch", pt: "Portuguese", ro: "Romanian", ru: "Russian" }; // else the code
+
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
+const items = new WeakMap(); // a final → its list item
 
 const page = {
   finals: [], // {text, start_s, end_s, words, translation, cut}, times on the page's timeline
   listening: false, // the user asked for captions (Start pressed and not stopped since)
   capture: null, // {context, stream, node}
-  session: null, // the Session that receives the audio
-  sessions: new Set(), // every open Session, the current one and those finishing
+  session: null, // the captions' Session, which receives the audio
+  translation: null, // the translating Session beside it (a translation model), or null
+  sessions: new Set(), // every open Session, the current ones and those finishing
+  languages: {}, // GET /v1/languages: {code: {model, mt}}
+  unplaced: [], // translated finals not yet under a caption
+  notice: "", // shown while no error is
   captured_s: 0, // audio captured since the page loaded: the timeline's clock
   attempt: 0, // reconnections since the last `ready`
-  retry: null, // the pending reconnection's timer
+  retry: { session: null, translation: null }, // pending reconnections' timers
 };
 
 // --- the websocket session -------------------------------------------------------------------
 
+function withToken(path) {
+  const token = params.get("token");
+  return path + (token ? `?token=${encodeURIComponent(token)}` : "");
+}
+
 function streamUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const token = params.get("token");
-  return `${scheme}//${location.host}/v1/stream` + (token ? `?token=${encodeURIComponent(token)}` : "");
+  return `${scheme}//${location.host}` + withToken("/v1/stream");
 }
 
 class Session {
   // One websocket session. Its time 0 is `offset_s` on the page's timeline: the audio captured
-  // before it opened (frames captured while no session was open are not sent).
-  constructor(rate, tgtLang) {
+  // before it opened (frames captured while no session was open are not sent). `slot`: the
+  // captions' session ("session"), or the one translating beside it ("translation"); `fields`:
+  // what its start message adds (tgt_lang, mt).
+  constructor(rate, slot, fields) {
     this.rate = rate;
-    this.tgtLang = tgtLang;
+    this.slot = slot;
+    this.fields = fields;
+    this.tgtLang = fields.tgt_lang || "";
     this.offset_s = 0;
     this.started = false;
     this.ending = false;
@@ -60,8 +79,7 @@ class Session {
 
   opened() {
     const start = { type: "start", sample_rate: this.rate, encoding: "pcm_s16le", partials: true };
-    if (this.tgtLang) Object.assign(start, { mt: "apertium", tgt_lang: this.tgtLang });
-    this.socket.send(JSON.stringify(start));
+    this.socket.send(JSON.stringify({ ...start, ...this.fields }));
     this.offset_s = page.captured_s;
     this.started = true;
     if (this.ending) this.end();
@@ -92,29 +110,38 @@ class Session {
       return; // not from this protocol: nothing to show
     }
     if (message.type === "ready") {
+      this.ready = message;
       page.attempt = 0;
       showError("");
-      const translating = message.mt ? `, translating into ${message.tgt_lang}` : "";
-      setStatus(`Listening — ${this.rate} Hz${translating}`);
+      showListening();
       const context = page.capture && page.capture.context;
       if (context && context.state === "suspended") context.onstatechange(); // say it waits
     } else if (message.type === "partial") {
       this.partial = message;
-      showPartial(message.committed, message.tentative);
+      const show = this.slot === "translation" ? showTranslationPartial : showPartial;
+      show(message.committed, message.tentative);
     } else if (message.type === "final") {
       this.partial = null;
       this.lastEnd_s = message.end_s;
-      showPartial("", "");
-      addFinal(this.shifted(message));
+      if (this.slot === "translation") {
+        showTranslationPartial("", "");
+        placeTranslation(this.shifted(message));
+      } else {
+        showPartial("", "");
+        addFinal(this.shifted(message));
+      }
     } else if (message.type === "end") {
       this.gotEnd = true;
       this.socket.close();
     } else if (message.type === "error") {
       this.error = `The server refused: ${message.message} (${message.code})`;
-      if (this === page.session && !RETRYABLE.has(message.code)) {
-        stop(this.error); // it would refuse again: no reconnection
-      } else {
+      if (RETRYABLE.has(message.code) || this !== page[this.slot]) {
         showError(this.error);
+      } else if (this.slot === "translation") {
+        page.translation = null; // it would refuse again: captions only
+        showError(`${this.error}. Captions continue without translation.`);
+      } else {
+        stop(this.error); // it would refuse again: no reconnection
       }
     }
   }
@@ -135,7 +162,9 @@ class Session {
 
   closed(event) {
     page.sessions.delete(this);
-    if (this.partial && !this.gotEnd) {
+    if (this.slot === "translation") {
+      showTranslationPartial("", "");
+    } else if (this.partial && !this.gotEnd) {
       // The open segment will never get its final: keep what was heard, marked as cut off.
       const text = [this.partial.committed, this.partial.tentative].filter(Boolean).join(" ");
       if (text) {
@@ -145,34 +174,65 @@ class Session {
       }
       showPartial("", "");
     }
-    if (this === page.session && page.listening) {
+    if (this === page[this.slot] && page.listening) {
       // (also after an `end`: a server shutting down ends every session and closes with 1001)
-      page.session = null;
+      page[this.slot] = null;
       // (a browser is not told why a websocket was refused: 401, 403 and 503 all look like 1006)
       const why =
         event.code === 1006
           ? "could not be reached, or refused the connection " +
             "(a missing or wrong ?token=, another origin, or full)"
           : `closed the connection (${event.code})`;
-      reconnect(this.error ? `${this.error}.` : `The server ${why}.`);
+      reconnect(this.error ? `${this.error}.` : `The server ${why}.`, this.slot);
     } else if (!page.listening && page.sessions.size === 0) {
       setStatus("Stopped.");
     }
   }
 }
 
-function reconnect(reason) {
+function reconnect(reason, slot) {
   const delay = BACKOFF_S[Math.min(page.attempt, BACKOFF_S.length - 1)];
   page.attempt += 1;
   showError(`${reason} Reconnecting in ${delay} s… (the transcript so far is kept)`);
   setStatus("Reconnecting…");
-  page.retry = setTimeout(() => {
-    page.retry = null;
+  page.retry[slot] = setTimeout(() => {
+    page.retry[slot] = null;
     if (page.listening && page.capture) {
       setStatus("Connecting…");
-      page.session = new Session(page.capture.context.sampleRate, $("lang").value);
+      openSession(slot);
     }
   }, delay * 1000);
+}
+
+function openSession(slot) {
+  // The captions' session, or the one translating beside it, for the language picked: with the
+  // server's cascade (mt) where it has one for it, else its translation model beside.
+  const lang = $("lang").value;
+  const offer = page.languages[lang] || {};
+  const rate = page.capture.context.sampleRate;
+  if (slot === "session") {
+    page.session = new Session(rate, slot, offer.mt ? { tgt_lang: lang, mt: offer.mt } : {});
+  } else if (!offer.mt && offer.model) {
+    page.translation = new Session(rate, slot, { tgt_lang: lang });
+  }
+}
+
+async function loadLanguages() {
+  // The target languages the server offers, in the language picker (none: it stays "none").
+  let offered = {};
+  try {
+    const answer = await fetch(withToken("/v1/languages"));
+    if (answer.ok) offered = (await answer.json()).languages;
+  } catch {
+    // an older server, or none: captions only
+  }
+  page.languages = offered;
+  const select = $("lang");
+  for (const [code, offer] of Object.entries(offered)) {
+    const option = new Option(`${LANGUAGE_NAMES[code] || code} (${code})`, code);
+    option.title = offer.mt ? `translated by ${offer.mt}` : `translated by ${offer.model}`;
+    select.add(option);
+  }
 }
 
 // --- the microphone --------------------------------------------------------------------------
@@ -241,6 +301,7 @@ async function openCapture(deviceId) {
   const node = new AudioWorkletNode(context, "capture", { numberOfInputs: 1, numberOfOutputs: 0 });
   node.port.onmessage = (event) => {
     if (page.session) page.session.send(event.data);
+    if (page.translation) page.translation.send(event.data);
     page.captured_s += event.data.byteLength / 2 / context.sampleRate;
   };
   context.createMediaStreamSource(stream).connect(node);
@@ -293,7 +354,8 @@ async function start() {
   listDevices(); // labels are only given after permission
   if (!page.listening) return stopCapture(); // stopped while the microphone opened
   setStatus("Connecting…");
-  page.session = new Session(page.capture.context.sampleRate, $("lang").value);
+  openSession("session");
+  openSession("translation");
 }
 
 function stopCapture() {
@@ -304,13 +366,13 @@ function stopCapture() {
 function stop(error) {
   // Stop listening; the current session still sends its last finals. `error`: why (shown).
   page.listening = false;
-  clearTimeout(page.retry);
-  page.retry = null;
-  stopCapture();
-  if (page.session) {
-    page.session.end();
-    page.session = null;
+  for (const slot of ["session", "translation"]) {
+    clearTimeout(page.retry[slot]);
+    page.retry[slot] = null;
+    if (page[slot]) page[slot].end();
+    page[slot] = null;
   }
+  stopCapture();
   setToggle("Start", false);
   setStatus(page.sessions.size ? "Finishing the last sentence…" : "Stopped.");
   if (error) showError(error);
@@ -329,9 +391,25 @@ function setStatus(text) {
   $("status").textContent = text;
 }
 
+function showListening() {
+  const ready = (slot) => page[slot] && page[slot].ready;
+  const captions = ready("session");
+  if (!captions) return;
+  let translating = "";
+  if (captions.mt) translating = `, translating into ${captions.tgt_lang} (${captions.mt})`;
+  const translation = ready("translation");
+  if (translation) {
+    const offer = page.languages[translation.tgt_lang] || {};
+    translating = `, translating into ${translation.tgt_lang} (${offer.model || translation.model})`;
+  }
+  setStatus(`Listening — ${page.session.rate} Hz${translating}`);
+}
+
 function showError(text) {
-  $("error").textContent = text;
-  $("error").hidden = !text;
+  // `text`, or else the standing notice (a language asked for in the address but not offered)
+  const shown = text || page.notice;
+  $("error").textContent = shown;
+  $("error").hidden = !shown;
 }
 
 function setToggle(label, on) {
@@ -358,6 +436,49 @@ function showPartial(committed, tentative) {
   $("committed").textContent = committed;
   $("tentative").textContent = tentative ? (committed ? " " : "") + tentative : "";
   if (follow) region.scrollTop = region.scrollHeight;
+}
+
+function showTranslationPartial(committed, tentative) {
+  $("translation-committed").textContent = committed;
+  $("translation-tentative").textContent = tentative ? (committed ? " " : "") + tentative : "";
+}
+
+function overlap(a, b) {
+  return Math.min(a.end_s, b.end_s) - Math.max(a.start_s, b.start_s);
+}
+
+function placeTranslation(translated) {
+  // Under the caption it overlaps most in time; until that caption's final has come, held.
+  page.unplaced.push(translated);
+  placeHeld();
+}
+
+function placeHeld() {
+  const latest = page.finals.length ? page.finals[page.finals.length - 1].end_s : -Infinity;
+  page.unplaced = page.unplaced.filter((translated) => {
+    const best = page.finals.reduce(
+      (found, f) => (!found || overlap(f, translated) > overlap(found, translated) ? f : found),
+      null,
+    );
+    if (!best || (overlap(best, translated) <= 0 && latest < translated.end_s)) return true;
+    best.translation = best.translation ? `${best.translation} ${translated.text}` : translated.text;
+    best.lang = translated.lang;
+    showTranslation(best);
+    return false;
+  });
+}
+
+function showTranslation(final) {
+  const item = items.get(final);
+  if (!item || !final.translation) return;
+  let line = item.querySelector(".translation");
+  if (!line) {
+    line = document.createElement("span");
+    line.className = "translation";
+    item.append(line);
+  }
+  line.lang = final.lang;
+  line.textContent = final.translation;
 }
 
 function finalText(final) {
@@ -399,14 +520,10 @@ function addFinal(final) {
     item.classList.add("cut");
     item.title = "the connection dropped before this sentence was finished";
   }
-  if (final.translation) {
-    const translation = document.createElement("span");
-    translation.className = "translation";
-    translation.lang = final.lang;
-    translation.textContent = final.translation;
-    item.append(translation);
-  }
+  items.set(final, item);
+  showTranslation(final);
   $("finals").append(item);
+  placeHeld();
   if (follow) region.scrollTop = region.scrollHeight;
 }
 
@@ -526,14 +643,25 @@ window.s2tCaptions = { page, addFinal, toSrt, toVtt, toText, clock }; // for tes
 document.addEventListener("DOMContentLoaded", () => {
   $("toggle").addEventListener("click", () => (page.listening ? stop() : start()));
   $("mic").addEventListener("change", restart);
-  $("lang").addEventListener("change", restart);
+  $("lang").addEventListener("change", () => {
+    page.notice = "";
+    showError("");
+    restart();
+  });
   $("copy").addEventListener("click", copyAll);
   $("txt").addEventListener("click", () => download("txt", toText(page.finals), "text/plain"));
   $("srt").addEventListener("click", () => download("srt", toSrt(page.finals), "application/x-subrip"));
   $("vtt").addEventListener("click", () => download("vtt", toVtt(page.finals), "text/vtt"));
   if (navigator.mediaDevices) navigator.mediaDevices.addEventListener("devicechange", listDevices);
   listDevices();
-  const lang = params.get("lang");
-  if (lang && [...$("lang").options].some((o) => o.value === lang)) $("lang").value = lang;
-  if (params.get("autostart") === "1") start();
+  loadLanguages().then(() => {
+    const lang = params.get("lang");
+    if (lang && lang in page.languages) {
+      $("lang").value = lang;
+    } else if (lang) {
+      page.notice = `This server does not translate into ${lang}: captions only.`;
+      showError("");
+    }
+    if (params.get("autostart") === "1") start();
+  });
 });
