@@ -61,6 +61,8 @@ VARIANTS: dict[str, StreamOptions] = {
     "growth-0.4": replace(DEFAULT, step_growth=0.4),
     "border-0.5": replace(DEFAULT, policy=PolicyOptions(border_s=0.5)),
     "border-0.6": replace(DEFAULT, policy=PolicyOptions(border_s=0.6)),
+    "border-0.8": replace(DEFAULT, policy=PolicyOptions(border_s=0.8)),
+    "border-1.0": replace(DEFAULT, policy=PolicyOptions(border_s=1.0)),
     # nothing committed before the final: what segmentation and CMVN alone cost in WER
     "commit-at-final": replace(DEFAULT, policy=PolicyOptions(border_s=1e6)),
     # whisper_streaming-like: no VAD, re-transcribe the buffer (≤ 15 s) every 1 s, LocalAgreement-2

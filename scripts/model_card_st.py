@@ -136,7 +136,7 @@ def stream_section(streams: dict[str, dict[str, Any]]) -> list[str]:
     reports = {lang: report["reports"]["alignatt"] for lang, report in streams.items()}
     return [
         "## Streaming (`python bench/bench_stream.py --tgt-lang LANG --variants alignatt "
-        "--minutes 5`)",
+        "--minutes 20`)",
         "",
         "SimulEval's latency for speech input on target words (`s2t_stream/training/simul.py`), "
         "per sentence, averaged; one thread of this 2-core CPU.",
