@@ -37,9 +37,11 @@ from s2t_stream.model.config import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.streaming.cmvn import CmvnOptions
+from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.policy import PolicyOptions
 from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.streaming.vad import VadOptions
 from s2t_stream.training.harness import (
     TestStream,
     build_stream,
@@ -63,6 +65,7 @@ VARIANTS: dict[str, StreamOptions] = {
     "border-0.6": replace(DEFAULT, policy=PolicyOptions(border_s=0.6)),
     "border-0.8": replace(DEFAULT, policy=PolicyOptions(border_s=0.8)),
     "border-1.0": replace(DEFAULT, policy=PolicyOptions(border_s=1.0)),
+    "vad-webrtc": replace(DEFAULT, endpoint=EndpointOptions(vad=VadOptions(kind="webrtc"))),
     # nothing committed before the final: what segmentation and CMVN alone cost in WER
     "commit-at-final": replace(DEFAULT, policy=PolicyOptions(border_s=1e6)),
     # whisper_streaming-like: no VAD, re-transcribe the buffer (≤ 15 s) every 1 s, LocalAgreement-2
