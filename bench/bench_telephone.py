@@ -1,0 +1,143 @@
+"""Telephone-rate audio (issue 20): WER of 8 kHz copies of sentences against their 16 kHz
+originals, for several ways of bringing 8 kHz audio up to the model's 16 kHz.
+
+    python bench/bench_telephone.py --json bench/results/telephone.json
+
+The sentences are the first N of 4–12 words in data/text/vctk_prompts.txt, spoken by espeak-ng
+in three voices (as `tests/offline/test_transcriber.py` does), written as 16-bit 16 kHz WAV and
+downsampled by sox with repeatable dither (`-R`) to 8 kHz 16-bit PCM and μ-law. Each way then
+brings the 8 kHz samples to 16 kHz (soxr, as `load_audio` does) and treats them:
+
+- `round16`: rounded to the 16-bit grid (what `load_audio` does: `quantize16`);
+- `float`: left as they are (the band above 4 kHz exactly empty);
+- `band+round16`: band-passed to 300–3400 Hz at 8 kHz first, as the training telephone channel
+  does (training/augment/channel.py), then rounded;
+- `hiss-N`: white noise above 4 kHz at N dBFS RMS added, then rounded.
+
+Greedy decoding of the bundled model (or `--model`); prints a table, writes JSON with `--json`.
+Needs espeak-ng and sox."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from s2t_stream.defaults import BUNDLED_MODEL
+from s2t_stream.model.audio import SAMPLE_RATE, quantize16, resample
+from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.config import DecodingOptions
+from s2t_stream.offline.options import TranscribeOptions
+from s2t_stream.offline.transcriber import Transcriber
+from s2t_stream.training.augment.channel import BUTTERWORTH4_Q, TELEPHONE_BAND_HZ, TELEPHONE_RATE
+from s2t_stream.training.augment.filters import filter_biquads, rbj_biquad
+from s2t_stream.training.textnorm import normalize_text
+from s2t_stream.training.voices.engines import read_wav, run
+from s2t_stream.training.wer import corpus_wer
+
+ROOT = Path(__file__).resolve().parents[1]
+VOICES = ("en-us", "en-gb", "en-gb-scotland")
+ENCODINGS = {"pcm": "signed-integer", "mu-law": "mu-law"}  # sox's names
+
+
+def sentences(count: int) -> list[str]:
+    lines = (ROOT / "data" / "text" / "vctk_prompts.txt").read_text().splitlines()
+    return [t for t in lines if 4 <= len(t.split()) <= 12][:count]
+
+
+def recordings(texts: list[str]) -> dict[str, list[np.ndarray]]:
+    """{"16 kHz": …, "pcm": …, "mu-law": …}: each sentence spoken, and its 8 kHz copies as read
+    from their files (float32, at 16 kHz for the first, 8 kHz for the others)."""
+    found: dict[str, list[np.ndarray]] = {"16 kHz": [], **{name: [] for name in ENCODINGS}}
+    with tempfile.TemporaryDirectory() as scratch:
+        for n, text in enumerate(texts):
+            speech = read_wav(run(["espeak-ng", "-v", VOICES[n % 3], "--stdout", text]))
+            wide = Path(scratch) / f"{n}.wav"
+            sf.write(wide, speech, SAMPLE_RATE, subtype="PCM_16")
+            found["16 kHz"].append(sf.read(wide, dtype="float32")[0])
+            for name, encoding in ENCODINGS.items():
+                low = Path(scratch) / f"{n}-{name}.wav"
+                sox = ["sox", "-R", str(wide), "-r", str(TELEPHONE_RATE), "-e", encoding, str(low)]
+                subprocess.run(sox, check=True)
+                found[name].append(sf.read(low, dtype="float32")[0])
+    return found
+
+
+def telephone_band(narrow: np.ndarray) -> np.ndarray:
+    low, high = TELEPHONE_BAND_HZ
+    sections = [rbj_biquad("highpass", low, q, 0.0, TELEPHONE_RATE) for q in BUTTERWORTH4_Q]
+    sections += [rbj_biquad("lowpass", high, q, 0.0, TELEPHONE_RATE) for q in BUTTERWORTH4_Q]
+    return filter_biquads(narrow, sections)
+
+
+def with_hiss(samples: np.ndarray, dbfs: float, seed: int) -> np.ndarray:
+    """`samples` (16 kHz) plus white noise of `dbfs` RMS kept above 4 kHz only."""
+    noise = np.random.default_rng(seed).standard_normal(samples.size) * 10 ** (dbfs / 20)
+    spectrum = np.fft.rfft(noise)
+    spectrum[np.fft.rfftfreq(samples.size, 1 / SAMPLE_RATE) < TELEPHONE_RATE / 2] = 0
+    return (samples + np.fft.irfft(spectrum, samples.size)).astype(np.float32)
+
+
+def up(narrow: np.ndarray) -> np.ndarray:
+    return resample(narrow, TELEPHONE_RATE, SAMPLE_RATE)
+
+
+def hissing(dbfs: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda narrow: quantize16(with_hiss(up(narrow), dbfs, seed=0))
+
+
+WAYS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "round16": lambda narrow: quantize16(up(narrow)),
+    "float": up,
+    "band+round16": lambda narrow: quantize16(up(telephone_band(narrow))),
+    **{f"hiss{dbfs}": hissing(dbfs) for dbfs in (-80, -70, -60)},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(BUNDLED_MODEL))
+    parser.add_argument("--sentences", type=int, default=100)
+    parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    ways = [w for w in args.ways.split(",") if w]
+    unknown = [w for w in ways if w not in WAYS]
+    if unknown:
+        parser.error(f"unknown ways {unknown}; known: {', '.join(WAYS)}")
+    torch.set_num_threads(1)
+    texts = sentences(args.sentences)
+    references = [normalize_text(t) or "" for t in texts]
+    transcriber = Transcriber(
+        load_bundle(args.model), TranscribeOptions(DecodingOptions(num_beams=1))
+    )
+
+    def wer(waves: list[np.ndarray]) -> float:
+        return corpus_wer(references, [r.text for r in transcriber.transcribe(waves)])
+
+    found = recordings(texts)
+    wide = wer(found["16 kHz"])
+    rows = {
+        way: {name: wer([WAYS[way](x) for x in found[name]]) for name in ENCODINGS} for way in ways
+    }
+    print(f"{len(texts)} sentences, greedy; WER at 16 kHz: {100 * wide:.2f} %")
+    print("| way | 8 kHz PCM | 8 kHz μ-law |\n| --- | --- | --- |")
+    for way, row in rows.items():
+        print(f"| {way} | {100 * row['pcm']:.2f} % | {100 * row['mu-law']:.2f} % |")
+    if args.json:
+        report = {"model": args.model, "sentences": len(texts), "wer_16khz": wide, "ways": rows}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
