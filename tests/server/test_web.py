@@ -371,6 +371,111 @@ def test_the_translation_model_puts_spanish_under_the_captions(
         assert "translating into es (s2t-demo-st)" in state["status"], state["status"]
 
 
+def at_bottom(driver: Any) -> bool:
+    return cast(
+        bool,
+        driver.execute_script(
+            "const r = document.getElementById('captions');"
+            "return r.scrollHeight - r.scrollTop - r.clientHeight < 2;"
+        ),
+    )
+
+
+@pytest.mark.network
+@pytest.mark.model
+@pytest.mark.slow
+def test_translations_are_placed_the_captions_followed_and_each_session_backs_off_alone(
+    bundle: Bundle, spoken: Path
+) -> None:
+    with running(bundle) as server, browser(spoken) as driver:
+        driver.get(f"http://127.0.0.1:{server.port}/")  # not started: the page's parts, driven
+        wait_for(driver, lambda s: s["toggle"] == "Start", "the page")
+        for i in range(30):  # more than the window holds: scrolled to the bottom, following
+            driver.execute_script("s2tCaptions.addFinal(arguments[0])", long_final(10.0 * i))
+        assert at_bottom(driver)
+        # a translation's live words and a translation under the last caption (both longer than
+        # the margin that counts as "at the bottom") are followed too, as the next caption is
+        long = " ".join(["palabras"] * 40)
+        driver.execute_script("s2tCaptions.showTranslationPartial(arguments[0], '')", long)
+        assert at_bottom(driver)
+        driver.execute_script(
+            "s2tCaptions.placeTranslation({text: arguments[0], start_s: 290, end_s: 298,"
+            " words: [], lang: 'es'})",
+            long,
+        )
+        assert at_bottom(driver)
+        driver.execute_script("s2tCaptions.addFinal(arguments[0])", long_final(300.0))
+        assert at_bottom(driver)
+        # a translation of a stretch no caption covers (the captions' session was down) is held
+        # while its caption may come, then gets a row of its own in time order, under no caption
+        driver.execute_script(
+            "s2tCaptions.placeTranslation({text: 'sin subtítulo', start_s: 315, end_s: 317,"
+            " words: [], lang: 'es'})"
+        )
+        assert page_state(driver)["finals"][-1].get("translation") is None  # held
+        driver.execute_script(
+            "s2tCaptions.addFinal({text: 'later', start_s: 330, end_s: 331, words: []})"
+        )
+        state = page_state(driver)
+        assert [(f["text"], f.get("translation")) for f in state["finals"][-3:]] == [
+            (long_final(300.0)["text"], None),
+            ("", "sin subtítulo"),
+            ("later", None),
+        ]
+        rows = driver.execute_script(
+            "return [...document.querySelectorAll('#finals li')].slice(-3).map((e) => e.innerText)"
+        )
+        assert "sin subtítulo" in rows[1] and "sin subtítulo" not in rows[0] + rows[2], rows
+        assert "[00:05:15] \n    sin subtítulo\n" in driver.execute_script(
+            "return s2tCaptions.toText(s2tCaptions.page.finals)"
+        )
+        # each session's backoff is its own: the first retry of either waits 1 s
+        errors = driver.execute_script(
+            "const {reconnect} = s2tCaptions; const e = () => document.getElementById('error');"
+            "reconnect('Gone.', 'session'); const first = e().textContent;"
+            "reconnect('Gone.', 'translation'); return [first, e().textContent];"
+        )
+        assert all("Reconnecting in 1 s" in error for error in errors), errors
+
+
+@pytest.mark.network
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_refused_translation_is_said_until_the_next_start(
+    bundle: Bundle, spoken: Path, transcript: str
+) -> None:
+    with running(bundle) as server, browser(spoken) as driver:  # no translation model
+        driver.get(f"http://127.0.0.1:{server.port}/")
+        asked = "return performance.getEntriesByType('resource').map((e) => e.name).join(' ')"
+        deadline = time.monotonic() + BROWSER_WAIT_S
+        while "/v1/languages" not in driver.execute_script(asked):  # (its answer replaces ours)
+            assert time.monotonic() < deadline, "the page did not ask for its languages"
+            time.sleep(0.2)
+        time.sleep(0.5)
+        driver.execute_script(  # as if the server had offered Spanish from a model, then lost it
+            "const select = document.getElementById('lang'); select.add(new Option('es', 'es'));"
+            "select.value = 'es'; s2tCaptions.page.languages = {es: {model: 'gone', mt: null}};"
+            "document.getElementById('toggle').click();"
+        )
+        refused = "Captions continue without translation"
+        state = wait_for(
+            driver,
+            lambda s: transcript in texts(s) and refused in s["error"],
+            "captions and the refusal",
+        )
+        assert "translating" not in state["status"], state
+        driver.execute_script("s2tCaptions.page.session.socket.close()")  # the captions reconnect
+        wait_for(driver, lambda s: "Reconnecting" in s["status"], "the reconnection")
+        state = wait_for(driver, lambda s: s["status"].startswith("Listening"), "listening again")
+        assert refused in state["error"], state  # the captions' `ready` did not clear it
+        driver.find_element("id", "toggle").click()
+        wait_for(driver, lambda s: not s["listening"], "stopped")
+        driver.execute_script("s2tCaptions.page.languages = {}")  # Spanish no longer offered
+        driver.find_element("id", "toggle").click()
+        state = wait_for(driver, lambda s: s["status"].startswith("Listening"), "listening anew")
+        assert refused not in state["error"], state
+
+
 @pytest.mark.network
 @pytest.mark.model
 @pytest.mark.slow

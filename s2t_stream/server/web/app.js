@@ -34,9 +34,11 @@ const page = {
   sessions: new Set(), // every open Session, the current ones and those finishing
   languages: {}, // GET /v1/languages: {code: {model, mt}}
   unplaced: [], // translated finals not yet under a caption
+  captionsEnd_s: -Infinity, // where the latest caption ends
   notice: "", // shown while no error is
+  refusal: "", // the translation session refused (not retried): shown so, until the next start
   captured_s: 0, // audio captured since the page loaded: the timeline's clock
-  attempt: 0, // reconnections since the last `ready`
+  attempt: { session: 0, translation: 0 }, // each session's reconnections since its `ready`
   retry: { session: null, translation: null }, // pending reconnections' timers
 };
 
@@ -111,9 +113,16 @@ class Session {
     }
     if (message.type === "ready") {
       this.ready = message;
-      page.attempt = 0;
+      page.attempt[this.slot] = 0;
       showError("");
       showListening();
+      // the server is back: the other session need not wait out its backoff
+      const other = this.slot === "session" ? "translation" : "session";
+      if (page.retry[other] && this === page[this.slot]) {
+        clearTimeout(page.retry[other]);
+        page.retry[other] = null;
+        openSession(other);
+      }
       const context = page.capture && page.capture.context;
       if (context && context.state === "suspended") context.onstatechange(); // say it waits
     } else if (message.type === "partial") {
@@ -138,8 +147,12 @@ class Session {
       if (RETRYABLE.has(message.code) || this !== page[this.slot]) {
         showError(this.error);
       } else if (this.slot === "translation") {
-        page.translation = null; // it would refuse again: captions only
-        showError(`${this.error}. Captions continue without translation.`);
+        // it would refuse again: captions only, said until the next start (the captions' next
+        // `ready` clears errors, not this), and no longer "translating into"
+        page.translation = null;
+        page.refusal = `${this.error}. Captions continue without translation.`;
+        showError("");
+        showListening();
       } else {
         stop(this.error); // it would refuse again: no reconnection
       }
@@ -162,16 +175,21 @@ class Session {
 
   closed(event) {
     page.sessions.delete(this);
+    // The open segment will never get its final: keep what was heard (or its translation),
+    // marked as cut off.
+    const text = this.partial && !this.gotEnd
+      ? [this.partial.committed, this.partial.tentative].filter(Boolean).join(" ")
+      : "";
+    const end_s = this.partial ? Math.max(this.partial.audio_s, this.lastEnd_s) : 0;
+    const cut = text
+      ? { ...this.shifted({ text, start_s: this.lastEnd_s, end_s, words: [] }), cut: true }
+      : null;
     if (this.slot === "translation") {
-      showTranslationPartial("", "");
+      if (cut) placeTranslation(cut);
+      // (a session that finishes after a language change leaves the new one's live line be)
+      if (!page.translation || this === page.translation) showTranslationPartial("", "");
     } else if (this.partial && !this.gotEnd) {
-      // The open segment will never get its final: keep what was heard, marked as cut off.
-      const text = [this.partial.committed, this.partial.tentative].filter(Boolean).join(" ");
-      if (text) {
-        const end_s = Math.max(this.partial.audio_s, this.lastEnd_s);
-        const final = this.shifted({ text, start_s: this.lastEnd_s, end_s, words: [] });
-        addFinal({ ...final, cut: true });
-      }
+      if (cut) addFinal(cut);
       showPartial("", "");
     }
     if (this === page[this.slot] && page.listening) {
@@ -191,8 +209,8 @@ class Session {
 }
 
 function reconnect(reason, slot) {
-  const delay = BACKOFF_S[Math.min(page.attempt, BACKOFF_S.length - 1)];
-  page.attempt += 1;
+  const delay = BACKOFF_S[Math.min(page.attempt[slot], BACKOFF_S.length - 1)];
+  page.attempt[slot] += 1;
   showError(`${reason} Reconnecting in ${delay} s… (the transcript so far is kept)`);
   setStatus("Reconnecting…");
   page.retry[slot] = setTimeout(() => {
@@ -338,7 +356,8 @@ async function listDevices() {
 async function start() {
   if (page.listening) return;
   page.listening = true;
-  page.attempt = 0;
+  page.attempt = { session: 0, translation: 0 };
+  page.refusal = "";
   showError("");
   setToggle("Stop", true);
   setStatus("Opening the microphone…");
@@ -406,8 +425,9 @@ function showListening() {
 }
 
 function showError(text) {
-  // `text`, or else the standing notice (a language asked for in the address but not offered)
-  const shown = text || page.notice;
+  // `text`, or else the standing notices (a language asked for in the address but not offered;
+  // a translation refused)
+  const shown = text || [page.notice, page.refusal].filter(Boolean).join(" ");
   $("error").textContent = shown;
   $("error").hidden = !shown;
 }
@@ -430,17 +450,28 @@ function nearBottom(element) {
   return element.scrollHeight - element.scrollTop - element.clientHeight < 40;
 }
 
-function showPartial(committed, tentative) {
+function following(change) {
+  // Make `change` to the captions; if they were scrolled to the bottom, keep them there (every
+  // change that grows them must come through here: one that grows them by more than
+  // nearBottom's margin unfollowed would leave them behind for good).
   const region = $("captions");
   const follow = nearBottom(region);
-  $("committed").textContent = committed;
-  $("tentative").textContent = tentative ? (committed ? " " : "") + tentative : "";
+  change();
   if (follow) region.scrollTop = region.scrollHeight;
 }
 
+function showPartial(committed, tentative) {
+  following(() => {
+    $("committed").textContent = committed;
+    $("tentative").textContent = tentative ? (committed ? " " : "") + tentative : "";
+  });
+}
+
 function showTranslationPartial(committed, tentative) {
-  $("translation-committed").textContent = committed;
-  $("translation-tentative").textContent = tentative ? (committed ? " " : "") + tentative : "";
+  following(() => {
+    $("translation-committed").textContent = committed;
+    $("translation-tentative").textContent = tentative ? (committed ? " " : "") + tentative : "";
+  });
 }
 
 function overlap(a, b) {
@@ -454,16 +485,23 @@ function placeTranslation(translated) {
 }
 
 function placeHeld() {
-  const latest = page.finals.length ? page.finals[page.finals.length - 1].end_s : -Infinity;
   page.unplaced = page.unplaced.filter((translated) => {
     const best = page.finals.reduce(
       (found, f) => (!found || overlap(f, translated) > overlap(found, translated) ? f : found),
       null,
     );
-    if (!best || (overlap(best, translated) <= 0 && latest < translated.end_s)) return true;
-    best.translation = best.translation ? `${best.translation} ${translated.text}` : translated.text;
-    best.lang = translated.lang;
-    showTranslation(best);
+    if (best && overlap(best, translated) > 0) {
+      best.translation = best.translation
+        ? `${best.translation} ${translated.text}`
+        : translated.text;
+      best.lang = translated.lang;
+      showTranslation(best);
+      return false;
+    }
+    if (page.captionsEnd_s < translated.end_s) return true; // its caption may yet come
+    // The captions have gone past it and none overlaps it (the captions' session was not
+    // connected then, or heard nothing): a row of its own, not glued under an unrelated caption.
+    insertFinal({ ...translated, text: "", words: [], translation: translated.text });
     return false;
   });
 }
@@ -471,14 +509,16 @@ function placeHeld() {
 function showTranslation(final) {
   const item = items.get(final);
   if (!item || !final.translation) return;
-  let line = item.querySelector(".translation");
-  if (!line) {
-    line = document.createElement("span");
-    line.className = "translation";
-    item.append(line);
-  }
-  line.lang = final.lang;
-  line.textContent = final.translation;
+  following(() => {
+    let line = item.querySelector(".translation");
+    if (!line) {
+      line = document.createElement("span");
+      line.className = "translation";
+      item.append(line);
+    }
+    line.lang = final.lang;
+    line.textContent = final.translation;
+  });
 }
 
 function finalText(final) {
@@ -508,9 +548,17 @@ function finalText(final) {
 }
 
 function addFinal(final) {
-  page.finals.push(final);
-  const region = $("captions");
-  const follow = nearBottom(region);
+  page.captionsEnd_s = Math.max(page.captionsEnd_s, final.end_s);
+  insertFinal(final);
+  placeHeld();
+}
+
+function insertFinal(final) {
+  // In time order: after the finals that start before it (a caption comes after them all; a
+  // translation without a caption may come after later captions).
+  let at = page.finals.length;
+  while (at > 0 && page.finals[at - 1].start_s > final.start_s) at -= 1;
+  page.finals.splice(at, 0, final);
   const item = document.createElement("li");
   const time = document.createElement("span");
   time.className = "time";
@@ -520,11 +568,11 @@ function addFinal(final) {
     item.classList.add("cut");
     item.title = "the connection dropped before this sentence was finished";
   }
+  if (!final.text) item.title = "no caption came for this translation";
   items.set(final, item);
   showTranslation(final);
-  $("finals").append(item);
-  placeHeld();
-  if (follow) region.scrollTop = region.scrollHeight;
+  const next = page.finals[at + 1];
+  following(() => $("finals").insertBefore(item, next ? items.get(next) : null));
 }
 
 // --- exports (as s2t_stream/io/subtitles.py writes them) -------------------------------------
@@ -600,7 +648,7 @@ function toVtt(finals) {
 function toText(finals) {
   // `[HH:MM:SS] text` per final, its translation (if any) on the next line
   return inTimeOrder(finals)
-    .filter((f) => f.text)
+    .filter((f) => f.text || f.translation) // (a translation without a caption: its own)
     .map((f) => {
       const line = `[${timestamp(f.start_s).slice(0, 8)}] ${f.text}\n`;
       return f.translation ? `${line}    ${f.translation}\n` : line;
@@ -638,7 +686,10 @@ async function copyAll() {
 
 // --- wiring ----------------------------------------------------------------------------------
 
-window.s2tCaptions = { page, addFinal, toSrt, toVtt, toText, clock }; // for tests and the console
+window.s2tCaptions = {
+  page, addFinal, placeTranslation, showTranslationPartial, reconnect, toSrt, toVtt, toText,
+  clock,
+}; // for tests and the console
 
 document.addEventListener("DOMContentLoaded", () => {
   $("toggle").addEventListener("click", () => (page.listening ? stop() : start()));
