@@ -4,9 +4,12 @@ desktop's audio) and `devices` (the inputs there are)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -344,11 +347,12 @@ def _caption_inputs(
     notes = HealthNotes(captions)
     started = time.monotonic()
     try:
-        while args.seconds is None or time.monotonic() - started < args.seconds:
-            time.sleep(0.05)
-            emit(captions, driver.push({label: c.read() for label, c in captures.items()}))
-            lag_s = max(c.backlog_s() for c in captures.values())
-            notes.update(lag_s, sum(c.dropped_s() for c in captures.values()))
+        with ending_on_signals():
+            while args.seconds is None or time.monotonic() - started < args.seconds:
+                time.sleep(0.05)
+                emit(captions, driver.push({label: c.read() for label, c in captures.items()}))
+                lag_s = max(c.backlog_s() for c in captures.values())
+                notes.update(lag_s, sum(c.dropped_s() for c in captures.values()))
     except KeyboardInterrupt:
         pass
     except DeviceLost as lost:
@@ -360,6 +364,24 @@ def _caption_inputs(
     if dropped_s:
         print(f"s2t-stream: audio lost: {dropped_s:.2f} s dropped (fell behind)", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def ending_on_signals() -> Iterator[None]:
+    """Within the block, SIGINT (Ctrl-C) and SIGTERM (`kill`, a supervisor stopping it) raise
+    KeyboardInterrupt, so that live captioning ends with its last final; the handlers before
+    are restored after. Set explicitly because a program started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then never raises it."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def run_devices(args: argparse.Namespace) -> int:

@@ -355,18 +355,48 @@ def virtual_microphone(tmp_path: Path) -> Iterator[dict[str, str]]:
         daemon.wait(10)
 
 
+def ended(process: subprocess.Popen[str], signum: signal.Signals) -> tuple[str, str]:
+    """Send `signum`; its output once it has exited. Fails, after killing it, if it has not
+    within 60 s (a process left behind would trouble later tests)."""
+    process.send_signal(signum)
+    try:
+        return process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"still running 60 s after {signum.name}: {out[-500:]} {err[-500:]}")
+
+
+def ignoring_sigint() -> None:
+    """In the child before exec: SIGINT ignored, as a non-interactive shell starts a program
+    in the background (`mic &` in a script)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.model
 @pytest.mark.audio("pulseaudio", "pactl", "paplay")
-@pytest.mark.model
+@pytest.mark.parametrize(
+    ("ending", "started_ignoring_sigint"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c", "ctrl-c-started-in-background", "sigterm"],
+)
 def test_speech_played_into_a_virtual_microphone_is_transcribed(
-    virtual_microphone: dict[str, str], bundle: Bundle
+    virtual_microphone: dict[str, str],
+    bundle: Bundle,
+    ending: signal.Signals,
+    started_ignoring_sigint: bool,
 ) -> None:
     env = {**virtual_microphone, "OMP_NUM_THREADS": "1"}
     # No early commits (wide border): the final decodes the whole captured utterance at once.
-    # Ctrl-C (SIGINT) ends the command, which must still print the last final.
+    # Ctrl-C (SIGINT) or SIGTERM ends the command, which must still print the last final.
     command = [sys.executable, "-m", "s2t_stream", "mic", "--format", "jsonl", "--border", "100"]
     mic = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ignoring_sigint if started_ignoring_sigint else None,
     )
     assert mic.stderr is not None
     early = []  # up to "listening to …": the model is loaded and the stream open
@@ -376,8 +406,7 @@ def test_speech_played_into_a_virtual_microphone_is_transcribed(
     time.sleep(1.0)  # the stream's first callbacks
     play_into(env, "vsink", SAMPLE)
     time.sleep(0.2)
-    mic.send_signal(signal.SIGINT)
-    out, err = mic.communicate(timeout=60)
+    out, err = ended(mic, ending)
     assert mic.returncode == 0, err
     finals = [e for e in map(json.loads, out.splitlines()) if e["type"] == "final"]
     assert len(finals) == 1, (out, err)
@@ -462,8 +491,7 @@ def test_mic_with_desktop_audio_captions_both_labelled_in_time_order(
     time.sleep(0.5)
     play_into(env, "vmic", SAMPLE)
     time.sleep(0.5)
-    mic.send_signal(signal.SIGINT)
-    out, err = mic.communicate(timeout=60)
+    out, err = ended(mic, signal.SIGINT)
     assert mic.returncode == 0, err
     finals = [e for e in map(json.loads, out.splitlines()) if e["type"] == "final"]
     assert [f["source"] for f in finals] == ["Them", "Me"], (out, err)
