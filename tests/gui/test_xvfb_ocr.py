@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +64,12 @@ def x_display() -> Iterator[str]:
         server.wait(10)
 
 
-def expected_final(bundle: Bundle) -> Final:
-    """The sample's final as the app makes it: the same engine, fed 50 ms at a time."""
+def expected_final(bundle: Bundle, tgt_lang: str | None = None) -> Final:
+    """The sample's final as the app makes it (translated into `tgt_lang` by a translation
+    model): the same engine, fed 50 ms at a time."""
     from s2t_stream.model.audio import load_audio
 
-    driver = StreamDriver(Engine(bundle, StreamOptions()))
+    driver = StreamDriver(Engine(bundle, StreamOptions(tgt_lang=tgt_lang)))
     audio = np.concatenate([load_audio(SAMPLE), np.zeros(16000, np.float32)])
     events = [e for i in range(0, len(audio), 800) for e in driver.push(audio[i : i + 800])]
     finals = [e for e in events + driver.end() if isinstance(e, Final) and e.text]
@@ -110,18 +111,23 @@ def read_overlay(display: str, png: Path) -> str:
 
 
 def words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
+    return re.findall(r"[a-záéíóúüñç']+", text.lower())
 
 
-def test_the_overlay_shows_the_final_on_a_real_x_server(
-    x_display: str, bundle: Bundle, tmp_path: Path
-) -> None:
-    final = words(expected_final(bundle).text)
+def watch_overlay(
+    display: str, tmp_path: Path, settings: str, done: Callable[[list[str]], bool]
+) -> list[str]:
+    """`s2t-stream gui --source SAMPLE --start --overlay` with `settings` (the app's settings
+    file, INI) on `display`; the overlay OCR'd every 1.5 s until `done(words read)` or 90 s;
+    the last words read. Fails if the app exits with an error."""
+    config = tmp_path / "config"  # fresh settings: default placement, and `settings`
+    (config / "s2t-stream").mkdir(parents=True)
+    (config / "s2t-stream" / "s2t-stream.conf").write_text(settings)
     env = {
         **os.environ,
-        "DISPLAY": x_display,
+        "DISPLAY": display,
         "QT_QPA_PLATFORM": "xcb",
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # fresh settings: default placement
+        "XDG_CONFIG_HOME": str(config),
     }
     command = ["-m", "s2t_stream", "gui", "--source", str(SAMPLE), "--start", "--overlay"]
     app = subprocess.Popen(
@@ -137,15 +143,47 @@ def test_the_overlay_shows_the_final_on_a_real_x_server(
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and app.poll() is None:
             time.sleep(1.5)
-            seen = words(read_overlay(x_display, tmp_path / "overlay.png"))
-            if seen and seen[-1] == final[-1]:
+            seen = words(read_overlay(display, tmp_path / "overlay.png"))
+            if done(seen):
                 break
     finally:
         os.killpg(app.pid, signal.SIGTERM)
         output = app.communicate(timeout=10)[0].decode(errors="replace")
     assert app.returncode in (-signal.SIGTERM, 0), output
+    return seen
+
+
+def test_the_overlay_shows_the_final_on_a_real_x_server(
+    x_display: str, bundle: Bundle, tmp_path: Path
+) -> None:
+    final = words(expected_final(bundle).text)
+    seen = watch_overlay(x_display, tmp_path, "", lambda seen: bool(seen) and seen[-1] == final[-1])
     # the newest word is on the screen, last; what is shown is the end of the final
     assert seen and seen[-1] == final[-1], f"OCR read {seen}; the final is {final}"
     assert len(seen) >= 4
     misread = [w for w in seen if w not in final]
     assert len(misread) <= len(seen) // 5, f"OCR read {seen}; the final is {final}"
+
+
+@pytest.mark.st_model
+def test_the_overlay_shows_the_spanish_line_under_the_caption(
+    x_display: str, bundle: Bundle, tmp_path: Path
+) -> None:
+    """The app set to translate into Spanish (no second model named: the bundled
+    speech-translation model runs beside the captions): the overlay shows the caption's last
+    words and, under them, the Spanish line's."""
+    from s2t_stream.defaults import BUNDLED_ST_MODEL
+    from s2t_stream.model.checkpoint import load_bundle
+
+    caption = words(expected_final(bundle).text)
+    spanish = words(expected_final(load_bundle(BUNDLED_ST_MODEL), "es").text)
+    assert spanish and set(spanish) - set(caption), "the model's Spanish shares every word"
+
+    def both_ends(seen: list[str]) -> bool:  # the caption's last word above the Spanish line's
+        return caption[-1] in seen and bool(seen) and seen[-1] == spanish[-1]
+
+    seen = watch_overlay(x_display, tmp_path, "[General]\ntranslation_lang=es\n", both_ends)
+    assert both_ends(seen), f"OCR read {seen}; caption {caption}; Spanish {spanish}"
+    assert seen.index(caption[-1]) < len(seen) - 1  # the caption above the translation
+    read_spanish = [w for w in seen[seen.index(caption[-1]) + 1 :] if w in spanish]
+    assert len(read_spanish) >= 2, f"OCR read {seen}; the Spanish is {spanish}"
