@@ -37,8 +37,7 @@ from s2t_stream.model.checkpoint import load_bundle
 from s2t_stream.model.config import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
-from s2t_stream.training.augment.channel import BUTTERWORTH4_Q, TELEPHONE_BAND_HZ, TELEPHONE_RATE
-from s2t_stream.training.augment.filters import filter_biquads, rbj_biquad
+from s2t_stream.training.augment.channel import TELEPHONE_RATE, speech_band
 from s2t_stream.training.textnorm import normalize_text
 from s2t_stream.training.voices.engines import read_wav, run
 from s2t_stream.training.wer import corpus_wer
@@ -71,13 +70,6 @@ def recordings(texts: list[str]) -> dict[str, list[np.ndarray]]:
     return found
 
 
-def telephone_band(narrow: np.ndarray) -> np.ndarray:
-    low, high = TELEPHONE_BAND_HZ
-    sections = [rbj_biquad("highpass", low, q, 0.0, TELEPHONE_RATE) for q in BUTTERWORTH4_Q]
-    sections += [rbj_biquad("lowpass", high, q, 0.0, TELEPHONE_RATE) for q in BUTTERWORTH4_Q]
-    return filter_biquads(narrow, sections)
-
-
 def with_hiss(samples: np.ndarray, dbfs: float, seed: int) -> np.ndarray:
     """`samples` (16 kHz) plus white noise of `dbfs` RMS kept above 4 kHz only."""
     noise = np.random.default_rng(seed).standard_normal(samples.size) * 10 ** (dbfs / 20)
@@ -97,7 +89,7 @@ def hissing(dbfs: float) -> Callable[[np.ndarray], np.ndarray]:
 WAYS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "round16": lambda narrow: quantize16(up(narrow)),
     "float": up,
-    "band+round16": lambda narrow: quantize16(up(telephone_band(narrow))),
+    "band+round16": lambda narrow: quantize16(up(speech_band(narrow))),
     **{f"hiss{dbfs}": hissing(dbfs) for dbfs in (-80, -70, -60)},
 }
 

@@ -32,13 +32,19 @@ def telephone_band(
     narrow = resample(samples, sample_rate, TELEPHONE_RATE)
     if codec != "linear":
         narrow = g711(narrow, codec)
-    low, high = TELEPHONE_BAND_HZ
-    sections = [rbj_biquad("highpass", low, q, 0.0, TELEPHONE_RATE) for q in BUTTERWORTH4_Q]
-    sections += [rbj_biquad("lowpass", high, q, 0.0, TELEPHONE_RATE) for q in BUTTERWORTH4_Q]
-    wide = resample(filter_biquads(narrow, sections), TELEPHONE_RATE, sample_rate)
+    wide = resample(speech_band(narrow), TELEPHONE_RATE, sample_rate)
     out = np.zeros(samples.size, dtype=np.float32)
     out[: min(wide.size, out.size)] = wide[: out.size]
     return out
+
+
+def speech_band(narrow: np.ndarray) -> np.ndarray:
+    """(n,) audio at TELEPHONE_RATE band-limited to TELEPHONE_BAND_HZ (4th-order Butterworth
+    high- and low-pass as RBJ biquads) -> (n,) float32."""
+    low, high = TELEPHONE_BAND_HZ
+    sections = [rbj_biquad("highpass", low, q, 0.0, TELEPHONE_RATE) for q in BUTTERWORTH4_Q]
+    sections += [rbj_biquad("lowpass", high, q, 0.0, TELEPHONE_RATE) for q in BUTTERWORTH4_Q]
+    return filter_biquads(narrow, sections)
 
 
 def g711(samples: np.ndarray, codec: str, sample_rate: int = TELEPHONE_RATE) -> np.ndarray:
