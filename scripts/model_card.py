@@ -5,7 +5,7 @@ set (`s2t-stream eval --json` over the corpus's test splits and the real recordi
     python scripts/model_card.py [--corpus data/corpus] [--run RUN ...] [--model DIR]
                                  [--eval LAST_RUN/eval.json]
 
-`--run` names the stages' run folders after the first nine, oldest first (a stage that starts
+`--run` names the stages' run folders after the first twelve, oldest first (a stage that starts
 from an exported model ends its own `lineage`); the last one exported the model.
 """
 
@@ -37,8 +37,12 @@ FIRST_STAGES = (
     (9140, 120.0, 0.00035, 100, 10000, 0.3, 1.0, "off", "auto"),
     (10025, 115.0, 0.0004, 100, 10000, 0.3, 1.0, "on", "auto"),
     (9323, 110.0, 0.0003, 100, 10000, 0.3, 1.0, "on", "auto"),
+    # stages 10-12 on the diverse corpus (5, 9, 14 h), as their card recorded them
+    (3580, 60.0, 0.0005, 200, 10000, 0.3, 1.0, "on", "auto"),
+    (5134, 100.0, 0.0003, 200, 10000, 0.3, 1.0, "on", "auto"),
+    (3708, 95.0, 0.0003, 200, 10000, 0.3, 1.0, "on", "auto"),
 )
-"""Stages 1-9 (their run folders are gone; `lineage` stops at the model they exported)."""
+"""Stages 1-12 (their run folders are gone; `lineage` stops at the model they exported)."""
 
 SEEN_STYLES = ("read", "news")
 """Styles whose text (LJ Speech, VCTK) stages 1-9 trained on almost entirely: in the test sets
@@ -62,6 +66,14 @@ TARGETS = (  # set, beams, WER at most, or None and a ratio to another set
     ("real-fsdd", 5, 0.10, None),
     ("test-phone", 5, None, ("test", 1.5)),
 )
+
+
+CASES = {
+    "words": "lower case, no punctuation",
+    "captions": "cased and punctuated: it writes captions as people read them; WER is scored on "
+    "the normalised words",
+}
+"""How the model writes, by its last stage's `--targets`."""
 
 
 def size_mb(folder: Path) -> float:
@@ -147,7 +159,8 @@ def model_section(
         f"- {config['encoder_layers']} encoder + {config['decoder_layers']} decoder layers, "
         f"d_model {config['d_model']}, {config['encoder_attention_heads']} heads, FFN "
         f"{config['encoder_ffn_dim']}, conv channels {config['conv_channels']}, SentencePiece "
-        f"unigram vocabulary of {config['vocab_size']} (lower case), tied embeddings.",
+        f"unigram vocabulary of {config['vocab_size']} ({CASES[options.get('targets', 'words')]}), "
+        "tied embeddings.",
         f"- Files: {size_mb(model):.1f} MB (weights stored as float16).",
         f"- Trained in {len(rows)} stages, {steps} steps, {minutes:.0f} min on a 2-core CPU "
         "(each stage continues from the one before with a fresh AdamW optimizer, linear "

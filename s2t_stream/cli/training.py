@@ -13,7 +13,7 @@ from pathlib import Path
 from s2t_stream.errors import S2TError
 from s2t_stream.training.augment import AugmentOptions
 from s2t_stream.training.corpus import CorpusOptions, build_corpus
-from s2t_stream.training.options import HELP, TrainOptions
+from s2t_stream.training.options import HELP, TARGETS, TrainOptions
 from s2t_stream.training.texts import TextSource
 from s2t_stream.training.voices import WEIGHT_GROUPS
 
@@ -30,6 +30,8 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             parser.add_argument(flag, type=_boolean, default=value, help=HELP[name])
+        elif name == "targets":
+            parser.add_argument(flag, choices=TARGETS, default=value, help=HELP[name])
         else:
             parser.add_argument(flag, type=type(value), default=value, help=HELP[name])
     parser.add_argument("--export", default=None, help="after training, export to this directory")

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from s2t_stream.model.config import ModelConfig
 
+TARGETS = ("words", "captions")
+"""What an ASR model learns to write: the manifests' `text` (lower case, no punctuation) or
+their `caption` (cased and punctuated, numbers in words; `textnorm.caption_text`)."""
+
 
 @dataclass(frozen=True)
 class TrainOptions:
@@ -42,10 +46,15 @@ class TrainOptions:
     device: str = "auto"  # auto: CUDA when there is a GPU, else CPU
     precision: str = "auto"  # auto: bf16 autocast where the device computes bf16 natively; fp32
     tgt_langs: str = ""  # speech translation into these languages, e.g. "es,ca" ("": ASR)
+    targets: str = "words"  # ASR targets: "words" (the manifests' text) or "captions"
 
     def languages(self) -> tuple[str, ...]:
         """The target languages of a speech-translation run (empty for ASR)."""
         return tuple(code.strip() for code in self.tgt_langs.split(",") if code.strip())
+
+    def __post_init__(self) -> None:
+        if self.targets not in TARGETS:
+            raise ValueError(f"targets: expected one of {', '.join(TARGETS)}, got {self.targets!r}")
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -96,4 +105,7 @@ HELP = {
     "tgt_langs": "speech translation: target languages (e.g. es,ca), learnt from the manifests' "
     "translations (`corpus --tgt-langs`); the model writes <lang:xx> first, as the multilingual "
     "MuST-C model does (default: ASR)",
+    "targets": "what an ASR model writes: words (lower case, no punctuation: the manifests' "
+    "text) or captions (cased and punctuated, as people read them: their caption); WER is "
+    "scored on normalised words either way",
 }

@@ -31,6 +31,7 @@ from s2t_stream.training.bleu import corpus_bleu
 from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import TrainOptions
 from s2t_stream.training.targets import normalize_translation
+from s2t_stream.training.vocab_transfer import transfer_embeddings
 from s2t_stream.training.wer import corpus_wer
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Split:
     features: np.ndarray  # (total_frames, 80) float16
     offsets: np.ndarray  # (n + 1,) frame offsets into `features`
     translations: list[Mapping[str, str]] = field(default_factory=list)  # per utterance
+    captions: list[str | None] = field(default_factory=list)  # per utterance (None: not known)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -95,6 +97,7 @@ def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
         features,
         offsets,
         [e.translations for e in entries],
+        [e.caption for e in entries],
     )
 
 
@@ -137,12 +140,30 @@ class Example:
     target: list[int]
 
 
-def examples(split: Split, tokenizer: Tokenizer, languages: Sequence[str]) -> list[Example]:
-    """ASR (no `languages`): each utterance with its text. Speech translation: each utterance
-    once per language it has a translation into, the target its normalised translation after
-    the language tag (fairseq's multilingual ST targets, `prepend_tgt_lang_tag`)."""
+def asr_targets(split: Split, targets: str, manifest: Path) -> list[str]:
+    """Each utterance's ASR target: its text (`targets` "words") or its caption ("captions").
+    Raises S2TError when an utterance of `manifest` has no caption."""
+    if targets == "words":
+        return split.texts
+    missing = sum(caption is None for caption in split.captions)
+    if missing or len(split.captions) != len(split):
+        raise S2TError(
+            f"{manifest}: {missing or len(split)} utterances have no caption (--targets "
+            "captions needs a corpus made by `s2t-stream corpus`, which writes each sentence's "
+            "caption)"
+        )
+    return [caption or "" for caption in split.captions]
+
+
+def examples(
+    split: Split, tokenizer: Tokenizer, languages: Sequence[str], texts: Sequence[str] = ()
+) -> list[Example]:
+    """ASR (no `languages`): each utterance with its target from `texts` (default: its text).
+    Speech translation: each utterance once per language it has a translation into, the target
+    its normalised translation after the language tag (fairseq's multilingual ST targets,
+    `prepend_tgt_lang_tag`)."""
     if not languages:
-        return [Example(i, tokenizer.encode(text)) for i, text in enumerate(split.texts)]
+        return [Example(i, tokenizer.encode(text)) for i, text in enumerate(texts or split.texts)]
     return [
         Example(i, tokenizer.encode(normalize_translation(found[lang]), tgt_lang=lang))
         for lang in languages
@@ -253,8 +274,9 @@ class Trainer:
                 f"{corpus / 'train.jsonl'}: no translation into {', '.join(untranslated)}; "
                 f"make them with `s2t-stream corpus --tgt-langs {options.tgt_langs}`"
             )
+        self.targets = asr_targets(self.train, options.targets, corpus / "train.jsonl")
         self.tokenizer = self._tokenizer()
-        self.examples = examples(self.train, self.tokenizer, self.languages)
+        self.examples = examples(self.train, self.tokenizer, self.languages, self.targets)
         torch.manual_seed(options.seed)
         self.model = Speech2Text(options.model_config())
         initialise(self.model)
@@ -307,9 +329,16 @@ class Trainer:
             kept = {k: v for k, v in weights.items() if k not in TOKEN_WEIGHTS}
             missing = self.model.load_state_dict(kept, strict=False).missing_keys
             assert set(missing) <= TOKEN_WEIGHTS, missing
+            moved = transfer_embeddings(
+                _source_tokenizer(folder),
+                weights["model.decoder.embed_tokens.weight"].float(),
+                self.tokenizer,
+                self.model.get_parameter("model.decoder.embed_tokens.weight"),
+            )
             log.info(
-                "starting from the weights of %s but its token embeddings (vocabulary %d, "
-                "this run's %d)", folder, theirs["vocab_size"], ours["vocab_size"],
+                "starting from the weights of %s; of its token embeddings (vocabulary %d) %d "
+                "carried to this run's vocabulary of %d",
+                folder, theirs["vocab_size"], moved, ours["vocab_size"],
             )  # fmt: skip
             return
         self.model.load_state_dict(weights)
@@ -318,18 +347,21 @@ class Trainer:
         log.info("starting from the weights of %s", folder)
 
     def _tokenizer(self) -> Tokenizer:
-        """The run's own (a rerun), else `init_from`'s when it has this run's languages, else
-        one trained on the training targets (English text, or the translations with their
-        language tags)."""
+        """The run's own (a rerun), else `init_from`'s when it has this run's languages and
+        spells every ASR target without <unk> (a lower-case one cannot spell captions), else one
+        trained on the training targets (English words or captions, or the translations with
+        their language tags)."""
         folder = self.out / "tokenizer"
         if (folder / "vocab.json").is_file():
             return Tokenizer.from_dir(folder)
         if self.options.init_from:
             tokenizer = _source_tokenizer(Path(self.options.init_from))
-            if tokenizer.lang_codes == self.languages:
+            if tokenizer.lang_codes == self.languages and (
+                self.languages or _spells(tokenizer, self.targets)
+            ):
                 tokenizer.save(folder)
                 return tokenizer
-        texts = self.train.texts
+        texts = self.targets
         if self.languages:
             texts = [
                 normalize_translation(found[lang])
@@ -663,6 +695,11 @@ def export(trainer: Trainer, destination: Path, average: int) -> Path:
     }
     (Path(trainer.options.out) / "export.json").write_text(json.dumps(summary, indent=2))
     return destination
+
+
+def _spells(tokenizer: Tokenizer, texts: Sequence[str]) -> bool:
+    """Whether `tokenizer` encodes every text without an unknown piece."""
+    return all(tokenizer.unk_id not in tokenizer.encode(text) for text in texts)
 
 
 def _source_tokenizer(folder: Path) -> Tokenizer:

@@ -234,3 +234,10 @@ def test_a_target_language_alone_takes_the_better_bundled_way_to_translate(
     monkeypatch.setattr("s2t_stream.translation.apertium.available_languages", lambda: [])
     assert main(["transcribe", str(wav), "--tgt-lang", "ca"]) == 0  # no pair: end to end
     assert capsys.readouterr().out == f"{expected.text}\n"
+
+
+def test_train_takes_words_or_captions_as_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["train"]).targets == "words"
+    assert build_parser().parse_args(["train", "--targets", "captions"]).targets == "captions"
+    assert main(["train", "--targets", "cased"]) == 2
+    assert "argument --targets: invalid choice: 'cased'" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import torch
 from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import load_bundle
 from s2t_stream.training.train import (
+    TOKEN_WEIGHTS,
     Trainer,
     TrainOptions,
     autocast_dtype,
@@ -25,6 +26,7 @@ from s2t_stream.training.train import (
     load_split,
     spec_augment,
 )
+from s2t_stream.training.wer import corpus_wer
 from tests.helpers import tiny_train_options
 
 TEXTS = [
@@ -34,6 +36,14 @@ TEXTS = [
     "we like green tea",
     "rain falls on the town",
     "birds sing in the trees",
+]
+CAPTIONS = [
+    "The cat sat on the mat.",
+    "A dog ran in the park!",
+    "The sun is hot today.",
+    "We like green tea?",
+    "Rain falls on the town.",
+    "Birds sing in the trees, Zoe.",
 ]
 
 
@@ -51,6 +61,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 name = f"audio/{split}{i}.wav"
                 sf.write(root / name, wave, 16000)
                 row = {"audio": name, "text": TEXTS[i], "duration": 0.75, "voice": f"v{i % 2}"}
+                row["caption"] = CAPTIONS[i]
                 f.write(json.dumps(row) + "\n")
     return root
 
@@ -142,6 +153,47 @@ def test_a_run_continues_another_and_its_lineage_lists_both(corpus: Path, tmp_pa
     assert [s["init_from"] for s in stages] == ["", str(tmp_path / "a")]
     assert [s["lr"] for s in stages] == [first.options.lr, 1e-3]
     assert [s["guided_attention"] for s in stages] == [1.0, 0.0]
+
+
+def test_caption_targets_get_a_cased_vocabulary_and_keep_a_words_model_s_weights(
+    corpus: Path, tmp_path: Path
+) -> None:
+    words = Trainer(tiny_options(corpus, tmp_path / "words", max_steps=4))
+    words.run()
+    captions = Trainer(
+        tiny_options(
+            corpus,
+            tmp_path / "captions",
+            targets="captions",
+            init_from=str(tmp_path / "words"),
+            vocab_size=40,
+        )
+    )
+    tokenizer = captions.tokenizer  # not the lower-case one, which cannot spell the captions
+    assert [tokenizer.decode(e.target) for e in captions.examples] == CAPTIONS
+    assert {"T", "."} <= set(tokenizer.pieces()) and "T" not in words.tokenizer.pieces()
+    theirs = words.model.state_dict()
+    for name, value in captions.model.state_dict().items():
+        if name not in TOKEN_WEIGHTS:
+            assert torch.equal(value, theirs[name]), name
+    name = "model.decoder.embed_tokens.weight"
+    for piece in ("T", "a", "</s>"):  # carried from "t", "a", "</s>"
+        row = theirs[name][words.tokenizer.piece_to_id(piece.lower())]
+        assert torch.equal(captions.model.state_dict()[name][tokenizer.piece_to_id(piece)], row)
+    assert captions.dev_wer() == pytest.approx(
+        corpus_wer(TEXTS[:2], captions._dev_hypotheses(None, 2))
+    )
+
+
+def test_caption_targets_need_captions(tmp_path: Path) -> None:
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "a.wav", np.zeros(8000, np.float32), 16000)
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.jsonl").write_text('{"audio": "audio/a.wav", "text": "hi"}\n')
+    with pytest.raises(S2TError, match=r"train.jsonl: 1 utterances have no caption"):
+        Trainer(tiny_options(tmp_path, tmp_path / "run", targets="captions", vocab_size=8))
+    with pytest.raises(ValueError, match="targets: expected one of words, captions, got 'cased'"):
+        TrainOptions(targets="cased")
 
 
 def test_guided_attention_loss_prefers_the_diagonal_and_ignores_padding() -> None:

@@ -1,7 +1,7 @@
 """Speech-translation training on a tiny corpus: targets `[<lang:xx>, pieces…, </s>]` per language,
 a tokenizer with the language tags as ids 4, 5, … (the multilingual MuST-C layout), a start from
-an ASR model that keeps every weight but the token embeddings, dev BLEU, and the exported model
-translating into the language it is asked for."""
+an ASR model that keeps every weight and carries the token embeddings over by piece, dev BLEU,
+and the exported model translating into the language it is asked for."""
 
 from __future__ import annotations
 
@@ -86,9 +86,13 @@ def test_a_translation_run_starts_from_an_asr_model_but_its_token_embeddings(
         tiny(corpus, tmp_path / "ca-es", init_from=str(tmp_path / "st"), tgt_langs="ca,es")
     )
     assert swapped.tokenizer.lang_code_to_id == {"ca": 4, "es": 5}
-    for name, value in ours.items():  # the same size, other pieces: still not its embeddings
+    trained = st.model.state_dict()
+    for name, value in trained.items():  # the same size, other ids: embeddings moved by piece
         same = torch.equal(swapped.model.state_dict()[name], value)
         assert same != (name in TOKEN_WEIGHTS), name
+    embeddings = swapped.model.state_dict()["model.decoder.embed_tokens.weight"]
+    theirs = trained["model.decoder.embed_tokens.weight"]
+    assert torch.equal(embeddings[4], theirs[5]) and torch.equal(embeddings[5], theirs[4])
     with pytest.raises(ValueError, match=r"differs from this run's model options in \['d_model'"):
         Trainer(tiny(corpus, tmp_path / "wide", init_from=str(tmp_path / "asr"), d_model=64))
 
