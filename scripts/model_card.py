@@ -91,8 +91,9 @@ def results_by_set(report: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]
     """`s2t-stream eval --json` output -> {set name: {beams: result}}, with the SUBSETS."""
     sets = {s["name"]: {r["num_beams"]: r for r in s["results"]} for s in report["sets"]}
     for name, (whole, keep) in SUBSETS.items():
-        if whole in sets:
-            sets[name] = {b: _subset(r, keep) for b, r in sets[whole].items()}
+        subset = {b: _subset(r, keep) for b, r in sets.get(whole, {}).items()}
+        if any(r["utterances"] for r in subset.values()):  # a corpus without Kokoro has none
+            sets[name] = subset
     return dict(sorted(sets.items(), key=lambda item: list(SETS).index(item[0])))
 
 

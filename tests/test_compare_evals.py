@@ -1,0 +1,46 @@
+"""scripts/compare_evals.py: two eval reports side by side, the sets and beams both have."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import REPO_ROOT
+
+
+def report(model: str, wers: dict[str, dict[int, float]]) -> dict[str, object]:
+    """An `s2t-stream eval --json` report with only what the comparison reads."""
+    sets = [
+        {
+            "name": name,
+            "results": [{"num_beams": b, "wer": w, "hypotheses": []} for b, w in by.items()],
+        }
+        for name, by in wers.items()
+    ]
+    return {"model": model, "sets": sets}
+
+
+def test_two_reports_side_by_side(tmp_path: Path) -> None:
+    first = report("a", {"test": {1: 0.20, 5: 0.15}, "real-lj": {5: 0.50}})
+    second = report("b", {"test": {1: 0.25, 5: 0.12}, "test-style": {5: 0.3}})
+    for name, data in (("a", first), ("b", second)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    out = tmp_path / "cmp.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "compare_evals.py"),
+         f"old={tmp_path / 'a.json'}", f"new={tmp_path / 'b.json'}", "--json", str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert (
+        lines[0]
+        == "| set | old greedy | new greedy | old beam 5 | new beam 5 | new − old, beam 5 |"
+    )
+    assert lines[2:] == ["| test | 20.0 % | 25.0 % | 15.0 % | 12.0 % | -3.0 |"]  # only shared sets
+    data = json.loads(out.read_text())
+    assert data["models"] == {"old": "a", "new": "b"}
+    assert data["wer"] == {
+        "test": {"1": {"old": 0.20, "new": 0.25}, "5": {"old": 0.15, "new": 0.12}}
+    }
