@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 
 from s2t_stream.model.tokenizer import Tokenizer
-
-WORD_START = "\u2581"  # SentencePiece's word-boundary mark, "▁"
+from s2t_stream.streaming.words import WORD_START
 
 
 def source_pieces(piece: str, source: Tokenizer) -> list[int]:
