@@ -31,25 +31,34 @@ def comparison(
 ) -> dict[str, dict[int, tuple[float, float]]]:
     """{set: {beams: (first's WER, second's WER)}} for the sets and beams both reports have."""
     a, b = results_by_set(first), results_by_set(second)
-    return {
+    shared = {
         name: {beams: (a[name][beams]["wer"], b[name][beams]["wer"]) for beams in a[name]
                if beams in b[name]}
         for name in a
         if name in b
     }  # fmt: skip
+    return {name: by_beam for name, by_beam in shared.items() if by_beam}
 
 
 def table(names: tuple[str, str], rows: dict[str, dict[int, tuple[float, float]]]) -> str:
+    """A Markdown table: each set's WER per beam for both, and the difference at the largest
+    beam ("–" where a set lacks a beam)."""
+    if not rows:
+        return "(no set and beam in both reports)"
     beams = sorted({b for by_beam in rows.values() for b in by_beam})
     label = {b: "greedy" if b == 1 else f"beam {b}" for b in beams}
-    head = [f"{n} {label[b]}" for b in beams for n in names] + [
-        f"{names[1]} − {names[0]}, beam {beams[-1]}"
-    ]
+    head = [f"{n} {label[b]}" for b in beams for n in names]
+    head.append(f"{names[1]} − {names[0]}, {label[beams[-1]]}")
     lines = ["| set | " + " | ".join(head) + " |", "| --- " * (len(head) + 1) + "|"]
     for name, by_beam in rows.items():
-        cells = [f"{100 * by_beam[b][i]:.1f} %" for b in beams for i in (0, 1)]
-        first, second = by_beam[beams[-1]]
-        cells.append(f"{100 * (second - first):+.1f}")
+        cells = [
+            f"{100 * by_beam[b][i]:.1f} %" if b in by_beam else "–" for b in beams for i in (0, 1)
+        ]
+        if beams[-1] in by_beam:
+            first, second = by_beam[beams[-1]]
+            cells.append(f"{100 * (second - first):+.1f}".replace("-", "−"))
+        else:
+            cells.append("–")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

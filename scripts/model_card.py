@@ -91,10 +91,19 @@ def results_by_set(report: dict[str, Any]) -> dict[str, dict[int, dict[str, Any]
     """`s2t-stream eval --json` output -> {set name: {beams: result}}, with the SUBSETS."""
     sets = {s["name"]: {r["num_beams"]: r for r in s["results"]} for s in report["sets"]}
     for name, (whole, keep) in SUBSETS.items():
-        subset = {b: _subset(r, keep) for b, r in sets.get(whole, {}).items()}
+        results = sets.get(whole, {})
+        if not all("hypotheses" in r for r in results.values()):  # a card's summary has none
+            continue
+        subset = {b: _subset(r, keep) for b, r in results.items()}
         if any(r["utterances"] for r in subset.values()):  # a corpus without Kokoro has none
             sets[name] = subset
-    return dict(sorted(sets.items(), key=lambda item: list(SETS).index(item[0])))
+    return dict(sorted(sets.items(), key=lambda item: _set_order(item[0])))
+
+
+def _set_order(name: str) -> tuple[int, str]:
+    """The card's sets first, in its order; any other set (a custom manifest) after, by name."""
+    order = list(SETS)
+    return (order.index(name), "") if name in order else (len(order), name)
 
 
 def _subset(result: dict[str, Any], keep: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:

@@ -38,9 +38,31 @@ def test_two_reports_side_by_side(tmp_path: Path) -> None:
         lines[0]
         == "| set | old greedy | new greedy | old beam 5 | new beam 5 | new − old, beam 5 |"
     )
-    assert lines[2:] == ["| test | 20.0 % | 25.0 % | 15.0 % | 12.0 % | -3.0 |"]  # only shared sets
+    assert lines[2:] == ["| test | 20.0 % | 25.0 % | 15.0 % | 12.0 % | −3.0 |"]  # only shared sets
     data = json.loads(out.read_text())
     assert data["models"] == {"old": "a", "new": "b"}
     assert data["wer"] == {
         "test": {"1": {"old": 0.20, "new": 0.25}, "5": {"old": 0.15, "new": 0.12}}
     }
+
+
+def test_summaries_custom_sets_and_missing_beams(tmp_path: Path) -> None:
+    """A card's summary (no hypotheses), a set named after a custom manifest, a beam only one
+    report has: compared where both have it, "–" elsewhere."""
+    first = report("a", {"test": {1: 0.2, 5: 0.1}, "mine": {1: 0.4}, "dev": {5: 0.3}})
+    second = report("b", {"test": {5: 0.2}, "mine": {1: 0.5}, "dev": {1: 0.3}})
+    for data in (first, second):
+        for found in data["sets"]:  # type: ignore[attr-defined]
+            for result in found["results"]:
+                del result["hypotheses"]
+    for name, data in (("a", first), ("b", second)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "compare_evals.py"),
+         f"a={tmp_path / 'a.json'}", f"b={tmp_path / 'b.json'}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.splitlines()[2:] == [
+        "| test | – | – | 10.0 % | 20.0 % | +10.0 |",
+        "| mine | 40.0 % | 50.0 % | – | – | – |",  # no set in both at beam 5; "dev" in neither
+    ]

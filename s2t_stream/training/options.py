@@ -55,6 +55,11 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.targets not in TARGETS:
             raise ValueError(f"targets: expected one of {', '.join(TARGETS)}, got {self.targets!r}")
+        if self.targets != "words" and self.languages():
+            raise ValueError(
+                f"--targets {self.targets} is for ASR: a speech-translation run (--tgt-langs "
+                f"{self.tgt_langs}) learns its translations"
+            )
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(

@@ -140,18 +140,21 @@ class Example:
     target: list[int]
 
 
-def asr_targets(split: Split, targets: str, manifest: Path) -> list[str]:
-    """Each utterance's ASR target: its text (`targets` "words") or its caption ("captions").
-    Raises S2TError when an utterance of `manifest` has no caption."""
+def require_captions(manifest: Path) -> None:
+    """Raises S2TError unless every utterance of `manifest` has a caption."""
+    missing = sum(entry.caption is None for entry in read_manifest(manifest))
+    if missing:
+        raise S2TError(
+            f"{manifest}: {missing} utterances have no caption (--targets captions needs a "
+            "corpus made by `s2t-stream corpus`, which writes each sentence's caption)"
+        )
+
+
+def asr_targets(split: Split, targets: str) -> list[str]:
+    """Each utterance's ASR target: its text (`targets` "words") or its caption ("captions";
+    `require_captions` has checked there is one)."""
     if targets == "words":
         return split.texts
-    missing = sum(caption is None for caption in split.captions)
-    if missing or len(split.captions) != len(split):
-        raise S2TError(
-            f"{manifest}: {missing or len(split)} utterances have no caption (--targets "
-            "captions needs a corpus made by `s2t-stream corpus`, which writes each sentence's "
-            "caption)"
-        )
     return [caption or "" for caption in split.captions]
 
 
@@ -263,6 +266,8 @@ class Trainer:
         if options.threads:
             torch.set_num_threads(options.threads)
         corpus = Path(options.corpus)
+        if options.targets == "captions":  # before minutes of feature extraction
+            require_captions(corpus / "train.jsonl")
         self.train = load_split(corpus, "train")
         self.dev = load_split(corpus, "dev")
         self.languages = options.languages()
@@ -274,7 +279,7 @@ class Trainer:
                 f"{corpus / 'train.jsonl'}: no translation into {', '.join(untranslated)}; "
                 f"make them with `s2t-stream corpus --tgt-langs {options.tgt_langs}`"
             )
-        self.targets = asr_targets(self.train, options.targets, corpus / "train.jsonl")
+        self.targets = asr_targets(self.train, options.targets) if not self.languages else []
         self.tokenizer = self._tokenizer()
         self.examples = examples(self.train, self.tokenizer, self.languages, self.targets)
         torch.manual_seed(options.seed)
@@ -303,8 +308,10 @@ class Trainer:
     def _start_from(self, folder: Path) -> None:
         """Start from another run's last checkpoint (weights and CTC head, fresh optimizer and
         schedule) or from an exported model's weights. With its tokenizer in use, every weight;
-        with another vocabulary (a speech-translation run started from an ASR model), every
-        weight but the token embeddings (tied to the output layer) and the CTC head."""
+        with another vocabulary, every weight but the token embeddings (tied to the output
+        layer) and the CTC head. The token embeddings of another vocabulary for the same
+        languages (a captions run from a words model) are carried over by piece
+        (`vocab_transfer`); those of a speech-translation run from an ASR model start fresh."""
         run = folder / "checkpoint_last.pt"
         ctc_head: dict[str, torch.Tensor] | None = None
         if run.is_file():
@@ -329,16 +336,19 @@ class Trainer:
             kept = {k: v for k, v in weights.items() if k not in TOKEN_WEIGHTS}
             missing = self.model.load_state_dict(kept, strict=False).missing_keys
             assert set(missing) <= TOKEN_WEIGHTS, missing
-            moved = transfer_embeddings(
-                _source_tokenizer(folder),
-                weights["model.decoder.embed_tokens.weight"].float(),
-                self.tokenizer,
-                self.model.get_parameter("model.decoder.embed_tokens.weight"),
-            )
+            source = _source_tokenizer(folder)
+            moved = 0
+            if set(source.lang_codes) == set(self.tokenizer.lang_codes):
+                moved = transfer_embeddings(
+                    source,
+                    weights["model.decoder.embed_tokens.weight"].float(),
+                    self.tokenizer,
+                    self.model.get_parameter("model.decoder.embed_tokens.weight"),
+                )
             log.info(
-                "starting from the weights of %s; of its token embeddings (vocabulary %d) %d "
-                "carried to this run's vocabulary of %d",
-                folder, theirs["vocab_size"], moved, ours["vocab_size"],
+                "starting from the weights of %s; %d of this run's %d token embeddings start "
+                "from its embeddings, by piece",
+                folder, moved, ours["vocab_size"],
             )  # fmt: skip
             return
         self.model.load_state_dict(weights)
@@ -353,14 +363,27 @@ class Trainer:
         their language tags)."""
         folder = self.out / "tokenizer"
         if (folder / "vocab.json").is_file():
-            return Tokenizer.from_dir(folder)
+            tokenizer = Tokenizer.from_dir(folder)
+            unspelled = _unspelled(tokenizer, self.targets)
+            if unspelled is not None:
+                raise S2TError(
+                    f"{folder}: this run's vocabulary cannot spell its --targets "
+                    f"{self.options.targets} (e.g. {unspelled!r}): it was made for other "
+                    "targets; rerun with those, or give a new --out"
+                )
+            return tokenizer
         if self.options.init_from:
             tokenizer = _source_tokenizer(Path(self.options.init_from))
-            if tokenizer.lang_codes == self.languages and (
-                self.languages or _spells(tokenizer, self.targets)
-            ):
+            unspelled = _unspelled(tokenizer, self.targets)
+            if tokenizer.lang_codes == self.languages and unspelled is None:
                 tokenizer.save(folder)
                 return tokenizer
+            if unspelled is not None:
+                log.warning(
+                    "a new vocabulary: the one of %s cannot spell this run's targets (e.g. %r)",
+                    self.options.init_from,
+                    unspelled,
+                )
         texts = self.targets
         if self.languages:
             texts = [
@@ -612,6 +635,12 @@ class Trainer:
         if not path.is_file():
             return
         state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+        theirs = state["options"].get("targets", "words")
+        if theirs != self.options.targets:
+            raise S2TError(
+                f"{path}: this run was trained with --targets {theirs}, not "
+                f"{self.options.targets}; rerun with --targets {theirs}, or give a new --out"
+            )
         self.model.load_state_dict(state["model"])
         if "ctc_head" in state:
             self.ctc_head.load_state_dict(state["ctc_head"])
@@ -697,9 +726,9 @@ def export(trainer: Trainer, destination: Path, average: int) -> Path:
     return destination
 
 
-def _spells(tokenizer: Tokenizer, texts: Sequence[str]) -> bool:
-    """Whether `tokenizer` encodes every text without an unknown piece."""
-    return all(tokenizer.unk_id not in tokenizer.encode(text) for text in texts)
+def _unspelled(tokenizer: Tokenizer, texts: Sequence[str]) -> str | None:
+    """The first text `tokenizer` encodes with an unknown piece (None: it spells them all)."""
+    return next((t for t in texts if tokenizer.unk_id in tokenizer.encode(t)), None)
 
 
 def _source_tokenizer(folder: Path) -> Tokenizer:

@@ -3,14 +3,17 @@ other SentencePiece pieces (lower-case words → cased, punctuated captions) kee
 learned about each word instead of starting its embeddings from noise.
 
 Each new piece takes the embedding of the old piece with the same text, or of the same text in
-lower case, or else the mean of the old pieces its lower-case text is split into — the simplest
+lower case, or else the mean of the old pieces that spell its lower-case letters — the simplest
 form of the subword-mapping initialisation used when a pretrained model's vocabulary is
 replaced (e.g. WECHSEL, Minixhofer et al. 2022, and FOCUS, Dobler & de Melo 2023, which weight
-the old embeddings by similarity instead of taking their mean). Pieces without a letter or digit
-(".", "?", "▁,") and pieces the old vocabulary cannot spell keep their fresh initialisation.
+the old embeddings by similarity instead of taking their mean). Special tokens (<s>, </s>,
+language tags) take only their own old embedding. Pieces without a letter or digit (".", "?",
+"▁,") and pieces the old pieces cannot spell keep their fresh initialisation.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -18,25 +21,44 @@ from s2t_stream.model.tokenizer import Tokenizer
 from s2t_stream.streaming.words import WORD_START
 
 
-def source_pieces(piece: str, source: Tokenizer) -> list[int]:
-    """The ids of `source`'s pieces whose embeddings make `piece`'s ([] when none): the same
-    piece, the piece in lower case, or the pieces of its lower-case text without punctuation
-    (a word-internal piece: without the word-start mark SentencePiece adds)."""
+def source_pieces(piece: str, source: Tokenizer, target: Tokenizer) -> list[int]:
+    """The ids of `source`'s pieces whose embeddings make `target`'s `piece` ([] when none): the
+    same piece; for a special token of `target` nothing else; the piece in lower case; or the
+    old pieces that spell its lower-case letters, digits and apostrophes (a word-start piece
+    as SentencePiece splits the word; a word-internal one by the longest old word-internal
+    pieces, left to right)."""
 
     def known(candidate: str) -> bool:
         return source.piece_to_id(candidate) != source.unk_id or candidate == source.unk_token
 
-    for candidate in (piece, piece.lower()):
-        if known(candidate):
-            return [source.piece_to_id(candidate)]
-    text = "".join(ch for ch in piece.lower() if ch.isalnum() or ch in "'" + WORD_START)
+    if known(piece):
+        return [source.piece_to_id(piece)]
+    if piece in target.all_special_tokens:
+        return []
+    if known(piece.lower()):
+        return [source.piece_to_id(piece.lower())]
+    text = "".join(ch for ch in piece.lower() if ch.isalnum() or ch == "'")
     if not any(ch.isalnum() for ch in text):
         return []
-    pieces = source.tokenize(text.replace(WORD_START, " ").strip())
-    if not piece.startswith(WORD_START) and pieces and pieces[0].startswith(WORD_START):
-        inner = pieces[0][1:]  # SentencePiece starts every text with a word
-        pieces = ([inner] if inner else []) + pieces[1:]
-    return [source.piece_to_id(p) for p in pieces] if all(map(known, pieces)) else []
+    if piece.startswith(WORD_START):
+        pieces = source.tokenize(text)
+    else:
+        pieces = _longest_inside_pieces(text, known)
+    return [source.piece_to_id(p) for p in pieces] if pieces and all(map(known, pieces)) else []
+
+
+def _longest_inside_pieces(text: str, known: Callable[[str], bool]) -> list[str]:
+    """`text` as the longest known pieces without the word-start mark, left to right ([] when
+    a character has none). SentencePiece cannot encode without starting a word, hence this."""
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        end = next((e for e in range(len(text), start, -1) if known(text[start:e])), None)
+        if end is None:
+            return []
+        pieces.append(text[start:end])
+        start = end
+    return pieces
 
 
 def transfer_embeddings(
@@ -53,7 +75,7 @@ def transfer_embeddings(
     moved = 0
     with torch.no_grad():
         for token_id, piece in enumerate(target.pieces()):
-            ids = source_pieces(piece, source)
+            ids = source_pieces(piece, source, target)
             if ids:
                 target_weight[token_id] = source_weight[ids].mean(0).to(target_weight.dtype)
                 moved += 1

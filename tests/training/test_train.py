@@ -43,7 +43,7 @@ CAPTIONS = [
     "The sun is hot today.",
     "We like green tea?",
     "Rain falls on the town.",
-    "Birds sing in the trees, Zoe.",
+    "Birds sing in the trees, by the bay.",  # a lower-case "b" too
 ]
 
 
@@ -156,7 +156,7 @@ def test_a_run_continues_another_and_its_lineage_lists_both(corpus: Path, tmp_pa
 
 
 def test_caption_targets_get_a_cased_vocabulary_and_keep_a_words_model_s_weights(
-    corpus: Path, tmp_path: Path
+    corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     words = Trainer(tiny_options(corpus, tmp_path / "words", max_steps=4))
     words.run()
@@ -170,6 +170,7 @@ def test_caption_targets_get_a_cased_vocabulary_and_keep_a_words_model_s_weights
         )
     )
     tokenizer = captions.tokenizer  # not the lower-case one, which cannot spell the captions
+    assert "a new vocabulary: the one of" in caplog.text and "'The cat sat" in caplog.text
     assert [tokenizer.decode(e.target) for e in captions.examples] == CAPTIONS
     assert {"T", "."} <= set(tokenizer.pieces()) and "T" not in words.tokenizer.pieces()
     theirs = words.model.state_dict()
@@ -185,6 +186,16 @@ def test_caption_targets_get_a_cased_vocabulary_and_keep_a_words_model_s_weights
     )
 
 
+def test_a_rerun_keeps_its_targets(corpus: Path, tmp_path: Path) -> None:
+    Trainer(tiny_options(corpus, tmp_path / "words", max_steps=2)).run()
+    with pytest.raises(S2TError, match=r"vocabulary cannot spell its --targets captions"):
+        Trainer(tiny_options(corpus, tmp_path / "words", targets="captions", vocab_size=40))
+    Trainer(tiny_options(corpus, tmp_path / "cased", targets="captions", vocab_size=40)).run()
+    again = Trainer(tiny_options(corpus, tmp_path / "cased", vocab_size=40))  # words by default
+    with pytest.raises(S2TError, match=r"trained with --targets captions, not words"):
+        again.run()
+
+
 def test_caption_targets_need_captions(tmp_path: Path) -> None:
     (tmp_path / "audio").mkdir()
     sf.write(tmp_path / "audio" / "a.wav", np.zeros(8000, np.float32), 16000)
@@ -194,6 +205,8 @@ def test_caption_targets_need_captions(tmp_path: Path) -> None:
         Trainer(tiny_options(tmp_path, tmp_path / "run", targets="captions", vocab_size=8))
     with pytest.raises(ValueError, match="targets: expected one of words, captions, got 'cased'"):
         TrainOptions(targets="cased")
+    with pytest.raises(ValueError, match="--targets captions is for ASR: a speech-translation"):
+        TrainOptions(targets="captions", tgt_langs="es")
 
 
 def test_guided_attention_loss_prefers_the_diagonal_and_ignores_padding() -> None:

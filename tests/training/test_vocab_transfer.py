@@ -27,19 +27,39 @@ def ids(tokenizer: Tokenizer, pieces: str) -> list[int]:
 
 
 def test_a_piece_maps_to_itself_its_lower_case_or_its_letters(letters: Tokenizer) -> None:
-    assert source_pieces("t", letters) == ids(letters, "t")
-    assert source_pieces("T", letters) == ids(letters, "t")
-    assert source_pieces("<unk>", letters) == [letters.unk_id]
-    assert source_pieces("▁The", letters) == ids(letters, "▁ t h e")
-    assert source_pieces("Cat", letters) == ids(letters, "c a t")  # no word start: no "▁"
-    assert source_pieces("▁mat.", letters) == ids(letters, "▁ m a t")  # punctuation dropped
+    assert source_pieces("t", letters, letters) == ids(letters, "t")
+    assert source_pieces("T", letters, letters) == ids(letters, "t")
+    assert source_pieces("<unk>", letters, letters) == [letters.unk_id]
+    assert source_pieces("▁The", letters, letters) == ids(letters, "▁ t h e")
+    assert source_pieces("Cat", letters, letters) == ids(letters, "c a t")  # no word start
+    assert source_pieces("▁mat.", letters, letters) == ids(letters, "▁ m a t")  # "." dropped
 
 
 def test_punctuation_and_what_the_old_vocabulary_cannot_spell_map_to_nothing(
     letters: Tokenizer,
 ) -> None:
     for piece in (".", "▁,", "?", "▁-", "▁zebra", "x"):
-        assert source_pieces(piece, letters) == [], piece
+        assert source_pieces(piece, letters, letters) == [], piece
+
+
+def test_a_special_token_maps_only_to_itself(letters: Tokenizer, tmp_path: Path) -> None:
+    tagged = train_sentencepiece(WORDS, tmp_path, 25, model_type="char", lang_codes=["es"])
+    assert source_pieces("<lang:es>", letters, tagged) == []  # not the letters of "langes"
+    assert source_pieces("<lang:es>", tagged, tagged) == [tagged.piece_to_id("<lang:es>")]
+    assert source_pieces("</s>", letters, tagged) == [letters.eos_id]
+
+
+def test_a_word_internal_piece_takes_the_longest_old_pieces_inside_words(tmp_path: Path) -> None:
+    merged = train_sentencepiece(WORDS * 30, tmp_path, 45, model_type="bpe")
+    inside = {p for p in merged.pieces() if p.isalpha()}  # no "▁", no specials
+    assert any(len(p) > 1 for p in inside), merged.pieces()
+    for word in ("park", "green", "mat", "dogs"):
+        pieces = [merged.id_to_piece(i) for i in source_pieces(word, merged, merged)]
+        assert "".join(pieces) == word and set(pieces) <= inside, (word, pieces)
+        rest = word
+        for piece in pieces:  # each the longest known prefix of what is left
+            assert not any(rest[:n] in inside for n in range(len(piece) + 1, len(rest) + 1))
+            rest = rest[len(piece) :]
 
 
 def test_rows_become_the_mean_of_their_source_rows_and_the_rest_stay(
