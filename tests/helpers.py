@@ -76,6 +76,18 @@ MULTILINGUAL: dict[str, Any] = dict(
 EOS = 2
 
 
+def bare_corpus(root: Path) -> Path:
+    """A corpus of one half-second of silence with its text only (no caption, no translation),
+    as train and dev: what a trainer that needs more must refuse."""
+    import soundfile as sf
+
+    (root / "audio").mkdir()
+    sf.write(root / "audio" / "a.wav", np.zeros(8000, np.float32), 16000)
+    for split in ("train", "dev"):
+        (root / f"{split}.jsonl").write_text('{"audio": "audio/a.wav", "text": "hi"}\n')
+    return root
+
+
 def tiny_train_options(corpus: Path, out: Path, **changes: Any) -> TrainOptions:
     """Training options of a tiny model (32 wide, one layer each side) that trains in seconds
     on a few utterances; `changes` override any field."""

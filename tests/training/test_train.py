@@ -27,7 +27,7 @@ from s2t_stream.training.train import (
     spec_augment,
 )
 from s2t_stream.training.wer import corpus_wer
-from tests.helpers import tiny_train_options
+from tests.helpers import bare_corpus, tiny_train_options
 
 TEXTS = [
     "the cat sat on the mat",
@@ -197,10 +197,7 @@ def test_a_rerun_keeps_its_targets(corpus: Path, tmp_path: Path) -> None:
 
 
 def test_caption_targets_need_captions(tmp_path: Path) -> None:
-    (tmp_path / "audio").mkdir()
-    sf.write(tmp_path / "audio" / "a.wav", np.zeros(8000, np.float32), 16000)
-    for split in ("train", "dev"):
-        (tmp_path / f"{split}.jsonl").write_text('{"audio": "audio/a.wav", "text": "hi"}\n')
+    bare_corpus(tmp_path)
     with pytest.raises(S2TError, match=r"train.jsonl: 1 utterances have no caption"):
         Trainer(tiny_options(tmp_path, tmp_path / "run", targets="captions", vocab_size=8))
     with pytest.raises(ValueError, match="targets: expected one of words, captions, got 'cased'"):

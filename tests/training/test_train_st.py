@@ -20,7 +20,7 @@ from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.training.targets import normalize_translation
 from s2t_stream.training.train import TOKEN_WEIGHTS, Trainer, TrainOptions, export
-from tests.helpers import tiny_train_options
+from tests.helpers import bare_corpus, tiny_train_options
 
 ROWS = [
     ("the cat sat on the mat", "El gato se sentó en la alfombra.", "El gat seia a l'estora."),
@@ -101,10 +101,7 @@ def test_a_translation_run_starts_from_an_asr_model_but_its_token_embeddings(
 
 
 def test_a_corpus_without_translations_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "audio").mkdir()
-    sf.write(tmp_path / "audio" / "a.wav", np.zeros(8000, np.float32), 16000)
-    for split in ("train", "dev"):
-        (tmp_path / f"{split}.jsonl").write_text('{"audio": "audio/a.wav", "text": "hi"}\n')
+    bare_corpus(tmp_path)
     with pytest.raises(S2TError, match=r"corpus --tgt-langs es,ca"):
         Trainer(tiny(tmp_path, tmp_path / "st", vocab_size=8))
 
