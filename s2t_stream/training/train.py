@@ -331,12 +331,11 @@ class Trainer:
                 f"--init-from {folder}: its config differs from this run's model options in "
                 f"{sorted(differs)}"
             )
-        same_pieces = _source_tokenizer(folder).pieces() == self.tokenizer.pieces()
-        if differs or not same_pieces:
+        source = _source_tokenizer(folder)
+        if differs or source.pieces() != self.tokenizer.pieces():
             kept = {k: v for k, v in weights.items() if k not in TOKEN_WEIGHTS}
             missing = self.model.load_state_dict(kept, strict=False).missing_keys
             assert set(missing) <= TOKEN_WEIGHTS, missing
-            source = _source_tokenizer(folder)
             moved = 0
             if set(source.lang_codes) == set(self.tokenizer.lang_codes):
                 moved = transfer_embeddings(
