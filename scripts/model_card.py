@@ -44,6 +44,12 @@ FIRST_STAGES = (
 )
 """Stages 1-12 (their run folders are gone; `lineage` stops at the model they exported)."""
 
+STAGE_NOTES = {
+    13: "trained on a rebuild of the corpus below made where the Kokoro voices were not "
+    "installed: the same sources, seed and settings, the Kokoro share spoken by the other engines",
+}
+"""Stages whose data differed from what their records say, by stage number."""
+
 SEEN_STYLES = ("read", "news")
 """Styles whose text (LJ Speech, VCTK) stages 1-9 trained on almost entirely: in the test sets
 their sentences are held out of stage 10 only, so they are reported apart."""
@@ -188,6 +194,8 @@ def model_section(
         "",
         "(`auto` precision: bf16 autocast where the hardware has it, as this CPU has.)",
         "",
+        *(f"Stage {i} {note}." for i, note in STAGE_NOTES.items() if i <= len(rows)),
+        *([""] if any(i <= len(rows) for i in STAGE_NOTES) else []),
     ]
 
 
