@@ -307,6 +307,13 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         help="AlignAtt: tokens attending to the last this-many seconds wait",
     )
     group.add_argument(
+        "--onset-confidence",
+        type=number(float, least=0, most=1),
+        default=p.onset_confidence,
+        help="AlignAtt, transcribing: until a segment's first commit, tokens the model gives "
+        "a lower probability wait (0: off; translation never waits for it)",
+    )
+    group.add_argument(
         "--step",
         type=number(float, above=0),
         default=d.step_s,
@@ -370,7 +377,12 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
         step_s=args.step,
         step_growth=args.step_growth,
         compute_factor=args.compute_factor,
-        policy=PolicyOptions(name=args.policy, agreement=args.agreement, border_s=args.border),
+        policy=PolicyOptions(
+            name=args.policy,
+            agreement=args.agreement,
+            border_s=args.border,
+            onset_confidence=args.onset_confidence,
+        ),
         cmvn=CmvnOptions(mode=args.cmvn, stats_path=args.cmvn_stats),
         endpoint=None if args.no_vad else endpoint_options(args, end_silence_s=args.end_silence),
         max_segment_s=args.max_segment,

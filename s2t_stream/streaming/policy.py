@@ -3,6 +3,7 @@ stable enough to show as committed text, which is never retracted."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -16,6 +17,7 @@ class PolicyOptions:
     agreement: int = 2  # LocalAgreement-n
     border_s: float = 0.4  # AlignAtt
     lookahead: int = 2  # AlignAtt: tokens decoded past the border (shown as tentative)
+    onset_confidence: float = 0.5  # AlignAtt, transcribing: a first commit needs this probability
 
     def __post_init__(self) -> None:
         if self.name not in ("alignatt", "local-agreement"):
@@ -26,6 +28,11 @@ class PolicyOptions:
             raise ValueError(f"AlignAtt border must be ≥ 0 s, got {self.border_s}")
         if self.lookahead < 0:
             raise ValueError(f"AlignAtt lookahead must be ≥ 0 tokens, got {self.lookahead}")
+        if not 0 <= self.onset_confidence <= 1:
+            raise ValueError(
+                f"AlignAtt onset confidence must be a probability in [0, 1], "
+                f"got {self.onset_confidence}"
+            )
 
 
 class Policy(Protocol):
@@ -36,9 +43,16 @@ class Policy(Protocol):
         """The encoder frame from which decoding may stop early (None: decode to the end)."""
         ...
 
-    def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
+    def stable(
+        self,
+        tokens: Sequence[int],
+        frames: Sequence[int],
+        window_frames: int,
+        log_probs: Sequence[float],
+    ) -> int:
         """How many leading `tokens` (generated after the committed prefix) may be committed;
-        `frames[i]` is token i's most attended encoder frame, of `window_frames`."""
+        `frames[i]` is token i's most attended encoder frame, of `window_frames`, and
+        `log_probs[i]` the natural log of the probability the model gave it."""
         ...
 
     def committed(self, count: int) -> None:
@@ -57,7 +71,13 @@ class LocalAgreement:
     def border(self, window_frames: int) -> int | None:
         return None  # agreement needs whole hypotheses
 
-    def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
+    def stable(
+        self,
+        tokens: Sequence[int],
+        frames: Sequence[int],
+        window_frames: int,
+        log_probs: Sequence[float],
+    ) -> int:
         self.history = [*self.history, tuple(tokens)][-self.n :]
         if len(self.history) < self.n:
             return 0
@@ -75,30 +95,50 @@ class LocalAgreement:
 class AlignAtt:
     """AlignAtt (Papi et al. 2023, SimulStreaming): commit tokens whose cross-attention points
     at audio older than the border before the window's end; the first token that looks at the
-    border and everything after it wait for more audio."""
+    border and everything after it wait for more audio.
 
-    def __init__(self, border_frames: int) -> None:
+    Onset confidence (ours): until the segment's first commit, a token the model gives a
+    probability below `onset_confidence` waits too. A segment's first update sees a second of
+    audio or less, and its guesses at the first words were the largest source of streaming's
+    extra errors over offline decoding ("cant equort was…" committed for "the county court
+    was…"). On a 20-minute test stream it took the WER ratio from 1.046 to 0.996 for 0.06 s of
+    Average Lagging (README, Streaming performance)."""
+
+    def __init__(self, border_frames: int, onset_confidence: float = 0.0) -> None:
         self.border_frames = border_frames
+        self.onset_log_prob = math.log(onset_confidence) if onset_confidence > 0 else -math.inf
+        self.started = False  # committed anything yet
 
     def border(self, window_frames: int) -> int | None:
         return window_frames - self.border_frames
 
-    def stable(self, tokens: Sequence[int], frames: Sequence[int], window_frames: int) -> int:
+    def stable(
+        self,
+        tokens: Sequence[int],
+        frames: Sequence[int],
+        window_frames: int,
+        log_probs: Sequence[float],
+    ) -> int:
         limit = window_frames - self.border_frames
-        for i, frame in enumerate(frames):
-            if frame >= limit:
-                return i
-        return len(tokens)
+        count = next((i for i, frame in enumerate(frames) if frame >= limit), len(tokens))
+        if self.started:
+            return count
+        unsure = (i for i, lp in enumerate(log_probs[:count]) if lp < self.onset_log_prob)
+        return next(unsure, count)
 
     def committed(self, count: int) -> None:
-        pass
+        self.started = self.started or count > 0
 
 
-def make_policy(options: PolicyOptions, frame_s: float) -> Policy:
-    """A fresh policy state for one segment; `frame_s` is one encoder frame in seconds."""
+def make_policy(options: PolicyOptions, frame_s: float, *, translating: bool = False) -> Policy:
+    """A fresh policy state for one segment; `frame_s` is one encoder frame in seconds. A
+    translating segment has no onset confidence: the translation model is less sure of every
+    token, and on a 20-minute English→Spanish stream the rule nearly doubled Average Lagging
+    (1.05 → 1.93 s) for a BLEU ratio of 0.996 against 0.990 without it."""
     if options.name == "local-agreement":
         return LocalAgreement(options.agreement)
-    return AlignAtt(round(options.border_s / frame_s))
+    onset = 0.0 if translating else options.onset_confidence
+    return AlignAtt(round(options.border_s / frame_s), onset)
 
 
 def word_boundary(tokens: Sequence[int], count: int, starts_word: Sequence[bool]) -> int:

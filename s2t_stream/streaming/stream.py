@@ -212,7 +212,8 @@ class Stream:
         return out
 
     def _new_segment(self, start: int, end: int | None = None) -> Segment:
-        policy = make_policy(self.options.policy, self.vocabulary.subsampling * FBANK_FRAME_S)
+        frame_s = self.vocabulary.subsampling * FBANK_FRAME_S
+        policy = make_policy(self.options.policy, frame_s, translating=bool(self.options.tgt_lang))
         return Segment(start, policy, end=end, updated_at=start)
 
     def _take(self, samples: np.ndarray, fbank: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -338,7 +339,7 @@ class Stream:
         if job.final:
             self._close(job, new)
             return
-        stable = segment.policy.stable(tokens, attended[known:], frames)
+        stable = segment.policy.stable(tokens, attended[known:], frames, new.log_probs)
         count = word_boundary(tokens, stable, vocabulary.starts_word)
         segment.policy.committed(count)
         segment.committed += tokens[:count]

@@ -5,6 +5,7 @@ handled, memory stays bounded, batched streams equal separate ones."""
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 import s2t_stream.streaming.engine as engine_module
+import s2t_stream.streaming.stream as stream_module
 from s2t_stream.errors import AudioError
 from s2t_stream.model.audio import resample
 from s2t_stream.model.checkpoint import Bundle
@@ -22,7 +24,7 @@ from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.streaming.engine import Engine, Stream, StreamOptions
 from s2t_stream.streaming.events import Event, Final, Partial
-from s2t_stream.streaming.policy import PolicyOptions
+from s2t_stream.streaming.policy import AlignAtt, PolicyOptions
 from tests.helpers import TINY, reference_pair
 
 RATE = 16000
@@ -100,6 +102,34 @@ def test_committed_text_only_grows(bundle: Bundle, waves: list[np.ndarray], poli
         assert " ".join(w.word for w in final.words) == final.text
     audio_s = [e.audio_s for e in events]
     assert audio_s == sorted(audio_s)
+
+
+def test_a_segments_first_commit_holds_tokens_the_model_doubts(
+    bundle: Bundle, waves: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stream hands AlignAtt each new token's log-probability; until the segment's first
+    # commit, nothing from the first token under the onset confidence on may be committed.
+    calls: list[tuple[list[int], list[float], int, bool]] = []
+
+    class Spy(AlignAtt):
+        def stable(self, tokens, frames, window_frames, log_probs):  # type: ignore[no-untyped-def]
+            count = super().stable(tokens, frames, window_frames, log_probs)
+            calls.append((list(tokens), list(log_probs), count, self.started))
+            return count
+
+    def spy(options: PolicyOptions, frame_s: float, *, translating: bool) -> Spy:
+        assert not translating
+        return Spy(round(options.border_s / frame_s), 0.9)
+
+    monkeypatch.setattr(stream_module, "make_policy", spy)
+    audio = np.concatenate([x for w in waves for x in (silence(0.8), w)] + [silence(1.0)])
+    check_commits_grow(feed(Engine(bundle, StreamOptions(step_s=0.3)), audio))
+    onset = [c for c in calls if not c[3]]
+    assert onset and all(len(tokens) == len(lps) for tokens, lps, _, _ in calls)
+    assert all(all(lp <= 0 for lp in lps) for _, lps, _, _ in calls)
+    for _, lps, count, _ in onset:
+        assert all(lp >= math.log(0.9) for lp in lps[:count])
+    assert any(any(lp < math.log(0.9) for lp in lps) for _, lps, _, _ in onset)  # it was tried
 
 
 def test_caches_are_rebuilt_for_every_encoder_output(
