@@ -68,6 +68,8 @@ VARIANTS: dict[str, StreamOptions] = {
     "vad-webrtc": replace(DEFAULT, endpoint=EndpointOptions(vad=VadOptions(kind="webrtc"))),
     # AlignAtt without the onset confidence: a segment's first words commit as the border allows
     "onset-off": replace(DEFAULT, policy=PolicyOptions(onset_confidence=0.0)),
+    # the onset confidence held until the first commit however long the segment grows
+    "onset-unbounded": replace(DEFAULT, policy=PolicyOptions(onset_s=3600.0)),
     # nothing committed before the final: what segmentation and CMVN alone cost in WER
     "commit-at-final": replace(DEFAULT, policy=PolicyOptions(border_s=1e6)),
     # whisper_streaming-like: no VAD, re-transcribe the buffer (≤ 15 s) every 1 s, LocalAgreement-2

@@ -169,6 +169,7 @@ def model_section(
     ]
     steps = sum(s[0] for s in FIRST_STAGES) + sum(st["steps"] for st in later)
     minutes = sum(s[1] for s in FIRST_STAGES) + sum(st["minutes"] for st in later)
+    notes = [f"Stage {i} {note}." for i, note in STAGE_NOTES.items() if i <= len(rows)]
     return [
         "## Model",
         "",
@@ -194,8 +195,8 @@ def model_section(
         "",
         "(`auto` precision: bf16 autocast where the hardware has it, as this CPU has.)",
         "",
-        *(f"Stage {i} {note}." for i, note in STAGE_NOTES.items() if i <= len(rows)),
-        *([""] if any(i <= len(rows) for i in STAGE_NOTES) else []),
+        *notes,
+        *([""] if notes else []),
     ]
 
 

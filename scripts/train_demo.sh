@@ -85,7 +85,7 @@ real=()
 [ -d "$real_dir" ] && real=(--real-dir "$real_dir")
 $s2t -v corpus --out data/corpus --train-hours 5 --seed 0 --jobs 2 --resume "${real[@]}"
 $s2t -v train --corpus data/corpus --vocab-size 500 --out runs/demo10 \
-  --init-from runs/demo9/export --max-steps 100000 --max-minutes 50 --warmup-steps 200 \
+  --init-from runs/demo9/export --max-steps 100000 --max-minutes 60 --warmup-steps 200 \
   --lr 0.0005 --eval-every 2000 --save-every 500 --max-frames 10000 --spec-augment true \
   --guided-attention 1.0 --dev-limit 100 --export runs/demo10/export --average 5
 # 11. 4 h more of the diverse corpus (the first 5 h and the evaluation splits stay as they

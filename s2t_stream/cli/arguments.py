@@ -96,7 +96,8 @@ def number(
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
         if (
-            (above is not None and not value > above)
+            value != value  # NaN: no bound holds for it
+            or (above is not None and not value > above)
             or (least is not None and value < least)
             or (most is not None and value > most)
         ):
@@ -310,8 +311,10 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         "--onset-confidence",
         type=number(float, least=0, most=1),
         default=p.onset_confidence,
-        help="AlignAtt, transcribing: until a segment's first commit, tokens the model gives "
-        "a lower probability wait (0: off; translation never waits for it)",
+        metavar="P",
+        help=f"AlignAtt, transcribing: until a segment's first commit, in its first "
+        f"{p.onset_s:g} s, a token the model gives a probability below P waits for more audio "
+        "(0: off; speech translation, --tgt-lang without --mt, does not use it)",
     )
     group.add_argument(
         "--step",

@@ -20,12 +20,13 @@ import soundfile
 import torch
 
 import s2t_stream.io.capture as capture
-from s2t_stream.cli import main
-from s2t_stream.cli.arguments import announced
+from s2t_stream.cli import build_parser, main
+from s2t_stream.cli.arguments import announced, stream_options
 from s2t_stream.cli.stream import HealthNotes
 from s2t_stream.io.captions import CLEAR_BELOW, DIM, RESET, Captions, json_line
 from s2t_stream.io.capture import InputSource
 from s2t_stream.streaming.events import Final, Partial, Word, event_from_json
+from s2t_stream.streaming.policy import PolicyOptions
 from tests.helpers import BUNDLED_MODEL, SAMPLES, FakeBackend, load_samples, needs_apertium
 
 SAMPLE = SAMPLES
@@ -74,6 +75,21 @@ def test_bad_stream_options_are_one_line_errors(capsys: pytest.CaptureFixture[st
     assert "argument --threads: expected an integer ≥ 1, got 0" in capsys.readouterr().err
     assert main(["stream", "missing.wav"]) == 2
     assert "missing.wav" in capsys.readouterr().err
+    for bad in ("1.5", "nan"):
+        assert main(["stream", str(WAV), "--onset-confidence", bad]) == 2
+        expected = f"argument --onset-confidence: expected a number ≥ 0 and ≤ 1, got {bad}"
+        assert expected in capsys.readouterr().err
+
+
+def test_policy_flags_reach_the_stream_options() -> None:
+    args = build_parser().parse_args(
+        ["stream", str(WAV), "--border", "0.7", "--onset-confidence", "0.2"]
+    )
+    policy = stream_options(args).policy
+    assert (policy.border_s, policy.onset_confidence) == (0.7, 0.2)
+    assert stream_options(build_parser().parse_args(["stream", str(WAV)])).policy == (
+        PolicyOptions()
+    )
 
 
 def test_terminal_captions_redraw_the_open_line() -> None:

@@ -24,7 +24,7 @@ from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.streaming.engine import Engine, Stream, StreamOptions
 from s2t_stream.streaming.events import Event, Final, Partial
-from s2t_stream.streaming.policy import AlignAtt, PolicyOptions
+from s2t_stream.streaming.policy import AlignAtt, Policy, PolicyOptions
 from tests.helpers import TINY, reference_pair
 
 RATE = 16000
@@ -108,23 +108,22 @@ def test_a_segments_first_commit_holds_tokens_the_model_doubts(
     bundle: Bundle, waves: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The stream hands AlignAtt each new token's log-probability; until the segment's first
-    # commit, nothing from the first token under the onset confidence on may be committed.
-    calls: list[tuple[list[int], list[float], int, bool]] = []
+    # commit, in its onset, nothing from the first token under the onset confidence on may be
+    # committed.
+    calls: list[tuple[list[int], list[float], int, bool]] = []  # tokens, log-probs, count, onset
+    stable = AlignAtt.stable
 
-    class Spy(AlignAtt):
-        def stable(self, tokens, frames, window_frames, log_probs):  # type: ignore[no-untyped-def]
-            count = super().stable(tokens, frames, window_frames, log_probs)
-            calls.append((list(tokens), list(log_probs), count, self.started))
-            return count
+    def spy(self: AlignAtt, tokens, frames, window_frames, log_probs):  # type: ignore[no-untyped-def]
+        onset = not self.started and window_frames < self.onset_frames
+        count = stable(self, tokens, frames, window_frames, log_probs)
+        calls.append((list(tokens), list(log_probs), count, onset))
+        return count
 
-    def spy(options: PolicyOptions, frame_s: float, *, translating: bool) -> Spy:
-        assert not translating
-        return Spy(round(options.border_s / frame_s), 0.9)
-
-    monkeypatch.setattr(stream_module, "make_policy", spy)
+    monkeypatch.setattr(AlignAtt, "stable", spy)
     audio = np.concatenate([x for w in waves for x in (silence(0.8), w)] + [silence(1.0)])
-    check_commits_grow(feed(Engine(bundle, StreamOptions(step_s=0.3)), audio))
-    onset = [c for c in calls if not c[3]]
+    options = StreamOptions(step_s=0.3, policy=PolicyOptions(onset_confidence=0.9))
+    check_commits_grow(feed(Engine(bundle, options), audio))
+    onset = [c for c in calls if c[3]]
     assert onset and all(len(tokens) == len(lps) for tokens, lps, _, _ in calls)
     assert all(all(lp <= 0 for lp in lps) for _, lps, _, _ in calls)
     for _, lps, count, _ in onset:
@@ -305,12 +304,21 @@ def test_translation_forces_the_target_language(
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine_module, "continue_greedy", spy)
+    flags: list[bool] = []
+    make_policy = stream_module.make_policy
+
+    def policy_spy(options: PolicyOptions, frame_s: float, *, translating: bool) -> Policy:
+        flags.append(translating)
+        return make_policy(options, frame_s, translating=translating)
+
+    monkeypatch.setattr(stream_module, "make_policy", policy_spy)
     french = tokenizer.lang_code_to_id["fr"]
     events = feed(
         Engine(multilingual, StreamOptions(tgt_lang="fr")),
         np.concatenate([silence(0.5), waves[0], silence(1.0)]),
     )
     assert prefixes and all(p[:2] == [2, french] for p in prefixes)
+    assert flags and all(flags)  # a translation's segments have no onset confidence
     assert all("<lang" not in (e.text if isinstance(e, Final) else e.tentative) for e in events)
     with pytest.raises(ValueError, match="de, fr"):
         Engine(multilingual, StreamOptions(tgt_lang="es"))

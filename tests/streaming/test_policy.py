@@ -38,7 +38,7 @@ def test_alignatt_stops_at_the_first_token_looking_at_the_border() -> None:
 
 
 def test_alignatt_holds_unsure_tokens_until_the_segments_first_commit() -> None:
-    policy = AlignAtt(border_frames=3, onset_confidence=0.5)
+    policy = AlignAtt(border_frames=3, onset_confidence=0.5, onset_frames=50)
     doubtful = [math.log(0.9), math.log(0.3), math.log(0.9), math.log(0.2)]
     # before any commit: the 0.3 token waits, and so does everything after it
     assert policy.stable([1, 2, 3, 4], [1, 2, 3, 4], 10, doubtful) == 1
@@ -48,15 +48,19 @@ def test_alignatt_holds_unsure_tokens_until_the_segments_first_commit() -> None:
     policy.committed(1)  # after the first commit only the border counts
     assert policy.stable([2, 3, 4], [2, 3, 4], 10, doubtful[1:]) == 3
     assert policy.stable([2, 3, 4], [2, 3, 9], 10, doubtful[1:]) == 2  # frame 9 ≥ 10 − 3
+    # nor once the window has outgrown the onset, committed or not
+    assert AlignAtt(3, 0.5, 50).stable([1, 2, 3, 4], [1, 2, 3, 4], 50, doubtful) == 4
     # the border still binds before the first commit, and 0 turns the rule off
-    assert AlignAtt(3, 0.5).stable([1, 2], [8, 1], 10, SURE[:2]) == 0
-    assert AlignAtt(3, 0.0).stable([1, 2, 3, 4], [1, 2, 3, 4], 10, doubtful) == 4
+    assert AlignAtt(3, 0.5, 50).stable([1, 2], [8, 1], 10, SURE[:2]) == 0
+    assert AlignAtt(3, 0.0, 50).stable([1, 2, 3, 4], [1, 2, 3, 4], 10, doubtful) == 4
     with pytest.raises(ValueError, match="onset confidence"):
         PolicyOptions(onset_confidence=1.5)
+    with pytest.raises(ValueError, match="onset must be"):
+        PolicyOptions(onset_s=-1)
 
 
 def test_only_transcription_holds_a_doubted_onset() -> None:
-    options = PolicyOptions(border_s=0.12, onset_confidence=0.5)
+    options = PolicyOptions(border_s=0.12, onset_confidence=0.5, onset_s=2.0)
     doubted = [math.log(0.3), 0.0]
     transcribing = make_policy(options, frame_s=0.04)
     translating = make_policy(options, frame_s=0.04, translating=True)
