@@ -2,10 +2,13 @@
 originals, for several ways of bringing 8 kHz audio up to the model's 16 kHz.
 
     python bench/bench_telephone.py --json bench/results/telephone.json
+    python bench/bench_telephone.py --manifest data/corpus/test.jsonl --ways round16
 
 The sentences are the first N of 4–12 words in data/text/vctk_prompts.txt, spoken by espeak-ng
-in three voices (as `tests/offline/test_transcriber.py` does), written as 16-bit 16 kHz WAV and
-downsampled by sox with repeatable dither (`-R`) to 8 kHz 16-bit PCM and μ-law. Each way then
+in three voices (as `tests/offline/test_transcriber.py` does), written as 16-bit 16 kHz WAV —
+or with `--manifest` the first N recordings of a manifest (e.g. the corpus's held-out test
+sentences in the training voices) — and downsampled by sox with repeatable dither (`-R`) to
+8 kHz 16-bit PCM and μ-law. Each way then
 brings the 8 kHz samples to 16 kHz (soxr, as `load_audio` does) and treats them:
 
 - `round16`: rounded to the 16-bit grid (what `load_audio` does: `quantize16`);
@@ -38,6 +41,7 @@ from s2t_stream.model.config import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.training.augment.channel import TELEPHONE_RATE, speech_band
+from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.textnorm import normalize_text
 from s2t_stream.training.voices.engines import read_wav, run
 from s2t_stream.training.wer import corpus_wer
@@ -52,21 +56,30 @@ def sentences(count: int) -> list[str]:
     return [t for t in lines if 4 <= len(t.split()) <= 12][:count]
 
 
-def recordings(texts: list[str]) -> dict[str, list[np.ndarray]]:
-    """{"16 kHz": …, "pcm": …, "mu-law": …}: each sentence spoken, and its 8 kHz copies as read
+def spoken(texts: list[str], scratch: Path) -> list[Path]:
+    """Each sentence spoken by espeak-ng, as a 16-bit 16 kHz WAV file in `scratch`."""
+    files = []
+    for n, text in enumerate(texts):
+        speech = read_wav(run(["espeak-ng", "-v", VOICES[n % 3], "--stdout", text]))
+        files.append(Path(scratch) / f"{n}.wav")
+        sf.write(files[-1], speech, SAMPLE_RATE, subtype="PCM_16")
+    return files
+
+
+def recordings(files: list[Path], scratch: Path) -> dict[str, list[np.ndarray]]:
+    """{"16 kHz": …, "pcm": …, "mu-law": …}: each 16 kHz file, and its 8 kHz copies as read
     from their files (float32, at 16 kHz for the first, 8 kHz for the others)."""
     found: dict[str, list[np.ndarray]] = {"16 kHz": [], **{name: [] for name in ENCODINGS}}
-    with tempfile.TemporaryDirectory() as scratch:
-        for n, text in enumerate(texts):
-            speech = read_wav(run(["espeak-ng", "-v", VOICES[n % 3], "--stdout", text]))
-            wide = Path(scratch) / f"{n}.wav"
-            sf.write(wide, speech, SAMPLE_RATE, subtype="PCM_16")
-            found["16 kHz"].append(sf.read(wide, dtype="float32")[0])
-            for name, encoding in ENCODINGS.items():
-                low = Path(scratch) / f"{n}-{name}.wav"
-                sox = ["sox", "-R", str(wide), "-r", str(TELEPHONE_RATE), "-e", encoding, str(low)]
-                subprocess.run(sox, check=True)
-                found[name].append(sf.read(low, dtype="float32")[0])
+    for n, wide in enumerate(files):
+        samples, rate = sf.read(wide, dtype="float32")
+        if rate != SAMPLE_RATE:
+            raise SystemExit(f"{wide}: expected {SAMPLE_RATE} Hz, got {rate}")
+        found["16 kHz"].append(samples)
+        for name, encoding in ENCODINGS.items():
+            low = Path(scratch) / f"{n}-{name}.wav"
+            sox = ["sox", "-R", str(wide), "-r", str(TELEPHONE_RATE), "-e", encoding, str(low)]
+            subprocess.run(sox, check=True)
+            found[name].append(sf.read(low, dtype="float32")[0])
     return found
 
 
@@ -98,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(BUNDLED_MODEL))
     parser.add_argument("--sentences", type=int, default=100)
+    parser.add_argument("--manifest", type=Path, help="its recordings instead of espeak-ng's")
     parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -106,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown ways {unknown}; known: {', '.join(WAYS)}")
     torch.set_num_threads(1)
-    texts = sentences(args.sentences)
+    if args.manifest:
+        entries = read_manifest(args.manifest, limit=args.sentences)
+        texts, files = [e.text for e in entries], [e.audio for e in entries]
+    else:
+        texts = sentences(args.sentences)
     references = [normalize_text(t) or "" for t in texts]
     transcriber = Transcriber(
         load_bundle(args.model), TranscribeOptions(DecodingOptions(num_beams=1))
@@ -115,17 +133,22 @@ def main(argv: list[str] | None = None) -> int:
     def wer(waves: list[np.ndarray]) -> float:
         return corpus_wer(references, [r.text for r in transcriber.transcribe(waves)])
 
-    found = recordings(texts)
+    with tempfile.TemporaryDirectory() as scratch:
+        found = recordings(files if args.manifest else spoken(texts, Path(scratch)), Path(scratch))
     wide = wer(found["16 kHz"])
     rows = {
         way: {name: wer([WAYS[way](x) for x in found[name]]) for name in ENCODINGS} for way in ways
     }
-    print(f"{len(texts)} sentences, greedy; WER at 16 kHz: {100 * wide:.2f} %")
+    source = args.manifest or "espeak-ng"
+    print(f"{len(texts)} sentences ({source}), greedy; WER at 16 kHz: {100 * wide:.2f} %")
     print("| way | 8 kHz PCM | 8 kHz μ-law |\n| --- | --- | --- |")
     for way, row in rows.items():
         print(f"| {way} | {100 * row['pcm']:.2f} % | {100 * row['mu-law']:.2f} % |")
     if args.json:
-        report = {"model": args.model, "sentences": len(texts), "wer_16khz": wide, "ways": rows}
+        report = {
+            "model": args.model, "source": str(source), "sentences": len(texts),
+            "wer_16khz": wide, "ways": rows,
+        }  # fmt: skip
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))
     return 0

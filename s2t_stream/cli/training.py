@@ -93,6 +93,10 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
         help="also translate every manifest's sentences into these languages with Apertium "
         "(es, ca, gl): the speech-translation targets, cached in OUT/translations "
         "(default: none)")  # fmt: skip
+    add("--train-phone-share", type=float, default=d.train_phone_share,
+        help="share of the training utterances (those not through a telephone line already) "
+        "spoken again at 8 kHz, in the train-phone split (0: none; "
+        "default: %(default)s)")  # fmt: skip
 
 
 def _pairs(pairs: tuple[tuple[str, float], ...]) -> str:
@@ -154,6 +158,7 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
         resume=args.resume,
         real_dir=args.real_dir,
         tgt_langs=args.tgt_langs,
+        train_phone_share=args.train_phone_share,
     )
 
 

@@ -56,15 +56,23 @@ from s2t_stream.training.voices import (
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("test", "dev", "train", "test-style", "test-voices", "test-phone", "test-noisy")
+SPLITS = ("test", "dev", "train", "test-style", "test-voices", "test-phone", "test-noisy",
+          "train-phone")  # fmt: skip
 """test: held-out sentences of the training styles, training voices, clean; dev: the same kind,
 for training's dev WER; train: augmented; test-style: sentences of the held-out styles, training
 voices; test-voices: test sentences spoken by held-out voices; test-phone: the test utterances
 through an 8 kHz mu-law telephone channel; test-noisy: the test utterances in noise or babble at
-5-20 dB SNR. (The order fixes each split's random stream: append, never reorder.)"""
+5-20 dB SNR; train-phone: a share of the training utterances (`train_phone_share`) again, at
+8 kHz (TRAIN_PHONE_CODECS). (The order fixes each split's random stream: append, never
+reorder.)"""
 EVAL_SPLITS = ("test", "test-style", "test-voices", "test-phone", "test-noisy")
-DERIVED_SPLITS = ("test-phone", "test-noisy")
-"""Splits made from the test split's audio (same index), through a channel."""
+DERIVED_SPLITS = {"test-phone": "test", "test-noisy": "test", "train-phone": "train"}
+"""Splits made from another split's audio (same index), through a channel: derived -> source."""
+TRAIN_PHONE_CODECS = {"8k-linear": 0.35, "8k-ulaw": 0.2, "8k-alaw": 0.1, "ulaw": 0.2,
+                      "linear": 0.15}  # fmt: skip
+"""The channels of train-phone (`channel.telephone_band`): most are 8 kHz recordings (the whole
+0-4 kHz band: what an 8 kHz file holds, which the train split's telephone lines never give), the
+rest telephone lines. Measured by `bench/bench_telephone.py`."""
 FORMAT_VERSION = 2
 """Bump when synthesis or augmentation code changes output, so `--resume` re-synthesises."""
 DEFAULT_STYLE_SHARES = (
@@ -122,6 +130,9 @@ class CorpusOptions:
     """Folder of real recordings (`ljspeech/`, `fsdd/`): also write the real-voice manifests."""
     tgt_langs: tuple[str, ...] = ()
     """Translate every manifest's sentences into these languages (`translations.py`)."""
+    train_phone_share: float = 0.3
+    """Share of the training utterances not already through a telephone channel that are
+    spoken again at 8 kHz in train-phone (0: no train-phone)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -139,6 +150,7 @@ class CorpusOptions:
             "voices_per_train_sentence": self.voices_per_train_sentence >= 1,
             "short_sentence_voices": self.short_sentence_voices >= 1,
             "jobs": self.jobs >= 1,
+            "train_phone_share": 0 <= self.train_phone_share <= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -344,6 +356,9 @@ def _degraded(
     jobs = []
     for job in test:
         rng = _rng(options.seed, split, job.index)
+        if split == "train-phone":
+            jobs += _phone_copy(job, rng, options.train_phone_share)
+            continue
         if split == "test-phone":
             plan = AugmentPlan(telephone="ulaw")
         else:
@@ -356,6 +371,22 @@ def _degraded(
             job, split=split, augment=plan, babble=talkers, noise_seed=int(rng.integers(2**32))
         ))  # fmt: skip
     return jobs
+
+
+def _phone_copy(job: UtteranceJob, rng: np.random.Generator, share: float) -> list[UtteranceJob]:
+    """A train-phone job for the train utterance `job` (its augmented audio at 8 kHz, a channel
+    of TRAIN_PHONE_CODECS) with probability `share`, unless it went through a telephone line
+    already. The noise seed (the channel draws no noise) is taken from the source job's key, so
+    that a changed train utterance changes its copy's key and `--resume` makes it again."""
+    if job.augment.telephone is not None or rng.random() >= share:
+        return []
+    codec = list(TRAIN_PHONE_CODECS)[
+        int(rng.choice(len(TRAIN_PHONE_CODECS), p=list(TRAIN_PHONE_CODECS.values())))
+    ]
+    plan = AugmentPlan(telephone=codec)
+    return [dataclasses.replace(
+        job, split="train-phone", augment=plan, babble=(), noise_seed=int(job.key()[:8], 16)
+    )]  # fmt: skip
 
 
 def _split_sentences(
@@ -423,8 +454,8 @@ def plan_corpus(
                     job = _plan_one(split, index, sentence, options, samplers, voices, babble_pool)
                     voices.add(job.voice.id)
                     plans[split].append(job)
-    for split in DERIVED_SPLITS:
-        plans[split] = _degraded(plans["test"], split, options, samplers, babble_pool)
+    for split, source in DERIVED_SPLITS.items():
+        plans[split] = _degraded(plans[source], split, options, samplers, babble_pool)
     return plans
 
 
@@ -447,18 +478,21 @@ def _write_audio(out_dir: Path, job: UtteranceJob, samples: np.ndarray) -> Path:
 
 
 def _speech(job: UtteranceJob, out_dir: Path) -> np.ndarray:
-    """The clean speech of a job: synthesised, or for a derived split its test utterance's
-    audio (written before, `SYNTHESIS_ORDER`), so both sets hold the very same speech."""
+    """The speech of a job: synthesised, or for a derived split its source utterance's audio
+    (written before, `SYNTHESIS_ORDER`), so both sets hold the very same speech."""
     if job.split not in DERIVED_SPLITS:
         return synthesize(job.speech_text, job.voice, job.voice_arg, purpose=job.purpose)
     for suffix in (".flac", ".wav"):
-        source = out_dir / "audio" / "test" / f"{job.index:06d}{suffix}"
+        source = out_dir / "audio" / DERIVED_SPLITS[job.split] / f"{job.index:06d}{suffix}"
         if source.is_file():
             samples, rate = sf.read(source, dtype="float32")
             if rate != SAMPLE_RATE:
                 raise S2TError(f"{source}: expected {SAMPLE_RATE} Hz, got {rate}")
             return samples
-    raise S2TError(f"{job.split} utterance {job.index}: its test utterance's audio is missing")
+    raise S2TError(
+        f"{job.split} utterance {job.index}: its {DERIVED_SPLITS[job.split]} utterance's audio "
+        "is missing"
+    )
 
 
 def synthesize_job(job: UtteranceJob, out_dir: Path) -> Synthesized:
@@ -576,8 +610,8 @@ class _SplitRunner:
         self.progress = progress
         self.journal = _Journal(options.out_dir, split, options.resume)
         self.pending: dict[Future[Synthesized], int] = {}
-        self.results: dict[int, Synthesized | None] = {}  # None: synthesis failed
-        self.next_index = 0
+        self.results: dict[int, Synthesized | None] = {}  # by index; None: synthesis failed
+        self.next = 0  # position in `jobs` (a derived split's indices have gaps)
         self.kept: list[Synthesized] = []
         self.kept_s = 0.0
         self.failed = 0
@@ -587,9 +621,13 @@ class _SplitRunner:
 
     def _advance(self) -> None:
         """Move finished utterances, in index order, into `kept` until the cap is reached."""
-        while not self._full() and self.next_index in self.results:
-            finished = self.results.pop(self.next_index)
-            self.next_index += 1
+        while (
+            not self._full()
+            and self.next < len(self.jobs)
+            and self.jobs[self.next].index in self.results
+        ):
+            finished = self.results.pop(self.jobs[self.next].index)
+            self.next += 1
             if finished is not None:
                 self.kept.append(finished)
                 self.kept_s += finished.duration
@@ -609,7 +647,7 @@ class _SplitRunner:
             self.journal.add(finished)
             self.results[index] = finished
             self._advance()
-            self.progress.update(self.split, self.next_index, len(self.jobs), self.cap_s, finished)
+            self.progress.update(self.split, self.next, len(self.jobs), self.cap_s, finished)
 
     def _drain(self) -> None:
         """Cap reached: cancel queued jobs, let running ones finish (journaled, then pruned)."""
@@ -694,8 +732,21 @@ def _prepare_plan(options: CorpusOptions) -> tuple[dict[str, list[UtteranceJob]]
     return plans, len(sentences)
 
 
-SYNTHESIS_ORDER = ("test", "dev", "test-style", "test-voices", "test-phone", "test-noisy", "train")
-"""The evaluation splits first: they are small, and usable while the training split grows."""
+SYNTHESIS_ORDER = ("test", "dev", "test-style", "test-voices", "test-phone", "test-noisy", "train",
+                   "train-phone")  # fmt: skip
+"""The evaluation splits first: they are small, and usable while the training split grows; each
+derived split after its source."""
+
+
+def _kept_jobs(
+    plans: dict[str, list[UtteranceJob]], kept: dict[str, list[Synthesized]], split: str
+) -> list[UtteranceJob]:
+    """The jobs of `split`; for a split derived from train, only those of the train utterances
+    kept under `train_hours` (the plan has more)."""
+    if DERIVED_SPLITS.get(split) != "train":
+        return plans[split]
+    indices = {s.index for s in kept["train"]}
+    return [job for job in plans[split] if job.index in indices]
 
 
 def build_corpus(options: CorpusOptions) -> CorpusSummary:
@@ -719,7 +770,8 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
     failed: dict[str, int] = {}
     with ProcessPoolExecutor(max_workers=options.jobs) as executor:
         for split in SYNTHESIS_ORDER:
-            runner = _SplitRunner(executor, split, plans[split], options, progress)
+            jobs = _kept_jobs(plans, kept, split)
+            runner = _SplitRunner(executor, split, jobs, options, progress)
             kept[split], failed[split] = runner.run(), runner.failed
             _prune(options.out_dir, split, kept[split])
             write_manifest(options.out_dir / f"{split}.jsonl", (s.utterance for s in kept[split]))

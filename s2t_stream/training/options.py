@@ -10,6 +10,9 @@ from s2t_stream.model.config import ModelConfig
 TARGETS = ("words", "captions")
 """What an ASR model learns to write: the manifests' `text` (lower case, no punctuation) or
 their `caption` (cased and punctuated, numbers in words; `textnorm.caption_text`)."""
+TRAIN_SPLITS = ("train", "train-phone")
+"""The corpus splits a model can learn from: the synthesised utterances, and a share of them
+again at 8 kHz (`corpus.TRAIN_PHONE_CODECS`)."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,22 @@ class TrainOptions:
     precision: str = "auto"  # auto: bf16 autocast where the device computes bf16 natively; fp32
     tgt_langs: str = ""  # speech translation into these languages, e.g. "es,ca" ("": ASR)
     targets: str = "words"  # ASR targets: "words" (the manifests' text) or "captions"
+    train_splits: str = ",".join(TRAIN_SPLITS)  # a missing train-phone is skipped
+
+    def splits(self) -> tuple[str, ...]:
+        """The corpus splits to learn from (`train_splits`)."""
+        return tuple(name.strip() for name in self.train_splits.split(",") if name.strip())
 
     def languages(self) -> tuple[str, ...]:
         """The target languages of a speech-translation run (empty for ASR)."""
         return tuple(code.strip() for code in self.tgt_langs.split(",") if code.strip())
 
     def __post_init__(self) -> None:
+        if "train" not in self.splits() or not set(self.splits()) <= set(TRAIN_SPLITS):
+            raise ValueError(
+                f"train_splits: expected train and any of {', '.join(TRAIN_SPLITS[1:])}, "
+                f"comma-separated, got {self.train_splits!r}"
+            )
         if self.targets not in TARGETS:
             raise ValueError(f"targets: expected one of {', '.join(TARGETS)}, got {self.targets!r}")
         if self.targets != "words" and self.languages():
@@ -113,4 +126,6 @@ HELP = {
     "targets": "what an ASR model writes: words (lower case, no punctuation: the manifests' "
     "text) or captions (cased and punctuated, as people read them: their caption); WER is "
     "scored on normalised words either way",
+    "train_splits": "corpus splits to learn from, comma-separated: train, and train-phone (its "
+    "8 kHz copies; skipped with a warning when the corpus has none)",
 }

@@ -63,6 +63,20 @@ class Split:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    @classmethod
+    def concat(cls, splits: Sequence[Split]) -> Split:
+        """The utterances of `splits`, in order, as one split."""
+        starts = np.cumsum([0] + [len(s.features) for s in splits[:-1]])
+        offsets = [s.offsets[1:] + start for s, start in zip(splits, starts, strict=True)]
+        return cls(
+            [t for s in splits for t in s.texts],
+            [v for s in splits for v in s.voices],
+            np.concatenate([s.features for s in splits]),
+            np.concatenate([[0], *offsets]),
+            [t for s in splits for t in s.translations],
+            [c for s in splits for c in s.captions],
+        )
+
 
 def _features_of(path: str) -> np.ndarray:
     return extract_features(load_audio(path)).astype(np.float16)
@@ -99,6 +113,16 @@ def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
         [e.translations for e in entries],
         [e.caption for e in entries],
     )
+
+
+def load_training(corpus: Path, names: Sequence[str]) -> Split:
+    """The training splits `names` of `corpus` as one split; one other than `train` that the
+    corpus lacks (made before it existed, or with `--train-phone-share 0`) is skipped with a
+    warning."""
+    found = [n for n in names if n == "train" or (corpus / f"{n}.jsonl").is_file()]
+    for name in sorted(set(names) - set(found)):
+        log.warning("%s has no %s.jsonl: training without it", corpus, name)
+    return Split.concat([load_split(corpus, name) for name in found])
 
 
 def batches(lengths: np.ndarray, max_frames: int, rng: random.Random) -> list[list[int]]:
@@ -268,7 +292,7 @@ class Trainer:
         corpus = Path(options.corpus)
         if options.targets == "captions":  # before minutes of feature extraction
             require_captions(corpus / "train.jsonl")
-        self.train = load_split(corpus, "train")
+        self.train = load_training(corpus, options.splits())
         self.dev = load_split(corpus, "dev")
         self.languages = options.languages()
         untranslated = [

@@ -122,6 +122,24 @@ def test_telephone_leaves_nothing_above_4khz_and_keeps_the_speech_band(codec: st
     assert band_db(y, 3800, 3950, speech_band) < -10  # the 3400 Hz low-pass
 
 
+@pytest.mark.parametrize("codec", ["8k-linear", "8k-ulaw", "8k-alaw"])
+def test_an_8khz_recording_keeps_the_whole_band_below_4khz(codec: str) -> None:
+    """`8k-…`: what an 8 kHz file holds (resampled, coded), without the line's 300-3400 Hz."""
+    x = white()
+    y = apply_augment(x, AugmentPlan(telephone=codec), np.random.default_rng(0))
+    assert y.size == x.size and y.dtype == np.float32
+    speech_band = (300.0, 3400.0)
+    freqs, power = psd(y)
+    above = power[freqs >= 4000].sum() / power[(freqs >= 300) & (freqs < 3400)].sum()
+    assert 10 * np.log10(above) < -40
+    assert abs(band_db(y, 40, 120, speech_band)) < 1.5  # no high-pass
+    assert abs(band_db(y, 3500, 3700, speech_band)) < 1.5  # no 3400 Hz low-pass
+    line = apply_augment(x, AugmentPlan(telephone=codec[3:]), np.random.default_rng(0))
+    assert band_db(line, 40, 120, speech_band) < -20  # where the line differs
+    with pytest.raises(ValueError, match="ulaw"):
+        telephone_band(x, "8k-gsm")
+
+
 def test_telephone_keeps_the_level_and_the_timing() -> None:
     x = white(2.0)
     y = telephone_band(x, "linear")
@@ -556,4 +574,6 @@ def test_labels_of_each_kind() -> None:
     assert AugmentPlan.from_labels(plan.labels()) == plan
     assert AugmentPlan(mic=MicPlan()).labels() == ["mic"]
     assert AugmentPlan.from_labels(["mic"]) == AugmentPlan(mic=MicPlan())
+    assert AugmentPlan(telephone="8k-alaw").labels() == ["tel-8k-alaw"]
+    assert AugmentPlan.from_labels(["tel-8k-alaw"]) == AugmentPlan(telephone="8k-alaw")
     assert AugmentPlan(pitch_cents=50, gain_dbfs=2.5).labels() == ["pitch+50", "gain2.5"]

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from s2t_stream.training.corpus import (
     BABBLE_VOICE_WEIGHTS,
     HELD_OUT_VOICE_WEIGHTS,
     SPLITS,
+    TRAIN_PHONE_CODECS,
     CorpusOptions,
     Samplers,
     Synthesized,
@@ -152,6 +154,44 @@ def test_phone_and_noisy_are_the_test_utterances_through_a_channel() -> None:
     assert "babble" in kinds and len(kinds) >= 3  # not vacuous: several kinds, babble too
 
 
+def test_train_phone_is_a_share_of_the_training_utterances_at_8khz() -> None:
+    train = {job.index: job for job in PLANS["train"]}
+    phone = PLANS["train-phone"]
+    lines = [job for job in train.values() if job.augment.telephone is None]
+    assert 0.15 * len(lines) < len(phone) < 0.45 * len(lines)  # OPTIONS: the 0.3 default
+    for job in phone:
+        source = train[job.index]
+        assert source.augment.telephone is None  # not twice through a telephone channel
+        same = (job.text, job.voice, job.voice_arg, job.style, job.caption, job.purpose)
+        assert same == (source.text, source.voice, source.voice_arg, source.style,
+                        source.caption, source.purpose)  # fmt: skip
+        assert job.augment == AugmentPlan(telephone=job.augment.telephone) and job.babble == ()
+        assert job.noise_seed == int(source.key()[:8], 16)  # a changed source changes the copy
+    assert {job.augment.telephone for job in phone} == set(corpus.TRAIN_PHONE_CODECS)
+    none = plan_corpus(SENTENCES, dataclasses.replace(OPTIONS, train_phone_share=0), SAMPLERS)
+    every = plan_corpus(SENTENCES, dataclasses.replace(OPTIONS, train_phone_share=1), SAMPLERS)
+    assert none["train-phone"] == [] and len(every["train-phone"]) == len(lines)
+    assert none["train"] == every["train"] == PLANS["train"]  # the training plan is untouched
+
+
+def test_a_derived_split_with_gaps_is_kept_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train-phone's indices are those of its train utterances: 3, 7, 8 (not 0, 1, 2)."""
+    jobs = [dataclasses.replace(PLANS["test"][0], split="train-phone", index=i) for i in (3, 7, 8)]
+
+    def fake(job: corpus.UtteranceJob, out_dir: Path) -> Synthesized:
+        audio = Path(f"audio/train-phone/{job.index:06d}.flac")
+        return Synthesized(Utterance(audio, job.text, duration=1.0), job.index, job.key())
+
+    monkeypatch.setattr(corpus, "synthesize_job", fake)
+    options = dataclasses.replace(OPTIONS, out_dir=tmp_path)
+    with ThreadPoolExecutor(2) as pool:
+        runner = corpus._SplitRunner(pool, "train-phone", jobs, options, corpus._Progress())  # type: ignore[arg-type]
+        kept = runner.run()
+    assert [s.index for s in kept] == [3, 7, 8]
+
+
 def test_short_training_sentences_get_several_distinct_voices() -> None:
     voices: dict[str, list[str]] = defaultdict(list)
     for job in PLANS["train"]:
@@ -234,6 +274,8 @@ def test_options_validate_fields() -> None:
         CorpusOptions(style_shares=(("read", 1.0), ("news", -0.1)))
     with pytest.raises(ValueError, match="style_shares is out of range"):
         CorpusOptions(style_shares=(("read", 0.0),))
+    with pytest.raises(ValueError, match=r"train_phone_share is out of range: 1\.5"):
+        CorpusOptions(train_phone_share=1.5)
     CorpusOptions(style_shares=(("read", 1.0), ("news", 0.0)), held_out_styles=("news",))
 
 
@@ -251,7 +293,7 @@ def test_corpus_flags_map_onto_the_options() -> None:
         "--voices-per-test-sentence", "2", "--voices-per-train-sentence", "3",
         "--short-sentence-voices", "6", "--speed-prob", "0.1", "--pad-prob", "0",
         "--telephone-prob", "0.3", "--voice-weights", "espeak=1,flite:awb=0.5",
-        "--jobs", "1", "--resume", "--real-dir", "real",
+        "--jobs", "1", "--resume", "--real-dir", "real", "--train-phone-share", "0.5",
     )  # fmt: skip
     assert changed == CorpusOptions(
         texts=(TextSource(str(Path.cwd() / "a.txt"), "read", "given by --text read=a.txt"),
@@ -262,7 +304,7 @@ def test_corpus_flags_map_onto_the_options() -> None:
         voices_per_test_sentence=2, voices_per_train_sentence=3, short_sentence_voices=6,
         augment=AugmentOptions(speed_prob=0.1, pad_prob=0.0, telephone_prob=0.3),
         voice_weights=(("espeak", 1.0), ("flite:awb", 0.5)), jobs=1,
-        resume=True, real_dir=Path("real"),
+        resume=True, real_dir=Path("real"), train_phone_share=0.5,
     )  # fmt: skip
 
 
@@ -414,6 +456,15 @@ def _above_4khz_db(path: Path) -> float:
     return float(10 * np.log10(power[freqs >= 4000].sum() / speech))
 
 
+def _band_spectra(path: Path) -> np.ndarray:
+    """Log power spectrum in 500-3000 Hz (inside every telephone band), in 50 Hz bins."""
+    samples, rate = sf.read(path, dtype="float64")
+    power = np.abs(np.fft.rfft(samples)) ** 2
+    freqs = np.fft.rfftfreq(samples.size, 1 / rate)
+    bins = np.arange(500, 3000, 50)
+    return np.log10([power[(freqs >= f) & (freqs < f + 50)].sum() for f in bins])
+
+
 @pytest.mark.slow
 @pytest.mark.audio("espeak-ng", "flite", "sox")
 def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
@@ -425,13 +476,17 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
         "--seed=7", f"--train-hours={6 / 3600}", "--dev-sentences=1",
         "--test-sentences-per-style=1", "--style-test-sentences=2",
         "--held-out-voice-utterances=1", "--voice-weights=espeak=1", "--jobs=2",
-        f"--real-dir={_real_folder(tmp_path / 'real')}",
+        f"--real-dir={_real_folder(tmp_path / 'real')}", "--train-phone-share=1",
     ]  # fmt: skip
     summary = build_corpus(_options(*flags))
     lines = {split: _manifest(out, split) for split in SPLITS}
     counts = {split: len(entries) for split, entries in lines.items()}
     expected = {"test": 2, "dev": 1, "test-style": 2, "test-voices": 1, "test-phone": 2}
-    assert counts == expected | {"train": counts["train"], "test-noisy": 2}
+    untouched = [e for e in lines["train"] if not any(a.startswith("tel-") for a in e["augment"])]
+    assert untouched  # the train-phone checks below need some
+    assert counts == expected | {
+        "train": counts["train"], "test-noisy": 2, "train-phone": len(untouched)
+    }  # fmt: skip
     # 10 read and news sentences, "1/4" dropped: 2 test, 1 dev, 6 for training, of which the
     # first few (2-3 s each) reach the 6 s cap
     train_s = [entry["duration"] for entry in lines["train"]]
@@ -448,7 +503,8 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
             assert entry["voice"].startswith("espeak:")
             assert entry["voice"].endswith("+f4") == (split == "test-voices"), entry
             if split != "train":  # a training utterance may be drawn clean too
-                assert (entry["augment"] == []) == (split not in ("test-phone", "test-noisy"))
+                derived = ("test-phone", "test-noisy", "train-phone")
+                assert (entry["augment"] == []) == (split not in derived)
     assert {e["style"] for e in lines["test"]} == {"read", "news"}
     assert {e["style"] for e in lines["train"] + lines["dev"]} <= {"read", "news"}
     for test, phone in zip(lines["test"], lines["test-phone"], strict=True):
@@ -456,6 +512,15 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
             test["text"], test["voice"], ["tel-ulaw"]
         )  # fmt: skip
         assert _above_4khz_db(out / phone["audio"]) < -40 < _above_4khz_db(out / test["audio"])
+    for source, phone in zip(untouched, lines["train-phone"], strict=True):
+        # the training utterance's own (augmented) audio again, through one 8 kHz channel
+        assert Path(source["audio"]).name == Path(phone["audio"]).name
+        assert (phone["text"], phone["voice"]) == (source["text"], source["voice"])
+        [channel] = phone["augment"]
+        assert channel.removeprefix("tel-") in TRAIN_PHONE_CODECS
+        wide, narrow = _band_spectra(out / source["audio"]), _band_spectra(out / phone["audio"])
+        assert wide.shape == narrow.shape and np.corrcoef(wide, narrow)[0, 1] > 0.9
+        assert _above_4khz_db(out / phone["audio"]) < -40
     for test, noisy in zip(lines["test"], lines["test-noisy"], strict=True):
         # the very same speech as the test utterance (read back, not synthesised again) + noise
         clean, _ = sf.read(out / test["audio"])

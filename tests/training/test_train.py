@@ -4,7 +4,9 @@ falls when overfitting, resumable checkpoints, averaging and export in the HF la
 from __future__ import annotations
 
 import json
+import logging
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from s2t_stream.training.train import (
     guided_attention_loss,
     lineage,
     load_split,
+    load_training,
     spec_augment,
 )
 from s2t_stream.training.wer import corpus_wer
@@ -236,6 +239,26 @@ def test_load_split_reads_the_manifest_and_caches_features(corpus: Path) -> None
     assert list(dev.lengths()) == [73, 73] and dev.frames(1).shape == (73, 80)
     assert (corpus / "dev.features.npz").is_file()
     np.testing.assert_array_equal(load_split(corpus, "dev").features, dev.features)
+
+
+def test_training_splits_are_joined_and_a_missing_one_is_said(
+    corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        alone = load_training(corpus, ("train", "train-phone"))
+    assert alone.texts == TEXTS and "has no train-phone.jsonl: training without it" in caplog.text
+    both = tmp_path / "corpus"
+    shutil.copytree(corpus, both)
+    lines = (corpus / "train.jsonl").read_text().splitlines()
+    (both / "train-phone.jsonl").write_text(f"{lines[4]}\n{lines[1]}\n")  # the same audio again
+    joined = load_training(both, ("train", "train-phone"))
+    assert joined.texts == [*TEXTS, TEXTS[4], TEXTS[1]] and len(joined.captions) == 8
+    assert list(joined.lengths()) == [73] * 8 and joined.offsets[-1] == len(joined.features)
+    np.testing.assert_array_equal(joined.frames(6), alone.frames(4))
+    np.testing.assert_array_equal(joined.frames(7), alone.frames(1))
+    for bad in ("train,phone", "train-phone", ""):
+        with pytest.raises(ValueError, match="train_splits: expected train and any of"):
+            TrainOptions(train_splits=bad)
 
 
 def test_run_evaluates_then_saves_and_stops_by_steps(corpus: Path, tmp_path: Path) -> None:

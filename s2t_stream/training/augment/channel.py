@@ -1,5 +1,5 @@
 """Telephone channel: 8 kHz, G.711 μ-law / A-law (libsndfile via soundfile), the 300–3400 Hz
-band, back to the original rate."""
+band, back to the original rate; or an 8 kHz recording (the whole 0–4 kHz band kept)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ TELEPHONE_BAND_HZ = (300.0, 3400.0)
 """The telephone speech band (ITU-T G.712 channel: 300–3400 Hz)."""
 G711_PEAK = 10 ** (-3 / 20)
 """Peak the telephone channel scales speech to before G.711 coding (undone after)."""
+RECORDING_PREFIX = "8k-"
+"""A channel named `8k-{codec}` is an 8 kHz recording: coded, but not band-passed to
+TELEPHONE_BAND_HZ (what an 8 kHz file made by resampling holds)."""
 BUTTERWORTH4_Q = (0.5412, 1.3066)
 """The two biquads of a 4th-order Butterworth filter: Q = 1 / (2 cos θ), θ = π/8, 3π/8."""
 
@@ -27,12 +30,17 @@ def telephone_band(
 
     Resampled to 8 kHz (soxr), coded with G.711 `codec` ("ulaw", "alaw"; "linear": none),
     band-limited to TELEPHONE_BAND_HZ (4th-order Butterworth high- and low-pass as RBJ
-    biquads), resampled back: nothing is left above 4 kHz. Raises ValueError for another codec.
+    biquads), resampled back: nothing is left above 4 kHz. `8k-ulaw`, `8k-alaw`, `8k-linear`
+    (RECORDING_PREFIX): the same without the band-pass. Raises ValueError for another codec.
     """
+    line = not codec.startswith(RECORDING_PREFIX)
+    codec = codec.removeprefix(RECORDING_PREFIX)
     narrow = resample(samples, sample_rate, TELEPHONE_RATE)
     if codec != "linear":
         narrow = g711(narrow, codec)
-    wide = resample(speech_band(narrow), TELEPHONE_RATE, sample_rate)
+    if line:
+        narrow = speech_band(narrow)
+    wide = resample(narrow, TELEPHONE_RATE, sample_rate)
     out = np.zeros(samples.size, dtype=np.float32)
     out[: min(wide.size, out.size)] = wide[: out.size]
     return out

@@ -60,7 +60,8 @@ class AugmentPlan:
     speed: factor (pitch and tempo together); tempo: factor (pitch kept); pitch_cents: shift
     (tempo kept); reverb_rt60_s: room; mic: colouration; pad_s: (lead, trail) seconds;
     noise: (kind, SNR dB); babble: (talkers, SNR dB), the talkers' speech given to
-    `apply_augment`; telephone: codec ("linear", "ulaw", "alaw"); level_db: fluctuation points
+    `apply_augment`; telephone: codec ("linear", "ulaw", "alaw"; prefixed "8k-": an 8 kHz
+    recording, not band-passed, `channel.telephone_band`); level_db: fluctuation points
     (dB); gain_dbfs: peak level (above 0: clipped).
     """
 
@@ -138,7 +139,7 @@ _LABELS: dict[str, tuple[str, Callable[[re.Match[str]], Any]]] = {
     "pad_s": (rf"pad{_NUMBER}\+{_NUMBER}", lambda m: (float(m[1]), float(m[2]))),
     "noise": (rf"noise-([a-z]+){_NUMBER}", lambda m: (m[1], float(m[2]))),
     "babble": (rf"babble(\d+)@{_NUMBER}", lambda m: (int(m[1]), float(m[2]))),
-    "telephone": (r"tel-([a-z]+)", lambda m: m[1]),
+    "telephone": (r"tel-((?:8k-)?[a-z]+)", lambda m: m[1]),
     "level_db": (r"level([+-]\d+\.\d(?:/[+-]\d+\.\d)+)",
                  lambda m: tuple(float(v) for v in m[1].split("/"))),
     "gain_dbfs": (rf"gain{_NUMBER}", lambda m: float(m[1])),
