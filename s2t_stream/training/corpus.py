@@ -347,14 +347,14 @@ def _plan_one(
 
 
 def _degraded(
-    test: Sequence[UtteranceJob], split: str, options: CorpusOptions, samplers: Samplers,
+    source: Sequence[UtteranceJob], split: str, options: CorpusOptions, samplers: Samplers,
     babble_pool: Sequence[StyledSentence],
 ) -> list[UtteranceJob]:  # fmt: skip
-    """The test utterances (same sentence and voice) through a channel: `test-phone` an 8 kHz
-    mu-law telephone line, `test-noisy` one noise kind of NOISY_TEST_KINDS or two-talker babble
-    at NOISY_TEST_SNR_DB."""
+    """The `source` utterances (same sentence and voice) through a channel: `test-phone` an
+    8 kHz mu-law telephone line, `test-noisy` one noise kind of NOISY_TEST_KINDS or two-talker
+    babble at NOISY_TEST_SNR_DB, `train-phone` a share of them at 8 kHz (`_phone_copy`)."""
     jobs = []
-    for job in test:
+    for job in source:
         rng = _rng(options.seed, split, job.index)
         if split == "train-phone":
             jobs += _phone_copy(job, rng, options.train_phone_share)
@@ -380,10 +380,8 @@ def _phone_copy(job: UtteranceJob, rng: np.random.Generator, share: float) -> li
     that a changed train utterance changes its copy's key and `--resume` makes it again."""
     if job.augment.telephone is not None or rng.random() >= share:
         return []
-    codec = list(TRAIN_PHONE_CODECS)[
-        int(rng.choice(len(TRAIN_PHONE_CODECS), p=list(TRAIN_PHONE_CODECS.values())))
-    ]
-    plan = AugmentPlan(telephone=codec)
+    codec = rng.choice(list(TRAIN_PHONE_CODECS), p=list(TRAIN_PHONE_CODECS.values()))
+    plan = AugmentPlan(telephone=str(codec))
     return [dataclasses.replace(
         job, split="train-phone", augment=plan, babble=(), noise_seed=int(job.key()[:8], 16)
     )]  # fmt: skip
