@@ -184,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     duration = len(stream.audio) / stream.sample_rate
     log.info("stream: %.1f min, %d sentences", duration / 60, len(stream.references))
     # offline = each sentence's stretch as one utterance, by the reference's exact search
-    whole = TranscribeOptions(vad=False, loop_guard=False, batch_size=1, tgt_lang=lang)
+    whole = TranscribeOptions(
+        vad=False, loop_guard=False, band_mask=False, batch_size=1, tgt_lang=lang
+    )
     greedy = Transcriber(bundle, replace(whole, decoding=DecodingOptions(num_beams=1)))
     offline = transcribe_offline(greedy, stream.heard())
     log.info("offline (greedy): %.1f CPU s", offline.cpu_s)

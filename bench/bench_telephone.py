@@ -17,8 +17,19 @@ brings the 8 kHz samples to 16 kHz (soxr, as `load_audio` does) and treats them:
   does (training/augment/channel.py), then rounded;
 - `hiss-N`: white noise above 4 kHz at N dBFS RMS added, then rounded.
 
-Greedy decoding of the bundled model (or `--model`); prints a table, writes JSON with `--json`.
-Needs espeak-ng and sox."""
+Greedy decoding of the bundled model (or `--model`), with the empty band of 8 kHz audio zeroed
+in the features as `transcribe` does (`features.mask_empty_band`; `--no-band-mask`: not); prints
+a table, writes JSON with `--json`.
+Needs espeak-ng and sox.
+
+`--stream` also streams each version as one recording (the sentences one after another, 1 s
+of silence before each; an 8 kHz version at its own rate, as a Vosk client at 8000 Hz sends it)
+through the streaming engine, band mask as above, and scores its finals together.
+
+`--band` also measures what the band above 4 kHz is worth to the model: each recording decoded
+whole (no voice detection) from its fbank, as it is and with the mel bins above 3.8 kHz set to
+0 — the utterance mean after CMVN, what SpecAugment's frequency masks write — at 16 kHz and as
+8 kHz PCM (`round16`). Wideband audio with those bins zeroed holds what 8 kHz audio holds."""
 
 from __future__ import annotations
 
@@ -36,10 +47,17 @@ import torch
 
 from s2t_stream.defaults import BUNDLED_MODEL
 from s2t_stream.model.audio import SAMPLE_RATE, quantize16, resample
-from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.checkpoint import Bundle, load_bundle
 from s2t_stream.model.config import DecodingOptions
+from s2t_stream.model.features import extract_features
+from s2t_stream.model.network import encode_batch
+from s2t_stream.model.search import SearchSettings, search
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
+from s2t_stream.streaming.drive import StreamDriver, drive
+from s2t_stream.streaming.engine import Engine
+from s2t_stream.streaming.events import Final
+from s2t_stream.streaming.stream import StreamOptions
 from s2t_stream.training.augment.channel import TELEPHONE_RATE, speech_band
 from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.textnorm import normalize_text
@@ -107,12 +125,63 @@ WAYS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def first_bin_above(hz: float, bins: int = 80) -> int:
+    """The first of `bins` Kaldi mel bins (20 Hz to 8 kHz, mel = 1127 ln(1 + f/700)) whose
+    band starts at or above `hz`."""
+    mel = lambda f: 1127 * np.log(1 + f / 700)  # noqa: E731
+    edges = np.linspace(mel(20.0), mel(SAMPLE_RATE / 2), bins + 2)
+    return int(np.argmax(edges >= mel(hz)))
+
+
+def band_report(
+    bundle: Bundle, references: list[str], wide: list[np.ndarray], pcm: list[np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """{"16 kHz"|"8 kHz PCM": {"as is"|"above 3.8 kHz zeroed": WER}}, greedy, whole files."""
+    settings = SearchSettings.resolve(DecodingOptions(num_beams=1), bundle.generation)
+    cut = first_bin_above(3800.0)
+
+    def wer(waves: list[np.ndarray], zeroed: bool) -> float:
+        hypotheses = []
+        for wave in waves:
+            feats = extract_features(wave)
+            if zeroed:
+                feats[:, cut:] = 0.0
+            with torch.inference_mode():
+                [best] = search(bundle.model, encode_batch(bundle.model, [feats]), settings)
+            hypotheses.append(bundle.tokenizer.decode(best.tokens))
+        return corpus_wer(references, hypotheses)
+
+    sets = {"16 kHz": wide, "8 kHz PCM": [WAYS["round16"](x) for x in pcm]}
+    return {
+        name: {"as is": wer(waves, False), "above 3.8 kHz zeroed": wer(waves, True)}
+        for name, waves in sets.items()
+    }
+
+
+def streamed_wer(
+    bundle: Bundle, references: list[str], recordings: list[np.ndarray], rate: int, mask: bool
+) -> float:
+    """WER of the finals of one stream of `recordings` at `rate` (each after 1 s of silence)."""
+    gap = np.zeros(rate, dtype=np.float32)
+    audio = np.concatenate([part for wave in recordings for part in (gap, wave)] + [gap])
+    driver = StreamDriver(Engine(bundle, StreamOptions(band_mask=mask)), rate)
+    chunk = rate // 10
+    pieces = (audio[i : i + chunk] for i in range(0, audio.size, chunk))
+    finals = [e.text for events in drive(driver, pieces) for e in events if isinstance(e, Final)]
+    return corpus_wer([" ".join(references)], [" ".join(finals)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(BUNDLED_MODEL))
     parser.add_argument("--sentences", type=int, default=100)
     parser.add_argument("--manifest", type=Path, help="its recordings instead of espeak-ng's")
     parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated")
+    parser.add_argument(
+        "--band", action="store_true", help="also what the band above 4 kHz is worth"
+    )
+    parser.add_argument("--stream", action="store_true", help="also through the streaming engine")
+    parser.add_argument("--no-band-mask", action="store_true", help="as transcribe --no-band-mask")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     ways = [w for w in args.ways.split(",") if w]
@@ -126,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         texts = sentences(args.sentences)
     references = [normalize_text(t) or "" for t in texts]
-    transcriber = Transcriber(
-        load_bundle(args.model), TranscribeOptions(DecodingOptions(num_beams=1))
-    )
+    bundle = load_bundle(args.model)
+    options = TranscribeOptions(DecodingOptions(num_beams=1), band_mask=not args.no_band_mask)
+    transcriber = Transcriber(bundle, options)
 
     def wer(waves: list[np.ndarray]) -> float:
         return corpus_wer(references, [r.text for r in transcriber.transcribe(waves)])
@@ -140,14 +209,29 @@ def main(argv: list[str] | None = None) -> int:
         way: {name: wer([WAYS[way](x) for x in found[name]]) for name in ENCODINGS} for way in ways
     }
     source = args.manifest or "espeak-ng"
-    print(f"{len(texts)} sentences ({source}), greedy; WER at 16 kHz: {100 * wide:.2f} %")
+    mask = "band mask" if options.band_mask else "no band mask"
+    print(f"{len(texts)} sentences ({source}), greedy, {mask}; WER at 16 kHz: {100 * wide:.2f} %")
     print("| way | 8 kHz PCM | 8 kHz μ-law |\n| --- | --- | --- |")
     for way, row in rows.items():
         print(f"| {way} | {100 * row['pcm']:.2f} % | {100 * row['mu-law']:.2f} % |")
+    rates = {"16 kHz": SAMPLE_RATE} | dict.fromkeys(ENCODINGS, TELEPHONE_RATE)
+    streamed = {
+        name: streamed_wer(bundle, references, waves, rates[name], options.band_mask)
+        for name, waves in found.items()
+        if args.stream
+    }
+    if streamed:
+        print(f"\nstreamed: {', '.join(f'{k} {100 * w:.2f} %' for k, w in streamed.items())}")
+    band = band_report(bundle, references, found["16 kHz"], found["pcm"]) if args.band else {}
+    if band:
+        print("\nwhole files, fbank bins from 3.8 kHz up as they are / zeroed:")
+        for name, row in band.items():
+            print(f"| {name} | {' | '.join(f'{100 * w:.2f} %' for w in row.values())} |")
     if args.json:
         report = {
             "model": args.model, "source": str(source), "sentences": len(texts),
-            "wer_16khz": wide, "ways": rows,
+            "band_mask": options.band_mask, "wer_16khz": wide, "ways": rows, "band": band,
+            "streamed": streamed,
         }  # fmt: skip
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

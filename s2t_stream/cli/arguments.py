@@ -358,6 +358,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-vad", action="store_true", help="no endpointing: cut only at --max-segment"
     )
     add_vad_argument(group)
+    add_band_mask_argument(group)
 
 
 def add_vad_argument(group: argparse._ArgumentGroup) -> None:
@@ -367,6 +368,15 @@ def add_vad_argument(group: argparse._ArgumentGroup) -> None:
         default=VadOptions().kind,
         help="voice-activity detector (docs/vad.md): WebRTC's; WebRTC above a tracked noise "
         "floor; or Silero's network (needs the silero-vad package)",
+    )
+
+
+def add_band_mask_argument(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--no-band-mask",
+        action="store_true",
+        help="keep the rounding noise in the empty band of audio from a lower rate (8 kHz "
+        "telephone audio) as the reference does; default: that band's features are zeroed",
     )
 
 
@@ -389,6 +399,7 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
         cmvn=CmvnOptions(mode=args.cmvn, stats_path=args.cmvn_stats),
         endpoint=None if args.no_vad else endpoint_options(args, end_silence_s=args.end_silence),
         max_segment_s=args.max_segment,
+        band_mask=not args.no_band_mask,
         tgt_lang=None if args.mt else args.tgt_lang,  # --mt's language is not the model's
     )
 

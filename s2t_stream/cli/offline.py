@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s2t_stream.cli.arguments import (
+    add_band_mask_argument,
     add_decoding_arguments,
     add_input_arguments,
     add_model_arguments,
@@ -150,6 +151,7 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep repetition loops and over-long hypotheses (the reference's exact search)",
     )
+    add_band_mask_argument(group)
 
 
 def transcribe_options(args: argparse.Namespace) -> TranscribeOptions:
@@ -162,6 +164,7 @@ def transcribe_options(args: argparse.Namespace) -> TranscribeOptions:
         endpoint=endpoint_options(args),
         max_segment_s=args.max_segment,
         loop_guard=not args.no_loop_guard,
+        band_mask=not args.no_band_mask,
     )
 
 

@@ -17,7 +17,9 @@ class TranscribeOptions:
     `max_segment_s` (without `vad`: than the model's input limit) is cut at pauses, never
     dropped. `loop_guard`: hypotheses are cut back where a repetition loop begins and held to
     a plausible number of tokens for their audio (`model.loops`); off, the search's result is
-    the reference's. `batch_size`: segments decoded together."""
+    the reference's. `band_mask`: the empty band of audio from a lower rate (8 kHz telephone
+    audio) is zeroed in the features (`features.mask_empty_band`); off, the features are the
+    reference's. `batch_size`: segments decoded together."""
 
     decoding: DecodingOptions = field(default_factory=DecodingOptions)
     tgt_lang: str | None = None
@@ -26,6 +28,7 @@ class TranscribeOptions:
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     max_segment_s: float = 15.0
     loop_guard: bool = True
+    band_mask: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

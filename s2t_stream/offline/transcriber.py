@@ -98,7 +98,8 @@ class Transcriber:
     def _decode(self, pieces: list[np.ndarray], spans: list[Span]) -> list[TimedText]:
         """Search, loop guard and word times for one batch of audio pieces."""
         model = self.bundle.model
-        features = [extract_features(p, self.bundle.features) for p in pieces]
+        mask = self.options.band_mask
+        features = [extract_features(p, self.bundle.features, band_mask=mask) for p in pieces]
         encoder = encode_batch(model, features, isolate_rows=True)
         budgets = [token_budget(len(p) / self.sample_rate) for p in pieces]
         settings = self.settings

@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from s2t_stream.model.features import STD_FLOOR, FeatureOptions, guarded_cmvn
+from s2t_stream.model.features import STD_FLOOR, FeatureOptions, guarded_cmvn, mask_empty_band
 
 CmvnMode = Literal["segment", "prior", "global"]
 
@@ -85,16 +85,24 @@ def load_global_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Normaliser:
-    """Normalises encoder windows of one stream and learns its `prior` from finished segments."""
+    """Normalises encoder windows of one stream and learns its `prior` from finished segments;
+    with `band_mask`, zeroes each window's empty band (`features.mask_empty_band`)."""
 
-    def __init__(self, options: CmvnOptions, features: FeatureOptions) -> None:
+    def __init__(
+        self, options: CmvnOptions, features: FeatureOptions, *, band_mask: bool = False
+    ) -> None:
         self.options = options
         self.features = features
+        self.band_mask = band_mask
         self.prior: Moments | None = None
         self.fixed = load_global_stats(options.stats_path) if options.stats_path else None
 
     def __call__(self, window: np.ndarray) -> np.ndarray:
         """Raw log-mel (T, bins) → normalised float32 features."""
+        normalised = self._normalise(window)
+        return mask_empty_band(normalised, window) if self.band_mask else normalised
+
+    def _normalise(self, window: np.ndarray) -> np.ndarray:
         mode = self.options.mode
         if mode == "segment" or (mode == "prior" and self.prior is None) or len(window) == 0:
             return guarded_cmvn(window, self.features)

@@ -38,6 +38,7 @@ class StreamOptions:
     max_segment_s: float = 15.0
     tokens_per_s: float = TOKENS_PER_S  # generation budget per second of window
     loop_guard: bool = True  # cut repetition loops back to where they began (model.loops)
+    band_mask: bool = True  # zero the empty band of audio from a lower rate (features)
     tgt_lang: str | None = None
     align_layers: tuple[int, ...] | None = None  # decoder layers for alignment (None: all)
 
@@ -141,7 +142,7 @@ class Stream:
         self.resampler = StreamResampler(sample_rate, features.sample_rate)
         self.upsampled = sample_rate < features.sample_rate  # fill the empty band: `quantize16`
         self.fbank = OnlineFbank(features)
-        self.normaliser = Normaliser(options.cmvn, features)
+        self.normaliser = Normaliser(options.cmvn, features, band_mask=options.band_mask)
         endpoint = options.endpoint
         self.vad = make_vad(features.sample_rate, endpoint.vad) if endpoint else None
         self.endpointer = Endpointer(endpoint, self.vad.frame_s) if self.vad and endpoint else None

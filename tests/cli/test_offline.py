@@ -75,7 +75,7 @@ def test_text_output_and_generation_defaults_follow_the_reference(
     """Our tokens for the first file equal the reference's `generate` (beam 3, 12 tokens, from
     the saved generation config) on the same features: with the whole file as one utterance and
     no loop guard, the search is the reference's."""
-    exact = ["--no-vad", "--no-loop-guard"]
+    exact = ["--no-vad", "--no-loop-guard", "--no-band-mask"]
     assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), *exact]) == 0
     printed = capsys.readouterr().out.strip()
     bundle = load_bundle(model_dir)
@@ -85,6 +85,15 @@ def test_text_output_and_generation_defaults_follow_the_reference(
         tokens = reference.eval().generate(feats)[0, 1:].tolist()
     assert printed == bundle.tokenizer.decode(tokens)
     assert Transcriber(bundle).settings.num_beams == 3
+
+
+def test_band_mask_is_on_unless_turned_off() -> None:
+    from s2t_stream.cli.offline import transcribe_options
+
+    for command in ("transcribe", "eval"):
+        assert transcribe_options(build_parser().parse_args([command, "a.wav"])).band_mask
+        args = build_parser().parse_args([command, "a.wav", "--no-band-mask"])
+        assert not transcribe_options(args).band_mask
 
 
 def test_beam_flag_overrides_the_checkpoint(model_dir: Path) -> None:

@@ -92,6 +92,12 @@ def test_policy_flags_reach_the_stream_options() -> None:
     )
 
 
+def test_band_mask_is_on_unless_turned_off() -> None:
+    assert stream_options(build_parser().parse_args(["stream", str(WAV)])).band_mask
+    args = build_parser().parse_args(["mic", "--no-band-mask"])
+    assert not stream_options(args).band_mask
+
+
 def test_terminal_captions_redraw_the_open_line() -> None:
     live = Captions(live=True, width=lambda: 80)
     partial = live.render(Partial(0, "hello", "wor", 1.0, 1.1))

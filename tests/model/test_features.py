@@ -11,14 +11,16 @@ import soundfile as sf
 import torch
 
 from s2t_stream.errors import AudioError
-from s2t_stream.model.audio import resample, to_mono
+from s2t_stream.model.audio import quantize16, resample, to_mono
 from s2t_stream.model.features import (
     STD_FLOOR,
     FeatureOptions,
     OnlineFbank,
+    empty_band_start,
     extract_features,
     fbank,
     guarded_cmvn,
+    mask_empty_band,
     utterance_cmvn,
 )
 from s2t_stream.model.network import pad_batch
@@ -291,3 +293,48 @@ def test_online_fbank_memory_stays_bounded() -> None:
     knf_extractor = extractor._fbank
     with pytest.raises(RuntimeError, match="already removed"):
         knf_extractor.get_frame(extractor.num_frames - 1)
+
+
+# ----------------------------------------------------------------------------- empty band
+
+
+def test_the_empty_band_of_8khz_audio_is_found_and_zeroed(speech: np.ndarray) -> None:
+    """Speech brought down to 8 kHz and back (as load_audio reads an 8 kHz file: upsampled,
+    rounded to 16 bits) has nothing but rounding noise above ~3.9 kHz, which CMVN scales up to
+    unit variance; the mask sets those bins to 0 and leaves the rest as they were."""
+    narrow = quantize16(resample(resample(speech, 16000, 8000), 8000, 16000))
+    start = empty_band_start(fbank(narrow))
+    assert start is not None and 58 <= start <= 61  # bin 60 starts at 3.86 kHz
+    plain, masked = extract_features(narrow), extract_features(narrow, band_mask=True)
+    assert np.all(masked[:, start:] == 0.0) and plain[:, start:].std() > 0.5
+    np.testing.assert_array_equal(masked[:, :start], plain[:, :start])
+    float_up = resample(resample(speech, 16000, 8000), 8000, 16000)  # not rounded: log floor
+    assert empty_band_start(fbank(float_up)) == start
+
+
+def test_wideband_audio_silence_and_nothing_have_no_empty_band(
+    speech: np.ndarray, noise: np.ndarray
+) -> None:
+    for wave in (speech, noise):
+        assert empty_band_start(fbank(wave)) is None
+        np.testing.assert_array_equal(
+            extract_features(wave, band_mask=True), extract_features(wave)
+        )
+    assert empty_band_start(fbank(np.zeros(16000, dtype=np.float32))) is None  # all bins alike
+    assert empty_band_start(np.zeros((0, 80), dtype=np.float32)) is None
+    assert empty_band_start(np.zeros((5, 24), dtype=np.float32)) is None  # no speech band
+
+
+def test_only_a_run_of_empty_bins_up_to_the_top_is_masked() -> None:
+    """An empty bin with sound above it (a notch) is not a missing band."""
+    raw = np.full((50, 80), 20.0, dtype=np.float32)
+    raw[:, 62:70] = 5.0  # a notch: the bins above it are loud
+    assert empty_band_start(raw) is None
+    raw[:, 70:] = 5.0
+    assert empty_band_start(raw) == 62
+    raw[:, 66] = 13.0  # within EMPTY_BAND_DEPTH (8) of the speech band: not empty
+    assert empty_band_start(raw) == 67
+    features = np.ones((50, 80), dtype=np.float32)
+    masked = mask_empty_band(features, raw)
+    assert masked[:, 67:].max() == 0.0 and masked[:, :67].min() == 1.0
+    assert features.min() == 1.0  # a copy: the input is left alone

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2t_stream.model.features import FeatureOptions, guarded_cmvn
+from s2t_stream.model.features import FeatureOptions, guarded_cmvn, mask_empty_band
 from s2t_stream.streaming.cmvn import CmvnOptions, Moments, Normaliser
 
 FEATURES = FeatureOptions()
@@ -53,3 +53,20 @@ def test_global_cmvn_from_file(tmp_path: Path) -> None:
         Normaliser(CmvnOptions("global", stats_path=str(bad)), FEATURES)
     with pytest.raises(ValueError, match="needs a statistics file"):
         CmvnOptions("global")
+
+
+def test_the_empty_band_is_zeroed_in_every_mode_when_asked() -> None:
+    """Windows of upsampled 8 kHz audio: its top bins hold only rounding noise."""
+    rng = np.random.default_rng(0)
+    window = rng.normal(20.0, 2.0, (120, 80))
+    window[:, 60:] = rng.normal(6.0, 0.3, (120, 20))
+    features = FeatureOptions()
+    for options in (CmvnOptions(), CmvnOptions(mode="prior")):
+        plain = Normaliser(options, features)
+        masked = Normaliser(options, features, band_mask=True)
+        plain.learn(window)
+        masked.learn(window)
+        expected = mask_empty_band(plain(window), window)
+        np.testing.assert_array_equal(masked(window), expected)
+        assert np.all(expected[:, 60:] == 0.0) and expected[:, :60].std() > 0.5
+    assert Normaliser(CmvnOptions(), features, band_mask=True)(window[:, :]).shape == (120, 80)
