@@ -47,6 +47,8 @@ FIRST_STAGES = (
 STAGE_NOTES = {
     13: "trained on a rebuild of the corpus below made where the Kokoro voices were not "
     "installed: the same sources, seed and settings, the Kokoro share spoken by the other engines",
+    16: "learnt from the train split and its 8 kHz copies, train-phone (below); the stages "
+    "before it from the train split alone",
 }
 """Stages whose data differed from what their records say, by stage number."""
 
@@ -200,6 +202,20 @@ def model_section(
     ]
 
 
+def _phone_copies(corpus: dict[str, Any]) -> list[str]:
+    """The train-phone split's line, where the corpus has one."""
+    count = corpus["utterances"].get("train-phone", 0)
+    if not count:
+        return []
+    return [
+        f"train-phone: {count} of those utterances again ({corpus['hours']['train-phone']:.1f} h, "
+        f"{100 * corpus['options'].get('train_phone_share', 0):.0f} % of those not through a "
+        "telephone line already), at 8 kHz: most as an 8 kHz recording keeps them (the whole "
+        "0-4 kHz band; 16-bit, mu-law or A-law), the rest through the 300-3400 Hz line.",
+        "",
+    ]
+
+
 def data_section(corpus: dict[str, Any], folder: Path) -> list[str]:
     """Text sources and voices with their licences, augmentation, the held-out sets."""
     train = read_manifest(folder / "train.jsonl")
@@ -217,6 +233,7 @@ def data_section(corpus: dict[str, Any], folder: Path) -> list[str]:
         "music-like tones, babble, 8 kHz telephone band with mu-law/A-law coding, level changes "
         "and clipping).",
         "",
+        *_phone_copies(corpus),
         "| text | style | training utterances of the style | licence and credit |",
         "| --- | --- | --- | --- |",
         *(

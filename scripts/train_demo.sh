@@ -84,40 +84,40 @@ real_dir=${S2T_REAL_DIR:-../shared/data/real}
 real=()
 [ -d "$real_dir" ] && real=(--real-dir "$real_dir")
 $s2t -v corpus --out data/corpus --train-hours 5 --seed 0 --jobs 2 --resume "${real[@]}"
-$s2t -v train --corpus data/corpus --vocab-size 500 --out runs/demo10 \
+$s2t -v train --corpus data/corpus --vocab-size 500 --train-splits train --out runs/demo10 \
   --init-from runs/demo9/export --max-steps 100000 --max-minutes 60 --warmup-steps 200 \
   --lr 0.0005 --eval-every 2000 --save-every 500 --max-frames 10000 --spec-augment true \
   --guided-attention 1.0 --dev-limit 100 --export runs/demo10/export --average 5
 # 11. 4 h more of the diverse corpus (the first 5 h and the evaluation splits stay as they
 #     were), 100 min more training at a lower peak learning rate
 $s2t -v corpus --out data/corpus --train-hours 9 --seed 0 --jobs 2 --resume "${real[@]}"
-$s2t -v train --corpus data/corpus --vocab-size 500 --out runs/demo11 \
+$s2t -v train --corpus data/corpus --vocab-size 500 --train-splits train --out runs/demo11 \
   --init-from runs/demo10/export --max-steps 100000 --max-minutes 100 --warmup-steps 200 \
   --lr 0.0003 --eval-every 2000 --save-every 500 --max-frames 10000 --spec-augment true \
   --guided-attention 1.0 --dev-limit 100 --export runs/demo11/export --average 5
 # 12. 5 h more (14 h; the first 9 h and the evaluation splits stay as they were), 95 min more
 $s2t -v corpus --out data/corpus --train-hours 14 --seed 0 --jobs 2 --resume "${real[@]}"
-$s2t -v train --corpus data/corpus --vocab-size 500 --out runs/demo12 \
+$s2t -v train --corpus data/corpus --vocab-size 500 --train-splits train --out runs/demo12 \
   --init-from runs/demo11/export --max-steps 100000 --max-minutes 95 --warmup-steps 200 \
   --lr 0.0003 --eval-every 2000 --save-every 500 --max-frames 10000 --spec-augment true \
   --guided-attention 1.0 --dev-limit 100 --export runs/demo12/export --average 5
 # 13. 60 min more on the same corpus (the original ran on a rebuild made without the Kokoro
 #     voices, which were not installed then; it was also the words arm of the words/captions
 #     comparison, README "Captions people read")
-$s2t -v train --corpus data/corpus --vocab-size 500 --out runs/demo13-words \
+$s2t -v train --corpus data/corpus --vocab-size 500 --train-splits train --out runs/demo13-words \
   --init-from runs/demo12/export --max-steps 100000 --max-minutes 60 --warmup-steps 200 \
   --lr 0.0003 --eval-every 750 --save-every 250 --max-frames 10000 --spec-augment true \
   --guided-attention 1.0 --dev-limit 100 --threads 1 --export runs/demo13-words/export \
   --average 5
 # 14. 35 min more, with the Kokoro voices back; the last weights beat the average on dev
-$s2t -v train --corpus data/corpus --vocab-size 500 --out runs/demo14-words \
+$s2t -v train --corpus data/corpus --vocab-size 500 --train-splits train --out runs/demo14-words \
   --init-from runs/demo13-words/export --max-steps 100000 --max-minutes 35 \
   --warmup-steps 200 --lr 0.0003 --eval-every 1000 --save-every 250 --max-frames 10000 \
   --spec-augment true --guided-attention 1.0 --dev-limit 100 --threads 1 \
   --export runs/demo14-words/export --average 5
 # 15. 75 min more at half the peak learning rate (each warm restart to 3e-4 had cost about
 #     2.5 dev points before the decay won them back)
-$s2t -v train --corpus data/corpus --vocab-size 500 --out runs/demo15-words \
+$s2t -v train --corpus data/corpus --vocab-size 500 --train-splits train --out runs/demo15-words \
   --init-from runs/demo14-words/export --max-steps 100000 --max-minutes 75 \
   --warmup-steps 200 --lr 0.00015 --eval-every 1000 --save-every 250 --max-frames 10000 \
   --spec-augment true --guided-attention 1.0 --dev-limit 100 --threads 1 \
