@@ -22,5 +22,5 @@ $s2t -v corpus --out data/corpus --train-hours 14 --seed 0 --jobs 2 --resume "${
   --tgt-langs es,ca
 $s2t -v train --corpus data/corpus --train-splits train --tgt-langs es,ca --vocab-size 1000 \
   --out runs/st1 --init-from assets/models/s2t-demo-en --max-steps 100000 --max-minutes 85 \
-  --warmup-steps 300 --lr 0.0006 --eval-every 1000 --save-every 500 --max-frames 10000 --spec-augment true \
-  --guided-attention 1.0 --dev-limit 100 --export runs/st1/export --average 5 "$@"
+  --warmup-steps 300 --lr 0.0006 --eval-every 1000 --save-every 500 --max-frames 10000 \
+  --spec-augment true --guided-attention 1.0 --dev-limit 100 --export runs/st1/export --average 5 "$@"

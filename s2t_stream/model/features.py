@@ -214,10 +214,10 @@ EMPTY_BAND_DEPTH = 8.0
 """How far (natural log of energy: 8 ≈ 35 dB) the loud frames of a top bin must lie below the
 speech band's for the bin to count as empty. Measured on the loud frames (95th percentile) of
 the corpus's test sentences, real LJ Speech, noisy and telephone sets: wideband speech's bins
-above 3.8 kHz lie 3 below to 3 above its 0.4-2.5 kHz bins, and the same audio at 8 kHz 13-15
+above 3.8 kHz lie 3 below to 3 above its 0.3-2.8 kHz bins, and the same audio at 8 kHz 13-15
 below (16-bit rounding noise), 12-13 for the FSDD recordings (8 kHz originals)."""
 SPEECH_BINS = slice(10, 50)
-"""The mel bins of 0.4-2.5 kHz (of 80 at 16 kHz): every speech channel carries them."""
+"""The mel bins of 0.3-2.8 kHz (of 80 at 16 kHz): every speech channel carries them."""
 
 
 def empty_band_start(raw: np.ndarray) -> int | None:
