@@ -66,6 +66,8 @@ VARIANTS: dict[str, StreamOptions] = {
     "border-0.8": replace(DEFAULT, policy=PolicyOptions(border_s=0.8)),
     "border-1.0": replace(DEFAULT, policy=PolicyOptions(border_s=1.0)),
     "vad-webrtc": replace(DEFAULT, endpoint=EndpointOptions(vad=VadOptions(kind="webrtc"))),
+    # the features of an empty top band (8 kHz audio) left as the reference computes them
+    "band-mask-off": replace(DEFAULT, band_mask=False),
     # AlignAtt without the onset confidence: a segment's first words commit as the border allows
     "onset-off": replace(DEFAULT, policy=PolicyOptions(onset_confidence=0.0)),
     # the onset confidence held until the first commit however long the segment grows

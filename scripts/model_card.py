@@ -47,8 +47,6 @@ FIRST_STAGES = (
 STAGE_NOTES = {
     13: "trained on a rebuild of the corpus below made where the Kokoro voices were not "
     "installed: the same sources, seed and settings, the Kokoro share spoken by the other engines",
-    16: "learnt from the train split and its 8 kHz copies, train-phone (below); the stages "
-    "before it from the train split alone",
 }
 """Stages whose data differed from what their records say, by stage number."""
 
@@ -202,10 +200,11 @@ def model_section(
     ]
 
 
-def _phone_copies(corpus: dict[str, Any]) -> list[str]:
-    """The train-phone split's line, where the corpus has one."""
+def _phone_copies(corpus: dict[str, Any], splits: str) -> list[str]:
+    """The train-phone split's line, where the corpus has one and the last stage learnt from it
+    (`splits`: its --train-splits)."""
     count = corpus["utterances"].get("train-phone", 0)
-    if not count:
+    if not count or "train-phone" not in splits.split(","):
         return []
     return [
         f"train-phone: {count} of those utterances again ({corpus['hours']['train-phone']:.1f} h, "
@@ -216,7 +215,7 @@ def _phone_copies(corpus: dict[str, Any]) -> list[str]:
     ]
 
 
-def data_section(corpus: dict[str, Any], folder: Path) -> list[str]:
+def data_section(corpus: dict[str, Any], folder: Path, splits: str) -> list[str]:
     """Text sources and voices with their licences, augmentation, the held-out sets."""
     train = read_manifest(folder / "train.jsonl")
     styles = Counter(u.style for u in train)
@@ -233,7 +232,7 @@ def data_section(corpus: dict[str, Any], folder: Path) -> list[str]:
         "music-like tones, babble, 8 kHz telephone band with mu-law/A-law coding, level changes "
         "and clipping).",
         "",
-        *_phone_copies(corpus),
+        *_phone_copies(corpus, splits),
         "| text | style | training utterances of the style | licence and credit |",
         "| --- | --- | --- | --- |",
         *(
@@ -356,7 +355,7 @@ def main() -> None:
         "",
         *targets_section(sets),
         *model_section(config, export, args.run, args.model),
-        *data_section(corpus, args.corpus),
+        *data_section(corpus, args.corpus, export["options"].get("train_splits", "train")),
         *wer_section(sets),
         *REPRODUCE,
     ]
