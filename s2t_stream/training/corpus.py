@@ -423,9 +423,10 @@ def plan_corpus(
     yet, so the first round is the same whatever the count and `train_hours` (applied after
     synthesis) caps the later rounds first — they are reached only when the text runs out
     before `train_hours`; a short training sentence gets its extra voices in the first round.
-    Train utterances are augmented; the others clean, except test-phone and test-noisy, which
-    are the test utterances (their audio, `DERIVED_SPLITS`) through a telephone channel or in
-    noise.
+    Train utterances are augmented; the others clean, except the derived splits
+    (`DERIVED_SPLITS`): test-phone and test-noisy, the test utterances (their audio) through a
+    telephone channel or in noise, and train-phone, a share of the train utterances at 8 kHz
+    (only those kept under `train_hours` are made).
     """
     split_sentences = _split_sentences(sentences, options)
     babble_pool = split_sentences["train"][:BABBLE_POOL_SENTENCES]
