@@ -8,8 +8,8 @@ The sentences are the first N of 4–12 words in data/text/vctk_prompts.txt, spo
 in three voices (as `tests/offline/test_transcriber.py` does), written as 16-bit 16 kHz WAV —
 or with `--manifest` the first N recordings of a manifest (e.g. the corpus's held-out test
 sentences in the training voices) — and downsampled by sox with repeatable dither (`-R`) to
-8 kHz 16-bit PCM and μ-law. Each way then
-brings the 8 kHz samples to 16 kHz (soxr, as `load_audio` does) and treats them:
+8 kHz 16-bit PCM and μ-law. Each way then brings the 8 kHz samples to 16 kHz (soxr, as
+`load_audio` does) and treats them:
 
 - `round16`: rounded to the 16-bit grid (what `load_audio` does: `quantize16`);
 - `float`: left as they are (the band above 4 kHz exactly empty);
@@ -19,8 +19,7 @@ brings the 8 kHz samples to 16 kHz (soxr, as `load_audio` does) and treats them:
 
 Greedy decoding of the bundled model (or `--model`), with the empty band of 8 kHz audio zeroed
 in the features as `transcribe` does (`features.mask_empty_band`; `--no-band-mask`: not); prints
-a table, writes JSON with `--json`.
-Needs espeak-ng and sox.
+a table, writes JSON with `--json`. Needs espeak-ng and sox.
 
 `--stream` also streams each version as one recording (the sentences one after another, 1 s
 of silence before each; an 8 kHz version at its own rate, as a Vosk client at 8000 Hz sends it)

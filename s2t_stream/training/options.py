@@ -53,12 +53,12 @@ class TrainOptions:
     train_splits: str = ",".join(TRAIN_SPLITS)  # a missing train-phone is skipped
 
     def splits(self) -> tuple[str, ...]:
-        """The corpus splits to learn from (`train_splits`)."""
-        return tuple(name.strip() for name in self.train_splits.split(",") if name.strip())
+        """The corpus splits to learn from (`train_splits`), each once."""
+        return _names(self.train_splits)
 
     def languages(self) -> tuple[str, ...]:
         """The target languages of a speech-translation run (empty for ASR)."""
-        return tuple(code.strip() for code in self.tgt_langs.split(",") if code.strip())
+        return _names(self.tgt_langs)
 
     def __post_init__(self) -> None:
         if "train" not in self.splits() or not set(self.splits()) <= set(TRAIN_SPLITS):
@@ -88,6 +88,11 @@ class TrainOptions:
             dropout=self.dropout,
             tie_word_embeddings=True,
         )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """The names of a comma-separated list, in order, each once."""
+    return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
 
 
 HELP = {

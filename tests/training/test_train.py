@@ -256,6 +256,8 @@ def test_training_splits_are_joined_and_a_missing_one_is_said(
     assert list(joined.lengths()) == [73] * 8 and joined.offsets[-1] == len(joined.features)
     np.testing.assert_array_equal(joined.frames(6), alone.frames(4))
     np.testing.assert_array_equal(joined.frames(7), alone.frames(1))
+    splits = TrainOptions(train_splits=" train, train-phone,train").splits()
+    assert splits == ("train", "train-phone")  # each once: no utterance learnt twice as often
     for bad in ("train,phone", "train-phone", ""):
         with pytest.raises(ValueError, match="train_splits: expected train and any of"):
             TrainOptions(train_splits=bad)
