@@ -1,5 +1,6 @@
-"""`corpus` (synthesise the demo model's speech corpus) and `train` (train and export a small
-S2T model). Torch-free at import: `train` loads the trainer when it runs."""
+"""`corpus` (synthesise the demo model's speech corpus), `train` (train and export a small
+S2T model) and `pretrain-text` (a speech-translation decoder pretrained on text pairs).
+Torch-free at import: `train` and `pretrain-text` load their trainer when they run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from pathlib import Path
 from s2t_stream.errors import S2TError
 from s2t_stream.training.augment import AugmentOptions
 from s2t_stream.training.corpus import CorpusOptions, build_corpus
-from s2t_stream.training.options import HELP, TARGETS, TrainOptions
+from s2t_stream.training.options import (
+    HELP,
+    TARGETS,
+    TEXT_PRETRAIN_HELP,
+    TextPretrainOptions,
+    TrainOptions,
+)
 from s2t_stream.training.texts import TextSource
 from s2t_stream.training.voices import WEIGHT_GROUPS
 
@@ -37,6 +44,17 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser.add_argument("--export", default=None, help="after training, export to this directory")
     parser.add_argument("--average", type=int, default=5, help="checkpoints averaged for export")
     parser.set_defaults(run=run_train)
+
+    parser = command(
+        "pretrain-text", "pretrain a speech-translation decoder on text pairs (then `train`)"
+    )
+    for name, value in dataclasses.asdict(TextPretrainOptions()).items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(
+            flag, type=type(value), default=value, help=f"{TEXT_PRETRAIN_HELP[name]} "
+            "(default: %(default)s)"
+        )  # fmt: skip
+    parser.set_defaults(run=run_pretrain_text)
 
 
 # --- corpus -------------------------------------------------------------------------------------
@@ -92,6 +110,10 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     add("--tgt-langs", type=_names, default=(), metavar="LANG,...",
         help="also translate every manifest's sentences into these languages with Apertium "
         "(es, ca, gl): the speech-translation targets, cached in OUT/translations "
+        "(default: none)")  # fmt: skip
+    add("--text-pairs", type=int, default=0, metavar="N",
+        help="also write OUT/text-train.jsonl: the first N training-style sentences (most of "
+        "them without audio) with their --tgt-langs translations, for `pretrain-text` "
         "(default: none)")  # fmt: skip
     add("--train-phone-share", type=float, default=d.train_phone_share,
         help="share of the training utterances (those not through a telephone line already) "
@@ -163,11 +185,19 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
 
 
 def run_corpus(args: argparse.Namespace) -> int:
-    summary = build_corpus(corpus_options(args))
+    options = corpus_options(args)
+    if args.text_pairs and not options.tgt_langs:
+        raise S2TError("--text-pairs translates: give --tgt-langs too, e.g. --tgt-langs es,ca")
+    summary = build_corpus(options)
     log.info(
         "corpus in %s: %s utterances, %s hours, %d synthesised in %.0f s",
         args.out, summary.utterances, summary.hours, summary.synthesized, summary.wall_s,
     )  # fmt: skip
+    if args.text_pairs:
+        from s2t_stream.training.text_pairs import write_text_pairs
+
+        path = write_text_pairs(options, args.text_pairs, options.tgt_langs)
+        log.info("text pairs in %s", path)
     return 0
 
 
@@ -188,4 +218,12 @@ def run_train(args: argparse.Namespace) -> int:
     trainer.run()
     if args.export:
         export(trainer, Path(args.export), args.average)
+    return 0
+
+
+def run_pretrain_text(args: argparse.Namespace) -> int:
+    from s2t_stream.training.text_pretrain import TextPretrainer
+
+    names = {f.name for f in dataclasses.fields(TextPretrainOptions)}
+    TextPretrainer(TextPretrainOptions(**{k: v for k, v in vars(args).items() if k in names})).run()
     return 0

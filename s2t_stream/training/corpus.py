@@ -387,7 +387,7 @@ def _phone_copy(job: UtteranceJob, rng: np.random.Generator, share: float) -> li
     )]  # fmt: skip
 
 
-def _split_sentences(
+def split_sentences(
     sentences: Sequence[StyledSentence], options: CorpusOptions
 ) -> dict[str, list[StyledSentence]]:
     usable = [s for s in sentences if len(s.words.split()) <= options.max_words]
@@ -428,19 +428,19 @@ def plan_corpus(
     telephone channel or in noise, and train-phone, a share of the train utterances at 8 kHz
     (only those kept under `train_hours` are made).
     """
-    split_sentences = _split_sentences(sentences, options)
-    babble_pool = split_sentences["train"][:BABBLE_POOL_SENTENCES]
+    sentences_of = split_sentences(sentences, options)
+    babble_pool = sentences_of["train"][:BABBLE_POOL_SENTENCES]
     # train_hours caps the audio anyway: plan no more sentences than it could need
     needed = math.ceil(options.train_hours * 3600 / MIN_TRAIN_UTTERANCE_S)
-    split_sentences["train"] = split_sentences["train"][:needed]
-    if len(split_sentences["test"]) < options.held_out_voice_utterances:
+    sentences_of["train"] = sentences_of["train"][:needed]
+    if len(sentences_of["test"]) < options.held_out_voice_utterances:
         logger.warning(
             "test-voices: %d utterances asked for, but only %d test sentences to speak",
-            options.held_out_voice_utterances, len(split_sentences["test"]),
+            options.held_out_voice_utterances, len(sentences_of["test"]),
         )  # fmt: skip
     plans: dict[str, list[UtteranceJob]] = {split: [] for split in SPLITS}
-    voices_test = split_sentences["test"][: options.held_out_voice_utterances]
-    for split, texts in {**split_sentences, "test-voices": voices_test}.items():
+    voices_test = sentences_of["test"][: options.held_out_voice_utterances]
+    for split, texts in {**sentences_of, "test-voices": voices_test}.items():
         if split == "test-voices" and samplers.held_out is None:
             continue
         seen: list[set[str]] = [set() for _ in texts]

@@ -90,6 +90,42 @@ class TrainOptions:
         )
 
 
+@dataclass(frozen=True)
+class TextPretrainOptions:
+    """Everything that decides a text-pretraining run (saved with every checkpoint)."""
+
+    pairs: str = "data/corpus/text-train.jsonl"
+    dev: str = "data/corpus/dev.jsonl"  # a manifest with translations: dev BLEU on its text
+    init_from: str = "assets/models/s2t-demo-en"  # the ASR model: encoder and source vocabulary
+    out: str = "runs/text1"
+    tgt_langs: str = "es,ca"
+    vocab_size: int = 1000
+    max_tokens: int = 6000  # target tokens per batch (padded)
+    max_minutes: float = 30.0
+    max_steps: int = 0  # > 0: also end (and anneal the learning rate) after this many updates
+    warmup_steps: int = 300
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.1
+    eval_every: int = 500
+    dev_limit: int = 100
+    seed: int = 0
+    threads: int = 0
+    device: str = "auto"
+
+    def languages(self) -> tuple[str, ...]:
+        return _names(self.tgt_langs)
+
+    def __post_init__(self) -> None:
+        if not self.languages():
+            raise ValueError("tgt_langs: expected target languages, e.g. 'es,ca'")
+        if self.max_minutes <= 0 or self.max_steps < 0 or self.max_tokens < 64:
+            raise ValueError(
+                "expected max_minutes > 0, max_steps >= 0 and max_tokens >= 64, got "
+                f"{self.max_minutes}, {self.max_steps} and {self.max_tokens}"
+            )
+
+
 def _names(text: str) -> tuple[str, ...]:
     """The names of a comma-separated list, in order, each once."""
     return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
@@ -133,4 +169,26 @@ HELP = {
     "scored on normalised words either way",
     "train_splits": "corpus splits to learn from, comma-separated: train, and train-phone (its "
     "8 kHz copies; skipped with a warning when the corpus has none)",
+}
+
+
+TEXT_PRETRAIN_HELP = {
+    "pairs": "text pairs made by `corpus --text-pairs N --tgt-langs ...`",
+    "dev": "a corpus manifest with translations: greedy dev BLEU on its sentences' text",
+    "init_from": "the ASR model whose encoder (frozen) and vocabulary read the English text",
+    "out": "run directory (checkpoint, tokenizer, export/); a rerun resumes from it",
+    "tgt_langs": "target languages, comma-separated (their <lang:xx> tags lead the targets)",
+    "vocab_size": "SentencePiece pieces of the target vocabulary (with the language tags)",
+    "max_tokens": "padded target tokens per batch",
+    "max_minutes": "training time; the learning rate anneals to it",
+    "max_steps": "> 0: stop after this many updates if that comes sooner",
+    "warmup_steps": "linear learning-rate warm-up, then cosine decay",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "label_smoothing": "label smoothing of the decoder's cross-entropy",
+    "eval_every": "dev BLEU (and a checkpoint) every this many steps",
+    "dev_limit": "dev sentences scored per language",
+    "seed": "random seed (batches, initialisation)",
+    "threads": "torch threads (0: torch's default)",
+    "device": "auto (CUDA when there is a GPU), cpu or cuda",
 }

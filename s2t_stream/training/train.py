@@ -204,7 +204,14 @@ def make_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Features (B, T, 80), mask (B, T), decoder inputs (B, L) and targets (B, L) (pad = ignore)."""
     feats, mask = pad_batch([split.frames(e.utterance).astype(np.float32) for e in batch])
-    rows = [e.target for e in batch]
+    return feats, mask, *teacher_forcing([e.target for e in batch], pad_id, start_id)
+
+
+def teacher_forcing(
+    rows: Sequence[Sequence[int]], pad_id: int, start_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder inputs (B, L) — `start_id`, then each target shifted right — and the targets
+    (B, L), right-padded with `pad_id` (which the loss ignores)."""
     width = max(len(r) for r in rows)
     labels = torch.full((len(rows), width), pad_id, dtype=torch.long)
     inputs = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -212,7 +219,7 @@ def make_batch(
         labels[b, : len(row)] = torch.tensor(row)
         inputs[b, 0] = start_id
         inputs[b, 1 : len(row)] = torch.tensor(row[:-1])
-    return feats, mask, inputs, labels
+    return inputs, labels
 
 
 def guided_attention_loss(

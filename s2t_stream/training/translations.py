@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from s2t_stream.errors import TranslationError
 from s2t_stream.training.manifest import Utterance, read_manifest, write_manifest
 from s2t_stream.translation.translator import MtOptions, Translator, open_translator
 
@@ -75,14 +76,23 @@ class TranslationCache:
                         cache.entries[entry["source"]] = entry["target"]
         return cache
 
-    def fill(self, sources: Iterable[str], translator: Translator) -> int:
+    def fill(
+        self, sources: Iterable[str], translator: Translator, *, skip_failed: bool = False
+    ) -> int:
         """Translate the `sources` not cached yet, appending each to the file as it is made;
-        returns how many were translated."""
+        returns how many were translated. A TranslationError stops the fill, or with
+        `skip_failed` leaves that source out (logged; a later fill tries it again)."""
         missing = [s for s in dict.fromkeys(sources) if s not in self.entries]
         start, made = time.monotonic(), 0
         with self.path.open("a", encoding="utf-8") as out:
             for source in missing:
-                target = translator.translate(source)
+                try:
+                    target = translator.translate(source)
+                except TranslationError as e:
+                    if not skip_failed:
+                        raise
+                    log.warning("%s: left out %r: %s", self.lang, source, e)
+                    continue
                 self.entries[source] = target
                 out.write(json.dumps({"source": source, "target": target}, ensure_ascii=False))
                 out.write("\n")

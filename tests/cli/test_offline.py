@@ -250,3 +250,17 @@ def test_train_takes_words_or_captions_as_targets(capsys: pytest.CaptureFixture[
     assert build_parser().parse_args(["train", "--targets", "captions"]).targets == "captions"
     assert main(["train", "--targets", "cased"]) == 2
     assert "argument --targets: invalid choice: 'cased'" in capsys.readouterr().err
+
+
+def test_text_pairs_and_text_pretraining_have_their_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["corpus", "--out", str(tmp_path), "--text-pairs", "10"]) == 2
+    assert "--text-pairs translates: give --tgt-langs too" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before any synthesis
+    args = build_parser().parse_args(["pretrain-text", "--max-minutes", "5", "--lr", "3e-4"])
+    assert (args.max_minutes, args.lr, args.tgt_langs) == (5.0, 3e-4, "es,ca")
+    assert main(["pretrain-text", "--pairs", str(tmp_path / "none.jsonl")]) == 2
+    assert (
+        "no text pairs; make them with `s2t-stream corpus --text-pairs N" in capsys.readouterr().err
+    )
