@@ -226,7 +226,7 @@ class TextPretrainer:
         )
         lengths = np.array([len(e.target) + 1 for e in self.examples])
         losses: list[float] = []
-        started = time.monotonic()
+        started, seen = time.monotonic(), 0
         while self.progress() < 1.0:
             for indices in batches(lengths, self.options.max_tokens, self.rng):
                 if self.progress() >= 1.0:
@@ -236,13 +236,14 @@ class TextPretrainer:
                 tick = time.monotonic()
                 losses.append(self.train_step(indices))
                 self.trained_s += time.monotonic() - tick
+                seen += len(indices)
                 if self.step % 50 == 0:
                     log.info(
                         "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f examples/s",
                         self.step, 100 * self.progress(), float(np.mean(losses[-50:])),
-                        self.learning_rate(), 50 * len(indices) / (time.monotonic() - started),
+                        self.learning_rate(), seen / (time.monotonic() - started),
                     )  # fmt: skip
-                    started = time.monotonic()
+                    started, seen = time.monotonic(), 0
                 if self.step % self.options.eval_every == 0 or self.progress() >= 1.0:
                     self._evaluate(losses)
         return self.export()
@@ -313,7 +314,12 @@ class TextPretrainer:
         generation = GenerationConfig(num_beams=5, max_length=200, early_stopping=True)
         bundle = Bundle(self.model, self.tokenizer, generation, FeatureOptions(), str(self.out))
         save_bundle(bundle, destination, dtype=torch.float16)
-        summary = {"step": self.step, "options": asdict(self.options), "history": self.history}
+        summary = {
+            "step": self.step,
+            "trained_s": self.trained_s,
+            "options": asdict(self.options),
+            "history": self.history,
+        }
         (self.out / "export.json").write_text(json.dumps(summary, indent=2) + "\n")
         log.info("exported %s", destination)
         return destination

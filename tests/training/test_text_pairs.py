@@ -14,7 +14,7 @@ from s2t_stream.training.corpus import CorpusOptions, split_sentences
 from s2t_stream.training.text_pairs import TEXT_PAIRS_FILE, read_text_pairs, write_text_pairs
 from s2t_stream.training.texts import TextSource, read_styled_sentences
 
-WORDS = "red green blue cat dog sun moon tree road lake".split()
+WORDS = ["red", "green", "blue", "cat", "dog", "sun", "moon", "tree", "road", "lake"]
 
 
 class Fake:
