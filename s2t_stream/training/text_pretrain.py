@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, replace
@@ -44,7 +43,13 @@ from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import TextPretrainOptions
 from s2t_stream.training.targets import normalize_translation
 from s2t_stream.training.text_pairs import TextPair, read_text_pairs
-from s2t_stream.training.train import TOKEN_WEIGHTS, batches, initialise, teacher_forcing
+from s2t_stream.training.train import (
+    TOKEN_WEIGHTS,
+    batches,
+    initialise,
+    teacher_forcing,
+    warmup_cosine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +189,9 @@ class TextPretrainer:
         return max(by_steps, self.trained_s / (60 * o.max_minutes))
 
     def learning_rate(self) -> float:
-        """Linear warm-up, then cosine decay to 2 % of the peak at the end of the run."""
+        """`warmup_cosine`, the decay following the run's progress."""
         o = self.options
-        if self.step < o.warmup_steps:
-            return o.lr * (self.step + 1) / o.warmup_steps
-        return o.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, self.progress()))))
+        return warmup_cosine(o.lr, self.step, o.warmup_steps, self.progress())
 
     def train_step(self, indices: list[int]) -> float:
         batch = [self.examples[i] for i in indices]

@@ -222,6 +222,14 @@ def teacher_forcing(
     return inputs, labels
 
 
+def warmup_cosine(peak: float, step: int, warmup_steps: int, decayed: float) -> float:
+    """The learning rate at update `step`: linear warm-up to `peak` over `warmup_steps`, then
+    cosine decay to 2 % of it, `decayed` (0–1) being the fraction of the decay done."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, decayed))))
+
+
 def guided_attention_loss(
     weights: torch.Tensor, tokens: torch.Tensor, frames: torch.Tensor, sigma: float = 0.2
 ) -> torch.Tensor:
@@ -434,13 +442,11 @@ class Trainer:
         return max(by_steps, by_time)
 
     def learning_rate(self) -> float:
-        """Linear warm-up, then cosine decay to 2 % of the peak at the end of the run."""
+        """`warmup_cosine`, the decay spread over the run after the warm-up."""
         o = self.options
-        if self.step < o.warmup_steps:
-            return o.lr * (self.step + 1) / o.warmup_steps
         warm = o.warmup_steps / o.max_steps
-        progress = max(0.0, (self.progress() - warm) / max(1e-9, 1 - warm))
-        return o.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+        decayed = max(0.0, (self.progress() - warm) / max(1e-9, 1 - warm))
+        return warmup_cosine(o.lr, self.step, o.warmup_steps, decayed)
 
     def epoch_batches(self) -> Iterator[list[int]]:
         """Endless epochs of batches of indices into `examples`."""

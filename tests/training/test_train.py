@@ -28,6 +28,7 @@ from s2t_stream.training.train import (
     load_split,
     load_training,
     spec_augment,
+    warmup_cosine,
 )
 from s2t_stream.training.wer import corpus_wer
 from tests.helpers import bare_corpus, tiny_train_options
@@ -96,6 +97,15 @@ def test_learning_rate_warms_up_then_decays(corpus: Path, tmp_path: Path) -> Non
         rates.append(trainer.learning_rate())
     assert rates[0] < rates[1] <= 3e-3
     assert rates[2] > rates[3] > rates[4] >= 0.02 * 3e-3
+
+
+def test_the_schedule_is_linear_warm_up_then_cosine_to_two_percent() -> None:
+    assert warmup_cosine(1.0, 0, 10, 0.0) == pytest.approx(0.1)
+    assert warmup_cosine(1.0, 9, 10, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine(1.0, 10, 10, 0.0) == pytest.approx(1.0)
+    assert warmup_cosine(2.0, 50, 10, 0.5) == pytest.approx(2.0 * (0.02 + 0.98 * 0.5))
+    assert warmup_cosine(1.0, 99, 10, 1.0) == pytest.approx(0.02)
+    assert warmup_cosine(1.0, 99, 10, 1.7) == pytest.approx(0.02)  # past the end: the floor
 
 
 @pytest.mark.slow
