@@ -112,7 +112,7 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
         "(es, ca, gl): the speech-translation targets, cached in OUT/translations "
         "(default: none)")  # fmt: skip
     add("--text-pairs", type=int, default=0, metavar="N",
-        help="also write OUT/text-train.jsonl: the first N training-style sentences (most of "
+        help="also write OUT/text-pairs/train.jsonl: the first N training-style sentences (most of "
         "them without audio) with their --tgt-langs translations, for `pretrain-text` "
         "(default: none)")  # fmt: skip
     add("--train-phone-share", type=float, default=d.train_phone_share,

@@ -94,7 +94,7 @@ class TrainOptions:
 class TextPretrainOptions:
     """Everything that decides a text-pretraining run (saved with every checkpoint)."""
 
-    pairs: str = "data/corpus/text-train.jsonl"
+    pairs: str = "data/corpus/text-pairs/train.jsonl"
     dev: str = "data/corpus/dev.jsonl"  # a manifest with translations: dev BLEU on its text
     init_from: str = "assets/models/s2t-demo-en"  # the ASR model: encoder and source vocabulary
     out: str = "runs/text1"

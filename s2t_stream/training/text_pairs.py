@@ -3,8 +3,9 @@ training-style sentences (the same hold-out as the audio, so no test, dev or hel
 sentence), many more than have audio, each with its translations made by the corpus's
 translator and cache (`translations.py`).
 
-Written to `{corpus}/text-train.jsonl`, one `{"text", "caption", "style", "translations"}` line
-per sentence, in the corpus's training order (the sentences with audio first).
+Written to `{corpus}/text-pairs/train.jsonl`, one `{"text", "caption", "style", "translations"}`
+line per sentence, in the corpus's training order (the sentences with audio first): in a folder
+of its own, since every `*.jsonl` in the corpus folder is a speech manifest.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from s2t_stream.training.translations import CACHE_DIR, OpenTranslator, Translat
 
 log = logging.getLogger(__name__)
 
-TEXT_PAIRS_FILE = "text-train.jsonl"
+TEXT_PAIRS_FILE = "text-pairs/train.jsonl"
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def write_text_pairs(
     translator: OpenTranslator = apertium,
 ) -> Path:
     """Translate the first `count` training sentences of `options` into `tgt_langs` (cached
-    in `{out_dir}/translations/`) and write them to `{out_dir}/text-train.jsonl`. Returns its
+    in `{out_dir}/translations/`) and write them to `{out_dir}/text-pairs/train.jsonl`. Returns its
     path. Raises S2TError when no language is given, TranslationError when a translator is
     missing."""
     if not tgt_langs:
@@ -68,6 +69,7 @@ def write_text_pairs(
         log.info("%s: %d sentences translated anew, %s", lang, made, engine.version)
         caches[lang] = cache
     path = options.out_dir / TEXT_PAIRS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
         for s in sentences:
             found = {

@@ -11,8 +11,10 @@ import pytest
 
 from s2t_stream.errors import S2TError, TranslationError
 from s2t_stream.training.corpus import CorpusOptions, split_sentences
+from s2t_stream.training.manifest import Utterance, read_manifest, write_manifest
 from s2t_stream.training.text_pairs import TEXT_PAIRS_FILE, read_text_pairs, write_text_pairs
 from s2t_stream.training.texts import TextSource, read_styled_sentences
+from s2t_stream.training.translations import translate_corpus
 
 WORDS = ["red", "green", "blue", "cat", "dog", "sun", "moon", "tree", "road", "lake"]
 
@@ -79,3 +81,17 @@ def test_pairs_need_a_language_and_a_readable_file(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"text": "a", "caption": "A."}) + "\n")
     with pytest.raises(S2TError, match=r"bad.jsonl:1: not a text pair"):
         read_text_pairs(bad)
+
+
+def test_a_later_corpus_run_translates_its_manifests_beside_the_pairs(tmp_path: Path) -> None:
+    o = options(tmp_path)
+    o.out_dir.mkdir()
+    pairs = write_text_pairs(o, 20, ("es",), Fake)
+    before = pairs.read_bytes()
+    manifest = o.out_dir / "train.jsonl"
+    write_manifest(
+        manifest, [Utterance(Path("audio/train/000000.flac"), "a cat", caption="A cat.")]
+    )
+    assert translate_corpus(o.out_dir, ("es",), Fake) == {"es": 1}  # the pairs are no manifest
+    assert read_manifest(manifest)[0].translations == {"es": "[es] A cat."}
+    assert pairs.read_bytes() == before
