@@ -1,5 +1,7 @@
 """Two models' `s2t-stream eval --json` reports side by side: WER per set (with the model card's
-subsets) at each beam, and the second's difference from the first, as a Markdown table and JSON.
+subsets) at each beam, and the second's difference from the first, as a Markdown table and JSON;
+for translation reports (`eval --tgt-lang`), BLEU and chrF per set, language, system (e2e,
+cascade) and beam instead.
 
     python scripts/compare_evals.py NAME=A/eval.json NAME=B/eval.json [--json out.json]
 """
@@ -63,22 +65,73 @@ def table(names: tuple[str, str], rows: dict[str, dict[int, tuple[float, float]]
     return "\n".join(lines)
 
 
+Scores = dict[tuple[str, str, str, int], tuple[dict[str, float], dict[str, float]]]
+
+
+def translation_comparison(first: dict[str, Any], second: dict[str, Any]) -> Scores:
+    """{(set, language, system, beams): (first's, second's {"bleu", "chrf"})} for what both
+    translation reports have."""
+    found: Scores = {}
+    a, b = first["translation"], second["translation"]
+    for name, by_lang in a.items():
+        for lang, by_system in by_lang.items():
+            for system, by_beam in by_system.items():
+                for beams, result in by_beam.items():
+                    other = b.get(name, {}).get(lang, {}).get(system, {}).get(beams)
+                    if other is not None:
+                        pick = {k: result[k] for k in ("bleu", "chrf")}
+                        found[name, lang, system, int(beams)] = (
+                            pick, {k: other[k] for k in ("bleu", "chrf")},
+                        )  # fmt: skip
+    return found
+
+
+def translation_table(names: tuple[str, str], rows: Scores) -> str:
+    """A Markdown table: BLEU and chrF of both, and the second's BLEU difference."""
+    if not rows:
+        return "(no set, language, system and beam in both reports)"
+    head = [f"{n} BLEU" for n in names] + [f"{names[1]} − {names[0]}, BLEU"]
+    head += [f"{n} chrF" for n in names]
+    lines = ["| set | language | system | beams | " + " | ".join(head) + " |"]
+    lines.append("| --- " * (len(head) + 4) + "|")
+    for (name, lang, system, beams), (x, y) in rows.items():
+        diff = f"{y['bleu'] - x['bleu']:+.1f}".replace("-", "−")
+        cells = [
+            f"{x['bleu']:.1f}",
+            f"{y['bleu']:.1f}",
+            diff,
+            f"{x['chrf']:.1f}",
+            f"{y['chrf']:.1f}",
+        ]
+        lines.append(f"| {name} | {lang} | {system} | {beams} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", type=named_report, nargs=2, metavar="NAME=EVAL.json")
     parser.add_argument("--json", type=Path, help="also write the WERs here")
     args = parser.parse_args()
     (first_name, first), (second_name, second) = args.reports
-    rows = comparison(first, second)
-    print(table((first_name, second_name), rows))
-    if args.json:
-        data = {
-            "models": {first_name: first.get("model"), second_name: second.get("model")},
-            "wer": {
-                name: {str(b): {first_name: w[0], second_name: w[1]} for b, w in by_beam.items()}
-                for name, by_beam in rows.items()
-            },
+    data: dict[str, Any] = {
+        "models": {first_name: first.get("model"), second_name: second.get("model")}
+    }
+    if "translation" in first and "translation" in second:
+        scores = translation_comparison(first, second)
+        print(translation_table((first_name, second_name), scores))
+        data["translation"] = [
+            {"set": name, "language": lang, "system": system, "beams": beams,
+             first_name: x, second_name: y}
+            for (name, lang, system, beams), (x, y) in scores.items()
+        ]  # fmt: skip
+    else:
+        rows = comparison(first, second)
+        print(table((first_name, second_name), rows))
+        data["wer"] = {
+            name: {str(b): {first_name: w[0], second_name: w[1]} for b, w in by_beam.items()}
+            for name, by_beam in rows.items()
         }
+    if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")
 
 

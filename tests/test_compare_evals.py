@@ -66,3 +66,46 @@ def test_summaries_custom_sets_and_missing_beams(tmp_path: Path) -> None:
         "| test | – | – | 10.0 % | 20.0 % | +10.0 |",
         "| mine | 40.0 % | 50.0 % | – | – | – |",  # no set in both at beam 5; "dev" in neither
     ]
+
+
+def translation_report(model: str, bleu: dict[tuple[str, str, str, int], float]) -> dict:
+    """An `s2t-stream eval --tgt-lang --json` report's translation section (chrF = 2 × BLEU)."""
+    section: dict[str, dict] = {}
+    for (name, lang, system, beams), score in bleu.items():
+        by_beam = section.setdefault(name, {}).setdefault(lang, {}).setdefault(system, {})
+        by_beam[str(beams)] = {"num_beams": beams, "bleu": score, "chrf": 2 * score}
+    return {"model": model, "translation": section}
+
+
+def test_translation_reports_side_by_side(tmp_path: Path) -> None:
+    first = translation_report(
+        "a", {("test", "es", "e2e", 5): 17.0, ("test", "es", "cascade", 5): 60.0,
+              ("test", "ca", "e2e", 5): 15.0, ("test-style", "es", "e2e", 1): 1.0}
+    )  # fmt: skip
+    second = translation_report(
+        "b", {("test", "es", "e2e", 5): 19.5, ("test", "ca", "e2e", 5): 14.0,
+              ("test-style", "es", "e2e", 5): 2.0}
+    )  # fmt: skip
+    for name, data in (("a", first), ("b", second)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    out = tmp_path / "cmp.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "compare_evals.py"),
+         f"base={tmp_path / 'a.json'}", f"text={tmp_path / 'b.json'}", "--json", str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        "| set | language | system | beams | base BLEU | text BLEU | text − base, BLEU "
+        "| base chrF | text chrF |"
+    )
+    assert lines[2:] == [  # only what both have: no cascade, no test-style at one beam
+        "| test | es | e2e | 5 | 17.0 | 19.5 | +2.5 | 34.0 | 39.0 |",
+        "| test | ca | e2e | 5 | 15.0 | 14.0 | −1.0 | 30.0 | 28.0 |",
+    ]
+    data = json.loads(out.read_text())
+    assert data["models"] == {"base": "a", "text": "b"}
+    assert data["translation"][1] == {
+        "set": "test", "language": "ca", "system": "e2e", "beams": 5,
+        "base": {"bleu": 15.0, "chrf": 30.0}, "text": {"bleu": 14.0, "chrf": 28.0},
+    }  # fmt: skip
