@@ -167,6 +167,11 @@ class TextPretrainer:
         found: dict[str, tuple[list[list[int]], list[str]]] = {}
         for lang in self.languages:
             chosen = [u for u in dev if u.translations.get(lang)][: self.options.dev_limit]
+            if not chosen:
+                raise S2TError(
+                    f"{self.options.dev}: no sentence translated into {lang}, expected a dev "
+                    f"manifest of a corpus built with --tgt-langs {self.options.tgt_langs}"
+                )
             found[lang] = (
                 [self.source_tokenizer.encode(u.text) for u in chosen],
                 [u.translations[lang] for u in chosen],

@@ -6,12 +6,15 @@ vocabulary."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.training.manifest import read_manifest, write_manifest
 from s2t_stream.training.options import TextPretrainOptions
 from s2t_stream.training.text_pretrain import TextPretrainer
 from s2t_stream.training.train import Trainer, export
@@ -89,3 +92,12 @@ def test_the_decoder_learns_to_translate_text_through_the_unchanged_asr_encoder(
 def test_a_run_needs_target_languages() -> None:
     with pytest.raises(ValueError, match="tgt_langs"):
         TextPretrainOptions(tgt_langs=" , ")
+
+
+def test_a_dev_manifest_without_translations_is_refused(
+    corpus: Path, asr_model: Path, tmp_path: Path
+) -> None:
+    dev = tmp_path / "dev.jsonl"
+    write_manifest(dev, [replace(u, translations={}) for u in read_manifest(corpus / "dev.jsonl")])
+    with pytest.raises(S2TError, match=r"dev.jsonl: no sentence translated into es, expected"):
+        TextPretrainer(options(corpus, asr_model, tmp_path / "text", dev=str(dev)))
