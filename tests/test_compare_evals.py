@@ -22,18 +22,27 @@ def report(model: str, wers: dict[str, dict[int, float]]) -> dict[str, object]:
     return {"model": model, "sets": sets}
 
 
+def compare(
+    tmp_path: Path, first: tuple[str, dict], second: tuple[str, dict], *extra: str
+) -> list[str]:
+    """Run the script on the two named reports (written under `tmp_path`); its table's lines."""
+    arguments = []
+    for name, data in (first, second):
+        path = tmp_path / f"{name}.report.json"
+        path.write_text(json.dumps(data))
+        arguments.append(f"{name}={path}")
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "compare_evals.py"), *arguments, *extra],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.splitlines()
+
+
 def test_two_reports_side_by_side(tmp_path: Path) -> None:
     first = report("a", {"test": {1: 0.20, 5: 0.15}, "real-lj": {5: 0.50}})
     second = report("b", {"test": {1: 0.25, 5: 0.12}, "test-style": {5: 0.3}})
-    for name, data in (("a", first), ("b", second)):
-        (tmp_path / f"{name}.json").write_text(json.dumps(data))
     out = tmp_path / "cmp.json"
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "compare_evals.py"),
-         f"old={tmp_path / 'a.json'}", f"new={tmp_path / 'b.json'}", "--json", str(out)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    lines = done.stdout.splitlines()
+    lines = compare(tmp_path, ("old", first), ("new", second), "--json", str(out))
     assert (
         lines[0]
         == "| set | old greedy | new greedy | old beam 5 | new beam 5 | new − old, beam 5 |"
@@ -55,14 +64,7 @@ def test_summaries_custom_sets_and_missing_beams(tmp_path: Path) -> None:
         for found in data["sets"]:  # type: ignore[attr-defined]
             for result in found["results"]:
                 del result["hypotheses"]
-    for name, data in (("a", first), ("b", second)):
-        (tmp_path / f"{name}.json").write_text(json.dumps(data))
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "compare_evals.py"),
-         f"a={tmp_path / 'a.json'}", f"b={tmp_path / 'b.json'}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert done.stdout.splitlines()[2:] == [
+    assert compare(tmp_path, ("a", first), ("b", second))[2:] == [
         "| test | – | – | 10.0 % | 20.0 % | +10.0 |",
         "| mine | 40.0 % | 50.0 % | – | – | – |",  # no set in both at beam 5; "dev" in neither
     ]
@@ -86,15 +88,8 @@ def test_translation_reports_side_by_side(tmp_path: Path) -> None:
         "b", {("test", "es", "e2e", 5): 19.5, ("test", "ca", "e2e", 5): 14.0,
               ("test-style", "es", "e2e", 5): 2.0}
     )  # fmt: skip
-    for name, data in (("a", first), ("b", second)):
-        (tmp_path / f"{name}.json").write_text(json.dumps(data))
     out = tmp_path / "cmp.json"
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "compare_evals.py"),
-         f"base={tmp_path / 'a.json'}", f"text={tmp_path / 'b.json'}", "--json", str(out)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    lines = done.stdout.splitlines()
+    lines = compare(tmp_path, ("base", first), ("text", second), "--json", str(out))
     assert lines[0] == (
         "| set | language | system | beams | base BLEU | text BLEU | text − base, BLEU "
         "| base chrF | text chrF |"
