@@ -19,7 +19,7 @@ from pathlib import Path
 from s2t_stream.errors import S2TError
 from s2t_stream.training.corpus import CorpusOptions, split_sentences
 from s2t_stream.training.texts import StyledSentence, read_styled_sentences
-from s2t_stream.training.translations import CACHE_DIR, OpenTranslator, TranslationCache, apertium
+from s2t_stream.training.translations import OpenTranslator, apertium, fill_caches
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +51,15 @@ def write_text_pairs(
     translator: OpenTranslator = apertium,
 ) -> Path:
     """Translate the first `count` training sentences of `options` into `tgt_langs` (cached
-    in `{out_dir}/translations/`) and write them to `{out_dir}/text-pairs/train.jsonl`. Returns its
-    path. Raises S2TError when no language is given, TranslationError when a translator is
-    missing."""
+    in `{out_dir}/translations/`) and write them to `{out_dir}/text-pairs/train.jsonl`.
+    Returns its path. Raises S2TError when no language is given, TranslationError when a
+    translator is missing."""
     if not tgt_langs:
         raise S2TError("text pairs need target languages, e.g. --tgt-langs es,ca")
     sentences = training_text(options)[:count]
     log.info("text pairs: %d training-style sentences into %s", len(sentences), tgt_langs)
-    caches: dict[str, TranslationCache] = {}
-    for lang in tgt_langs:
-        engine = translator(lang)
-        try:
-            cache = TranslationCache.open(options.out_dir / CACHE_DIR, lang, engine.version)
-            made = cache.fill((s.caption for s in sentences), engine, skip_failed=True)
-        finally:
-            engine.close()
-        log.info("%s: %d sentences translated anew, %s", lang, made, engine.version)
-        caches[lang] = cache
+    captions = [s.caption for s in sentences]
+    caches, _ = fill_caches(options.out_dir, captions, tgt_langs, translator, skip_failed=True)
     path = options.out_dir / TEXT_PAIRS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:

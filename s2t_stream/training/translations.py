@@ -114,20 +114,35 @@ def translate_corpus(
     manifests = sorted(corpus.glob("*.jsonl"))
     contents = {path: read_manifest(path) for path in manifests}
     sources = [source_text(u) for utterances in contents.values() for u in utterances]
-    made: dict[str, int] = {}
+    caches, made = fill_caches(corpus, sources, tgt_langs, translator)
+    for path, utterances in contents.items():
+        write_manifest(path, (_with(u, caches, path.parent) for u in utterances))
+    return made
+
+
+def fill_caches(
+    corpus: Path,
+    sources: Sequence[str],
+    tgt_langs: Sequence[str],
+    translator: OpenTranslator,
+    *,
+    skip_failed: bool = False,
+) -> tuple[dict[str, TranslationCache], dict[str, int]]:
+    """Each language's cache in `{corpus}/translations/`, filled with `sources`
+    (`TranslationCache.fill`), and how many it translated anew. Raises TranslationError when a
+    language's translator is missing (or fails, unless `skip_failed`)."""
     caches: dict[str, TranslationCache] = {}
+    made: dict[str, int] = {}
     for lang in tgt_langs:
         engine = translator(lang)
         try:
             cache = TranslationCache.open(corpus / CACHE_DIR, lang, engine.version)
-            made[lang] = cache.fill(sources, engine)
+            made[lang] = cache.fill(sources, engine, skip_failed=skip_failed)
         finally:
             engine.close()
         caches[lang] = cache
         log.info("%s: %d sentences translated anew, %s", lang, made[lang], engine.version)
-    for path, utterances in contents.items():
-        write_manifest(path, (_with(u, caches, path.parent) for u in utterances))
-    return made
+    return caches, made
 
 
 def _with(utterance: Utterance, caches: dict[str, TranslationCache], folder: Path) -> Utterance:
