@@ -79,11 +79,12 @@ def translation_comparison(first: dict[str, Any], second: dict[str, Any]) -> Sco
                 for beams, result in by_beam.items():
                     other = b.get(name, {}).get(lang, {}).get(system, {}).get(beams)
                     if other is not None:
-                        pick = {k: result[k] for k in ("bleu", "chrf")}
-                        found[name, lang, system, int(beams)] = (
-                            pick, {k: other[k] for k in ("bleu", "chrf")},
-                        )  # fmt: skip
+                        found[name, lang, system, int(beams)] = (_scores(result), _scores(other))
     return found
+
+
+def _scores(result: dict[str, Any]) -> dict[str, float]:
+    return {"bleu": result["bleu"], "chrf": result["chrf"]}
 
 
 def translation_table(names: tuple[str, str], rows: Scores) -> str:
