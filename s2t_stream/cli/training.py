@@ -119,6 +119,14 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of the training utterances (those not through a telephone line already) "
         "spoken again at 8 kHz, in the train-phone split (0: none; "
         "default: %(default)s)")  # fmt: skip
+    add("--train-words", type=int, default=d.train_words, metavar="N",
+        help="the N most frequent words of the training sentences (and the ten digits) spoken "
+        "alone, in the train-words split (0: none; default: %(default)s)")  # fmt: skip
+    add("--word-voices", type=int, default=d.word_voices,
+        help="training voices speaking each word of train-words (default: %(default)s)")  # fmt: skip
+    add("--test-words", type=int, default=d.test_words, metavar="N",
+        help="other frequent words spoken alone by held-out voices, in the test-words split "
+        "(0: none; default: %(default)s)")  # fmt: skip
 
 
 def _pairs(pairs: tuple[tuple[str, float], ...]) -> str:
@@ -181,6 +189,9 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
         real_dir=args.real_dir,
         tgt_langs=args.tgt_langs,
         train_phone_share=args.train_phone_share,
+        train_words=args.train_words,
+        word_voices=args.word_voices,
+        test_words=args.test_words,
     )
 
 

@@ -32,6 +32,7 @@ from s2t_stream.training.augment import (
     apply_augment,
     draw_augment,
 )
+from s2t_stream.training.isolated import isolated_words
 from s2t_stream.training.manifest import Utterance, write_manifest
 from s2t_stream.training.realsets import write_real_manifests
 from s2t_stream.training.styles import hold_out
@@ -57,15 +58,21 @@ from s2t_stream.training.voices import (
 logger = logging.getLogger(__name__)
 
 SPLITS = ("test", "dev", "train", "test-style", "test-voices", "test-phone", "test-noisy",
-          "train-phone")  # fmt: skip
+          "train-phone", "train-words", "test-words")  # fmt: skip
 """test: held-out sentences of the training styles, training voices, clean; dev: the same kind,
 for training's dev WER; train: augmented; test-style: sentences of the held-out styles, training
 voices; test-voices: test sentences spoken by held-out voices; test-phone: the test utterances
 through an 8 kHz mu-law telephone channel; test-noisy: the test utterances in noise or babble at
 5-20 dB SNR; train-phone: a share of the training utterances (`train_phone_share`) again, at
-8 kHz (TRAIN_PHONE_CODECS). (The order fixes each split's random stream: append, never
-reorder.)"""
-EVAL_SPLITS = ("test", "test-style", "test-voices", "test-phone", "test-noisy")
+8 kHz (TRAIN_PHONE_CODECS); train-words: isolated words of the training sentences
+(`isolated.py`), each in `word_voices` training voices, augmented; test-words: other isolated
+words, one held-out voice each, clean. (The order fixes each split's random stream: append,
+never reorder.)"""
+EVAL_SPLITS = ("test", "test-style", "test-voices", "test-phone", "test-noisy", "test-words")
+TRAINED_SPLITS = ("train", "train-words")
+"""Splits planned with augmentation (`draw_augment`)."""
+HELD_OUT_VOICE_SPLITS = ("test-voices", "test-words")
+"""Splits spoken by held-out voices (`HELD_OUT_VOICE_WEIGHTS`)."""
 DERIVED_SPLITS = {"test-phone": "test", "test-noisy": "test", "train-phone": "train"}
 """Splits made from another split's audio (same index), through a channel: derived -> source."""
 TRAIN_PHONE_CODECS = {"8k-linear": 0.35, "8k-ulaw": 0.2, "8k-alaw": 0.1, "ulaw": 0.2,
@@ -133,6 +140,12 @@ class CorpusOptions:
     train_phone_share: float = 0.3
     """Share of the training utterances not already through a telephone channel that are
     spoken again at 8 kHz in train-phone (0: no train-phone)."""
+    train_words: int = 2000
+    """Isolated words in train-words (`isolated.isolated_words`; 0: none)."""
+    word_voices: int = 3
+    """Distinct training voices speaking each word of train-words."""
+    test_words: int = 300
+    """Isolated words in test-words, none of them in train-words (0: none)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -151,6 +164,9 @@ class CorpusOptions:
             "short_sentence_voices": self.short_sentence_voices >= 1,
             "jobs": self.jobs >= 1,
             "train_phone_share": 0 <= self.train_phone_share <= 1,
+            "train_words": self.train_words >= 0,
+            "word_voices": self.word_voices >= 1,
+            "test_words": self.test_words >= 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -292,7 +308,7 @@ def _held_out_sampler(inventory: VoiceInventory) -> VoiceSampler | None:
     try:
         return VoiceSampler(inventory, HELD_OUT_VOICE_WEIGHTS, purpose="eval")
     except S2TError as e:
-        logger.warning("no held-out voice available here (%s): no test-voices split", e)
+        logger.warning("no held-out voice here (%s): no test-voices or test-words split", e)
         return None
 
 
@@ -325,10 +341,10 @@ def _plan_one(
     """One utterance, from its own generator: voice (not one in `avoid`), augmentation with its
     babble talkers, noise seed."""
     rng = _rng(options.seed, split, index)
-    held_out = split == "test-voices" and samplers.held_out is not None
+    held_out = split in HELD_OUT_VOICE_SPLITS and samplers.held_out is not None
     sampler = samplers.held_out if held_out and samplers.held_out else samplers.train
     voice = _voice(sampler, rng, avoid)
-    plan = draw_augment(rng, options.augment) if split == "train" else AugmentPlan()
+    plan = draw_augment(rng, options.augment) if split in TRAINED_SPLITS else AugmentPlan()
     talkers = _talkers(plan, rng, samplers.babble, babble_pool)
     return UtteranceJob(
         split=split,
@@ -406,6 +422,8 @@ def _voices_each(split: str, sentence: StyledSentence, options: CorpusOptions) -
     """(rounds, voices in the first round) for one sentence of `split`."""
     if split == "test":
         return options.voices_per_test_sentence, 1
+    if split == "train-words":
+        return 1, options.word_voices
     if split != "train":
         return 1, 1
     short = len(sentence.words.split()) <= SHORT_SENTENCE_WORDS
@@ -426,10 +444,13 @@ def plan_corpus(
     Train utterances are augmented; the others clean, except the derived splits
     (`DERIVED_SPLITS`): test-phone and test-noisy, the test utterances (their audio) through a
     telephone channel or in noise, and train-phone, a share of the train utterances at 8 kHz
-    (only those kept under `train_hours` are made).
+    (only those kept under `train_hours` are made). train-words and test-words speak isolated
+    words of the training sentences (`isolated.isolated_words`), outside `train_hours`.
     """
     sentences_of = split_sentences(sentences, options)
     babble_pool = sentences_of["train"][:BABBLE_POOL_SENTENCES]
+    words = isolated_words(sentences_of["train"], options.train_words, options.test_words,
+                           options.seed)  # fmt: skip
     # train_hours caps the audio anyway: plan no more sentences than it could need
     needed = math.ceil(options.train_hours * 3600 / MIN_TRAIN_UTTERANCE_S)
     sentences_of["train"] = sentences_of["train"][:needed]
@@ -440,8 +461,8 @@ def plan_corpus(
         )  # fmt: skip
     plans: dict[str, list[UtteranceJob]] = {split: [] for split in SPLITS}
     voices_test = sentences_of["test"][: options.held_out_voice_utterances]
-    for split, texts in {**sentences_of, "test-voices": voices_test}.items():
-        if split == "test-voices" and samplers.held_out is None:
+    for split, texts in {**sentences_of, "test-voices": voices_test, **words}.items():
+        if split in HELD_OUT_VOICE_SPLITS and samplers.held_out is None:
             continue
         seen: list[set[str]] = [set() for _ in texts]
         rounds = max((_voices_each(split, s, options)[0] for s in texts), default=0)
@@ -731,8 +752,8 @@ def _prepare_plan(options: CorpusOptions) -> tuple[dict[str, list[UtteranceJob]]
     return plans, len(sentences)
 
 
-SYNTHESIS_ORDER = ("test", "dev", "test-style", "test-voices", "test-phone", "test-noisy", "train",
-                   "train-phone")  # fmt: skip
+SYNTHESIS_ORDER = ("test", "dev", "test-style", "test-voices", "test-phone", "test-noisy",
+                   "test-words", "train", "train-phone", "train-words")  # fmt: skip
 """The evaluation splits first: they are small, and usable while the training split grows; each
 derived split after its source."""
 

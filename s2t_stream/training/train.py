@@ -117,8 +117,8 @@ def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
 
 def load_training(corpus: Path, names: Sequence[str]) -> Split:
     """The training splits `names` of `corpus` as one split; one other than `train` that the
-    corpus lacks (made before it existed, or with `--train-phone-share 0`) is skipped with a
-    warning."""
+    corpus lacks (made before it existed, or with `--train-phone-share 0` or `--train-words 0`)
+    is skipped with a warning."""
     found = [n for n in names if n == "train" or (corpus / f"{n}.jsonl").is_file()]
     for name in sorted(set(names) - set(found)):
         log.warning("%s has no %s.jsonl: training without it", corpus, name)

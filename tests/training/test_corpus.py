@@ -92,8 +92,11 @@ OPTIONS = CorpusOptions(
     seed=3, train_hours=1.0, dev_sentences=5, test_sentences_per_style=6,
     style_shares=(("read", 0.5), ("news", 0.5)), style_test_sentences=6,
     held_out_voice_utterances=5, short_sentence_voices=4, voice_weights=WEIGHTS, jobs=1,
+    train_words=0, test_words=0,
 )  # fmt: skip
 PLANS = plan_corpus(SENTENCES, OPTIONS, SAMPLERS)
+WORD_OPTIONS = dataclasses.replace(OPTIONS, train_words=6, word_voices=3, test_words=2)
+WORD_PLANS = plan_corpus(SENTENCES, WORD_OPTIONS, SAMPLERS)
 
 
 def _texts(split: str, plans: dict[str, list[corpus.UtteranceJob]] = PLANS) -> list[str]:
@@ -192,6 +195,30 @@ def test_a_derived_split_with_gaps_is_kept_in_order(
     assert [s.index for s in kept] == [3, 7, 8]
 
 
+def test_isolated_words_are_extra_splits_that_leave_the_others_as_they_were() -> None:
+    assert {s: p for s, p in WORD_PLANS.items() if s not in ("train-words", "test-words")} == {
+        s: p for s, p in PLANS.items() if s not in ("train-words", "test-words")
+    }
+    assert PLANS["train-words"] == PLANS["test-words"] == []
+    # training-sentence words by count: the 61 x "of", "the", "plan", "sentence"; 31 x "news";
+    # 30 x "read"; then "0" ... in order: the 8 most frequent, 2 of them held out for test
+    train = [job.text for job in WORD_PLANS["train-words"]]
+    test = [job.text for job in WORD_PLANS["test-words"]]
+    top = ["of", "plan", "sentence", "the", "news", "read"]
+    assert not set(train) & set(test) and len(set(test)) == 2
+    assert set(top) <= set(train) | set(test)
+    digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    assert train[-30:] == [d for d in digits for _ in range(3)]  # rare here, but always there
+    for job in WORD_PLANS["train-words"]:
+        voices = {j.voice.id for j in WORD_PLANS["train-words"] if j.text == job.text}
+        assert len(voices) == 3 and not is_held_out(job.voice)
+        assert (job.style, job.caption, job.purpose) == ("words", job.text.capitalize(), "train")
+    assert sum(job.augment != AugmentPlan() for job in WORD_PLANS["train-words"]) > 10
+    for job in WORD_PLANS["test-words"]:
+        assert is_held_out(job.voice) and job.purpose == "eval"
+        assert job.augment == AugmentPlan() and job.babble == ()
+
+
 def test_short_training_sentences_get_several_distinct_voices() -> None:
     voices: dict[str, list[str]] = defaultdict(list)
     for job in PLANS["train"]:
@@ -248,7 +275,7 @@ def test_samplers_without_held_out_voices_plan_no_test_voices(
     monkeypatch.setattr(corpus, "discover_voices", lambda weights: no_f4)
     with caplog.at_level(logging.WARNING):
         samplers = Samplers.discover(OPTIONS)
-    assert samplers.held_out is None and "no held-out voice available here" in caplog.text
+    assert samplers.held_out is None and "no held-out voice here" in caplog.text
     assert samplers.babble.groups == ["espeak", "rhvoice"]  # flite is too slow for babble
     plans = plan_corpus(SENTENCES, OPTIONS, samplers)
     assert plans["test-voices"] == [] and len(plans["test"]) == 12
@@ -276,6 +303,10 @@ def test_options_validate_fields() -> None:
         CorpusOptions(style_shares=(("read", 0.0),))
     with pytest.raises(ValueError, match=r"train_phone_share is out of range: 1\.5"):
         CorpusOptions(train_phone_share=1.5)
+    with pytest.raises(ValueError, match=r"word_voices is out of range: 0"):
+        CorpusOptions(word_voices=0)
+    with pytest.raises(ValueError, match=r"test_words is out of range: -1"):
+        CorpusOptions(test_words=-1)
     CorpusOptions(style_shares=(("read", 1.0), ("news", 0.0)), held_out_styles=("news",))
 
 
@@ -294,6 +325,7 @@ def test_corpus_flags_map_onto_the_options() -> None:
         "--short-sentence-voices", "6", "--speed-prob", "0.1", "--pad-prob", "0",
         "--telephone-prob", "0.3", "--voice-weights", "espeak=1,flite:awb=0.5",
         "--jobs", "1", "--resume", "--real-dir", "real", "--train-phone-share", "0.5",
+        "--train-words", "10", "--word-voices", "2", "--test-words", "4",
     )  # fmt: skip
     assert changed == CorpusOptions(
         texts=(TextSource(str(Path.cwd() / "a.txt"), "read", "given by --text read=a.txt"),
@@ -304,7 +336,8 @@ def test_corpus_flags_map_onto_the_options() -> None:
         voices_per_test_sentence=2, voices_per_train_sentence=3, short_sentence_voices=6,
         augment=AugmentOptions(speed_prob=0.1, pad_prob=0.0, telephone_prob=0.3),
         voice_weights=(("espeak", 1.0), ("flite:awb", 0.5)), jobs=1,
-        resume=True, real_dir=Path("real"), train_phone_share=0.5,
+        resume=True, real_dir=Path("real"), train_phone_share=0.5, train_words=10, word_voices=2,
+        test_words=4,
     )  # fmt: skip
 
 
@@ -477,6 +510,7 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
         "--test-sentences-per-style=1", "--style-test-sentences=2",
         "--held-out-voice-utterances=1", "--voice-weights=espeak=1", "--jobs=2",
         f"--real-dir={_real_folder(tmp_path / 'real')}", "--train-phone-share=1",
+        "--train-words=2", "--word-voices=1", "--test-words=1",
     ]  # fmt: skip
     summary = build_corpus(_options(*flags))
     lines = {split: _manifest(out, split) for split in SPLITS}
@@ -485,8 +519,13 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
     untouched = [e for e in lines["train"] if not any(a.startswith("tel-") for a in e["augment"])]
     assert untouched  # the train-phone checks below need some
     assert counts == expected | {
-        "train": counts["train"], "test-noisy": 2, "train-phone": len(untouched)
+        "train": counts["train"], "test-noisy": 2, "train-phone": len(untouched),
+        "train-words": counts["train-words"], "test-words": 1,
     }  # fmt: skip
+    # the two most frequent training words but one (held out for test-words), and the digits
+    assert 11 <= counts["train-words"] <= 12
+    words = {e["text"] for e in lines["train-words"]}
+    assert {"zero", "five", "nine"} <= words and not words & {lines["test-words"][0]["text"]}
     # 10 read and news sentences, "1/4" dropped: 2 test, 1 dev, 6 for training, of which the
     # first few (2-3 s each) reach the 6 s cap
     train_s = [entry["duration"] for entry in lines["train"]]
@@ -498,11 +537,13 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
             assert info.samplerate == SAMPLE_RATE and info.channels == 1
             assert info.frames / SAMPLE_RATE == pytest.approx(entry["duration"], abs=1e-3)
             assert normalize_text(entry["caption"]) == entry["text"]
-            assert entry["caption"] in CAPTIONS
+            isolated = split in ("train-words", "test-words")
+            assert entry["caption"] in CAPTIONS or (isolated and len(entry["text"].split()) == 1)
             assert (entry["style"] == "dictionary") == (split == "test-style")
+            assert (entry["style"] == "words") == isolated
             assert entry["voice"].startswith("espeak:")
-            assert entry["voice"].endswith("+f4") == (split == "test-voices"), entry
-            if split != "train":  # a training utterance may be drawn clean too
+            assert entry["voice"].endswith("+f4") == (split in ("test-voices", "test-words"))
+            if split not in ("train", "train-words"):  # a training one may be drawn clean too
                 derived = ("test-phone", "test-noisy", "train-phone")
                 assert (entry["augment"] == []) == (split not in derived)
     assert {e["style"] for e in lines["test"]} == {"read", "news"}
