@@ -64,6 +64,7 @@ SETS = {
     "real-fsdd": "(d) real voices: Free Spoken Digit Dataset test split (6 speakers, digits)",
     "test-phone": "(e) the test utterances through an 8 kHz mu-law telephone channel",
     "test-noisy": "(e) the test utterances in noise or babble at 5-20 dB SNR",
+    "test-words": "(f) frequent words spoken alone (none trained alone), held-out voices",
 }
 TARGETS = (  # set, beams, WER at most, or None and a ratio to another set
     ("test-style", 5, 0.10, None),
@@ -308,7 +309,7 @@ REPRODUCE = [
     "",
     "```bash",
     ".venv/bin/s2t-stream eval data/corpus/{test,test-style,test-voices,test-phone,test-noisy,"
-    "real-lj,real-fsdd}.jsonl --model assets/models/s2t-demo-en --beams 1,5",
+    "test-words,real-lj,real-fsdd}.jsonl --model assets/models/s2t-demo-en --beams 1,5",
     "```",
     "",
     "Training stops by wall time, so another machine may train a different number of steps;",

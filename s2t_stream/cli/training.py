@@ -123,7 +123,8 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
         help="the N most frequent words of the training sentences (and the ten digits) spoken "
         "alone, in the train-words split (0: none; default: %(default)s)")  # fmt: skip
     add("--word-voices", type=int, default=d.word_voices,
-        help="training voices speaking each word of train-words (default: %(default)s)")  # fmt: skip
+        help="training voices speaking each word of train-words "
+        "(default: %(default)s)")  # fmt: skip
     add("--test-words", type=int, default=d.test_words, metavar="N",
         help="other frequent words spoken alone by held-out voices, in the test-words split "
         "(0: none; default: %(default)s)")  # fmt: skip
