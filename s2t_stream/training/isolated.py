@@ -4,8 +4,9 @@ splits.
 A word said alone is not the same sound as inside a sentence (full stress, no neighbours, a
 short utterance between silences), and the text sources have almost no one-word lines: a corpus
 of 14 h has a dozen, each in many voices, and a model trained on it answers one of those dozen
-("hockey", "thriller") to any short utterance, a spoken digit included. These splits give it
-the training text's own vocabulary, one word per utterance.
+("hockey", "thriller") to most short utterances, spoken digits included. These splits give it
+the training text's own vocabulary, one word per utterance (measured: README, "Isolated
+words").
 
 Pure functions of the sentences and a seed (torch- and I/O-free).
 """
