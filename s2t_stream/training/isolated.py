@@ -3,10 +3,10 @@ splits.
 
 A word said alone is not the same sound as inside a sentence (full stress, no neighbours, a
 short utterance between silences), and the text sources have almost no one-word lines: a corpus
-of 14 h has a dozen, each in many voices, and a model trained on it answers one of those dozen
-("hockey", "thriller") to most short utterances, spoken digits included. These splits give it
-the training text's own vocabulary, one word per utterance (measured: README, "Isolated
-words").
+of 14 h has a dozen, each in many voices, and a model trained on it falls back on them: a
+fifth to a quarter of its wrong answers to single words and to real spoken digits are one of
+that dozen ("hockey", "thriller"). These splits give it the training text's own vocabulary, one
+word per utterance (measured: README, "Isolated words").
 
 Pure functions of the sentences and a seed (torch- and I/O-free).
 """
@@ -19,7 +19,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from s2t_stream.training.realsets import DIGIT_WORDS
-from s2t_stream.training.textnorm import Spelled, spell_or_reason
 from s2t_stream.training.texts import StyledSentence
 
 WORDS_STYLE = "words"
@@ -63,7 +62,6 @@ def isolated_words(
 
 
 def _word_sentence(word: str) -> StyledSentence:
-    spelled = spell_or_reason(word.capitalize())
-    if not isinstance(spelled, Spelled) or spelled.words != word:  # a word of spelled text
-        spelled = Spelled(word, word, word.capitalize())
-    return StyledSentence(WORDS_STYLE, spelled.words, spelled.speech, spelled.caption, WORDS_SOURCE)
+    """A word of spelled text is already what is said and written: no pause to add, no number
+    to spell; its caption is the word capitalised."""
+    return StyledSentence(WORDS_STYLE, word, word, word.capitalize(), WORDS_SOURCE)

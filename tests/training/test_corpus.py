@@ -200,8 +200,8 @@ def test_isolated_words_are_extra_splits_that_leave_the_others_as_they_were() ->
         s: p for s, p in PLANS.items() if s not in ("train-words", "test-words")
     }
     assert PLANS["train-words"] == PLANS["test-words"] == []
-    # training-sentence words by count: the 61 x "of", "the", "plan", "sentence"; 31 x "news";
-    # 30 x "read"; then "0" ... in order: the 8 most frequent, 2 of them held out for test
+    # training-sentence words by count: "of", "plan", "sentence", "the" (one in each long
+    # sentence), then "news" and "read", then the numbers: the 8 most frequent, 2 held out
     train = [job.text for job in WORD_PLANS["train-words"]]
     test = [job.text for job in WORD_PLANS["test-words"]]
     top = ["of", "plan", "sentence", "the", "news", "read"]
