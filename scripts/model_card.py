@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from s2t_stream.training.manifest import read_manifest
+from s2t_stream.training.realsets import FSDD_HELD_OUT_SPEAKERS
 from s2t_stream.training.texts import TEXT_SOURCES
 from s2t_stream.training.train import lineage
 from s2t_stream.training.voices import HELD_OUT_VOICES, RESERVED_VOICES, VOICE_LICENCES
@@ -62,6 +63,8 @@ SETS = {
     "test-voices (Kokoro)": "(c) the same, the four held-out Kokoro voices only",
     "real-lj": "(d) real voice: LJ Speech clips (one reader; their text was read in stages 1-9)",
     "real-fsdd": "(d) real voices: Free Spoken Digit Dataset test split (6 speakers, digits)",
+    "real-fsdd (held-out speakers)": "(d) the same, the two speakers left out of train-real "
+    "(`corpus --fsdd-dir`) only",
     "test-phone": "(e) the test utterances through an 8 kHz mu-law telephone channel",
     "test-noisy": "(e) the test utterances in noise or babble at 5-20 dB SNR",
     "test-words": "(f) frequent words spoken alone (none trained alone), held-out voices",
@@ -90,6 +93,10 @@ def size_mb(folder: Path) -> float:
 SUBSETS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
     "test (new styles)": ("test", lambda h: h["style"] not in SEEN_STYLES),
     "test-voices (Kokoro)": ("test-voices", lambda h: h["voice"].startswith("kokoro:")),
+    "real-fsdd (held-out speakers)": (
+        "real-fsdd",
+        lambda h: h["voice"].removeprefix("real:fsdd:") in FSDD_HELD_OUT_SPEAKERS,
+    ),
 }
 """Parts of a set scored alone, from its utterances' hypotheses: name -> (set, which)."""
 

@@ -70,6 +70,29 @@ def test_summaries_custom_sets_and_missing_beams(tmp_path: Path) -> None:
     ]
 
 
+def test_real_digits_of_the_held_out_speakers_are_scored_alone(tmp_path: Path) -> None:
+    """real-fsdd's two speakers that `corpus --fsdd-dir` leaves out of train-real get a row
+    of their own, scored from the hypotheses."""
+
+    def digits(model: str, answers: dict[str, str]) -> dict[str, object]:
+        data = report(model, {"real-fsdd": {5: 0.0}})
+        [found] = data["sets"]  # type: ignore[misc]
+        found["results"][0]["hypotheses"] = [
+            {"voice": f"real:fsdd:{speaker}", "style": "digits", "reference": "two",
+             "hypothesis": answer}
+            for speaker, answer in answers.items()
+        ]  # fmt: skip
+        return data
+
+    # theo and yweweler are held out: one of their two answers is wrong in a, both right in b
+    a = digits("a", {"george": "two", "theo": "too", "yweweler": "two", "lucas": "to"})
+    b = digits("b", {"george": "to", "theo": "two", "yweweler": "two", "lucas": "to"})
+    assert compare(tmp_path, ("a", a), ("b", b))[2:] == [
+        "| real-fsdd | 0.0 % | 0.0 % | +0.0 |",  # the report's own WER, as written
+        "| real-fsdd (held-out speakers) | 50.0 % | 0.0 % | −50.0 |",
+    ]
+
+
 def translation_report(model: str, bleu: dict[tuple[str, str, str, int], float]) -> dict:
     """An `s2t-stream eval --tgt-lang --json` report's translation section (chrF = 2 × BLEU)."""
     section: dict[str, dict] = {}

@@ -107,6 +107,13 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     add("--real-dir", type=Path, default=None,
         help="folder of real recordings (ljspeech/, fsdd/): also write real-lj.jsonl and "
         "real-fsdd.jsonl (default: none)")  # fmt: skip
+    add("--fsdd-dir", type=Path, default=None,
+        help="the whole Free Spoken Digit Dataset's recordings/ folder: also write "
+        "train-real.jsonl, its training takes (5-49) but those of --fsdd-held-out-speakers "
+        "(default: none)")  # fmt: skip
+    add("--fsdd-held-out-speakers", type=_names, default=d.fsdd_held_out_speakers,
+        metavar="NAME,...", help="FSDD speakers left out of train-real, so that real-fsdd has "
+        f"speakers no model heard (default: {','.join(d.fsdd_held_out_speakers)})")  # fmt: skip
     add("--tgt-langs", type=_names, default=(), metavar="LANG,...",
         help="also translate every manifest's sentences into these languages with Apertium "
         "(es, ca, gl): the speech-translation targets, cached in OUT/translations "
@@ -188,6 +195,8 @@ def corpus_options(args: argparse.Namespace) -> CorpusOptions:
         jobs=args.jobs,
         resume=args.resume,
         real_dir=args.real_dir,
+        fsdd_dir=args.fsdd_dir,
+        fsdd_held_out_speakers=args.fsdd_held_out_speakers,
         tgt_langs=args.tgt_langs,
         train_phone_share=args.train_phone_share,
         train_words=args.train_words,

@@ -34,7 +34,11 @@ from s2t_stream.training.augment import (
 )
 from s2t_stream.training.isolated import isolated_words
 from s2t_stream.training.manifest import Utterance, write_manifest
-from s2t_stream.training.realsets import write_real_manifests
+from s2t_stream.training.realsets import (
+    FSDD_HELD_OUT_SPEAKERS,
+    write_fsdd_training_manifest,
+    write_real_manifests,
+)
 from s2t_stream.training.styles import hold_out
 from s2t_stream.training.texts import (
     TEXT_DIR,
@@ -135,6 +139,11 @@ class CorpusOptions:
     resume: bool = False
     real_dir: Path | None = None
     """Folder of real recordings (`ljspeech/`, `fsdd/`): also write the real-voice manifests."""
+    fsdd_dir: Path | None = None
+    """The whole Free Spoken Digit Dataset's `recordings/` folder: also write `train-real.jsonl`
+    (`realsets.write_fsdd_training_manifest`)."""
+    fsdd_held_out_speakers: tuple[str, ...] = FSDD_HELD_OUT_SPEAKERS
+    """FSDD speakers left out of train-real."""
     tgt_langs: tuple[str, ...] = ()
     """Translate every manifest's sentences into these languages (`translations.py`)."""
     train_phone_share: float = 0.3
@@ -194,6 +203,7 @@ class CorpusOptions:
         data["text_dir"] = str(self.text_dir)
         data["out_dir"] = str(self.out_dir)
         data["real_dir"] = None if self.real_dir is None else str(self.real_dir)
+        data["fsdd_dir"] = None if self.fsdd_dir is None else str(self.fsdd_dir)
         data["style_shares"] = dict(self.style_shares)
         data["voice_weights"] = dict(self.voice_weights)
         return data
@@ -776,8 +786,8 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
     `{split}.jsonl` (see `manifest.Utterance`; each written when its split is done, in
     `SYNTHESIS_ORDER`), `summary.json`, a journal per split in `state/` that lets `resume`
     reuse finished utterances, with `real_dir` the real-voice manifests
-    (`realsets.REAL_SETS`), and with `tgt_langs` every manifest's translations (and their cache,
-    `translations/`)."""
+    (`realsets.REAL_SETS`), with `fsdd_dir` `train-real.jsonl`, and with `tgt_langs` every
+    manifest's translations (and their cache, `translations/`)."""
     start = time.monotonic()
     plans, sentences = _prepare_plan(options)
     options.out_dir.mkdir(parents=True, exist_ok=True)
@@ -785,6 +795,12 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
         logger.info(
             "real-voice manifests: %s", write_real_manifests(options.real_dir, options.out_dir)
         )
+    if options.fsdd_dir is not None:
+        count = write_fsdd_training_manifest(
+            options.fsdd_dir, options.out_dir, options.fsdd_held_out_speakers
+        )
+        logger.info("train-real: %d FSDD training takes (all speakers but %s)", count,
+                    ", ".join(options.fsdd_held_out_speakers))  # fmt: skip
     progress = _Progress()
     kept: dict[str, list[Synthesized]] = {}
     failed: dict[str, int] = {}

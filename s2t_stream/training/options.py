@@ -10,9 +10,12 @@ from s2t_stream.model.config import ModelConfig
 TARGETS = ("words", "captions")
 """What an ASR model learns to write: the manifests' `text` (lower case, no punctuation) or
 their `caption` (cased and punctuated, numbers in words; `textnorm.caption_text`)."""
-TRAIN_SPLITS = ("train", "train-phone", "train-words")
+TRAIN_SPLITS = ("train", "train-phone", "train-words", "train-real")
 """The corpus splits a model can learn from: the synthesised utterances, a share of them again
-at 8 kHz (`corpus.TRAIN_PHONE_CODECS`), and isolated words (`isolated.py`)."""
+at 8 kHz (`corpus.TRAIN_PHONE_CODECS`), isolated words (`isolated.py`), and real recordings
+(`realsets.REAL_TRAIN_SPLIT`)."""
+DEFAULT_TRAIN_SPLITS = TRAIN_SPLITS[:3]
+"""What a run learns from unless told: the synthesised splits (real recordings are opt-in)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class TrainOptions:
     precision: str = "auto"  # auto: bf16 autocast where the device computes bf16 natively; fp32
     tgt_langs: str = ""  # speech translation into these languages, e.g. "es,ca" ("": ASR)
     targets: str = "words"  # ASR targets: "words" (the manifests' text) or "captions"
-    train_splits: str = ",".join(TRAIN_SPLITS)  # a split the corpus lacks is skipped
+    train_splits: str = ",".join(DEFAULT_TRAIN_SPLITS)  # a split the corpus lacks is skipped
 
     def splits(self) -> tuple[str, ...]:
         """The corpus splits to learn from (`train_splits`), each once."""
@@ -168,8 +171,8 @@ HELP = {
     "text) or captions (cased and punctuated, as people read them: their caption); WER is "
     "scored on normalised words either way",
     "train_splits": "corpus splits to learn from, comma-separated: train, and train-phone (its "
-    "8 kHz copies) and train-words (isolated words); one the corpus lacks is skipped with a "
-    "warning",
+    "8 kHz copies), train-words (isolated words) and train-real (real recordings, `corpus "
+    "--fsdd-dir`; not by default); one the corpus lacks is skipped with a warning",
 }
 
 

@@ -326,6 +326,7 @@ def test_corpus_flags_map_onto_the_options() -> None:
         "--telephone-prob", "0.3", "--voice-weights", "espeak=1,flite:awb=0.5",
         "--jobs", "1", "--resume", "--real-dir", "real", "--train-phone-share", "0.5",
         "--train-words", "10", "--word-voices", "2", "--test-words", "4",
+        "--fsdd-dir", "fsdd/recordings", "--fsdd-held-out-speakers", "george",
     )  # fmt: skip
     assert changed == CorpusOptions(
         texts=(TextSource(str(Path.cwd() / "a.txt"), "read", "given by --text read=a.txt"),
@@ -337,7 +338,7 @@ def test_corpus_flags_map_onto_the_options() -> None:
         augment=AugmentOptions(speed_prob=0.1, pad_prob=0.0, telephone_prob=0.3),
         voice_weights=(("espeak", 1.0), ("flite:awb", 0.5)), jobs=1,
         resume=True, real_dir=Path("real"), train_phone_share=0.5, train_words=10, word_voices=2,
-        test_words=4,
+        test_words=4, fsdd_dir=Path("fsdd/recordings"), fsdd_held_out_speakers=("george",),
     )  # fmt: skip
 
 
@@ -472,6 +473,9 @@ def _real_folder(root: Path) -> Path:
     (root / "ljspeech" / "transcripts.tsv").write_text(
         "LJ001-0001\tPrinting, in the only sense\nLJ001-0002\tin 1863 it was modern.\n"
     )
+    for take in ("4_george_4", "4_george_5", "6_theo_9"):  # the whole FSDD: WAV at 8 kHz
+        (root / "recordings").mkdir(exist_ok=True)
+        sf.write(root / "recordings" / f"{take}.wav", np.zeros(800, dtype=np.float32), 8000)
     return root
 
 
@@ -503,13 +507,15 @@ def _band_spectra(path: Path) -> np.ndarray:
 def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
     for style, text in TEXTS.items():
         (tmp_path / f"{style}.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+    _real_folder(tmp_path / "real")
     out = tmp_path / "corpus"
     flags = [
         *(f"--text={style}={tmp_path / style}.txt" for style in TEXTS), f"--out={out}",
         "--seed=7", f"--train-hours={6 / 3600}", "--dev-sentences=1",
         "--test-sentences-per-style=1", "--style-test-sentences=2",
         "--held-out-voice-utterances=1", "--voice-weights=espeak=1", "--jobs=2",
-        f"--real-dir={_real_folder(tmp_path / 'real')}", "--train-phone-share=1",
+        f"--real-dir={tmp_path / 'real'}", f"--fsdd-dir={tmp_path / 'real' / 'recordings'}",
+        "--fsdd-held-out-speakers=theo", "--train-phone-share=1",
         "--train-words=2", "--word-voices=1", "--test-words=1",
     ]  # fmt: skip
     summary = build_corpus(_options(*flags))
@@ -573,6 +579,9 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
         "printing in the only sense", "in eighteen sixty three it was modern"
     ]  # fmt: skip
     assert [e["voice"] for e in real["real-fsdd"]] == ["real:fsdd:george", "real:fsdd:theo"]
+    # FSDD's training takes (5-49) of the speakers not held out
+    [real_take] = _manifest(out, "train-real")
+    assert (Path(real_take["audio"]).name, real_take["text"]) == ("4_george_5.wav", "four")
     assert json.loads((out / "summary.json").read_text())["seed"] == 7
 
     before = {p: p.stat().st_mtime_ns for p in (out / "audio").rglob("*.flac")}

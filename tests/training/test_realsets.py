@@ -11,7 +11,7 @@ import soundfile as sf
 
 from s2t_stream.errors import S2TError
 from s2t_stream.training.manifest import read_manifest
-from s2t_stream.training.realsets import write_real_manifests
+from s2t_stream.training.realsets import write_fsdd_training_manifest, write_real_manifests
 
 
 def _clip(path: Path) -> None:
@@ -59,3 +59,28 @@ def test_real_manifests_name_what_is_missing(tmp_path: Path) -> None:
         write_real_manifests(real, tmp_path / "out")
     with pytest.raises(S2TError, match="not a folder"):
         write_real_manifests(tmp_path / "nowhere", tmp_path / "out")
+
+
+def test_fsdd_training_manifest_has_the_training_takes_of_the_speakers_not_held_out(
+    tmp_path: Path,
+) -> None:
+    recordings = tmp_path / "recordings"
+    names = ("3_george_4", "3_george_5", "9_george_49", "1_jackson_7", "2_theo_6", "0_lucas_12")
+    for name in names:  # the whole dataset: WAV at 8 kHz
+        recordings.mkdir(exist_ok=True)
+        sf.write(recordings / f"{name}.wav", np.zeros(800, dtype=np.float32), 8000)
+    count = write_fsdd_training_manifest(recordings, tmp_path / "out", ("theo", "lucas"))
+    train = read_manifest(tmp_path / "out" / "train-real.jsonl")
+    # take 4 is in FSDD's test split (takes 0-4), theo and lucas are held out
+    assert count == 3
+    assert [(u.audio.name, u.text, u.voice, u.style) for u in train] == [
+        ("1_jackson_7.wav", "one", "real:fsdd:jackson", "digits"),
+        ("3_george_5.wav", "three", "real:fsdd:george", "digits"),
+        ("9_george_49.wav", "nine", "real:fsdd:george", "digits"),
+    ]
+    with pytest.raises(S2TError, match=r"held-out speakers among .*'george'.*got \['theodore'\]"):
+        write_fsdd_training_manifest(recordings, tmp_path / "out", ("theodore",))
+    with pytest.raises(S2TError, match="not a folder"):
+        write_fsdd_training_manifest(tmp_path / "nowhere", tmp_path / "out")
+    with pytest.raises(S2TError, match=r"no FSDD clips \(expected files like 0_george_0.wav\)"):
+        write_fsdd_training_manifest(tmp_path / "out", tmp_path / "out")

@@ -268,6 +268,9 @@ def test_training_splits_are_joined_and_a_missing_one_is_said(
     np.testing.assert_array_equal(joined.frames(7), alone.frames(1))
     splits = TrainOptions(train_splits=" train, train-phone,train").splits()
     assert splits == ("train", "train-phone")  # each once: no utterance learnt twice as often
+    # real recordings only when asked for: a default run learns from synthesised speech alone
+    assert TrainOptions().splits() == ("train", "train-phone", "train-words")
+    assert TrainOptions(train_splits="train,train-real").splits() == ("train", "train-real")
     for bad in ("train,phone", "train-phone", ""):
         with pytest.raises(ValueError, match="train_splits: expected train and any of"):
             TrainOptions(train_splits=bad)
