@@ -5,7 +5,7 @@ set (`s2t-stream eval --json` over the corpus's test splits and the real recordi
     python scripts/model_card.py [--corpus data/corpus] [--run RUN ...] [--model DIR]
                                  [--eval LAST_RUN/eval.json]
 
-`--run` names the stages' run folders after the first twelve, oldest first (a stage that starts
+`--run` names the stages' run folders after the first fifteen, oldest first (a stage that starts
 from an exported model ends its own `lineage`); the last one exported the model.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from s2t_stream.training.manifest import read_manifest
-from s2t_stream.training.realsets import FSDD_HELD_OUT_SPEAKERS
+from s2t_stream.training.realsets import FSDD_HELD_OUT_SPEAKERS, REAL_TRAIN_SPLIT
 from s2t_stream.training.texts import TEXT_SOURCES
 from s2t_stream.training.train import lineage
 from s2t_stream.training.voices import HELD_OUT_VOICES, RESERVED_VOICES, VOICE_LICENCES
@@ -42,12 +42,19 @@ FIRST_STAGES = (
     (3580, 60.0, 0.0005, 200, 10000, 0.3, 1.0, "on", "auto"),
     (5134, 100.0, 0.0003, 200, 10000, 0.3, 1.0, "on", "auto"),
     (3708, 95.0, 0.0003, 200, 10000, 0.3, 1.0, "on", "auto"),
+    # stages 13-15 on the 14 h corpus, the last one bundled until the real digits
+    (4708, 60.0, 0.0003, 200, 10000, 0.3, 1.0, "on", "auto"),
+    (2653, 35.0, 0.0003, 200, 10000, 0.3, 1.0, "on", "auto"),
+    (6221, 75.0, 0.00015, 200, 10000, 0.3, 1.0, "on", "auto"),
 )
-"""Stages 1-12 (their run folders are gone; `lineage` stops at the model they exported)."""
+"""Stages 1-15 (their run folders are gone; `lineage` stops at the model they exported)."""
 
 STAGE_NOTES = {
     13: "trained on a rebuild of the corpus below made where the Kokoro voices were not "
     "installed: the same sources, seed and settings, the Kokoro share spoken by the other engines",
+    16: "learnt from `train`, `train-words` and `train-real` (below), on a rebuild of the corpus "
+    "with the Kokoro voices installed again (the same command: about half of the utterances "
+    "were made again, their voices drawn anew; stages 10-15 trained on the earlier build)",
 }
 """Stages whose data differed from what their records say, by stage number."""
 
@@ -67,7 +74,8 @@ SETS = {
     "(`corpus --fsdd-dir`) only",
     "test-phone": "(e) the test utterances through an 8 kHz mu-law telephone channel",
     "test-noisy": "(e) the test utterances in noise or babble at 5-20 dB SNR",
-    "test-words": "(f) frequent words spoken alone (none trained alone), held-out voices",
+    "test-words": "(f) frequent words spoken alone by held-out voices (none of them is a word "
+    "of train-words)",
 }
 TARGETS = (  # set, beams, WER at most, or None and a ratio to another set
     ("test-style", 5, 0.10, None),
@@ -177,7 +185,7 @@ def model_section(
     ]
     steps = sum(s[0] for s in FIRST_STAGES) + sum(st["steps"] for st in later)
     minutes = sum(s[1] for s in FIRST_STAGES) + sum(st["minutes"] for st in later)
-    notes = [f"Stage {i} {note}." for i, note in STAGE_NOTES.items() if i <= len(rows)]
+    notes = [f"Stage {i} {note}.\n" for i, note in STAGE_NOTES.items() if i <= len(rows)]
     return [
         "## Model",
         "",
@@ -204,23 +212,43 @@ def model_section(
         "(`auto` precision: bf16 autocast where the hardware has it, as this CPU has.)",
         "",
         *notes,
-        *([""] if notes else []),
     ]
 
 
-def _phone_copies(corpus: dict[str, Any], splits: str) -> list[str]:
-    """The train-phone split's line, where the corpus has one and the last stage learnt from it
-    (`splits`: its --train-splits)."""
-    count = corpus["utterances"].get("train-phone", 0)
-    if not count or "train-phone" not in splits.split(","):
-        return []
-    return [
-        f"train-phone: {count} of those utterances again ({corpus['hours']['train-phone']:.1f} h, "
-        f"{100 * corpus['options'].get('train_phone_share', 0):.0f} % of those not through a "
-        "telephone line already), at 8 kHz: most as an 8 kHz recording keeps them (the whole "
-        "0-4 kHz band; 16-bit, mu-law or A-law), the rest through the 300-3400 Hz line.",
-        "",
-    ]
+def _extra_splits(corpus: dict[str, Any], folder: Path, splits: str) -> list[str]:
+    """A line for each training split beyond `train` that the last stage learnt from (`splits`:
+    its --train-splits): train-phone, train-words, train-real."""
+    chosen = splits.split(",")
+    options, hours = corpus["options"], corpus["hours"]
+    lines = []
+    if "train-phone" in chosen and corpus["utterances"].get("train-phone", 0):
+        lines.append(
+            f"train-phone: {corpus['utterances']['train-phone']} of those utterances again "
+            f"({hours['train-phone']:.1f} h, {100 * options.get('train_phone_share', 0):.0f} % "
+            "of those not through a telephone line already), at 8 kHz: most as an 8 kHz "
+            "recording keeps them (the whole 0-4 kHz band; 16-bit, mu-law or A-law), the rest "
+            "through the 300-3400 Hz line."
+        )
+    if "train-words" in chosen and corpus["utterances"].get("train-words", 0):
+        lines.append(
+            f"train-words: {corpus['utterances']['train-words']} utterances "
+            f"({hours['train-words']:.1f} h) of one word each: the {options['train_words']} most "
+            f"frequent words of the training sentences and the ten digits, each said alone by "
+            f"{options['word_voices']} training voices (augmented as above)."
+        )
+    real = folder / f"{REAL_TRAIN_SPLIT}.jsonl"
+    if REAL_TRAIN_SPLIT in chosen and real.is_file():
+        takes = read_manifest(real)
+        speakers = sorted({u.voice.removeprefix("real:fsdd:") for u in takes})
+        lines.append(
+            f"{REAL_TRAIN_SPLIT}: {len(takes)} recordings of real people, the Free Spoken Digit "
+            f"Dataset's training takes (5-49) of the speakers {', '.join(speakers)} (8 kHz, "
+            'single digits; CC BY-SA 4.0: share-alike, credit "Free Spoken Digit Dataset, '
+            'Zohar Jackson and contributors"). Its speakers '
+            f"{', '.join(FSDD_HELD_OUT_SPEAKERS)} are left out, so that `real-fsdd` keeps "
+            "speakers no stage heard."
+        )
+    return [line for text in lines for line in (text, "")]
 
 
 def data_section(corpus: dict[str, Any], folder: Path, splits: str) -> list[str]:
@@ -240,7 +268,7 @@ def data_section(corpus: dict[str, Any], folder: Path, splits: str) -> list[str]
         "music-like tones, babble, 8 kHz telephone band with mu-law/A-law coding, level changes "
         "and clipping).",
         "",
-        *_phone_copies(corpus, splits),
+        *_extra_splits(corpus, folder, splits),
         "| text | style | training utterances of the style | licence and credit |",
         "| --- | --- | --- | --- |",
         *(
@@ -350,20 +378,27 @@ def main() -> None:
     report: dict[str, Any] = json.loads((args.eval or last / "eval.json").read_text())
     config: dict[str, Any] = json.loads((args.model / "config.json").read_text())
     sets = results_by_set(report)
+    splits = export["options"].get("train_splits", "train")
+    speech = (
+        "**synthesised speech** (seven speech synthesisers, seven text styles) and a quarter of "
+        "an hour of real people saying digits (`train-real`, below)"
+        if REAL_TRAIN_SPLIT in splits.split(",")
+        else "**synthesised speech only** (seven speech synthesisers, seven text styles)"
+    )
     lines = [
         "# s2t-demo-en",
         "",
-        "A small English Speech2Text model (fairseq S2T architecture, Hugging Face",
-        "`speech_to_text` layout) trained by s2t-stream on **synthesised speech only** (seven",
-        "speech synthesisers, seven text styles) and measured on sentences, voices and real",
-        "recordings outside its training data (where its earlier stages saw a set's text or voice,",
-        "the set says so). It is the default model of every `s2t-stream` command,",
+        "A small English Speech2Text model (fairseq S2T architecture, Hugging Face "
+        f"`speech_to_text` layout) trained by s2t-stream on {speech}, and measured on "
+        "sentences, voices and real recordings outside its training data (where its earlier "
+        "stages saw a set's text or voice, the set says so). It is the default model of every "
+        "`s2t-stream` command,",
         "so that a fresh install transcribes something; for real use pass a published checkpoint",
         "(`--model facebook/s2t-small-librispeech-asr`).",
         "",
         *targets_section(sets),
         *model_section(config, export, args.run, args.model),
-        *data_section(corpus, args.corpus, export["options"].get("train_splits", "train")),
+        *data_section(corpus, args.corpus, splits),
         *wer_section(sets),
         *REPRODUCE,
     ]
