@@ -42,6 +42,7 @@ class TrainOptions:
     ctc_weight: float = 0.3  # auxiliary CTC loss on the encoder: learns alignment much sooner
     guided_attention: float = 0.0  # weight of the diagonal prior on the decoder's cross-attention
     spec_augment: bool = True
+    band_mask: bool = False  # zero the empty band of 8 kHz audio, as inference does
     eval_every: int = 250
     save_every: int = 250
     keep_checkpoints: int = 5
@@ -155,6 +156,9 @@ HELP = {
     "ctc_weight": "weight of the auxiliary CTC loss on the encoder (0: off)",
     "guided_attention": "weight of the diagonal prior on the cross-attention (0: off)",
     "spec_augment": "SpecAugment time and frequency masks (true/false)",
+    "band_mask": "zero the empty band of audio from a lower rate in the training and dev "
+    "features, as inference does by default (true/false; cached apart from the unmasked "
+    "features)",
     "eval_every": "dev WER (greedy) every this many steps",
     "save_every": "checkpoint every this many steps",
     "keep_checkpoints": "step checkpoints kept besides the last",

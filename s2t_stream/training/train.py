@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +79,17 @@ class Split:
         )
 
 
-def _features_of(path: str) -> np.ndarray:
-    return extract_features(load_audio(path)).astype(np.float16)
+def _features_of(path: str, band_mask: bool = False) -> np.ndarray:
+    return extract_features(load_audio(path), band_mask=band_mask).astype(np.float16)
 
 
-def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
-    """Read `{name}.jsonl` and its audio; features are cached in `{name}.features.npz`."""
+def load_split(corpus: Path, name: str, jobs: int = 2, *, band_mask: bool = False) -> Split:
+    """Read `{name}.jsonl` and its audio; features are cached in `{name}.features.npz`, or with
+    `band_mask` (the empty band of audio from a lower rate zeroed, `features.mask_empty_band`:
+    Li et al. 2012's mixed-bandwidth training) in `{name}.features-band.npz`."""
     manifest = corpus / f"{name}.jsonl"
     entries = read_manifest(manifest)
-    cache = corpus / f"{name}.features.npz"
+    cache = corpus / f"{name}.features{'-band' if band_mask else ''}.npz"
     if cache.is_file() and cache.stat().st_mtime >= manifest.stat().st_mtime:
         data = np.load(cache)
         features, offsets = data["features"], data["offsets"]
@@ -94,7 +97,7 @@ def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
         start = time.monotonic()
         paths = [str(e.audio) for e in entries]
         with ProcessPoolExecutor(jobs) as pool:
-            arrays = list(pool.map(_features_of, paths, chunksize=64))
+            arrays = list(pool.map(partial(_features_of, band_mask=band_mask), paths, chunksize=64))
         offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])])
         features = np.concatenate(arrays)
         np.savez(cache, features=features, offsets=offsets)
@@ -115,14 +118,14 @@ def load_split(corpus: Path, name: str, jobs: int = 2) -> Split:
     )
 
 
-def load_training(corpus: Path, names: Sequence[str]) -> Split:
+def load_training(corpus: Path, names: Sequence[str], *, band_mask: bool = False) -> Split:
     """The training splits `names` of `corpus` as one split; one other than `train` that the
     corpus lacks (made before it existed, or with `--train-phone-share 0` or `--train-words 0`)
-    is skipped with a warning."""
+    is skipped with a warning. `band_mask`: as `load_split`."""
     found = [n for n in names if n == "train" or (corpus / f"{n}.jsonl").is_file()]
     for name in sorted(set(names) - set(found)):
         log.warning("%s has no %s.jsonl: training without it", corpus, name)
-    return Split.concat([load_split(corpus, name) for name in found])
+    return Split.concat([load_split(corpus, name, band_mask=band_mask) for name in found])
 
 
 def batches(lengths: np.ndarray, max_frames: int, rng: random.Random) -> list[list[int]]:
@@ -307,8 +310,8 @@ class Trainer:
         corpus = Path(options.corpus)
         if options.targets == "captions":  # before minutes of feature extraction
             require_captions(corpus / "train.jsonl")
-        self.train = load_training(corpus, options.splits())
-        self.dev = load_split(corpus, "dev")
+        self.train = load_training(corpus, options.splits(), band_mask=options.band_mask)
+        self.dev = load_split(corpus, "dev", band_mask=options.band_mask)
         self.languages = options.languages()
         untranslated = [
             lang for lang in self.languages if not any(t.get(lang) for t in self.train.translations)

@@ -251,6 +251,27 @@ def test_load_split_reads_the_manifest_and_caches_features(corpus: Path) -> None
     np.testing.assert_array_equal(load_split(corpus, "dev").features, dev.features)
 
 
+def test_band_mask_zeroes_the_empty_band_of_8khz_audio_only(tmp_path: Path) -> None:
+    """`--band-mask true`: an 8 kHz recording's features lose the rounding noise above 4 kHz
+    (zeros, as inference writes), a 16 kHz one's stay as they were; each kind has its cache."""
+    rng = np.random.default_rng(1)
+    (tmp_path / "audio").mkdir()
+    rows = []
+    for name, rate in (("narrow", 8000), ("wide", 16000)):
+        sf.write(tmp_path / f"audio/{name}.wav", 0.1 * rng.standard_normal(rate), rate)
+        rows.append(json.dumps({"audio": f"audio/{name}.wav", "text": name, "voice": "v"}))
+    (tmp_path / "dev.jsonl").write_text("\n".join(rows) + "\n")
+    plain = load_split(tmp_path, "dev")
+    masked = load_split(tmp_path, "dev", band_mask=True)
+    assert (tmp_path / "dev.features.npz").is_file()
+    assert (tmp_path / "dev.features-band.npz").is_file()
+    top = slice(70, 80)  # mel bins far above 4 kHz (80 bins up to 8 kHz)
+    assert np.abs(plain.frames(0)[:, top]).max() > 0.1
+    assert not masked.frames(0)[:, top].any()
+    np.testing.assert_array_equal(masked.frames(0)[:, :40], plain.frames(0)[:, :40])
+    np.testing.assert_array_equal(masked.frames(1), plain.frames(1))
+
+
 def test_training_splits_are_joined_and_a_missing_one_is_said(
     corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
