@@ -232,9 +232,11 @@ def _extra_splits(corpus: dict[str, Any], folder: Path, splits: str) -> list[str
     if "train-words" in chosen and corpus["utterances"].get("train-words", 0):
         lines.append(
             f"train-words: {corpus['utterances']['train-words']} utterances "
-            f"({hours['train-words']:.1f} h) of one word each: the {options['train_words']} most "
-            f"frequent words of the training sentences and the ten digits, each said alone by "
-            f"{options['word_voices']} training voices (augmented as above)."
+            f"({hours['train-words']:.1f} h) of one word each: the "
+            f"{options['train_words'] + options['test_words']} most frequent words of the "
+            f"training sentences but the {options['test_words']} of test-words, and the ten "
+            f"digits, each said alone by {options['word_voices']} training voices (augmented as "
+            "above)."
         )
     real = folder / f"{REAL_TRAIN_SPLIT}.jsonl"
     if REAL_TRAIN_SPLIT in chosen and real.is_file():
