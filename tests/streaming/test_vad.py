@@ -82,3 +82,20 @@ def test_streams_labelled_together_get_their_own_labels(waves: list[np.ndarray])
             mine += detector.labels()
     assert labels == alone
     assert any(any(x) for x in labels) and not all(all(x) for x in labels)
+
+
+def onset(wave: np.ndarray, seconds: float = 0.3, peak_dbfs: float = -30.0) -> np.ndarray:
+    """The first `seconds` of `wave` from where its speech starts (the first 10 ms frame at a
+    tenth of the loudest one's RMS), scaled to a quiet peak: a trimmed recording of a word."""
+    frames = wave[: len(wave) // 160 * 160].reshape(-1, 160)
+    rms = np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1))
+    start = int(np.argmax(rms > 0.1 * rms.max())) * 160
+    clip = wave[start : start + round(seconds * RATE)]
+    return (clip / np.abs(clip).max() * 10 ** (peak_dbfs / 20)).astype(np.float32)
+
+
+def test_silero_hears_speech_that_starts_with_the_recording(waves: list[np.ndarray]) -> None:
+    """From the network's zero state, most of these onsets were missed (2 and 3 frames of 9 for
+    two samples; trimmed real digits likewise); after the lead-in, every one is mostly speech."""
+    for wave in waves:
+        assert speech_fraction("silero", onset(wave)) > 0.5
