@@ -370,10 +370,13 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
-    parser.add_argument("--run", type=Path, nargs="+", default=[Path("runs/demo")])
+    parser.add_argument(
+        "--run", type=Path, nargs="+", action="extend", help="repeatable (default: runs/demo)"
+    )
     parser.add_argument("--model", type=Path, default=Path("assets/models/s2t-demo-en"))
     parser.add_argument("--eval", type=Path, default=None, help="default: LAST_RUN/eval.json")
     args = parser.parse_args()
+    args.run = args.run or [Path("runs/demo")]
     last = args.run[-1]
     corpus: dict[str, Any] = json.loads((args.corpus / "summary.json").read_text())
     export: dict[str, Any] = json.loads((last / "export.json").read_text())
