@@ -55,6 +55,7 @@ STAGE_NOTES = {
     16: "learnt from `train`, `train-words` and `train-real` (below), on a rebuild of the corpus "
     "with the Kokoro voices installed again (the same command: about half of the utterances "
     "were made again, their voices drawn anew; stages 10-15 trained on the earlier build)",
+    17: "learnt from the same splits of the same build as stage 16",
 }
 """Stages whose data differed from what their records say, by stage number."""
 
