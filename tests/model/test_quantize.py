@@ -107,9 +107,23 @@ def test_greedy_and_beam_transcripts_are_close_to_the_float_models(
 def test_a_streaming_session_through_the_engine_works_quantised(
     waves: list[np.ndarray],
 ) -> None:
-    int8 = load_bundle(BUNDLED_MODEL, INT8)
-    engine = Engine(int8)
+    """The same two-sentence session, streamed by the float and the int8 model: int8 gives
+    (nearly) the float finals, and no worse WER (the model's own accuracy is tested apart)."""
     audio = np.concatenate([waves[0], np.zeros(16000, np.float32), waves[2]])
+    finals = {
+        name: _streamed_finals(load_bundle(BUNDLED_MODEL, options), audio)
+        for name, options in (("float", LoadOptions()), ("int8", INT8))
+    }
+    assert len(finals["int8"]) == 2
+    assert corpus_wer(finals["float"], finals["int8"]) <= 0.1
+    references = [sample_texts()[0], sample_texts()[2]]
+    assert corpus_wer(references, finals["int8"]) <= corpus_wer(references, finals["float"]) + 0.05
+    assert corpus_wer(references, finals["int8"]) <= 0.25
+
+
+def _streamed_finals(bundle: Bundle, audio: np.ndarray) -> list[str]:
+    """Stream `audio` (16 kHz) through an engine in 0.1 s chunks; the finals' texts."""
+    engine = Engine(bundle)
     live = engine.open()
     events = []
     for i in range(0, len(audio), 1600):
@@ -120,7 +134,4 @@ def test_a_streaming_session_through_the_engine_works_quantised(
     engine.step([live])
     assert live.complete
     events += live.events()
-    finals = [e.text for e in events if isinstance(e, Final)]
-    assert len(finals) == 2
-    references = [sample_texts()[0], sample_texts()[2]]
-    assert corpus_wer(references, finals) <= 0.15
+    return [e.text for e in events if isinstance(e, Final)]
