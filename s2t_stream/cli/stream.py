@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -347,14 +348,14 @@ def _caption_inputs(
     notes = HealthNotes(captions)
     started = time.monotonic()
     try:
-        with ending_on_signals():
-            while args.seconds is None or time.monotonic() - started < args.seconds:
+        with stop_on_signals() as stop:
+            while not stop.requested and (
+                args.seconds is None or time.monotonic() - started < args.seconds
+            ):
                 time.sleep(0.05)
                 emit(captions, driver.push({label: c.read() for label, c in captures.items()}))
                 lag_s = max(c.backlog_s() for c in captures.values())
                 notes.update(lag_s, sum(c.dropped_s() for c in captures.values()))
-    except KeyboardInterrupt:
-        pass
     except DeviceLost as lost:
         print(f"s2t-stream: {lost}; keeping what was transcribed", file=sys.stderr)
     finally:
@@ -366,19 +367,29 @@ def _caption_inputs(
     return 0
 
 
+@dataclass
+class StopRequest:
+    """Set by `stop_on_signals`' handler: the loop ends at its next check."""
+
+    requested: bool = False
+
+
 @contextlib.contextmanager
-def ending_on_signals() -> Iterator[None]:
-    """Within the block, SIGINT (Ctrl-C) and SIGTERM (`kill`, a supervisor stopping it) raise
-    KeyboardInterrupt, so that live captioning ends with its last final; the handlers before
-    are restored after. Set explicitly because a program started in the background by a
-    non-interactive shell inherits SIGINT ignored, and Python then never raises it."""
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Within the block, SIGINT (Ctrl-C) and SIGTERM (`kill`, a supervisor stopping it) set
+    the returned request instead of raising, so that the capture loop ends between two pushes
+    (an exception raised inside one would lose the audio read and could leave the engine mid
+    update) and live captioning ends with its last final; the handlers before are restored
+    after. Set explicitly because a program started in the background by a non-interactive
+    shell inherits SIGINT ignored."""
+    stop = StopRequest()
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+    def request(signum: int, frame: FrameType | None) -> None:
+        stop.requested = True
 
-    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
