@@ -108,7 +108,7 @@ def test_a_streaming_session_through_the_engine_works_quantised(
     waves: list[np.ndarray],
 ) -> None:
     """The same two-sentence session, streamed by the float and the int8 model: int8 gives
-    (nearly) the float finals, and no worse WER (the model's own accuracy is tested apart)."""
+    (nearly) the float finals, no worse WER, and at most one error in the 12 words."""
     audio = np.concatenate([waves[0], np.zeros(16000, np.float32), waves[2]])
     finals = {
         name: _streamed_finals(load_bundle(BUNDLED_MODEL, options), audio)
@@ -118,7 +118,7 @@ def test_a_streaming_session_through_the_engine_works_quantised(
     assert corpus_wer(finals["float"], finals["int8"]) <= 0.1
     references = [sample_texts()[0], sample_texts()[2]]
     assert corpus_wer(references, finals["int8"]) <= corpus_wer(references, finals["float"]) + 0.05
-    assert corpus_wer(references, finals["int8"]) <= 0.25
+    assert corpus_wer(references, finals["int8"]) <= 0.15
 
 
 def _streamed_finals(bundle: Bundle, audio: np.ndarray) -> list[str]:
