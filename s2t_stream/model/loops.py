@@ -98,14 +98,32 @@ def cut_echo(tokens: Sequence[int], frames: Sequence[int], *, max_period: int = 
     same sound ("…walk in the park in the park" from audio that ends in "park"): an n-gram
     (`ECHO_TOKENS` ≤ n ≤ `max_period` tokens) followed at once by a copy of itself whose
     attended frames (`frames[i]` for token i) reach no later than the first copy's. Said twice,
-    the words would take twice the time: a real repeat ("bye bye") attends later frames."""
+    the words would take twice the time: a real repeat ("bye bye") attends later frames. The
+    copy may be cut short by the end of the hypothesis ("…in the park in the par") if it holds
+    more than half of the n-gram and at least half of its tokens attend the sound of the part
+    they copy (no later than that part's last frame): the end of the audio draws the attention
+    of the others."""
     for start in range(ECHO_TOKENS, len(tokens)):
-        longest = min(max_period, start, len(tokens) - start)
-        for n in range(ECHO_TOKENS, longest + 1):
-            first, second = slice(start - n, start), slice(start, start + n)
-            if tokens[first] == tokens[second] and max(frames[second]) <= max(frames[first]):
+        for n in range(ECHO_TOKENS, min(max_period, start) + 1):
+            if _echoes(tokens, frames, start, n):
                 return start
     return len(tokens)
+
+
+def _echoes(tokens: Sequence[int], frames: Sequence[int], start: int, n: int) -> bool:
+    """Whether `tokens[start:]` begins with an echo of the n tokens before `start` (`cut_echo`)."""
+    size = min(n, len(tokens) - start)  # less than n: a copy that runs to the end
+    if size < ECHO_TOKENS or 2 * size <= n:
+        return False
+    copied, copy = range(start - n, start - n + size), range(start, start + size)
+    if any(tokens[i] != tokens[j] for i, j in zip(copied, copy, strict=True)):
+        return False
+    if max(frames[j] for j in copy) > max(frames[start - n : start]):
+        return False
+    if size == n:
+        return True
+    heard_end = max(frames[i] for i in copied)
+    return 2 * sum(frames[j] <= heard_end for j in copy) >= size
 
 
 def heard(tokens: Sequence[int], frames: Sequence[int], encoder_frames: int) -> int:

@@ -20,6 +20,32 @@ def test_a_copy_said_later_in_the_audio_is_kept() -> None:
     assert cut_echo(ECHO, later) == len(ECHO)
 
 
+def test_a_copy_cut_short_by_the_end_is_an_echo_too() -> None:
+    """ "… walk in the park in the par": the second copy stops where the hypothesis does."""
+    cut_short = [*WALK, 19, 20, 21, 22]
+    assert cut_echo(cut_short, ECHO_FRAMES[:-1]) == len(WALK)
+
+
+def test_a_cut_short_copy_said_later_is_kept() -> None:
+    cut_short = [*WALK, 19, 20, 21, 22]
+    later = [*ECHO_FRAMES[: len(WALK)], 80, 83, 84, 88]
+    assert cut_echo(cut_short, later) == len(cut_short)
+
+
+def test_a_cut_short_copy_heard_after_the_part_it_copies_is_kept() -> None:
+    """ "…restaurants in berkeley … restaurant": the ending matches the start of the words
+    before it and attends no later than their last frame, but none of it attends their sound."""
+    tokens = [1, 2, 3, 1, 2]
+    assert cut_echo(tokens, [10, 11, 30, 20, 21]) == len(tokens)
+    assert cut_echo(tokens, [10, 11, 30, 10, 21]) == 3  # half of it reads the sound again
+
+
+def test_an_ending_that_only_starts_like_the_words_before_it_is_kept() -> None:
+    """One token in common is a word said again, not an echo ("… the park the")."""
+    ending = [*WALK, 20]
+    assert cut_echo(ending, [*ECHO_FRAMES[: len(WALK)], 75]) == len(ending)
+
+
 def test_a_single_token_said_twice_is_not_an_echo() -> None:
     assert cut_echo([5, 7, 7], [10, 12, 12]) == 3
 
