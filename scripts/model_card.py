@@ -54,8 +54,12 @@ STAGE_NOTES = {
     "installed: the same sources, seed and settings, the Kokoro share spoken by the other engines",
     16: "learnt from `train`, `train-words` and `train-real` (below), on a rebuild of the corpus "
     "with the Kokoro voices installed again (the same command: about half of the utterances "
-    "were made again, their voices drawn anew; stages 10-15 trained on the earlier build)",
+    "were made again, their voices drawn anew; stages 10-15 trained on the earlier build), "
+    "when `train` held 14 h",
     17: "learnt from the same splits of the same build as stage 16",
+    18: "learnt from the same splits after `corpus --train-hours 20 --resume` grew `train` to "
+    "the 20 h below: 5,814 utterances of new sentences added, those made before and every "
+    "evaluation split unchanged",
 }
 """Stages whose data differed from what their records say, by stage number."""
 

@@ -107,18 +107,22 @@ def test_greedy_and_beam_transcripts_are_close_to_the_float_models(
 def test_a_streaming_session_through_the_engine_works_quantised(
     waves: list[np.ndarray],
 ) -> None:
-    """The same two-sentence session, streamed by the float and the int8 model: int8 gives
-    (nearly) the float finals, no worse WER, and at most one error in the 12 words."""
-    audio = np.concatenate([waves[0], np.zeros(16000, np.float32), waves[2]])
+    """The five bundled samples in one session, a second of silence after each, streamed by the
+    float and the int8 model: int8 gives (nearly) the float finals, no worse WER, and at most
+    20 % WER against the references, the bound of the server's int8 test on the same samples
+    (measured: stage 18 9.1 % float and int8, 4 errors in 44 words; stage 17 11.4 %; streaming
+    is greedy, which misses words of these samples that beam 5 gets)."""
+    pause = np.zeros(16000, np.float32)
+    audio = np.concatenate([part for wave in waves for part in (wave, pause)])
     finals = {
         name: _streamed_finals(load_bundle(BUNDLED_MODEL, options), audio)
         for name, options in (("float", LoadOptions()), ("int8", INT8))
     }
-    assert len(finals["int8"]) == 2
+    assert len(finals["int8"]) == len(waves)
     assert corpus_wer(finals["float"], finals["int8"]) <= 0.1
-    references = [sample_texts()[0], sample_texts()[2]]
+    references = sample_texts()
     assert corpus_wer(references, finals["int8"]) <= corpus_wer(references, finals["float"]) + 0.05
-    assert corpus_wer(references, finals["int8"]) <= 0.15
+    assert corpus_wer(references, finals["int8"]) <= 0.2
 
 
 def _streamed_finals(bundle: Bundle, audio: np.ndarray) -> list[str]:
