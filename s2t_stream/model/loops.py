@@ -100,9 +100,9 @@ def cut_echo(tokens: Sequence[int], frames: Sequence[int], *, max_period: int = 
     attended frames (`frames[i]` for token i) reach no later than the first copy's. Said twice,
     the words would take twice the time: a real repeat ("bye bye") attends later frames. The
     copy may be cut short by the end of the hypothesis ("…in the park in the par") if it holds
-    more than half of the n-gram and at least half of its tokens attend the sound of the part
-    they copy (no later than that part's last frame): the end of the audio draws the attention
-    of the others."""
+    more than half of the n-gram's tokens and, beside the rule above, at least half of its
+    tokens attend the sound of the part they copy (no later than the latest frame that part
+    attends): the end of the audio draws the attention of the others."""
     for start in range(ECHO_TOKENS, len(tokens)):
         for n in range(ECHO_TOKENS, min(max_period, start) + 1):
             if _echoes(tokens, frames, start, n):
@@ -113,7 +113,7 @@ def cut_echo(tokens: Sequence[int], frames: Sequence[int], *, max_period: int = 
 def _echoes(tokens: Sequence[int], frames: Sequence[int], start: int, n: int) -> bool:
     """Whether `tokens[start:]` begins with an echo of the n tokens before `start` (`cut_echo`)."""
     size = min(n, len(tokens) - start)  # less than n: a copy that runs to the end
-    if size < ECHO_TOKENS or 2 * size <= n:
+    if 2 * size <= n:  # so size >= ECHO_TOKENS too, as n >= ECHO_TOKENS
         return False
     copied, copy = range(start - n, start - n + size), range(start, start + size)
     if any(tokens[i] != tokens[j] for i, j in zip(copied, copy, strict=True)):

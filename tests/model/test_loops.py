@@ -41,9 +41,17 @@ def test_a_cut_short_copy_heard_after_the_part_it_copies_is_kept() -> None:
 
 
 def test_an_ending_that_only_starts_like_the_words_before_it_is_kept() -> None:
-    """One token in common is a word said again, not an echo ("… the park the")."""
+    """One token in common is a word said again, not an echo ("… the park the"), even
+    attending the sound of the first one."""
     ending = [*WALK, 20]
-    assert cut_echo(ending, [*ECHO_FRAMES[: len(WALK)], 75]) == len(ending)
+    assert cut_echo(ending, [*ECHO_FRAMES[: len(WALK)], 65]) == len(ending)
+
+
+def test_a_cut_short_copy_of_half_the_words_or_less_is_kept() -> None:
+    """Two tokens of five, or of four, read from the same sound: too little to call an echo."""
+    assert cut_echo([1, 2, 3, 4, 5, 1, 2], [10, 11, 12, 13, 14, 10, 11]) == 7
+    assert cut_echo([1, 2, 3, 4, 1, 2], [10, 11, 12, 13, 10, 11]) == 6
+    assert cut_echo([1, 2, 3, 1, 2], [10, 11, 12, 10, 11]) == 3  # two of three: an echo
 
 
 def test_a_single_token_said_twice_is_not_an_echo() -> None:
