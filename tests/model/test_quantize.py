@@ -112,8 +112,9 @@ def test_a_streaming_session_through_the_engine_works_quantised(
     float and the int8 model: int8 gives (nearly) the float finals, no worse WER, and at most
     20 % WER against the references, the bound of the server's int8 test on the same samples.
     Measured: stage 18 9.1 % float and int8 (4 errors in 44 words), stage 17 11.4 %. This test
-    streamed samples 1 and 3 alone before, held to one error in their 12 words; stage 18 makes
-    two there ("park" for "par", "cost" for "course"; stage 17 one), hence the whole set.
+    streamed samples 1 and 3 alone before, held to one error in their 12 words; stage 18's int8
+    model makes two there ("power" for "par", "cost" for "course"; stage 17's at most one),
+    hence the whole set.
     Streaming is greedy, which misses words of these samples that beam 5 gets."""
     pause = np.zeros(16000, np.float32)
     audio = np.concatenate([part for wave in waves for part in (wave, pause)])
