@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import socket
 import threading
 import time
 import urllib.error
@@ -341,3 +343,19 @@ def assert_same_stream(got: list[Final], want: list[Final]) -> None:
     from s2t_stream.training.wer import word_errors
 
     assert word_errors(texts[:1], texts[1:]).wer <= 0.25, texts
+
+
+def unclaimed_port() -> int:
+    """A free port below the kernel's ephemeral range. Binds to port 0 (every other test's
+    server) and outgoing connections are given ports from that range only, so no test running
+    beside this one can take the port before its server binds it, or between two runs of it."""
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    first_ephemeral = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
+    for port in random.sample(range(10_000, first_ephemeral), 100):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in 10000-{first_ephemeral - 1} after 100 tries")

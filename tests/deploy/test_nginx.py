@@ -33,7 +33,7 @@ import soundfile as sf
 from websockets.sync.client import connect
 
 from s2t_stream.model.audio import to_pcm16
-from tests.helpers import BUNDLED_MODEL, assert_same_stream
+from tests.helpers import BUNDLED_MODEL, assert_same_stream, unclaimed_port
 from tests.server.test_drain import MuteClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,12 +47,6 @@ if NGINX is None:
     )
 
 pytestmark = [pytest.mark.network, pytest.mark.model, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def templated(conf: str, replicas: list[str], port: int, scratch: Path) -> str:
@@ -136,7 +130,7 @@ class Replica:
 def nginx_in_front(replicas: list[Replica], scratch: Path) -> Iterator[int]:
     """nginx with deploy's config in front of `replicas`; yields its port."""
     assert NGINX is not None
-    port = free_port()
+    port = unclaimed_port()  # nginx binds it only later
     conf = scratch / "nginx.conf"
     addresses = [f"127.0.0.1:{replica.port}" for replica in replicas]
     conf.write_text(templated(CONF.read_text(), addresses, port, scratch))

@@ -9,7 +9,6 @@ import asyncio
 import importlib.util
 import json
 import shutil
-import socket
 import threading
 import time
 import urllib.request
@@ -34,7 +33,7 @@ from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.server import web
 from s2t_stream.server.options import Limits
 from s2t_stream.streaming.events import Final, Word
-from tests.helpers import needs_apertium, running
+from tests.helpers import needs_apertium, running, unclaimed_port
 
 # --- what is served -----------------------------------------------------------------------------
 
@@ -494,33 +493,37 @@ def test_translations_are_shown_under_their_finals(
 
 @contextmanager
 def serving(bundle: Bundle, port: int) -> Iterator[None]:
-    """A server on `port` (so that a restarted one is found at the same address)."""
+    """A server on `port` (so that a restarted one is found at the same address); a failure to
+    start (such as the port taken) is raised here, not left in the server's thread."""
     from s2t_stream.server.app import StreamingServer
     from s2t_stream.streaming.stream import StreamOptions
 
     loop = asyncio.new_event_loop()
     up, stop = threading.Event(), asyncio.Event()
+    failed: list[Exception] = []
 
     async def main() -> None:
-        async with StreamingServer(bundle, StreamOptions(), Limits()).running("127.0.0.1", port):
+        try:
+            async with StreamingServer(bundle, StreamOptions(), Limits()).running(
+                "127.0.0.1", port
+            ):
+                up.set()
+                await stop.wait()
+        except Exception as error:  # raised in the test's thread below
+            failed.append(error)
             up.set()
-            await stop.wait()
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()
     assert up.wait(30), "server did not start"
     try:
+        if failed:
+            raise failed[0]
         yield
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(60)
         loop.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return cast(int, probe.getsockname()[1])
 
 
 @pytest.mark.network
@@ -529,7 +532,7 @@ def free_port() -> int:
 def test_the_page_reconnects_and_keeps_the_transcript(
     bundle: Bundle, spoken: Path, transcript: str
 ) -> None:
-    port = free_port()
+    port = unclaimed_port()
     with browser(spoken) as driver:
         with serving(bundle, port):
             driver.get(f"http://127.0.0.1:{port}/?autostart=1")
