@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -185,9 +186,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     duration = len(stream.audio) / stream.sample_rate
     log.info("stream: %.1f min, %d sentences", duration / 60, len(stream.references))
-    # offline = each sentence's stretch as one utterance, by the reference's exact search
+    # offline = each sentence's stretch as one utterance (up to the model's input limit), by
+    # the reference's exact search
     whole = TranscribeOptions(
-        vad=False, loop_guard=False, band_mask=False, batch_size=1, tgt_lang=lang
+        vad=False,
+        max_segment_s=math.inf,
+        loop_guard=False,
+        band_mask=False,
+        batch_size=1,
+        tgt_lang=lang,
     )
     greedy = Transcriber(bundle, replace(whole, decoding=DecodingOptions(num_beams=1)))
     offline = transcribe_offline(greedy, stream.heard())

@@ -136,8 +136,9 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-vad",
         action="store_true",
-        help="decode each recording as one utterance (as the reference does), cut only at the "
-        "model's input limit; default: only the speech the streaming engine's VAD finds",
+        help="decode all the audio, cut only at pauses into pieces of at most --max-segment "
+        "(a recording no longer is one utterance, as the reference decodes it); default: only "
+        "the speech the streaming engine's VAD finds",
     )
     add_vad_argument(group)
     group.add_argument(

@@ -13,9 +13,10 @@ from s2t_stream.streaming.endpoint import EndpointOptions
 class TranscribeOptions:
     """What to produce and how. `vad`: transcribe only the segments the streaming engine's voice
     activity detection and endpoint rules find (silence and noise give no text); without it
-    each recording is one utterance, as the reference decodes it. Either way audio longer than
-    `max_segment_s` (without `vad`: than the model's input limit) is cut at pauses, never
-    dropped. `loop_guard`: hypotheses are cut back where a repetition loop begins and held to
+    all of each recording is decoded. Either way audio longer than `max_segment_s` (or than the
+    model's input limit) is cut at pauses, never dropped: without `vad` and with
+    `max_segment_s=math.inf`, a recording up to that limit is one utterance, as the reference
+    decodes it. `loop_guard`: hypotheses are cut back where a repetition loop begins and held to
     a plausible number of tokens for their audio (`model.loops`); off, the search's result is
     the reference's. `band_mask`: the empty band of audio from a lower rate (8 kHz telephone
     audio) is zeroed in the features (`features.mask_empty_band`); off, the features are the

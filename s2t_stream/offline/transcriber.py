@@ -88,9 +88,9 @@ class Transcriber:
         """Where `wave` is transcribed: its speech segments (`vad`; blips too short to decode
         left out), else all of it; long stretches cut at pauses."""
         options, rate = self.options, self.sample_rate
-        if not options.vad:  # the longest input the model was trained on (fairseq's filter)
-            trained_s = self.bundle.config.max_source_positions * FBANK_FRAME_S - 1.0
-            return split_long(wave, rate, options.endpoint, max(trained_s, options.max_segment_s))
+        if not options.vad:  # never longer than the model's input limit (fairseq's filter)
+            limit_s = self.bundle.config.max_source_positions * FBANK_FRAME_S - 1.0
+            return split_long(wave, rate, options.endpoint, min(limit_s, options.max_segment_s))
         spans = find_segments(wave, rate, options.endpoint, options.max_segment_s)
         shortest = round(MIN_WINDOW * FBANK_FRAME_S * rate)
         return [span for span in spans if span.stop - span.start >= shortest]
