@@ -341,7 +341,9 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.cmvn.mode,
         help="running CMVN mode",
     )
-    group.add_argument("--cmvn-stats", default=None, help="global CMVN .npz (mean, std)")
+    group.add_argument(
+        "--cmvn-stats", default=None, help="--cmvn global's statistics: an .npz (mean, std)"
+    )
     group.add_argument(
         "--end-silence",
         type=number(float, least=0),
@@ -385,7 +387,12 @@ def endpoint_options(args: argparse.Namespace, **rules: float) -> EndpointOption
 
 
 def stream_options(args: argparse.Namespace) -> StreamOptions:
-    """The streaming flags (range-checked by the parser) as `StreamOptions`."""
+    """The streaming flags (range-checked by the parser) as `StreamOptions`; an S2TError
+    naming the flags for `--cmvn global` without `--cmvn-stats`."""
+    if args.cmvn == "global" and not args.cmvn_stats:
+        raise S2TError(
+            "--cmvn global needs --cmvn-stats, an .npz file of the features' 'mean' and 'std'"
+        )
     return StreamOptions(
         step_s=args.step,
         step_growth=args.step_growth,

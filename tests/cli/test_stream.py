@@ -81,6 +81,17 @@ def test_bad_stream_options_are_one_line_errors(capsys: pytest.CaptureFixture[st
         assert expected in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["stream", str(WAV)], ["mic"], ["serve", "--port", "0"]])
+def test_global_cmvn_without_its_statistics_names_both_flags_before_the_model_loads(
+    command: list[str], capsys: pytest.CaptureFixture[str], sound_server: None
+) -> None:
+    assert main([*command, "--cmvn", "global", "--model", "no-such-model"]) == 2
+    assert capsys.readouterr().err == (
+        "s2t-stream: error: --cmvn global needs --cmvn-stats, an .npz file of the features' "
+        "'mean' and 'std'\n"
+    )
+
+
 def test_policy_flags_reach_the_stream_options() -> None:
     args = build_parser().parse_args(
         ["stream", str(WAV), "--border", "0.7", "--onset-confidence", "0.2"]
