@@ -23,6 +23,7 @@ from s2t_stream.defaults import (
 )
 from s2t_stream.errors import CheckpointError, MissingExtra, S2TError
 from s2t_stream.model.audio import AudioSource, RawFormat
+from s2t_stream.server.options import TOKEN_ENV
 from s2t_stream.streaming.cmvn import CmvnOptions
 from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.policy import PolicyOptions
@@ -216,6 +217,11 @@ def load_model(
         except CheckpointError as error:  # say which flag (or setting) named the model
             where = flag if given else f"the default model ({flag}, ${MODEL_ENV})"
             raise CheckpointError(f"{where}: {error}") from None
+
+
+def bearer_token(args: argparse.Namespace) -> str | None:
+    """`--token`, else $S2T_STREAM_TOKEN (serve's and client's); None when neither is set."""
+    return args.token or os.environ.get(TOKEN_ENV) or None
 
 
 # --- decoding -----------------------------------------------------------------------------------

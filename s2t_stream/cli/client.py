@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from s2t_stream.cli.arguments import needs_extra
+from s2t_stream.cli.arguments import bearer_token, needs_extra
 from s2t_stream.cli.stream import emit, paced
-from s2t_stream.errors import DeviceLost, S2TError
+from s2t_stream.errors import DeviceLost, S2TError, Unauthorized
 from s2t_stream.io.captions import Captions
+from s2t_stream.server.options import TOKEN_ENV
 
 DEFAULT_URL = "ws://127.0.0.1:2700/v1/stream"
 FILE_RATE = 16000  # files are sent at 16 kHz; the microphone at its own rate (the server resamples)
@@ -29,7 +30,11 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser.add_argument("--url", default=DEFAULT_URL, help="the server's native-protocol URL")
     parser.add_argument("--realtime", action="store_true", help="send a file at real speed")
     parser.add_argument("--format", choices=["text", "jsonl"], default="text")
-    parser.add_argument("--token", default=None, help="bearer token, if the server wants one")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"bearer token, if the server wants one (default: ${TOKEN_ENV}, as for serve)",
+    )
     parser.add_argument(
         "--tgt-lang",
         default=None,
@@ -91,14 +96,18 @@ def run_client(args: argparse.Namespace) -> int:
     if args.mt and not args.tgt_lang:
         raise S2TError(f"--mt {args.mt} needs --tgt-lang, the language to translate into (es, ca)")
     captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
-    with NativeClient(
-        args.url,
-        rate,
-        token=args.token,
-        tgt_lang=args.tgt_lang,
-        mt=args.mt,
-        reconnects=max(0, args.reconnect),
-    ) as client:
+    try:
+        client = NativeClient(
+            args.url,
+            rate,
+            token=bearer_token(args),
+            tgt_lang=args.tgt_lang,
+            mt=args.mt,
+            reconnects=max(0, args.reconnect),
+        )
+    except Unauthorized as refused:
+        raise Unauthorized(f"{refused} (--token or ${TOKEN_ENV})") from None
+    with client:
         for events in drive(client, chunks):
             emit(captions, events)
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 from s2t_stream.cli.arguments import (
     add_model_arguments,
     add_stream_arguments,
+    bearer_token,
     load_model,
     needs_extra,
     number,
@@ -143,7 +143,7 @@ def limits(args: argparse.Namespace) -> Limits:
         drain_timeout_s=args.drain_timeout,
         ping_interval_s=args.ping_interval,
         max_upload_mb=args.max_upload_mb,
-        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        token=bearer_token(args),
         origins=tuple(args.origin) if args.origin else None,
     )
 
