@@ -139,7 +139,7 @@ class NativeClient:
                     f"and {given}"
                 ) from None
             raise S2TError(f"cannot connect to {self.url}: {refused}") from None
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as error:
             raise S2TError(f"cannot connect to {self.url}: {error}") from None
         self.withholding = False
         try:

@@ -1,5 +1,5 @@
-"""`s2t-stream client`'s errors, without a model: a server refusing the connection for its token,
-against a stand-in websocket server."""
+"""`s2t-stream client`'s errors, without a model: a server refusing the connection for its token
+(a stand-in websocket server), a --url whose port cannot be."""
 
 from __future__ import annotations
 
@@ -48,3 +48,11 @@ def test_a_server_forbidding_the_connection_is_said_to_want_a_token(
         )
         assert main(["client", str(WAV), "--url", f"{url}?token=nope"]) == 2
         assert "(HTTP 403), and refused the one given" in capsys.readouterr().err
+
+
+def test_a_url_with_a_port_out_of_range_cannot_connect(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "ws://127.0.0.1:99999/v1/stream"
+    assert main(["client", str(WAV), "--url", url]) == 2
+    assert capsys.readouterr().err == (
+        f"s2t-stream: error: cannot connect to {url}: Port out of range 0-65535\n"
+    )
