@@ -252,6 +252,34 @@ def test_mic_errors_are_one_line_naming_the_flag(
     assert len(notes) == ("--device" in argv)  # `mic --device NAME` is noted as --input
 
 
+@pytest.mark.audio("pactl")
+@pytest.mark.parametrize("flag", ["--with-desktop", "--loopback"])
+def test_desktop_audio_without_a_sound_server_is_one_line_naming_the_flag(
+    flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/native")  # no server listens there
+    portaudio = [  # what PortAudio lists then: ALSA's plugins
+        InputSource("pulse", "ALSA, 32 ch, 44100 Hz", False, False, "portaudio", 0),
+        InputSource("default", "ALSA, 32 ch, 44100 Hz", False, True, "portaudio", 1),
+    ]
+    monkeypatch.setattr(capture, "list_sources", lambda backend=None: portaudio)
+    assert main(["mic", "--seconds", "1", flag]) == 2
+    (error,) = capsys.readouterr().err.splitlines()
+    assert error.startswith(
+        f"s2t-stream: error: {flag}: no sound server for desktop audio (pactl --format=json info: "
+    )
+
+
+def test_a_desktop_audio_not_listed_names_the_flag_that_asked_for_it(
+    sound_server: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(capture, "desktop_source", lambda: "hdmi.monitor")
+    assert main(["mic", "--seconds", "1", "--with-desktop"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "s2t-stream: error: --with-desktop 'hdmi.monitor' matches no input; the inputs are: "
+    )
+
+
 def test_a_model_that_cannot_load_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stream", str(WAV), "--model", "missing.wav"]) == 2
     assert capsys.readouterr().err.endswith(

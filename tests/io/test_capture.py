@@ -438,6 +438,19 @@ def test_loopback_without_a_sound_server_is_a_clear_error(monkeypatch: pytest.Mo
         capture.loopback()
 
 
+@pytest.mark.audio("pactl")
+def test_desktop_audio_without_a_sound_server_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/native")  # no server listens there
+    assert pulse_sources() is None
+    with pytest.raises(CaptureError) as refused:
+        desktop_source()
+    said = str(refused.value)  # pactl's reason, not its second line repeating it
+    assert said.startswith("no sound server for desktop audio (pactl --format=json info: ")
+    assert "Connection" in said and "\n" not in said and "pa_context_connect" not in said
+
+
 @pytest.mark.audio("pulseaudio", "pactl", "paplay", "parec")
 def test_a_pulseaudio_source_is_listed_and_recorded_by_name(
     virtual_microphone: dict[str, str], monkeypatch: pytest.MonkeyPatch
