@@ -400,6 +400,7 @@ def test_client_streams_a_microphone(
 
     backend = FakeBackend(48000, 1)
     monkeypatch.setattr(capture, "portaudio", lambda: backend)
+    monkeypatch.setattr(capture, "pulse_sources", lambda: None)  # no sound server: PortAudio
     speech = resample(np.concatenate([np.zeros(8000, np.float32), waves[0]]), 16000, 48000)
 
     def play() -> None:
