@@ -33,6 +33,11 @@ class DeviceLost(CaptureError):
     """The input device went away mid-stream (unplugged, the sound server stopped)."""
 
 
+class Unauthorized(S2TError):
+    """A server refused the connection for its token (HTTP 401 or 403): none was given, or not
+    the one it wants."""
+
+
 class TranslationError(S2TError):
     """Machine translation cannot run: its program or language pair is not installed, or its
     process failed or timed out."""

@@ -23,6 +23,7 @@ from s2t_stream.defaults import (
 )
 from s2t_stream.errors import CheckpointError, MissingExtra, S2TError
 from s2t_stream.model.audio import AudioSource, RawFormat
+from s2t_stream.server.options import TOKEN_ENV
 from s2t_stream.streaming.cmvn import CmvnOptions
 from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.policy import PolicyOptions
@@ -218,6 +219,11 @@ def load_model(
             raise CheckpointError(f"{where}: {error}") from None
 
 
+def bearer_token(args: argparse.Namespace) -> str | None:
+    """`--token`, else $S2T_STREAM_TOKEN (serve's and client's); None when neither is set."""
+    return args.token or os.environ.get(TOKEN_ENV) or None
+
+
 # --- decoding -----------------------------------------------------------------------------------
 
 
@@ -341,7 +347,9 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.cmvn.mode,
         help="running CMVN mode",
     )
-    group.add_argument("--cmvn-stats", default=None, help="global CMVN .npz (mean, std)")
+    group.add_argument(
+        "--cmvn-stats", default=None, help="--cmvn global's statistics: an .npz (mean, std)"
+    )
     group.add_argument(
         "--end-silence",
         type=number(float, least=0),
@@ -385,7 +393,12 @@ def endpoint_options(args: argparse.Namespace, **rules: float) -> EndpointOption
 
 
 def stream_options(args: argparse.Namespace) -> StreamOptions:
-    """The streaming flags (range-checked by the parser) as `StreamOptions`."""
+    """The streaming flags (range-checked by the parser) as `StreamOptions`; an S2TError
+    naming the flags for `--cmvn global` without `--cmvn-stats`."""
+    if args.cmvn == "global" and not args.cmvn_stats:
+        raise S2TError(
+            "--cmvn global needs --cmvn-stats, an .npz file of the features' 'mean' and 'std'"
+        )
     return StreamOptions(
         step_s=args.step,
         step_growth=args.step_growth,

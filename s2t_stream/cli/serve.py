@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from s2t_stream.cli.arguments import (
     add_model_arguments,
     add_stream_arguments,
+    bearer_token,
     load_model,
     needs_extra,
     number,
@@ -35,7 +36,9 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     )
     o = ServerOptions()
     parser.add_argument("--host", default=o.host, help="address to bind")
-    parser.add_argument("--port", type=number(int, least=0), default=o.port, help="port (0: any)")
+    parser.add_argument(
+        "--port", type=number(int, least=0, most=65535), default=o.port, help="port (0: any)"
+    )
     parser.add_argument("--log-json", action="store_true", help="structured JSON log lines")
     parser.add_argument(
         "--workers",
@@ -140,7 +143,7 @@ def limits(args: argparse.Namespace) -> Limits:
         drain_timeout_s=args.drain_timeout,
         ping_interval_s=args.ping_interval,
         max_upload_mb=args.max_upload_mb,
-        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        token=bearer_token(args),
         origins=tuple(args.origin) if args.origin else None,
     )
 
@@ -169,20 +172,37 @@ def run_serve(args: argparse.Namespace) -> int:
 
         available_languages(args.mt)  # before the model loads: a missing pair is said at once
     options = stream_options(args)
-    torch.set_num_threads(args.threads)
-    memory.bound_kernel_cache()  # before the model's first forward pass
-    bundle = load_model(args)
-    translation = translation_model(args, bundle)
-    server = StreamingServer(bundle, options, limits(args), args.workers, args.mt, translation)
-    if translation is not None:  # on stderr: the first line on stdout says where it serves
-        languages = ", ".join(translation.tokenizer.lang_code_to_id)
-        log.info("sessions may ask for tgt_lang %s (%s)", languages, translation.source)
-    for translator in server.engines.translators.values():
-        print(
-            f"s2t-stream: sessions may ask for {translator.name} ({translator.version})", flush=True
-        )
-    asyncio.run(serve_forever(server, args.host, args.port))
+    with bind_address(args) as listener:  # before the models load: a port in use is said at once
+        torch.set_num_threads(args.threads)
+        memory.bound_kernel_cache()  # before the model's first forward pass
+        bundle = load_model(args)
+        translation = translation_model(args, bundle)
+        server = StreamingServer(bundle, options, limits(args), args.workers, args.mt, translation)
+        if translation is not None:  # on stderr: the first line on stdout says where it serves
+            languages = ", ".join(translation.tokenizer.lang_code_to_id)
+            log.info("sessions may ask for tgt_lang %s (%s)", languages, translation.source)
+        for translator in server.engines.translators.values():
+            print(
+                f"s2t-stream: sessions may ask for {translator.name} ({translator.version})",
+                flush=True,
+            )
+        asyncio.run(serve_forever(server, args.host, listener))
     return 0
+
+
+def bind_address(args: argparse.Namespace) -> socket.socket:
+    """A socket bound to `--host` and `--port`, not listening yet (`server.app.bind`); an
+    S2TError naming both flags and the system's reason when they cannot be bound (the port in
+    use or not allowed, the host unknown or not this machine's)."""
+    from s2t_stream.server.app import bind
+
+    try:
+        return bind(args.host, args.port)
+    except OSError as error:
+        raise S2TError(
+            f"--host {args.host} --port {args.port}: cannot listen there "
+            f"({error.strerror or error})"
+        ) from None
 
 
 def translation_model(args: argparse.Namespace, bundle: Bundle) -> Bundle | None:

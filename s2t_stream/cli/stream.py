@@ -28,7 +28,7 @@ from s2t_stream.cli.arguments import (
     stream_options,
 )
 from s2t_stream.defaults import is_device_name
-from s2t_stream.errors import DeviceLost, S2TError
+from s2t_stream.errors import CaptureError, DeviceLost, S2TError
 from s2t_stream.io.captions import Captions
 from s2t_stream.model.audio import PCM16_SCALE, RawFormat, load_audio
 from s2t_stream.streaming.drive import DEFAULT_LABELS, HealthMonitor, InputHealth
@@ -277,8 +277,15 @@ def plan_inputs(
         raise S2TError("--loopback and --with-desktop: choose one")
     if not (args.loopback or args.with_desktop):
         return {"": find_source(mic, sources, mic_flag)}
-    flag = "--desktop-input" if args.desktop_input is not None else "--loopback"
-    monitor = find_source(args.desktop_input or desktop(), sources, flag)
+    flag = "--loopback" if args.loopback else "--with-desktop"
+    if args.desktop_input is not None:
+        monitor = find_source(args.desktop_input, sources, "--desktop-input")
+    else:
+        try:
+            default = desktop()
+        except CaptureError as error:  # no sound server, or no default output
+            raise CaptureError(f"{flag}: {error}") from None
+        monitor = find_source(default, sources, flag)
     if args.loopback:
         return {"": monitor}
     microphone = find_source(mic, sources, mic_flag)

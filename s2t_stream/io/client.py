@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import time
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
-from s2t_stream.errors import ProtocolError, S2TError
+from s2t_stream.errors import ProtocolError, S2TError, Unauthorized
 from s2t_stream.io.protocol import (
     Draining,
     End,
@@ -38,7 +40,8 @@ class SessionLost(Exception):
 
 class NativeClient:
     """A stream over the native protocol: connects, sends `start`, waits for `ready` (raises
-    S2TError if the server is unreachable or refuses). Audio goes as 16-bit PCM at
+    S2TError if the server is unreachable or refuses; Unauthorized when it wants a token and
+    was given none or another: `token`, or `?token=` in `url`). Audio goes as 16-bit PCM at
     `sample_rate` (the server resamples).
 
     It has the `Captioner` verbs — `push` audio and get the events that arrived meanwhile,
@@ -126,7 +129,17 @@ class NativeClient:
                 max_size=None,
                 open_timeout=self.timeout_s,
             )
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
+        except InvalidStatus as refused:
+            status = refused.response.status_code
+            if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+                offered = self.headers or "token" in parse_qs(urlsplit(self.url).query)
+                given = "refused the one given" if offered else "none was given"
+                raise Unauthorized(
+                    f"cannot connect to {self.url}: the server wants a token (HTTP {status}), "
+                    f"and {given}"
+                ) from None
+            raise S2TError(f"cannot connect to {self.url}: {refused}") from None
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as error:
             raise S2TError(f"cannot connect to {self.url}: {error}") from None
         self.withholding = False
         try:

@@ -22,7 +22,8 @@ Pactl = Callable[[Sequence[str]], str]
 
 
 def pactl(args: Sequence[str]) -> str:
-    """The output of `pactl ARGS` (C locale); CaptureError when it fails or is absent."""
+    """The output of `pactl ARGS` (C locale); CaptureError when it fails (with the first line
+    it said, its reason: a failed connection's second line only repeats it) or is absent."""
     try:
         done = subprocess.run(
             ["pactl", *args],
@@ -33,7 +34,8 @@ def pactl(args: Sequence[str]) -> str:
             env={**os.environ, "LC_ALL": "C"},
         )
     except subprocess.CalledProcessError as error:
-        reason = (error.stderr or "").strip() or f"exit status {error.returncode}"
+        said = (error.stderr or "").strip().splitlines()
+        reason = said[0] if said else f"exit status {error.returncode}"
         raise CaptureError(f"pactl {' '.join(args)}: {reason}") from None
     except (subprocess.SubprocessError, OSError) as error:
         raise CaptureError(f"cannot run pactl: {error}") from None
@@ -82,10 +84,15 @@ def _is_monitor(source: dict[str, Any]) -> bool:
 
 
 def desktop_source(run: Pactl = pactl) -> str:
-    """The name of the default output's monitor source: desktop audio."""
+    """The name of the default output's monitor source: desktop audio. CaptureError when no
+    sound server answers `pactl`, or it has no default output."""
     if run is pactl and shutil.which("pactl") is None:
         raise CaptureError("desktop-audio capture needs PulseAudio or PipeWire (pactl not found)")
-    sink = _pactl_json(run, "info").get("default_sink_name")
+    try:
+        info = _pactl_json(run, "info")
+    except CaptureError as error:
+        raise CaptureError(f"no sound server for desktop audio ({error})") from None
+    sink = info.get("default_sink_name")
     if not sink:
         raise CaptureError("the sound server has no default output, so no desktop audio")
     return f"{sink}.monitor"

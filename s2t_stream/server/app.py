@@ -94,10 +94,16 @@ class StreamingServer:
 
     @contextlib.asynccontextmanager
     async def running(self, host: str, port: int) -> AsyncIterator[int]:
-        """Serve until the block exits (then drain). Yields the bound port. Raises OSError
-        when the address cannot be bound."""
+        """Serve on `host` and `port` (0: any) until the block exits (then drain). Yields the
+        bound port. Raises OSError when the address cannot be bound."""
+        async with self.serving(bind(host, port)) as bound:
+            yield bound
+
+    @contextlib.asynccontextmanager
+    async def serving(self, listener: socket.socket) -> AsyncIterator[int]:
+        """Serve on `listener`, a socket from `bind` (it listens from here on, and is closed
+        at the end), until the block exits (then drain). Yields its port."""
         memory.tune_allocator()  # before the first worker thread: see server/memory.py
-        listener = listen(host, port)
         server = Uvicorn(self.config())
         serving = asyncio.create_task(server.serve(sockets=[listener]))
         tasks = [
@@ -106,7 +112,7 @@ class StreamingServer:
         ]
         try:
             await started(server, serving)
-            bound = listener.getsockname()[1]
+            host, bound = listener.getsockname()[:2]
             log.info("listening", extra={"host": host, "port": bound})
             yield bound
         finally:
@@ -121,6 +127,7 @@ class StreamingServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks)
             self.scheduler.close()
+            listener.close()  # uvicorn closes it too, unless it never started
 
     async def drain(self) -> None:
         """Stop taking sessions (`/readyz` and new sessions get 503 from here on, `/healthz`
@@ -150,11 +157,22 @@ class StreamingServer:
         self.metrics.draining.set(1)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on `host` (IPv4, or IPv6 when it has a colon) and `port` (0: any).
-    Raises OSError when it cannot be bound."""
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host` (IPv4; IPv6 alone when it has a colon) and `port` (0: any),
+    not listening yet: connections are refused, as if nothing were bound, until a server
+    `serving` on it starts. So the command line claims its address before the models load, and
+    a port in use or an unknown host is said at once. Raises OSError when it cannot be bound."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past a restart's TIME_WAIT
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
@@ -177,14 +195,15 @@ async def trim_memory(period_s: float = TRIM_PERIOD_S) -> None:
         await asyncio.to_thread(memory.trim)
 
 
-async def serve_forever(server: StreamingServer, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT, then drain."""
+async def serve_forever(server: StreamingServer, host: str, listener: socket.socket) -> None:
+    """Serve on `listener` (from `bind`; `host` as it was given) until SIGTERM or SIGINT, then
+    drain."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     memory.freeze_startup_objects()  # the models are loaded: see server/memory.py
-    async with server.running(host, port) as bound:
+    async with server.serving(listener) as bound:
         print(
             f"s2t-stream: serving on ws://{host}:{bound}{NATIVE_PATH} (Vosk: /; web page and "
             f"OpenAI-compatible REST API: http://{host}:{bound}/)",

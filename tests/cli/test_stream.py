@@ -81,6 +81,17 @@ def test_bad_stream_options_are_one_line_errors(capsys: pytest.CaptureFixture[st
         assert expected in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["stream", str(WAV)], ["mic"], ["serve", "--port", "0"]])
+def test_global_cmvn_without_its_statistics_names_both_flags_before_the_model_loads(
+    command: list[str], capsys: pytest.CaptureFixture[str], sound_server: None
+) -> None:
+    assert main([*command, "--cmvn", "global", "--model", "no-such-model"]) == 2
+    assert capsys.readouterr().err == (
+        "s2t-stream: error: --cmvn global needs --cmvn-stats, an .npz file of the features' "
+        "'mean' and 'std'\n"
+    )
+
+
 def test_policy_flags_reach_the_stream_options() -> None:
     args = build_parser().parse_args(
         ["stream", str(WAV), "--border", "0.7", "--onset-confidence", "0.2"]
@@ -239,6 +250,34 @@ def test_mic_errors_are_one_line_naming_the_flag(
     *notes, error = capsys.readouterr().err.strip().splitlines()
     assert error.startswith("s2t-stream: error: ") and message in error
     assert len(notes) == ("--device" in argv)  # `mic --device NAME` is noted as --input
+
+
+@pytest.mark.audio("pactl")
+@pytest.mark.parametrize("flag", ["--with-desktop", "--loopback"])
+def test_desktop_audio_without_a_sound_server_is_one_line_naming_the_flag(
+    flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/native")  # no server listens there
+    portaudio = [  # what PortAudio lists then: ALSA's plugins
+        InputSource("pulse", "ALSA, 32 ch, 44100 Hz", False, False, "portaudio", 0),
+        InputSource("default", "ALSA, 32 ch, 44100 Hz", False, True, "portaudio", 1),
+    ]
+    monkeypatch.setattr(capture, "list_sources", lambda backend=None: portaudio)
+    assert main(["mic", "--seconds", "1", flag]) == 2
+    (error,) = capsys.readouterr().err.splitlines()
+    assert error.startswith(
+        f"s2t-stream: error: {flag}: no sound server for desktop audio (pactl --format=json info: "
+    )
+
+
+def test_a_desktop_audio_not_listed_names_the_flag_that_asked_for_it(
+    sound_server: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(capture, "desktop_source", lambda: "hdmi.monitor")
+    assert main(["mic", "--seconds", "1", "--with-desktop"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "s2t-stream: error: --with-desktop 'hdmi.monitor' matches no input; the inputs are: "
+    )
 
 
 def test_a_model_that_cannot_load_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,8 +1,8 @@
 """Audio capture: with an injected fake PortAudio device (overruns, 44.1/48 kHz, stereo, device
 loss, open errors, the `mic` command); PulseAudio sources listed from `pactl`'s JSON, chosen by
 name, and recorded through a fake `parec` (a program writing samples: drops, loss); and end to
-end on a PulseAudio daemon with null-sink virtual microphones (one input, and a microphone plus
-desktop audio as two labelled streams)."""
+end on a PulseAudio daemon with null-sink virtual microphones (one input, `client --mic` taking
+one by name, and a microphone plus desktop audio as two labelled streams)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import soundfile
 import s2t_stream.io.capture as capture
 from s2t_stream.cli import main
 from s2t_stream.io.capture import (
+    Capture,
     CaptureError,
     DeviceLost,
     InputSource,
@@ -438,6 +439,19 @@ def test_loopback_without_a_sound_server_is_a_clear_error(monkeypatch: pytest.Mo
         capture.loopback()
 
 
+@pytest.mark.audio("pactl")
+def test_desktop_audio_without_a_sound_server_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/native")  # no server listens there
+    assert pulse_sources() is None
+    with pytest.raises(CaptureError) as refused:
+        desktop_source()
+    said = str(refused.value)  # pactl's reason, not its second line repeating it
+    assert said.startswith("no sound server for desktop audio (pactl --format=json info: ")
+    assert "Connection" in said and "\n" not in said and "pa_context_connect" not in said
+
+
 @pytest.mark.audio("pulseaudio", "pactl", "paplay", "parec")
 def test_a_pulseaudio_source_is_listed_and_recorded_by_name(
     virtual_microphone: dict[str, str], monkeypatch: pytest.MonkeyPatch
@@ -461,6 +475,35 @@ def test_a_pulseaudio_source_is_listed_and_recorded_by_name(
     played = played[np.flatnonzero(played)[0] :]
     heard = audio[np.flatnonzero(audio)[0] :][: len(played)]
     np.testing.assert_array_equal(heard, played)  # sample-exact, by name, through parec
+
+
+@pytest.mark.audio("pulseaudio", "pactl", "parec")
+def test_client_mic_takes_an_input_by_name_as_mic_does(
+    virtual_microphone: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("XDG_RUNTIME_DIR", "PULSE_SERVER"):
+        monkeypatch.setenv(name, virtual_microphone[name])
+    for command in (  # a microphone named as `devices` lists it: vmic_in (vmic: two inputs)
+        ["pactl", "load-module", "module-null-sink", "sink_name=vmic", "rate=16000", "channels=1"],
+        ["pactl", "load-module", "module-remap-source", "master=vmic.monitor",
+         "source_name=vmic_in"],
+    ):  # fmt: skip
+        subprocess.run(command, env=virtual_microphone, check=True, capture_output=True)
+    opened: list[Capture] = []
+    open_source = capture.open_source
+    monkeypatch.setattr(
+        capture, "open_source", lambda *args: opened.append(open_source(*args)) or opened[-1]
+    )
+    url = "ws://127.0.0.1:9/v1/stream"  # no server: the input is chosen and opened first
+    assert main(["client", "--mic", "--input", "vmic_in", "--url", url]) == 2
+    streaming, error = capsys.readouterr().err.splitlines()
+    assert streaming == "s2t-stream: streaming 'vmic_in'; Ctrl-C ends"
+    assert error.startswith(f"s2t-stream: error: cannot connect to {url}")
+    (microphone,) = opened
+    assert isinstance(microphone, PulseCapture) and microphone.name == "vmic_in"
+    assert microphone.process.poll() is not None  # stopped when the server could not be reached
 
 
 @pytest.mark.model

@@ -283,6 +283,30 @@ def test_bearer_token_and_origin_allow_list(bundle: Bundle, waves: list[np.ndarr
             start(ws)
 
 
+def test_client_takes_its_token_from_the_flag_or_the_environment_and_says_when_one_is_wanted(
+    bundle: Bundle, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from s2t_stream.cli import main
+
+    monkeypatch.delenv("S2T_STREAM_TOKEN", raising=False)
+    wav = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"
+    with running(bundle, Limits(token="s3cret")) as server:
+        command = ["client", str(wav), "--url", server.url(), "--format", "jsonl"]
+        assert main(command) == 2
+        assert capsys.readouterr().err == (
+            f"s2t-stream: error: cannot connect to {server.url()}: the server wants a token "
+            "(HTTP 401), and none was given (--token or $S2T_STREAM_TOKEN)\n"
+        )
+        assert main([*command, "--token", "nope"]) == 2
+        assert "(HTTP 401), and refused the one given (--token or" in capsys.readouterr().err
+        monkeypatch.setenv("S2T_STREAM_TOKEN", "s3cret")  # as `serve` reads it
+        assert main(command) == 0
+        assert [json.loads(line)["type"] for line in capsys.readouterr().out.splitlines()][-1] == (
+            "final"
+        )
+        assert main([*command, "--token", "nope"]) == 2  # the flag comes first
+
+
 def test_session_limits(bundle: Bundle) -> None:
     limits = Limits(max_sessions=1, idle_timeout_s=0.5, max_session_s=1.0)
     with running(bundle, limits) as server:
@@ -376,6 +400,7 @@ def test_client_streams_a_microphone(
 
     backend = FakeBackend(48000, 1)
     monkeypatch.setattr(capture, "portaudio", lambda: backend)
+    monkeypatch.setattr(capture, "pulse_sources", lambda: None)  # no sound server: PortAudio
     speech = resample(np.concatenate([np.zeros(8000, np.float32), waves[0]]), 16000, 48000)
 
     def play() -> None:
