@@ -28,6 +28,7 @@ from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.policy import PolicyOptions
 from s2t_stream.streaming.stream import StreamOptions
 from s2t_stream.streaming.vad import VadOptions
+from s2t_stream.translation.translator import ENGINES
 
 if TYPE_CHECKING:
     from s2t_stream.model.checkpoint import Bundle, LoadOptions
@@ -407,13 +408,28 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
 # --- machine translation of finals (the cascade) ------------------------------------------------
 
 
+def mt_languages(engine: str = "apertium") -> str:
+    """The languages `engine` translates into, as help texts and errors list them ("es, ca,
+    gl"): from the engine's own table of pairs, installed here or not."""
+    from s2t_stream.translation.translator import offered_languages
+
+    return ", ".join(offered_languages(engine))
+
+
 def add_mt_argument(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--mt",
-        choices=["apertium"],
+        choices=list(ENGINES),
         default=None,
-        help="translate each final's text into --tgt-lang (es, ca) with this machine "
+        help=f"translate each final's text into --tgt-lang ({mt_languages()}) with this machine "
         "translation, so that any English ASR model translates (the cascade)",
+    )
+
+
+def mt_needs_language(engine: str) -> S2TError:
+    """The error for `--mt` without `--tgt-lang`."""
+    return S2TError(
+        f"--mt {engine} needs --tgt-lang, the language to translate into ({mt_languages(engine)})"
     )
 
 
@@ -424,7 +440,7 @@ def mt_options(args: argparse.Namespace) -> MtOptions | None:
     if args.mt is None:
         return None
     if not args.tgt_lang:
-        raise S2TError(f"--mt {args.mt} needs --tgt-lang, the language to translate into (es, ca)")
+        raise mt_needs_language(args.mt)
     return MtOptions(tgt_lang=args.tgt_lang, engine=args.mt)
 
 

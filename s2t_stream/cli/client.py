@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from s2t_stream.cli.arguments import needs_extra
+from s2t_stream.cli.arguments import mt_languages, mt_needs_language, needs_extra
 from s2t_stream.cli.stream import emit, paced
 from s2t_stream.errors import DeviceLost, S2TError
 from s2t_stream.io.captions import Captions
+from s2t_stream.translation.translator import ENGINES
 
 DEFAULT_URL = "ws://127.0.0.1:2700/v1/stream"
 FILE_RATE = 16000  # files are sent at 16 kHz; the microphone at its own rate (the server resamples)
@@ -33,11 +34,12 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--tgt-lang",
         default=None,
-        help="translate into this language (a translation model's, or --mt's: es, ca)",
+        help="translate into this language: one the server offers (GET /v1/languages), end "
+        f"to end by a translation model, or with --mt ({mt_languages()})",
     )
     parser.add_argument(
         "--mt",
-        choices=["apertium"],
+        choices=list(ENGINES),
         default=None,
         help="ask the server (serve --mt apertium) to machine-translate each final into "
         "--tgt-lang; the final's text stays the model's",
@@ -89,7 +91,7 @@ def run_client(args: argparse.Namespace) -> int:
     else:
         raise S2TError("give an audio FILE, or --mic")
     if args.mt and not args.tgt_lang:
-        raise S2TError(f"--mt {args.mt} needs --tgt-lang, the language to translate into (es, ca)")
+        raise mt_needs_language(args.mt)
     captions = Captions(live=sys.stdout.isatty(), jsonl=args.format == "jsonl")
     with NativeClient(
         args.url,
