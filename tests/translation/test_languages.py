@@ -4,7 +4,10 @@ refusal lists what is on offer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 
 from s2t_stream.errors import OptionsError
 from s2t_stream.translation.languages import asked, check_target, describe_offer
@@ -49,3 +52,25 @@ def test_an_offer_lists_each_way_that_has_languages() -> None:
     assert describe_offer([([], "end to end")]) == ""
     assert asked("--tgt-lang", "fr") == "--tgt-lang fr"
     assert asked("tgt_lang", "fr") == "tgt_lang 'fr'"
+
+
+def test_the_desktop_apps_local_model_follows_the_same_rule(tmp_path: Path) -> None:
+    """A speech-translation model without a language is refused there too (the window shows
+    the error), with one of its languages it captions."""
+    from gui.backends import LocalBackend, backend
+    from s2t_stream.model.checkpoint import Bundle, save_bundle
+    from s2t_stream.model.config import GenerationConfig, ModelConfig
+    from s2t_stream.model.features import FeatureOptions
+    from s2t_stream.model.network import Speech2Text
+    from s2t_stream.model.tokenizer import train_sentencepiece
+    from tests.helpers import TINY
+
+    sentences = ["el gato se sentó en la alfombra", "el gat seia a l'estora", "nos gusta el té"] * 8
+    tokenizer = train_sentencepiece(sentences, tmp_path / "spm", 30, lang_codes=["es", "ca"])
+    torch.manual_seed(0)
+    model = Speech2Text(ModelConfig(**{**TINY, "vocab_size": tokenizer.vocab_size})).eval()
+    bundle = Bundle(model, tokenizer, GenerationConfig(max_length=12), FeatureOptions(), "st")
+    save_bundle(bundle, tmp_path / "tiny-st")
+    with pytest.raises(OptionsError, match=r"^tiny-st translates speech into es, ca: choose one"):
+        backend(str(tmp_path / "tiny-st"), None)
+    assert isinstance(backend(str(tmp_path / "tiny-st"), "es"), LocalBackend)
