@@ -21,6 +21,7 @@ from s2t_stream.streaming.drive import (
 )
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.translation.languages import check_target
 from s2t_stream.translation.translator import (
     MtOptions,
     Translating,
@@ -81,13 +82,15 @@ class RemoteBackend:
 def backend(model: str, tgt_lang: str | None) -> LocalBackend | RemoteBackend:
     """A `ws://` or `wss://` URL: a running `s2t-stream serve`; anything else: a local model —
     with `tgt_lang`, a translation model's language, or for an ASR model (no language tags)
-    Apertium's (the cascade; TranslationError says what to install when the pair is missing)."""
+    Apertium's (the cascade; TranslationError says what to install when the pair is missing).
+    A translation model needs `tgt_lang` (OptionsError otherwise, as on the command line)."""
     if model.startswith(("ws://", "wss://")):
         return RemoteBackend(model, tgt_lang)
     bundle = load_bundle(model)
-    if tgt_lang is not None and not bundle.tokenizer.lang_code_to_id:
+    if tgt_lang is not None and not bundle.languages:
         translator = open_translator(MtOptions(tgt_lang))
         return LocalBackend(Engine(bundle, StreamOptions()), translator)
+    check_target(model_name(model), bundle.languages, tgt_lang, field="Language")
     return LocalBackend(Engine(bundle, StreamOptions(tgt_lang=tgt_lang)))
 
 

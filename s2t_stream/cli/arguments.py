@@ -11,13 +11,16 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s2t_stream.defaults import (
+    BUNDLED_MODEL,
     BUNDLED_ST_MODEL,
     DEVICE_NAMES,
     MODEL_ENV,
     QUANTIZE_MODES,
+    bundled_translation_languages,
     default_model,
     pick_device,
 )
@@ -29,6 +32,7 @@ from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.policy import PolicyOptions
 from s2t_stream.streaming.stream import StreamOptions
 from s2t_stream.streaming.vad import VadOptions
+from s2t_stream.translation.translator import ENGINES
 
 if TYPE_CHECKING:
     from s2t_stream.model.checkpoint import Bundle, LoadOptions
@@ -420,13 +424,28 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
 # --- machine translation of finals (the cascade) ------------------------------------------------
 
 
+def mt_languages(engine: str = "apertium") -> str:
+    """The languages `engine` translates into, as help texts and errors list them ("es, ca,
+    gl"): from the engine's own table of pairs, installed here or not."""
+    from s2t_stream.translation.translator import offered_languages
+
+    return ", ".join(offered_languages(engine))
+
+
 def add_mt_argument(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--mt",
-        choices=["apertium"],
+        choices=list(ENGINES),
         default=None,
-        help="translate each final's text into --tgt-lang (es, ca) with this machine "
+        help=f"translate each final's text into --tgt-lang ({mt_languages()}) with this machine "
         "translation, so that any English ASR model translates (the cascade)",
+    )
+
+
+def mt_needs_language(engine: str) -> S2TError:
+    """The error for `--mt` without `--tgt-lang`."""
+    return S2TError(
+        f"--mt {engine} needs --tgt-lang, the language to translate into ({mt_languages(engine)})"
     )
 
 
@@ -437,7 +456,7 @@ def mt_options(args: argparse.Namespace) -> MtOptions | None:
     if args.mt is None:
         return None
     if not args.tgt_lang:
-        raise S2TError(f"--mt {args.mt} needs --tgt-lang, the language to translate into (es, ca)")
+        raise mt_needs_language(args.mt)
     return MtOptions(tgt_lang=args.tgt_lang, engine=args.mt)
 
 
@@ -459,6 +478,78 @@ def prefer_cascade(args: argparse.Namespace) -> None:
             BUNDLED_ST_MODEL,
         )
         args.mt = "apertium"
+
+
+def check_languages(args: argparse.Namespace, bundle: Bundle | None = None) -> None:
+    """`--tgt-lang` and `--mt` against the model (`stream`, `mic`, `transcribe`): the rule the
+    server applies too (`translation.languages.check_target`: a speech-translation model needs
+    a target language, the cascade an ASR model), and for a language the model lacks, the
+    languages on offer here (the bundled speech-translation model's, `--mt`'s installed pairs)
+    or how to get some. Without `bundle`, before any model loads: only the case whose model is
+    known without loading it, the default one (for a language the bundled speech-translation
+    model lacks, the bundled ASR model). Call after `prefer_cascade`. Raises S2TError (one
+    line)."""
+    from s2t_stream.translation.languages import check_target
+
+    if bundle is not None:
+        source, languages = bundle.source, bundle.languages
+    elif args.mt or not args.tgt_lang or args.model or os.environ.get(MODEL_ENV):
+        return
+    elif args.tgt_lang in bundled_translation_languages():
+        return  # the default model is then the bundled speech-translation model
+    else:
+        source, languages = str(BUNDLED_MODEL), ()
+    if args.model:
+        model = f"--model {args.model}"
+    elif os.environ.get(MODEL_ENV):
+        model = f"${MODEL_ENV} ({source})"
+    else:
+        model = f"the default model {Path(source).name}"
+    if not args.mt and args.tgt_lang and args.tgt_lang not in languages:
+        raise S2TError(_unavailable(args.tgt_lang, model, source, languages))
+    check_target(model, languages, args.tgt_lang, mt=args.mt)
+
+
+def _unavailable(tgt_lang: str, model: str, source: str, languages: tuple[str, ...]) -> str:
+    """Why `--tgt-lang` cannot be had from `model`, and what can be had here instead (the
+    bundled speech-translation model's languages, Apertium's installed pairs); for a language
+    Apertium offers but whose pair is missing, what to install; with nothing, how to get some."""
+    from s2t_stream.errors import TranslationError
+    from s2t_stream.translation.apertium import available_languages, mode_for
+    from s2t_stream.translation.languages import describe_offer
+    from s2t_stream.translation.translator import offered_languages
+
+    said = f"--tgt-lang {tgt_lang}: {model} "
+    said += f"translates into {', '.join(languages)} only" if languages else "transcribes only"
+    cascade = "--mt apertium" if not languages else "an ASR model with --mt apertium"
+    ways = [(available_languages(), cascade)]
+    if Path(source).resolve() != BUNDLED_ST_MODEL.resolve():
+        bundled = list(bundled_translation_languages())
+        ways.insert(0, (bundled, f"--model {_shown(BUNDLED_ST_MODEL)}"))
+    missing = ""  # what --mt apertium needs for this language, when it offers it
+    if tgt_lang in offered_languages("apertium"):
+        try:
+            mode_for(tgt_lang)
+        except TranslationError as error:
+            missing = str(error)
+    listed = describe_offer(ways)
+    if listed:
+        said += f"; here: {listed}"
+        return said + (f"; --mt apertium has {tgt_lang} too, but {missing}" if missing else "")
+    said += (
+        f", and nothing here translates: give --model a speech-translation model with {tgt_lang}"
+    )
+    if missing:
+        return f"{said}, or set up --mt apertium: {missing}"
+    return f"{said}, or install Apertium and its pairs for --mt apertium ({mt_languages()})"
+
+
+def _shown(path: Path) -> str:
+    """`path` as a user would type it here: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def open_mt(args: argparse.Namespace) -> Translator | None:

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from s2t_stream.cli.arguments import bearer_token, needs_extra
+from s2t_stream.cli.arguments import bearer_token, mt_languages, mt_needs_language, needs_extra
 from s2t_stream.cli.stream import emit, paced
 from s2t_stream.errors import DeviceLost, S2TError, Unauthorized
 from s2t_stream.io.captions import Captions
 from s2t_stream.server.options import TOKEN_ENV
+from s2t_stream.translation.translator import ENGINES
 
 if TYPE_CHECKING:
     from s2t_stream.io.inputs import Capture
@@ -48,11 +49,12 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--tgt-lang",
         default=None,
-        help="translate into this language (a translation model's, or --mt's: es, ca)",
+        help="translate into this language: one the server offers (GET /v1/languages), end "
+        f"to end by a translation model, or with --mt ({mt_languages()})",
     )
     parser.add_argument(
         "--mt",
-        choices=["apertium"],
+        choices=list(ENGINES),
         default=None,
         help="ask the server (serve --mt apertium) to machine-translate each final into "
         "--tgt-lang; the final's text stays the model's",
@@ -91,7 +93,7 @@ def run_client(args: argparse.Namespace) -> int:
     from s2t_stream.streaming.drive import drive
 
     if args.mt and not args.tgt_lang:
-        raise S2TError(f"--mt {args.mt} needs --tgt-lang, the language to translate into (es, ca)")
+        raise mt_needs_language(args.mt)
     microphone: Capture | None = None
     if args.mic:
         microphone = open_source(args.input, RATE)  # any input `mic --input` takes, so named

@@ -17,6 +17,7 @@ from s2t_stream.cli.arguments import (
     add_model_arguments,
     add_vad_argument,
     audio_source,
+    check_languages,
     decoding_options,
     endpoint_options,
     load_model,
@@ -173,6 +174,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from s2t_stream.offline.transcriber import Transcriber
 
     prefer_cascade(args)
+    check_languages(args)  # a language nothing here has: said before the model loads
     if args.format in ("srt", "vtt") and len(args.files) > 1 and args.output_dir is None:
         raise S2TError(f"--format {args.format} with several files needs --output-dir")
     if args.files.count("-") > 1:
@@ -180,7 +182,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
     options = transcribe_options(args)
     translator = open_mt(args)  # before the model loads: a missing pair is said at once
     try:
-        failed = _transcribe_files(args, Transcriber(load_model(args), options), translator)
+        bundle = load_model(args)
+        check_languages(args, bundle)
+        failed = _transcribe_files(args, Transcriber(bundle, options), translator)
     finally:
         if translator is not None:
             translator.close()

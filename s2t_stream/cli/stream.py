@@ -20,6 +20,7 @@ from s2t_stream.cli.arguments import (
     add_model_arguments,
     add_stream_arguments,
     audio_source,
+    check_languages,
     load_model,
     number,
     open_mt,
@@ -204,6 +205,7 @@ def live_pcm(raw: RawFormat, chunk_ms: int) -> Iterator[np.ndarray]:
 
 def run_stream(args: argparse.Namespace) -> int:
     prefer_cascade(args)
+    check_languages(args)  # a language nothing here has: said before the model loads
     translator = open_mt(args)  # before the model loads: a missing pair is said at once
     try:
         return _stream(args, translator)
@@ -219,6 +221,7 @@ def _stream(args: argparse.Namespace, translator: Translator | None) -> int:
 
     options = stream_options(args)
     bundle = load_model(args)
+    check_languages(args, bundle)
     engine = Engine(bundle, options)
     raw = raw_format(args)
     pace: Paced | None = None
@@ -317,6 +320,7 @@ def run_mic(args: argparse.Namespace) -> int:
     from s2t_stream.io.capture import desktop_source, list_sources
 
     prefer_cascade(args)
+    check_languages(args)
     plan = plan_inputs(args, list_sources(), desktop_source)
     translator = open_mt(args)  # before the model loads: a missing pair is said at once
     try:
@@ -339,6 +343,7 @@ def _caption_inputs(
 
     options = stream_options(args)
     bundle = load_model(args)
+    check_languages(args, bundle)
     engine = Engine(bundle, options)
     captures = open_inputs(plan, bundle.features.sample_rate)
     heard = ", ".join(

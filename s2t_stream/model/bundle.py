@@ -30,6 +30,12 @@ class Bundle:
     def config(self) -> ModelConfig:
         return self.model.config
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The target languages of the model's language tags, in the tokenizer's order; none
+        for a model without them (speech recognition: it writes what it hears)."""
+        return tuple(self.tokenizer.lang_code_to_id)
+
     def language_token(self, tgt_lang: str | None) -> int | None:
         """The token that selects `tgt_lang` on a multilingual translation model (None when no
         language is asked). Raises S2TError listing the model's languages for an unknown one."""

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from s2t_stream.errors import S2TError
+from s2t_stream.errors import OptionsError, S2TError
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.offline.options import TranscribeOptions
@@ -31,6 +31,7 @@ from s2t_stream.server.models import Models, model_name
 from s2t_stream.server.options import Limits
 from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.translation.languages import check_target
 from s2t_stream.translation.translator import Translator, spread_words
 
 log = logging.getLogger("s2t_stream.server")
@@ -255,7 +256,13 @@ class Transcriptions:
         chosen = self.check_model(asked.model)
         main = self.models.main
         if asked.rendering.task == "transcribe":
-            return self.transcriber(chosen or main, None), None, SOURCE_LANGUAGE
+            bundle = chosen or main
+            # a speech-translation model does not transcribe: it writes the language asked for
+            language = None
+            if bundle.languages:
+                language = asked.tgt_lang or (self.default_tgt_lang if bundle is main else None)
+            self._check(bundle, language)
+            return self.transcriber(bundle, language), None, language or SOURCE_LANGUAGE
         if self.translators and chosen in (None, main):
             language = asked.tgt_lang or only(list(self.translators))
             if language not in self.translators:
@@ -265,8 +272,9 @@ class Transcriptions:
         if not known:
             raise ApiError(
                 HTTPStatus.BAD_REQUEST,
-                f"this server does not translate: {', '.join(self.names)} transcribes and no "
-                "machine translation is configured (s2t-stream serve --mt apertium enables it)",
+                f"this server does not translate: {', '.join(self.names)} transcribes, and no "
+                "speech-translation model or machine translation is loaded (s2t-stream serve "
+                "--translation-model DIR or --mt apertium adds one)",
                 "model",
             )
         language = asked.tgt_lang or self.default_tgt_lang or only(known)
@@ -277,6 +285,16 @@ class Transcriptions:
             None,
             language,
         )
+
+    def _check(self, bundle: Bundle, language: str | None) -> None:
+        """`check_target`'s rule, as the websocket sessions and the command line apply it.
+        Raises ApiError 400 (`tgt_lang`) for a speech-translation model without a language, or
+        with one it lacks."""
+        try:
+            model = f"model {model_name(bundle)!r}"
+            check_target(model, bundle.languages, language, field="tgt_lang")
+        except OptionsError as error:
+            raise ApiError(HTTPStatus.BAD_REQUEST, str(error), "tgt_lang") from None
 
     def _no_language(self, language: str | None, known: list[str]) -> ApiError:
         said = f"tgt_lang {language!r}" if language else "no tgt_lang was given"

@@ -15,7 +15,7 @@ from typing import ClassVar, Protocol, TypeAlias
 
 import numpy as np
 
-from s2t_stream.errors import ProtocolError, TranslationError
+from s2t_stream.errors import OptionsError, ProtocolError, TranslationError
 from s2t_stream.io.protocol import (
     POLICY,
     Control,
@@ -37,6 +37,7 @@ from s2t_stream.server.outbox import Message, Outbox
 from s2t_stream.streaming.engine import Engine
 from s2t_stream.streaming.events import Event, Partial
 from s2t_stream.streaming.stream import StreamOptions
+from s2t_stream.translation.languages import asked, check_target, describe_offer
 from s2t_stream.translation.translator import (
     MtEngine,
     MtOptions,
@@ -58,17 +59,32 @@ class Engines:
     `mt` (`serve --mt apertium`) a translator of finals for each target language the engine has
     installed, started with the server and shared by the sessions that ask for it (the cascade;
     a translator is thread-safe). Event loop only: worker threads use the engine and translator
-    a session holds and never come here. Raises TranslationError when `mt` has no language."""
+    a session holds and never come here.
+
+    What a session may ask for follows `translation.languages.check_target`, as on the command
+    line. Construction raises OptionsError when `mt` is given a speech-translation model (the
+    cascade translates English) or `options.tgt_lang` (the sessions' default) is a language no
+    loaded model produces, and TranslationError when `mt` has no language."""
 
     def __init__(self, models: Models, options: StreamOptions, mt: MtEngine | None = None) -> None:
         self.models = models
         self.options = options
-        self.by_language: dict[str | None, Engine] = {None: Engine(models.main, options)}
+        self.by_language: dict[str | None, Engine] = {}
         self.mt = mt
         self.translators: dict[str, Translator] = {}
+        main = models.main
         if mt is not None:
+            check_target(f"--model {model_name(main)}", main.languages, None, mt=mt)
             for language in available_languages(mt):
                 self.translators[language] = open_translator(MtOptions(language, mt))
+        # the default engine now, unless sessions must name their language (a translation model
+        # with no default): a bad default is said at start, not to each session
+        if options.tgt_lang is not None or not main.languages:
+            try:
+                self.by_language[None] = self._engine(None, "--tgt-lang")
+            except BaseException:
+                self.close()  # the translators' pipelines
+                raise
 
     def languages(self) -> dict[str, dict[str, str | None]]:
         """`GET /v1/languages`: each target language a session may ask for, with what
@@ -80,6 +96,24 @@ class Engines:
         for language in self.translators:
             offer.setdefault(language, {"model": None, "mt": None})["mt"] = self.mt
         return offer
+
+    def on_offer(self) -> str:
+        """What this server translates into, as `languages()` lists it, for a refusal; when
+        nothing, how to make it translate."""
+        offered = self.languages()
+        listed = describe_offer(
+            [
+                ([code for code, ways in offered.items() if ways["model"]], "end to end"),
+                ([code for code, ways in offered.items() if ways["mt"]], f"with mt {self.mt!r}"),
+            ]
+        )
+        if listed:
+            return f"this server translates into {listed}"
+        return (
+            f"this server translates into nothing: its model {model_name(self.models.main)} "
+            "transcribes, and no speech-translation model or machine translation is loaded "
+            "(serve --translation-model DIR or --mt apertium adds one)"
+        )
 
     def translator(self, start: Start) -> Translator | None:
         """The translator a session's `start` asks for (`mt` and `tgt_lang`), or None when it
@@ -105,17 +139,27 @@ class Engines:
             translator.close()
 
     def get(self, tgt_lang: str | None) -> Engine:
-        """The engine for `tgt_lang` (None: the server's own options), on the model that produces
-        it (`Models.for_language`). Raises ProtocolError (`bad_field`) for a language no loaded
-        model produces."""
+        """The engine for `tgt_lang` (None: the sessions' default, `options.tgt_lang`), on the
+        model that produces it (`Models.for_language`). Raises ProtocolError (`bad_field`) for
+        a language no loaded model produces (the message lists those on offer, as
+        `GET /v1/languages` does) and for none on a speech-translation model without a
+        default."""
         if tgt_lang not in self.by_language:
-            bundle = self.models.for_language(tgt_lang)
             try:
-                engine = Engine(bundle, replace(self.options, tgt_lang=tgt_lang))
-            except ValueError as error:
+                self.by_language[tgt_lang] = self._engine(tgt_lang, "tgt_lang")
+            except ValueError as error:  # OptionsError included
                 raise ProtocolError("bad_field", str(error)) from None
-            self.by_language[tgt_lang] = engine
         return self.by_language[tgt_lang]
+
+    def _engine(self, tgt_lang: str | None, field: str) -> Engine:
+        """A new engine for `tgt_lang` (None: the default). Raises OptionsError, naming
+        `field`, for a language it cannot have (`check_target`)."""
+        language = self.options.tgt_lang if tgt_lang is None else tgt_lang
+        if language is not None and language not in self.models.languages():
+            raise OptionsError(f"{asked(field, language)}: {self.on_offer()}")
+        bundle = self.models.for_language(language)
+        check_target(f"model {model_name(bundle)!r}", bundle.languages, language, field=field)
+        return Engine(bundle, replace(self.options, tgt_lang=language))
 
 
 class Sender(Protocol):

@@ -68,6 +68,17 @@ def open_translator(options: MtOptions) -> Translator:
     return ApertiumTranslator(options.tgt_lang, options.timeout_s)
 
 
+def offered_languages(engine: str) -> tuple[str, ...]:
+    """The target languages `engine` translates English into once their pairs are installed,
+    e.g. ("es", "ca", "gl"): what help texts and messages name (`available_languages` says
+    which are installed here)."""
+    from s2t_stream.translation.apertium import PAIRS
+
+    if engine not in ENGINES:
+        raise OptionsError(f"machine translation engines: {', '.join(ENGINES)}; got {engine!r}")
+    return tuple(PAIRS)
+
+
 def available_languages(engine: str) -> list[str]:
     """The target languages `engine` can translate into here (its installed pairs). Raises
     TranslationError, saying what to install, when there are none."""

@@ -46,6 +46,19 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def st_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random speech-translation model (language tags es and ca) in the published
+    layout: what it writes does not matter here, only that it has languages."""
+    root = tmp_path_factory.mktemp("st-model")
+    tokenizer = train_sentencepiece(SENTENCES, root / "spm", vocab_size=50, lang_codes=["es", "ca"])
+    torch.manual_seed(0)
+    model = Speech2Text(ModelConfig(**{**TINY, "vocab_size": tokenizer.vocab_size})).eval()
+    generation = GenerationConfig(num_beams=1, max_length=12)
+    save_bundle(Bundle(model, tokenizer, generation, FeatureOptions(), "test"), root / "tiny-st")
+    return root / "tiny-st"
+
+
+@pytest.fixture(scope="module")
 def wavs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two short files: 16 kHz mono and 44.1 kHz stereo."""
     root = tmp_path_factory.mktemp("audio")
@@ -135,7 +148,7 @@ def test_a_closed_pipe_ends_quietly(model_dir: Path, wavs: list[Path]) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--tgt-lang", "fr"], "unknown target language 'fr'"),
+        (["--tgt-lang", "fr"], "--tgt-lang fr: --model "),
         (["--dtype", "float16", "--device", "cpu"], "needs a CUDA device"),
         (
             ["--quantize", "int8", "--device", "cuda"],
@@ -243,6 +256,117 @@ def test_a_target_language_alone_takes_the_better_bundled_way_to_translate(
     monkeypatch.setattr("s2t_stream.translation.apertium.available_languages", lambda: [])
     assert main(["transcribe", str(wav), "--tgt-lang", "ca"]) == 0  # no pair: end to end
     assert capsys.readouterr().out == f"{expected.text}\n"
+
+
+def one_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a refused command printed on stderr (no "loading model" line before it)."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("s2t-stream: error: "), err
+    return err.removeprefix("s2t-stream: error: ").strip()
+
+
+@pytest.mark.st_model
+def test_a_target_language_nothing_here_has_lists_those_there_are_before_loading(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    wavs: list[Path],
+    tmp_path: Path,
+) -> None:
+    """`--tgt-lang fr` without --model: refused at once (the default model is then the bundled
+    ASR model, known without loading it), naming what translates here instead of the model's
+    missing language tags; for a language whose Apertium pair is missing, what to install; with
+    nothing to translate with, how to get something."""
+    from s2t_stream.defaults import BUNDLED_ST_MODEL, MODEL_ENV
+    from s2t_stream.translation.apertium import available_languages as available
+
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)  # outside the repository: the bundled model's whole path
+    monkeypatch.setattr("s2t_stream.translation.apertium.available_languages", lambda: ["es", "gl"])
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model loaded")
+
+    monkeypatch.setattr("s2t_stream.cli.offline.load_model", no_load)
+    monkeypatch.setattr("s2t_stream.cli.stream.load_model", no_load)
+    for command in ("transcribe", "stream"):
+        assert main([command, str(wavs[0]), "--tgt-lang", "fr"]) == 2
+        said = one_error(capsys)
+        assert said.startswith("--tgt-lang fr: the default model s2t-demo-en transcribes only; ")
+        assert said.endswith(
+            f"here: es, ca (--model {BUNDLED_ST_MODEL}) and es, gl (--mt apertium)"
+        )
+    monkeypatch.setattr("s2t_stream.translation.apertium.available_languages", available)
+    (tmp_path / "modes").mkdir()
+    monkeypatch.setenv("APERTIUM_DATADIR", str(tmp_path))  # no pair installed there
+    assert main(["transcribe", str(wavs[0]), "--tgt-lang", "gl"]) == 2
+    said = one_error(capsys)
+    assert f"here: es, ca (--model {BUNDLED_ST_MODEL}); --mt apertium has gl too, but " in said
+    assert said.endswith("apt-get install apertium-en-gl")
+    monkeypatch.setattr("s2t_stream.cli.arguments.bundled_translation_languages", lambda: ())
+    assert main(["transcribe", str(wavs[0]), "--tgt-lang", "fr"]) == 2
+    assert one_error(capsys) == (
+        "--tgt-lang fr: the default model s2t-demo-en transcribes only, and nothing here "
+        "translates: give --model a speech-translation model with fr, or install Apertium and "
+        "its pairs for --mt apertium (es, ca, gl)"
+    )
+
+
+def test_a_language_the_given_model_lacks_is_said_with_what_has_it(
+    model_dir: Path,
+    st_model_dir: Path,
+    wavs: list[Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("s2t_stream.translation.apertium.available_languages", lambda: ["es"])
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), "--tgt-lang", "es"]) == 2
+    said = one_error(capsys)
+    assert said.startswith(f"--tgt-lang es: --model {model_dir} transcribes only; here: ")
+    assert said.endswith("es (--mt apertium)") and "language tags" not in said
+    assert main(["transcribe", str(wavs[0]), "--model", str(st_model_dir), "--tgt-lang", "fr"]) == 2
+    said = one_error(capsys)
+    assert said.startswith(f"--tgt-lang fr: --model {st_model_dir} translates into es, ca only")
+
+
+def test_a_translation_model_needs_a_target_language(
+    st_model_dir: Path, wavs: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --tgt-lang a speech-translation model would write whichever language its
+    decoder falls into: refused, naming its languages and the flag."""
+    for command in ("transcribe", "stream"):
+        assert main([command, str(wavs[0]), "--model", str(st_model_dir)]) == 2
+        assert one_error(capsys) == (
+            f"--model {st_model_dir} translates speech into es, ca: choose one with --tgt-lang "
+            "(without it the model picks a language by itself)"
+        )
+    assert main(["transcribe", str(wavs[0]), "--model", str(st_model_dir), "--tgt-lang", "ca"]) == 0
+
+
+def test_the_cascade_needs_an_asr_model(
+    st_model_dir: Path,
+    wavs: list[Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--mt` translates English text: a model that writes Spanish or Catalan is refused
+    (with a stand-in translator, so that Apertium need not be installed)."""
+
+    class Idle:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    idle = Idle()
+    monkeypatch.setattr("s2t_stream.translation.translator.open_translator", lambda options: idle)
+    mt = ["--mt", "apertium", "--tgt-lang", "es"]
+    for command in ("transcribe", "stream"):
+        assert main([command, str(wavs[0]), "--model", str(st_model_dir), *mt]) == 2
+        said = one_error(capsys)
+        assert said.startswith("--mt apertium translates English text, so the cascade needs a ")
+        assert f"--model {st_model_dir} is a speech-translation model (into es, ca)" in said
+        assert idle.closed
+        idle.closed = False
 
 
 def test_train_takes_words_or_captions_as_targets(capsys: pytest.CaptureFixture[str]) -> None:

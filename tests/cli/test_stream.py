@@ -351,6 +351,33 @@ def test_a_translation_that_cannot_run_is_one_line_before_the_model_loads(
     assert expected in err and err.count("\n") == 1 and "no-such-model" not in err
 
 
+def test_help_and_errors_name_every_language_apertium_translates_into(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Derived from Apertium's table of pairs (es, ca and gl), not a copy of part of it."""
+    from s2t_stream.translation.apertium import PAIRS
+
+    languages = ", ".join(PAIRS)
+    assert "gl" in PAIRS
+    for command in ("stream", "mic", "transcribe", "serve"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        shown = " ".join(capsys.readouterr().out.split())
+        assert f"--mt {{apertium}} translate each final's text into --tgt-lang ({languages})" in (
+            shown
+        ), command
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["client", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"or with --mt ({languages})" in shown
+    for command in ("stream", "client"):
+        assert main([command, str(WAV), "--mt", "apertium"]) == 2
+        assert capsys.readouterr().err == (
+            "s2t-stream: error: --mt apertium needs --tgt-lang, the language to translate into "
+            f"({languages})\n"
+        )
+
+
 @needs_apertium
 @pytest.mark.model
 def test_mic_with_mt_translates_the_finals_of_a_fake_device(

@@ -100,3 +100,101 @@ def test_languages_say_the_cascade_beside_the_model(bundle: Bundle, translator: 
     assert offered["es"] == {"model": "tiny-st", "mt": "apertium"}
     assert offered["ca"] == {"model": "tiny-st", "mt": "apertium"}
     assert all(offer["mt"] == "apertium" for offer in offered.values())
+
+
+@needs_apertium
+def test_a_refused_language_lists_the_cascades_too(bundle: Bundle, translator: Bundle) -> None:
+    """A language only the cascade has, asked for without `mt`: the refusal says so."""
+    with running(bundle, mt="apertium", translation=translator) as server:
+        refused = start(server.url(), tgt_lang="xx")
+        offered = httpx.get(f"http://127.0.0.1:{server.port}/v1/languages").json()["languages"]
+    cascade = ", ".join(code for code, offer in offered.items() if offer["mt"])
+    assert refused["message"] == (
+        f"tgt_lang 'xx': this server translates into es, ca (end to end) and {cascade} "
+        "(with mt 'apertium')"
+    )
+
+
+def test_a_language_nothing_here_has_is_refused_with_the_languages_on_offer(
+    bundle: Bundle, translator: Bundle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The refusal lists what `/v1/languages` offers (not the ASR model's missing tags), and on
+    a server that offers nothing, how to make it translate; `client` prints it as one line."""
+    from s2t_stream.cli import main
+    from tests.helpers import SAMPLES
+
+    with running(bundle, translation=translator) as server:
+        refused = start(server.url(), tgt_lang="gl")
+        assert refused == {
+            "type": "error",
+            "code": "bad_field",
+            "message": "tgt_lang 'gl': this server translates into es, ca (end to end)",
+        }
+        wav = SAMPLES / "sample1-espeak-en-gb-x-rp-f4.wav"
+        assert main(["client", str(wav), "--url", server.url(), "--tgt-lang", "fr"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert "tgt_lang 'fr': this server translates into es, ca (end to end)" in err
+    with running(bundle) as server:  # serve --translation-model none
+        refused = start(server.url(), tgt_lang="es")
+    assert refused["code"] == "bad_field"
+    assert refused["message"] == (
+        "tgt_lang 'es': this server translates into nothing: its model s2t-demo-en transcribes, "
+        "and no speech-translation model or machine translation is loaded (serve "
+        "--translation-model DIR or --mt apertium adds one)"
+    )
+
+
+def test_a_translation_model_needs_each_session_and_request_to_name_a_language(
+    translator: Bundle,
+) -> None:
+    """Without a target language (the session's, the request's or `serve --tgt-lang`) the
+    model would write whichever language its decoder falls into: refused with the protocol's
+    and the REST API's bad-request errors, naming its languages and `tgt_lang`."""
+    wav = io.BytesIO()
+    sf.write(wav, np.zeros(16000, np.float32), 16000, format="WAV")
+    said = (
+        "model 'tiny-st' translates speech into es, ca: choose one with tgt_lang (without it "
+        "the model picks a language by itself)"
+    )
+
+    def transcribe(base: str, **fields: str) -> httpx.Response:
+        return httpx.post(
+            f"{base}/audio/transcriptions",
+            files={"file": ("a.wav", wav.getvalue(), "audio/wav")},
+            data={"response_format": "verbose_json", **fields},
+        )
+
+    with running(translator) as server:  # serve --model ST-MODEL, no --tgt-lang
+        assert start(server.url()) == {"type": "error", "code": "bad_field", "message": said}
+        assert start(server.url(), tgt_lang="ca")["type"] == "ready"
+        base = f"http://127.0.0.1:{server.port}/v1"
+        refused = transcribe(base)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"] == said
+        assert refused.json()["error"]["param"] == "tgt_lang"
+        assert transcribe(base, model="tiny-st").status_code == 400
+        assert transcribe(base, tgt_lang="ca").json()["language"] == "catalan"
+    with running(translator, tgt_lang="es") as server:  # serve --tgt-lang es: the default
+        assert start(server.url())["type"] == "ready"
+        base = f"http://127.0.0.1:{server.port}/v1"
+        assert transcribe(base).json()["language"] == "spanish"
+
+
+def test_the_server_checks_its_own_languages_at_start(bundle: Bundle, translator: Bundle) -> None:
+    """`serve --mt` with a speech-translation model, or a `--tgt-lang` nothing loaded has, is
+    refused before serving; a default the translation model has goes to that model."""
+    from s2t_stream.errors import OptionsError
+    from s2t_stream.server.sessions import Engines
+    from s2t_stream.streaming.stream import StreamOptions
+
+    with pytest.raises(OptionsError) as cascade:
+        Engines(Models(translator), StreamOptions(), "apertium")
+    assert str(cascade.value).startswith(
+        "--mt apertium translates English text, so the cascade needs a speech recognition "
+        "model; --model tiny-st is a speech-translation model (into es, ca)"
+    )
+    with pytest.raises(OptionsError, match=r"^--tgt-lang fr: this server translates into es, ca "):
+        Engines(Models(bundle, translator), StreamOptions(tgt_lang="fr"))
+    engines = Engines(Models(bundle, translator), StreamOptions(tgt_lang="es"))
+    assert engines.get(None).bundle is translator

@@ -1,6 +1,7 @@
 """The cascade's plumbing with a stand-in translator: finals get their translation in order,
 partials stay as they are, a wrapped captioner keeps its verbs, options are checked, and a
-translation gets word times for subtitles."""
+translation gets word times for subtitles; an engine names the languages its table of pairs
+offers."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import pytest
 
 from s2t_stream.errors import OptionsError
 from s2t_stream.streaming.events import Event, Final, Partial, Word
+from s2t_stream.translation.apertium import PAIRS
 from s2t_stream.translation.translator import (
     MtOptions,
     Translating,
     as_translation,
+    offered_languages,
     spread_words,
     translate_finals,
 )
@@ -100,3 +103,10 @@ def test_a_final_as_its_translation() -> None:
     assert (shown.start_s, shown.end_s) == (translated.start_s, translated.end_s)
     untranslated = final(1, "as it was")
     assert as_translation(untranslated) is untranslated
+
+
+def test_an_engine_offers_the_languages_of_its_table_of_pairs() -> None:
+    """What help texts and errors list: Apertium's own table, Galician included."""
+    assert offered_languages("apertium") == tuple(PAIRS) == ("es", "ca", "gl")
+    with pytest.raises(OptionsError, match="apertium; got 'deepl'"):
+        offered_languages("deepl")
