@@ -16,6 +16,7 @@ from s2t_stream.cli.arguments import (
     add_input_arguments,
     add_model_arguments,
     add_vad_argument,
+    audio_name,
     audio_source,
     decoding_options,
     endpoint_options,
@@ -198,7 +199,12 @@ def _transcribe_files(
     failed = []
     for name in args.files:
         try:
-            audio = load_audio(audio_source(name), transcriber.sample_rate, raw=raw_format(args))
+            audio = load_audio(
+                audio_source(name),
+                transcriber.sample_rate,
+                raw=raw_format(args),
+                name=audio_name(name),
+            )
         except S2TError as error:  # one bad file does not stop the others
             print(f"s2t-stream: error: {error}", file=sys.stderr)
             failed.append(name)

@@ -3,6 +3,7 @@ its JSON output, `python -m s2t_stream`, and one-line errors with exit status 2.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -193,6 +194,38 @@ def test_missing_audio_and_model_are_clear_errors(
     assert "1 of 1 files failed" in err
     assert main(["transcribe", str(missing), "--model", str(tmp_path / "no-model")]) == 2
     assert "no-model" in capsys.readouterr().err
+
+
+def test_empty_standard_input_is_said_to_be_empty(model_dir: Path) -> None:
+    """`s2t-stream transcribe - </dev/null` named `<_io.BufferedReader name='<stdin>'>` and
+    said it could not be decoded; it says standard input is empty, and what it expected."""
+    done = subprocess.run(
+        [sys.executable, "-m", "s2t_stream", "transcribe", "-", "--model", str(model_dir)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert (
+        "s2t-stream: error: standard input is empty: expected audio in a supported format: WAV, "
+        "FLAC, Ogg Vorbis or Opus, MP3, AIFF or another format libsndfile reads\n"
+    ) in done.stderr
+    assert "<_io" not in done.stderr and "<stdin>" not in done.stderr
+
+
+def test_undecodable_standard_input_is_named_as_such(
+    model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(noise)))
+    assert main(["transcribe", "-", "--model", str(model_dir)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "s2t-stream: error: standard input could not be decoded (Format not recognised): "
+        "expected audio in a supported format: WAV, FLAC"
+    ) in err
+    assert "<_io" not in err and "object at" not in err
 
 
 @needs_apertium
