@@ -291,6 +291,11 @@ def audio_source(name: str) -> AudioSource:
     return sys.stdin.buffer if name == "-" else name
 
 
+def audio_name(name: str) -> str:
+    """How errors call a FILE argument: `-` is "standard input"; anything else its path."""
+    return "standard input" if name == "-" else name
+
+
 # --- streaming ----------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from s2t_stream.cli.arguments import (
     add_input_arguments,
     add_model_arguments,
     add_vad_argument,
+    audio_name,
     audio_source,
     check_languages,
     decoding_options,
@@ -59,7 +60,8 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
         "--output-dir",
         type=Path,
         default=None,
-        help="write each file's result to DIR/<name>.<format> instead of standard output",
+        help="write each file's result to DIR/<name>.txt, .jsonl, .srt or .vtt (by --format; "
+        "<name>: the file's name without its extension, stdin for -) instead of standard output",
     )
     add_transcribe_arguments(parser)
     add_input_arguments(parser)
@@ -179,6 +181,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
         raise S2TError(f"--format {args.format} with several files needs --output-dir")
     if args.files.count("-") > 1:
         raise S2TError("standard input (-) can be read only once")
+    if args.output_dir is not None:  # before the model loads: nothing is transcribed in vain
+        check_outputs(args.files, args.output_dir, args.format)
     options = transcribe_options(args)
     translator = open_mt(args)  # before the model loads: a missing pair is said at once
     try:
@@ -203,7 +207,12 @@ def _transcribe_files(
     failed = []
     for name in args.files:
         try:
-            audio = load_audio(audio_source(name), transcriber.sample_rate, raw=raw_format(args))
+            audio = load_audio(
+                audio_source(name),
+                transcriber.sample_rate,
+                raw=raw_format(args),
+                name=audio_name(name),
+            )
         except S2TError as error:  # one bad file does not stop the others
             print(f"s2t-stream: error: {error}", file=sys.stderr)
             failed.append(name)
@@ -243,15 +252,51 @@ def render(result: Transcription, form: str, several: bool) -> str:
     return text if result.translation is None else f"{text}→ {result.translation}\n"
 
 
+SUFFIXES = {"text": "txt", "json": "jsonl", "srt": "srt", "vtt": "vtt"}
+"""The extension of `--output-dir`'s files for each `--format` (json: one JSON line)."""
+
+
+def output_path(name: str, output_dir: Path, form: str) -> Path:
+    """Where `--output-dir` writes the result of the FILE argument `name` in `form`: its file
+    name without the extension (`stdin` for `-`), with the format's extension."""
+    stem = "stdin" if name == "-" else Path(name).stem
+    return output_dir / f"{stem}.{SUFFIXES[form]}"
+
+
+def _listed(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def check_outputs(files: list[str], output_dir: Path, form: str) -> None:
+    """Raise S2TError when two different FILE arguments would write the same file in
+    `output_dir` (es.wav and es.flac both make es.srt): the later result would silently
+    replace the earlier. The same argument given twice writes the same result twice and
+    passes."""
+    writers: dict[Path, list[str]] = {}
+    for name in dict.fromkeys(files):
+        writers.setdefault(output_path(name, output_dir, form), []).append(audio_name(name))
+    clashes = [
+        f"{_listed(names)} would {'both' if len(names) == 2 else 'all'} write {target}"
+        for target, names in writers.items()
+        if len(names) > 1
+    ]
+    if clashes:
+        raise S2TError(
+            f"{'; '.join(clashes)}: each result would replace the one before, so nothing was "
+            "transcribed; transcribe files that share a name into separate --output-dir folders "
+            "(or rename them)"
+        )
+
+
 def write(result: Transcription, args: argparse.Namespace, *, several: bool) -> None:
+    """One file's result: on standard output, or with `--output-dir` in its own file there."""
     if args.output_dir is None:
         sys.stdout.write(render(result, args.format, several))
         sys.stdout.flush()
         return
-    name = "stdin" if result.path in (None, "-") else Path(result.path or "").stem
+    target = output_path(result.path or "-", args.output_dir, args.format)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    suffix = "jsonl" if args.format == "json" else args.format
-    target = args.output_dir / f"{name}.{suffix}"
     target.write_text(render(result, args.format, several=False), encoding="utf-8")
     log.info("wrote %s", target)
 

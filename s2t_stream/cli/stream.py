@@ -19,6 +19,7 @@ from s2t_stream.cli.arguments import (
     add_input_arguments,
     add_model_arguments,
     add_stream_arguments,
+    audio_name,
     audio_source,
     check_languages,
     load_model,
@@ -231,7 +232,7 @@ def _stream(args: argparse.Namespace, translator: Translator | None) -> int:
         chunks = live_pcm(raw, args.chunk_ms)
     else:
         rate = bundle.features.sample_rate
-        audio = load_audio(audio_source(args.file), rate, raw=raw)
+        audio = load_audio(audio_source(args.file), rate, raw=raw, name=audio_name(args.file))
         pace = Paced(audio, rate * args.chunk_ms // 1000, rate, args.pace == "realtime")
         driver, chunks = StreamDriver(engine), iter(pace)
     captioner: Captioner = driver if translator is None else Translating(driver, translator)

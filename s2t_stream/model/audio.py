@@ -173,32 +173,75 @@ AudioSource = str | Path | BinaryIO
 """A file's path (regular files, and also pipes such as /dev/stdin or `<(…)`), or an open
 binary file (e.g. standard input)."""
 
+FORMATS = "WAV, FLAC, Ogg Vorbis or Opus, MP3, AIFF or another format libsndfile reads"
+"""What `load_audio` reads without `raw`, as its errors and the README's `transcribe` say it."""
 
-def _read(source: AudioSource, raw: RawFormat | None) -> tuple[np.ndarray, int]:
-    """Every channel of an audio file or stream: ((n, channels) float32, its rate)."""
-    name = source if isinstance(source, str | Path) else getattr(source, "name", "<stream>")
+
+def source_name(source: AudioSource) -> str:
+    """How an error message calls `source`: its path, "standard input", an open file's name, or
+    "the audio stream" for one without a name (an in-memory buffer)."""
+    if isinstance(source, str | Path):
+        return str(source)
+    name = getattr(source, "name", None)
+    if name == "<stdin>" or name == 0:  # sys.stdin.buffer, or a file object on descriptor 0
+        return "standard input"
+    return name if isinstance(name, str) else "the audio stream"
+
+
+def _expected(raw: RawFormat | None) -> str:
+    """What a source was expected to hold, for error messages."""
+    return "headerless PCM" if raw else f"audio in a supported format: {FORMATS}"
+
+
+def empty_audio(name: str, raw: RawFormat | None = None) -> AudioError:
+    """The error for a source called `name` that holds no bytes at all."""
+    return AudioError(f"{name} is empty: expected {_expected(raw)}")
+
+
+def _is_empty(stream: BinaryIO) -> bool:
+    """Whether a seekable stream has no bytes left (it is left where it was)."""
+    start = stream.tell()
+    end = stream.seek(0, io.SEEK_END)
+    stream.seek(start)
+    return end <= start
+
+
+def _read(source: AudioSource, raw: RawFormat | None, name: str) -> tuple[np.ndarray, int]:
+    """Every channel of an audio file or stream: ((n, channels) float32, its rate). The one
+    place the decoder's errors become AudioErrors: each names the source as `name` and says
+    what was expected, with libsndfile's reason but not its repr of the file object."""
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.exists():
-            raise AudioError(f"{path}: expected an audio file, but no such file exists")
+            raise AudioError(f"{name}: expected an audio file, but no such file exists")
         if path.is_dir():
-            raise AudioError(f"{path}: expected an audio file, got a directory")
+            raise AudioError(f"{name}: expected an audio file, got a directory")
         if not path.is_file():  # a pipe or device: no seeking, so read it whole first
             source = io.BytesIO(path.read_bytes())
+        elif path.stat().st_size == 0:
+            raise empty_audio(name, raw)
     elif not source.seekable():
         source = io.BytesIO(source.read())
+    if not isinstance(source, str | Path) and _is_empty(source):
+        raise empty_audio(name, raw)
     try:
         data, rate = sf.read(
             source, dtype="float32", always_2d=True, **(raw.read_options() if raw else {})
         )
     except (sf.SoundFileError, RuntimeError, TypeError) as e:
-        kind = "raw PCM" if raw else "readable wav/flac/ogg/mp3"
-        raise AudioError(f"{name}: expected {kind} audio, but it could not be decoded ({e})") from e
+        reason = e.error_string if isinstance(e, sf.LibsndfileError) else str(e)
+        raise AudioError(
+            f"{name} could not be decoded ({reason.rstrip('.')}): expected {_expected(raw)}"
+        ) from e
     return data, int(rate)
 
 
 def load_audio(
-    source: AudioSource, sample_rate: int = SAMPLE_RATE, *, raw: RawFormat | None = None
+    source: AudioSource,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    raw: RawFormat | None = None,
+    name: str | None = None,
 ) -> np.ndarray:
     """Read audio as mono float32 (n,) samples in [-1, 1] at `sample_rate` Hz: any format
     libsndfile reads (wav with PCM, float, μ-law or A-law; flac, ogg, mp3), or headerless PCM
@@ -206,12 +249,13 @@ def load_audio(
 
     Any channel count is averaged to mono; a different rate is resampled with soxr (and, from
     a lower rate, rounded to the 16-bit grid: `quantize16`). Raises AudioError when the file is
-    missing, undecodable, empty, shorter than one 25 ms fbank window at `sample_rate`, or holds
-    non-finite samples.
+    missing, empty, undecodable, without samples, shorter than one 25 ms fbank window at
+    `sample_rate`, or holds non-finite samples; its message calls the source `name` (default:
+    `source_name(source)`, e.g. the path or "standard input").
     """
     _check_rate("sample_rate", sample_rate)
-    name = str(source) if isinstance(source, str | Path) else getattr(source, "name", "<stream>")
-    data, file_rate = _read(source, raw)
+    name = source_name(source) if name is None else name
+    data, file_rate = _read(source, raw, name)
     if data.shape[0] == 0:
         raise AudioError(f"{name}: expected audio samples, got a file with zero samples")
     samples = check_samples(to_mono(data), where=name)

@@ -20,7 +20,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from s2t_stream.errors import OptionsError, S2TError
-from s2t_stream.model.audio import load_audio
+from s2t_stream.model.audio import empty_audio, load_audio
 from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
@@ -181,7 +181,8 @@ async def asked_of(form: FormData, task: str, default_model: str) -> Asked:
         raise ApiError(HTTPStatus.BAD_REQUEST, "file is required: the audio to transcribe", "file")
     audio = await upload.read()
     if not audio:
-        raise ApiError(HTTPStatus.BAD_REQUEST, "the file is empty", "file")
+        error = empty_audio(upload_name(upload.filename))
+        raise ApiError(HTTPStatus.BAD_REQUEST, str(error), "file")
     language = one(form, "language")
     if task == "transcribe" and language not in (None, "", SOURCE_LANGUAGE):
         raise ApiError(
@@ -353,6 +354,12 @@ def transcribe_options(options: StreamOptions) -> TranscribeOptions:
     )
 
 
+def upload_name(filename: str | None) -> str:
+    """How errors call an upload: "the uploaded file 'x.wav'" (or without a name, if it had
+    none)."""
+    return f"the uploaded file {filename!r}" if filename else "the uploaded file"
+
+
 def only(names: list[str]) -> str | None:
     """The one name in `names`, or None when there are several (or none)."""
     return names[0] if len(names) == 1 else None
@@ -362,11 +369,11 @@ def decode(asked: Asked, transcriber: Transcriber, translator: Translator | None
     """Worker thread: read the upload (any format `s2t-stream transcribe` reads), transcribe it
     and, with the cascade, translate each segment (subtitle words spread over its span).
     Raises ApiError 400 for audio that cannot be read."""
+    name = upload_name(asked.filename)
     try:
-        audio = load_audio(io.BytesIO(asked.audio), transcriber.sample_rate)
+        audio = load_audio(io.BytesIO(asked.audio), transcriber.sample_rate, name=name)
     except S2TError as error:  # AudioError: undecodable, empty, too short, not finite
-        message = str(error).replace("<stream>", asked.filename)
-        raise ApiError(HTTPStatus.BAD_REQUEST, message, "file", "invalid_audio") from None
+        raise ApiError(HTTPStatus.BAD_REQUEST, str(error), "file", "invalid_audio") from None
     (result,) = transcriber.transcribe([audio])
     if translator is None:
         return replace(result, path=asked.filename)

@@ -88,9 +88,13 @@ def write_manifest(path: Path, utterances: Iterable[Utterance]) -> None:
 def read_manifest(path: Path, limit: int | None = None) -> list[Utterance]:
     """Every utterance of the manifest at `path` in file order (the first `limit` if given),
     blank lines skipped. Raises S2TError naming the file, and the line, for what is not a
-    manifest (on any line, also past `limit`)."""
+    manifest (on any line, also past `limit`); for a missing file, it says how to make one."""
     if not path.is_file():
-        raise S2TError(f"{path}: manifest not found")
+        raise S2TError(
+            f"{path}: manifest not found; `s2t-stream corpus --out DIR` makes the corpus's sets "
+            "(DIR/test.jsonl and the others; DIR is data/corpus by default), and the repository "
+            "comes with one, assets/samples/samples.jsonl (README, eval)"
+        )
     utterances: list[Utterance] = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):

@@ -1,8 +1,10 @@
 """The command line end to end: `s2t-stream transcribe` on a saved tiny model and WAV files,
-its JSON output, `python -m s2t_stream`, and one-line errors with exit status 2."""
+its JSON output and `--output-dir` files, `python -m s2t_stream`, and one-line errors with exit
+status 2."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -206,6 +208,91 @@ def test_missing_audio_and_model_are_clear_errors(
     assert "1 of 1 files failed" in err
     assert main(["transcribe", str(missing), "--model", str(tmp_path / "no-model")]) == 2
     assert "no-model" in capsys.readouterr().err
+
+
+def test_output_dir_writes_each_result_with_its_formats_extension(
+    model_dir: Path, wavs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--output-dir` writes DIR/<name>.txt, .jsonl, .srt or .vtt, each what the command would
+    have printed for that file alone."""
+    for form, suffix in (("text", "txt"), ("json", "jsonl"), ("srt", "srt"), ("vtt", "vtt")):
+        out = tmp_path / form
+        command = ["transcribe", *map(str, wavs), "--model", str(model_dir), "--format", form]
+        assert main([*command, "--output-dir", str(out)]) == 0
+        assert capsys.readouterr().out == ""
+        assert sorted(p.name for p in out.iterdir()) == [f"a.{suffix}", f"b.{suffix}"]
+        for wav in wavs:
+            assert main(["transcribe", str(wav), "--model", str(model_dir), "--format", form]) == 0
+            printed = capsys.readouterr().out
+            assert (out / f"{wav.stem}.{suffix}").read_text(encoding="utf-8") == printed
+
+
+def test_inputs_that_would_write_the_same_output_file_are_refused_before_transcribing(
+    model_dir: Path,
+    wavs: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """es.wav, es.flac and es.mp3 all make DIR/es.srt: the command once wrote one and lost two
+    results. Now it refuses before loading the model, naming the inputs and the file, exit 2."""
+    audio = sf.read(wavs[0], dtype="float32")[0]
+    (tmp_path / "other").mkdir()
+    same = [tmp_path / "es.wav", tmp_path / "es.flac", tmp_path / "other" / "es.wav"]
+    for path in same:
+        sf.write(path, audio, 16000)
+    out = tmp_path / "out"
+
+    def no_model(*_: object) -> None:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr("s2t_stream.cli.offline.load_model", no_model)
+    command = ["transcribe", *map(str, same), str(wavs[0]), "--model", str(model_dir)]
+    assert main([*command, "--format", "srt", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("s2t-stream: error: ")
+    assert f"{same[0]}, {same[1]} and {same[2]} would all write {out / 'es.srt'}" in err
+    assert "separate --output-dir" in err and str(wavs[0]) not in err
+    assert not out.exists()
+    command = [*command[:3], "--model", str(model_dir)]  # es.wav and es.flac
+    assert main([*command, "--format", "text", "--output-dir", str(out)]) == 2
+    assert f"{same[0]} and {same[1]} would both write {out / 'es.txt'}" in capsys.readouterr().err
+    monkeypatch.undo()
+    twice = ["transcribe", str(wavs[0]), str(wavs[0]), "--model", str(model_dir)]
+    assert main([*twice, "--output-dir", str(out)]) == 0  # the same file twice: the same result
+    assert [p.name for p in out.iterdir()] == ["a.txt"]
+
+
+def test_empty_standard_input_is_said_to_be_empty(model_dir: Path) -> None:
+    """`s2t-stream transcribe - </dev/null` named `<_io.BufferedReader name='<stdin>'>` and
+    said it could not be decoded; it says standard input is empty, and what it expected."""
+    done = subprocess.run(
+        [sys.executable, "-m", "s2t_stream", "transcribe", "-", "--model", str(model_dir)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert (
+        "s2t-stream: error: standard input is empty: expected audio in a supported format: WAV, "
+        "FLAC, Ogg Vorbis or Opus, MP3, AIFF or another format libsndfile reads\n"
+    ) in done.stderr
+    assert "<_io" not in done.stderr and "<stdin>" not in done.stderr
+
+
+def test_undecodable_standard_input_is_named_as_such(
+    model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(noise)))
+    assert main(["transcribe", "-", "--model", str(model_dir)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "s2t-stream: error: standard input could not be decoded (Format not recognised): "
+        "expected audio in a supported format: WAV, FLAC"
+    ) in err
+    assert "<_io" not in err and "object at" not in err
 
 
 @needs_apertium

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import pty
@@ -90,6 +91,24 @@ def test_global_cmvn_without_its_statistics_names_both_flags_before_the_model_lo
         "s2t-stream: error: --cmvn global needs --cmvn-stats, an .npz file of the features' "
         "'mean' and 'std'\n"
     )
+
+
+@needs_model
+def test_undecodable_or_empty_standard_input_is_named_as_such(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`head -c 3000 /dev/urandom | s2t-stream stream -` said `Error opening <_io.BytesIO object
+    at 0x…>`: it names standard input and says what it expected."""
+    noise = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    for data, said in (
+        (noise, "standard input could not be decoded (Format not recognised): expected audio"),
+        (b"", "standard input is empty: expected audio"),
+    ):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        assert main(["stream", "-", "--pace", "fast"]) == 2
+        err = capsys.readouterr().err
+        assert f"s2t-stream: error: {said} in a supported format: WAV, FLAC" in err
+        assert "<_io" not in err and "object at" not in err
 
 
 def test_policy_flags_reach_the_stream_options() -> None:

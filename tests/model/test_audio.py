@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from s2t_stream.model.audio import (
     check_samples,
     load_audio,
     resample,
+    source_name,
     to_mono,
 )
 
@@ -127,8 +131,51 @@ def test_corrupt_file(tmp_path: Path) -> None:
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.wav"
     path.write_bytes(b"")
-    with pytest.raises(AudioError, match=r"empty\.wav.*could not be decoded"):
+    with pytest.raises(AudioError, match=r"^\S*empty\.wav is empty: expected audio in a supported"):
         load_audio(path)
+
+
+def test_errors_name_a_stream_as_the_caller_calls_it_and_never_by_its_repr(
+    tmp_path: Path,
+) -> None:
+    """Undecodable or empty audio from an open file or from memory: the message names the
+    source (`name`, else the file's name, "standard input" or "the audio stream"), gives
+    libsndfile's reason and says what was expected, never a Python repr of the file object."""
+    noise = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    path = tmp_path / "noise.wav"
+    path.write_bytes(noise)
+    expected = "expected audio in a supported format: WAV, FLAC, Ogg Vorbis or Opus, MP3, AIFF"
+    cases = [
+        (io.BytesIO(noise), {}, "the audio stream could not be decoded (Format not recognised)"),
+        (io.BytesIO(noise), {"name": "the upload"}, "the upload could not be decoded"),
+        (io.BytesIO(b""), {"name": "standard input"}, "standard input is empty"),
+        (io.BytesIO(b""), {}, "the audio stream is empty"),
+        (path.open("rb"), {}, f"{path} could not be decoded (Format not recognised)"),
+        (str(path), {}, f"{path} could not be decoded (Format not recognised)"),
+    ]
+    for source, named, said in cases:
+        with pytest.raises(AudioError) as info:
+            load_audio(source, **named)
+        message = str(info.value)
+        assert message.startswith(said) and expected in message, message
+        assert not any(repr_part in message for repr_part in ("<_io", "object at", "Error opening"))
+        if not isinstance(source, str):
+            source.close()
+
+
+def test_the_names_of_sources(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    path.write_bytes(b"")
+    assert source_name(path) == source_name(str(path)) == str(path)
+    with path.open("rb") as opened:
+        assert source_name(opened) == str(path)
+    with open(0, "rb", closefd=False) as stdin:  # standard input's descriptor (as `-` reads it)
+        assert source_name(stdin) == "standard input"
+    assert source_name(io.BytesIO(b"x")) == "the audio stream"
+    code = "import sys; from s2t_stream.model.audio import source_name; "
+    code += "print(source_name(sys.stdin.buffer))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "standard input\n"  # sys.stdin.buffer is called '<stdin>'
 
 
 def test_zero_samples(tmp_path: Path) -> None:

@@ -168,15 +168,19 @@ def test_words_come_only_when_asked_for(server: Running) -> None:
 def test_a_corrupt_or_empty_upload_or_a_bad_field_is_a_400(server: Running) -> None:
     api = client(server)
     riff = SAMPLE.read_bytes()[:44] + bytes(range(256)) * 8  # a WAV header, then garbage
-    for name, data, param in (
-        ("noise.mp3", bytes(range(256)) * 40, "file"),
-        ("cut.wav", riff[:30], "file"),
-        ("empty.wav", b"", "file"),
+    expected = ": expected audio in a supported format: WAV, FLAC, Ogg Vorbis or Opus, MP3"
+    for name, data, said in (
+        ("noise.mp3", bytes(range(256)) * 40, "could not be decoded (Format not recognised)"),
+        ("cut.wav", riff[:30], "could not be decoded ("),
+        ("empty.wav", b"", "is empty"),
     ):
         with pytest.raises(openai.BadRequestError) as refused:
             api.audio.transcriptions.create(model="whisper-1", file=(name, data))
         error = error_of(refused)
-        assert (error["type"], error["param"]) == ("invalid_request_error", param), name
+        assert (error["type"], error["param"]) == ("invalid_request_error", "file"), name
+        # the upload by its name, not `Error opening <_io.BytesIO object at 0x…>`
+        assert error["message"].startswith(f"the uploaded file {name!r} {said}"), error
+        assert expected in error["message"] and "<_io" not in error["message"], error
     for fields, param in (
         ({"response_format": "xml"}, "response_format"),
         ({"temperature": 3.0}, "temperature"),

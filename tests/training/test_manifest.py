@@ -62,6 +62,8 @@ def test_bad_lines_are_named_by_file_and_line(tmp_path: Path, line: str) -> None
         read_manifest(manifest)
 
 
-def test_a_missing_manifest_is_named(tmp_path: Path) -> None:
-    with pytest.raises(S2TError, match=r"missing\.jsonl: manifest not found"):
+def test_a_missing_manifest_is_named_with_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(S2TError, match=r"missing\.jsonl: manifest not found") as info:
         read_manifest(tmp_path / "missing.jsonl")
+    assert "`s2t-stream corpus --out DIR`" in str(info.value)
+    assert "assets/samples/samples.jsonl" in str(info.value)
