@@ -8,7 +8,7 @@ import time
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -36,6 +36,20 @@ RESEND_S = 0.5  # the kept audio goes to a new session in messages of this lengt
 
 class SessionLost(Exception):
     """The session ended before the stream did (connection dropped, server drained)."""
+
+
+def redact_token(url: str) -> str:
+    """`url` with the value of a `token` query parameter replaced by "***" (for messages).
+
+    >>> redact_token("ws://host:8000/ws?token=s3cret&lang=en")
+    'ws://host:8000/ws?token=%2A%2A%2A&lang=en'
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(name == "token" for name, _ in query):
+        return url
+    hidden = [(name, "***" if name == "token" else value) for name, value in query]
+    return urlunsplit(parts._replace(query=urlencode(hidden)))
 
 
 class NativeClient:
@@ -68,6 +82,7 @@ class NativeClient:
         reconnects: int = 0,
     ) -> None:
         self.url = url
+        self.shown_url = redact_token(url)  # what messages print: never the token
         self.timeout_s = timeout_s
         self.reconnects = reconnects
         self.headers = {"Authorization": f"Bearer {token}"} if token else None
@@ -135,21 +150,21 @@ class NativeClient:
                 offered = self.headers or "token" in parse_qs(urlsplit(self.url).query)
                 given = "refused the one given" if offered else "none was given"
                 raise Unauthorized(
-                    f"cannot connect to {self.url}: the server wants a token (HTTP {status}), "
-                    f"and {given}"
+                    f"cannot connect to {self.shown_url}: the server wants a token "
+                    f"(HTTP {status}), and {given}"
                 ) from None
-            raise S2TError(f"cannot connect to {self.url}: {refused}") from None
+            raise S2TError(f"cannot connect to {self.shown_url}: {refused}") from None
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as error:
-            raise S2TError(f"cannot connect to {self.url}: {error}") from None
+            raise S2TError(f"cannot connect to {self.shown_url}: {error}") from None
         self.withholding = False
         try:
             self.websocket.send(start_message(self.start))
             first = self._receive(self.timeout_s)
         except SessionLost as lost:
-            raise S2TError(f"{self.url}: the server closed the session ({lost})") from None
+            raise S2TError(f"{self.shown_url}: the server closed the session ({lost})") from None
         if not isinstance(first, Ready):
             self.websocket.close()
-            raise S2TError(f"{self.url}: expected a 'ready' message, got {first!r}")
+            raise S2TError(f"{self.shown_url}: expected a 'ready' message, got {first!r}")
         return first
 
     def _send(self, message: str | bytes) -> None:
@@ -172,7 +187,7 @@ class NativeClient:
         try:
             message = parse_server_message(raw)
         except ProtocolError as error:
-            raise S2TError(f"{self.url}: {error}") from None
+            raise S2TError(f"{self.shown_url}: {error}") from None
         if isinstance(message, ServerError):
             raise S2TError(f"server error {message.code}: {message.message}")
         return message
@@ -189,7 +204,7 @@ class NativeClient:
                 continue
             if message is None:
                 if until_end:
-                    raise S2TError(f"{self.url}: no 'end' within {timeout_s:g} s")
+                    raise S2TError(f"{self.shown_url}: no 'end' within {timeout_s:g} s")
                 break
             if isinstance(message, Draining):
                 self.withholding = self.reconnects > 0  # a new session will say it again
@@ -208,7 +223,7 @@ class NativeClient:
         """Replace a lost session: a new one hears the audio since the last final (and `end`,
         if it was sent). Raises S2TError when no reconnection is allowed or all failed."""
         if self.reconnects <= 0:
-            raise S2TError(f"{self.url}: the server closed the session ({lost})")
+            raise S2TError(f"{self.shown_url}: the server closed the session ({lost})")
         self.websocket.close()
         failure: S2TError | None = None
         for attempt in range(self.reconnects):
@@ -232,6 +247,6 @@ class NativeClient:
             )
             return
         raise S2TError(
-            f"{self.url}: the session was lost ({lost}) and {self.reconnects} reconnection(s) "
-            f"failed; the last: {failure}"
+            f"{self.shown_url}: the session was lost ({lost}) and {self.reconnects} "
+            f"reconnection(s) failed; the last: {failure}"
         )

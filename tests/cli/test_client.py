@@ -47,7 +47,9 @@ def test_a_server_forbidding_the_connection_is_said_to_want_a_token(
             "and none was given (--token or $S2T_STREAM_TOKEN)\n"
         )
         assert main(["client", str(WAV), "--url", f"{url}?token=nope"]) == 2
-        assert "(HTTP 403), and refused the one given" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "(HTTP 403), and refused the one given" in err
+        assert "token=%2A%2A%2A" in err and "nope" not in err  # the secret is never printed
 
 
 def test_a_url_with_a_port_out_of_range_cannot_connect(capsys: pytest.CaptureFixture[str]) -> None:
