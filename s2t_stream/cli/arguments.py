@@ -403,10 +403,16 @@ def endpoint_options(args: argparse.Namespace, **rules: float) -> EndpointOption
 
 def stream_options(args: argparse.Namespace) -> StreamOptions:
     """The streaming flags (range-checked by the parser) as `StreamOptions`; an S2TError
-    naming the flags for `--cmvn global` without `--cmvn-stats`."""
+    naming the flags for `--cmvn global` without `--cmvn-stats`, or statistics that another
+    mode would ignore."""
     if args.cmvn == "global" and not args.cmvn_stats:
         raise S2TError(
             "--cmvn global needs --cmvn-stats, an .npz file of the features' 'mean' and 'std'"
+        )
+    if args.cmvn_stats and args.cmvn != "global":
+        raise S2TError(
+            f"--cmvn-stats is read only with --cmvn global (the mode is {args.cmvn}, which "
+            "computes its own statistics): add --cmvn global, or drop --cmvn-stats"
         )
     return StreamOptions(
         step_s=args.step,

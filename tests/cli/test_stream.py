@@ -93,6 +93,17 @@ def test_global_cmvn_without_its_statistics_names_both_flags_before_the_model_lo
     )
 
 
+@pytest.mark.parametrize("command", [["stream", str(WAV)], ["mic"], ["serve", "--port", "0"]])
+def test_cmvn_statistics_without_global_cmvn_are_refused_not_ignored(
+    command: list[str], capsys: pytest.CaptureFixture[str], sound_server: None
+) -> None:
+    assert main([*command, "--cmvn-stats", "stats.npz", "--model", "no-such-model"]) == 2
+    assert capsys.readouterr().err == (
+        "s2t-stream: error: --cmvn-stats is read only with --cmvn global (the mode is segment, "
+        "which computes its own statistics): add --cmvn global, or drop --cmvn-stats\n"
+    )
+
+
 @needs_model
 def test_undecodable_or_empty_standard_input_is_named_as_such(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
