@@ -7,11 +7,13 @@ Apertium (s2t_stream.translation)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from s2t_stream.io.client import NativeClient
+from s2t_stream.io.client import NativeClient, redact_token
 from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.server.options import TOKEN_ENV
 from s2t_stream.streaming.drive import (
     Captioner,
     Labelled,
@@ -50,7 +52,8 @@ class LocalBackend:
 
 class RemoteBackend:
     """A server's URL (`ws://…/v1/stream`); each Start opens a new session per source (blocking
-    client: it runs in the worker thread; the server batches the sessions)."""
+    client: it runs in the worker thread; the server batches the sessions). A server that wants
+    a token gets $S2T_STREAM_TOKEN (as `client` does), or the URL's own `?token=`."""
 
     sample_rate = 16000  # what we send; the server resamples to its model
     reconnects = 5  # a lost session (dropped, drained) resumes in a new one: io/resume.py
@@ -58,6 +61,7 @@ class RemoteBackend:
     def __init__(self, url: str, tgt_lang: str | None = None) -> None:
         self.url = url
         self.tgt_lang = tgt_lang
+        self.token = os.environ.get(TOKEN_ENV) or None
 
     def open(self, sample_rate: int) -> Captioner:
         return self._session(sample_rate)
@@ -75,7 +79,11 @@ class RemoteBackend:
 
     def _session(self, sample_rate: int) -> NativeClient:
         return NativeClient(
-            self.url, sample_rate, tgt_lang=self.tgt_lang, reconnects=self.reconnects
+            self.url,
+            sample_rate,
+            token=self.token,
+            tgt_lang=self.tgt_lang,
+            reconnects=self.reconnects,
         )
 
 
@@ -97,5 +105,5 @@ def backend(model: str, tgt_lang: str | None) -> LocalBackend | RemoteBackend:
 def model_name(model: str) -> str:
     """How the status line names a model: a server's URL, else the directory's name."""
     if model.startswith(("ws://", "wss://")):
-        return model
+        return redact_token(model)
     return Path(model).name or model

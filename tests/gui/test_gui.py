@@ -422,6 +422,37 @@ def test_a_remote_server_as_the_backend(settings: QSettings, qtbot) -> None:  # 
 
 
 @pytest.mark.model
+@pytest.mark.network
+def test_a_remote_server_that_wants_a_token_gets_the_environments(  # type: ignore[no-untyped-def]
+    settings: QSettings, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$S2T_STREAM_TOKEN reaches the server, as for `client`; a wrong one in the URL is said to
+    be refused, and the status line never shows it."""
+    from s2t_stream.model.checkpoint import load_bundle
+    from s2t_stream.server.options import Limits
+
+    audio = np.concatenate([silence(0.5), load_audio(SAMPLE), silence(1)])
+    with running(load_bundle(BUNDLED_MODEL), Limits(token="s3cret")) as server:
+        monkeypatch.delenv("S2T_STREAM_TOKEN", raising=False)
+        window = window_with(settings, qtbot, audio)
+        window.model.setText(f"{server.url()}?token=wrong")
+        window.start()
+        qtbot.waitUntil(lambda: not window.running, timeout=20000)
+        assert "wants a token" in window.status.text()
+        assert "refused the one given" in window.status.text()
+        assert "wrong" not in window.status.text()
+        window.close()
+        monkeypatch.setenv("S2T_STREAM_TOKEN", "s3cret")
+        window = window_with(settings, qtbot, audio)
+        window.model.setText(server.url())
+        window.start()
+        qtbot.waitUntil(lambda: bool(window.transcript.finals), timeout=60000)
+        stop(window, qtbot)
+        assert window.transcript.finals[0].text.split()[0] == "they"
+        window.close()
+
+
+@pytest.mark.model
 def test_a_second_model_translates_under_the_caption(
     settings: QSettings, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
