@@ -245,16 +245,29 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="max tokens incl. the start token (default: model's)",
     )
+    add_lm_weight_argument(group)
     group.add_argument(
         "--tgt-lang", default=None, help="target language code for multilingual translation"
     )
     add_mt_argument(group)
 
 
+def add_lm_weight_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--lm-weight",
+        type=number(float, least=0, most=9),
+        default=None,
+        help="shallow-fusion weight of the model's language model (its lm/ folder); 0 = off "
+        "(default: the weight it was tuned with; a model without one: off)",
+    )
+
+
 def decoding_options(args: argparse.Namespace) -> DecodingOptions:
     from s2t_stream.model.config import DecodingOptions
 
-    return DecodingOptions(num_beams=args.beam, max_length=args.max_length)
+    return DecodingOptions(
+        num_beams=args.beam, max_length=args.max_length, lm_weight=args.lm_weight
+    )
 
 
 # --- audio input --------------------------------------------------------------------------------
@@ -307,6 +320,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
         "--tgt-lang", default=None, help="target language (translation models, or --mt's)"
     )
     add_mt_argument(group)
+    add_lm_weight_argument(group)
     group.add_argument(
         "--policy",
         choices=["alignatt", "local-agreement"],
@@ -429,6 +443,7 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
         max_segment_s=args.max_segment,
         band_mask=not args.no_band_mask,
         tgt_lang=None if args.mt else args.tgt_lang,  # --mt's language is not the model's
+        lm_weight=args.lm_weight,
     )
 
 

@@ -14,6 +14,7 @@ from s2t_stream.cli.arguments import (
     add_band_mask_argument,
     add_decoding_arguments,
     add_input_arguments,
+    add_lm_weight_argument,
     add_model_arguments,
     add_vad_argument,
     audio_name,
@@ -82,6 +83,7 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
         help="JSON lines: audio, text, voice, style; each file is one evaluation set",
     )
     parser.add_argument("--beams", default="1,5", help="comma-separated beam sizes to score")
+    add_lm_weight_argument(parser)
     parser.add_argument(
         "--limit", type=number(int, least=1), default=None, help="first N utterances only"
     )
@@ -159,7 +161,10 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def transcribe_options(args: argparse.Namespace) -> TranscribeOptions:
-    decoding = decoding_options(args) if hasattr(args, "beam") else DecodingOptions()
+    if hasattr(args, "beam"):
+        decoding = decoding_options(args)
+    else:
+        decoding = DecodingOptions(lm_weight=getattr(args, "lm_weight", None))
     return TranscribeOptions(
         decoding=decoding,
         tgt_lang=None if getattr(args, "mt", None) else getattr(args, "tgt_lang", None),
@@ -340,7 +345,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"== {name} ({path})\n{table(results[name])}\n")
 
     def report(detailed: bool) -> dict[str, object]:
-        return {"model": bundle.source, "sets": [
+        return {"model": bundle.source, "lm_weight": transcriber.settings.lm_weight, "sets": [
             {"name": name, "manifest": str(path), "results": [
                 r.to_json(utterances if detailed else ()) for r in results[name]]}
             for name, (path, utterances) in sets.items()

@@ -16,8 +16,10 @@ from s2t_stream.training.augment import AugmentOptions
 from s2t_stream.training.corpus import CorpusOptions, build_corpus
 from s2t_stream.training.options import (
     HELP,
+    LM_HELP,
     TARGETS,
     TEXT_PRETRAIN_HELP,
+    LMOptions,
     TextPretrainOptions,
     TrainOptions,
 )
@@ -55,6 +57,14 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
             "(default: %(default)s)"
         )  # fmt: skip
     parser.set_defaults(run=run_pretrain_text)
+
+    parser = command("lm", "train a token language model for shallow fusion (`--lm-weight`)")
+    for name, value in dataclasses.asdict(LMOptions()).items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(
+            flag, type=type(value), default=value, help=f"{LM_HELP[name]} (default: %(default)s)"
+        )
+    parser.set_defaults(run=run_lm)
 
 
 # --- corpus -------------------------------------------------------------------------------------
@@ -239,6 +249,14 @@ def run_train(args: argparse.Namespace) -> int:
     trainer.run()
     if args.export:
         export(trainer, Path(args.export), args.average)
+    return 0
+
+
+def run_lm(args: argparse.Namespace) -> int:
+    from s2t_stream.training.lm_train import LMTrainer
+
+    names = {f.name for f in dataclasses.fields(LMOptions)}
+    LMTrainer(LMOptions(**{k: v for k, v in vars(args).items() if k in names})).run()
     return 0
 
 

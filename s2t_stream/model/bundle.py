@@ -12,6 +12,7 @@ from s2t_stream.defaults import QUANTIZE_MODES
 from s2t_stream.errors import OptionsError
 from s2t_stream.model.config import GenerationConfig, ModelConfig
 from s2t_stream.model.features import FeatureOptions
+from s2t_stream.model.lm import TokenLM
 from s2t_stream.model.network import Speech2Text
 from s2t_stream.model.tokenizer import Tokenizer
 
@@ -25,6 +26,8 @@ class Bundle:
     generation: GenerationConfig
     features: FeatureOptions
     source: str
+    lm: TokenLM | None = None
+    """The token LM for shallow fusion (`lm.py`), from the model directory's `lm/` folder."""
 
     @property
     def config(self) -> ModelConfig:

@@ -42,6 +42,8 @@ def load_bundle(spec: str | Path, options: LoadOptions = LoadOptions()) -> Bundl
             )
         bundle = fairseq.load(found[0], options)
     bundle.model.to(device=options.device, dtype=options.dtype).eval()
+    if bundle.lm is not None:  # float32 whatever the model's dtype: it is small
+        bundle.lm.to(device=options.device)
     if options.quantize == "int8":
         quantize_int8(bundle.model)
     return bundle

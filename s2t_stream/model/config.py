@@ -180,8 +180,14 @@ class DecodingOptions:
     early_stopping: bool | str | None = None
     length_penalty: float | None = None
     forced_bos_token_id: int | None = None
+    lm_weight: float | None = None
+    """Shallow-fusion weight λ of the model's LM (`lm.py`); None: the LM's tuned weight."""
 
     def __post_init__(self) -> None:
+        if self.lm_weight is not None and not 0 <= self.lm_weight < 10:
+            raise OptionsError(
+                f"DecodingOptions.lm_weight must be in [0, 10), got {self.lm_weight}"
+            )
         if self.num_beams is not None and self.num_beams < 1:
             raise OptionsError(f"DecodingOptions.num_beams must be ≥ 1, got {self.num_beams}")
         if self.max_length is not None and self.max_length < 2:

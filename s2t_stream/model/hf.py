@@ -13,6 +13,7 @@ from s2t_stream.model.bundle import Bundle, LoadOptions
 from s2t_stream.model.config import GenerationConfig, ModelConfig
 from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.jsonfile import read_json_object, write_json
+from s2t_stream.model.lm import load_lm
 from s2t_stream.model.network import Speech2Text
 from s2t_stream.model.quantize import is_quantized
 from s2t_stream.model.tokenizer import Tokenizer
@@ -51,9 +52,14 @@ def load_hf_dir(path: Path, options: LoadOptions = LoadOptions()) -> Bundle:
         )
     model = Speech2Text(config)
     apply_state_dict(model, read_weights(weights, trust_pickle=options.trust_pickle), str(weights))
-    return Bundle(
-        model, tokenizer_or_error(lambda: Tokenizer.from_dir(path)), generation, features, str(path)
-    )
+    tokenizer = tokenizer_or_error(lambda: Tokenizer.from_dir(path))
+    lm = load_lm(path)
+    if lm is not None and lm.config.vocab_size != config.vocab_size:
+        raise CheckpointError(
+            f"{path / 'lm'}: an LM of {lm.config.vocab_size} tokens, but the model has "
+            f"{config.vocab_size}: it was trained for another model's vocabulary"
+        )
+    return Bundle(model, tokenizer, generation, features, str(path), lm)
 
 
 def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.float32) -> None:

@@ -1,6 +1,8 @@
 """Streaming search: continue many streams' committed prefixes greedily in one batch, each token
 with the encoder frame it attended most (for commit policies and word times) and the probability
-the model gave it (for word confidences)."""
+the model gave it (for word confidences). With an LM (`lm.Fusion`), greedy picks by the fused
+score log p_ASR + λ · log p_LM, as `search.greedy_search` does; the probabilities reported are
+still the speech model's own."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import torch
 from torch import Tensor
 
 from s2t_stream.model.cache import DecoderCache
+from s2t_stream.model.lm import Fusion, TokenLM
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 
 
@@ -90,6 +93,8 @@ def continue_greedy(
     border: Sequence[int | None] = (),
     lookahead: int = 0,
     drafts: Sequence[Sequence[int]] = (),
+    lm: TokenLM | None = None,
+    lm_weight: float = 0.0,
 ) -> list[Continuation]:
     """Row n of `encoder` continues `prefixes[n]` (which starts with the decoder start token) by
     at most `max_new[n]` greedy tokens. Prefixes are left-padded so that all rows step together;
@@ -105,11 +110,15 @@ def continue_greedy(
     They ride along in the prefix's teacher-forced pass, and the run of them that greedy search
     picks too is taken without a decoding step each (speculative decoding, the last hypothesis
     as the draft); after the first disagreement, decoding goes on from greedy's own token. The
-    result is greedy search's, drafts or not."""
+    result is greedy search's, drafts or not.
+
+    With `lm` and `lm_weight` > 0, greedy picks by the fused score (shallow fusion), the LM
+    reading each row's sequence alongside the decoder."""
     rows = len(prefixes)
     drafts = [list(d) for d in drafts] or [[] for _ in range(rows)]
     forced = [[*p, *d] for p, d in zip(prefixes, drafts, strict=True)]
     state = _Rows(max_new, border, lookahead)
+    fusion = Fusion(lm, lm_weight)
     logits, cache = _force(model, encoder, forced, pad_id, align_layers)
     width = logits.shape[1]
     firsts = [width - len(f) + len(p) - 1 for f, p in zip(forced, prefixes, strict=True)]
@@ -120,7 +129,12 @@ def continue_greedy(
     forced_log_probs = token_log_probs(scores, forced)
     state.frames = [attended[n][width - len(f) : firsts[n]] for n, f in enumerate(forced)]
     state.log_probs = [forced_log_probs[n][: len(p) - 1] for n, p in enumerate(prefixes)]
-    best, best_log_probs = _best(scores)
+    choice = scores
+    if fusion.active:  # the LM's log-probs at the same (left-padded) positions
+        choice = scores.clone()
+        for n, lm_row in enumerate(fusion.read(forced)):
+            choice[n, width - len(lm_row) :] += lm_row.to(choice.device)
+    best, best_log_probs = _best(scores, choice)
     consistent = [
         _take_draft(
             state, n, drafts[n], best[n][f:], attended[n][f:], best_log_probs[n][f:], eos_id
@@ -130,15 +144,15 @@ def continue_greedy(
     if not any(state.running):
         return _results(state)
     if all(consistent[n] or not state.running[n] for n in range(rows)):
-        last = [g[-1] if g else pad_id for g in state.generated]  # taken from the pass
-        logits = model.decode(
-            torch.tensor(last, device=logits.device)[:, None], cache, last_only=True
-        )
+        last = torch.tensor([g[-1] if g else pad_id for g in state.generated])  # from the pass
+        logits = model.decode(last[:, None].to(logits.device), cache, last_only=True)
+        lm_next = fusion.step(last) if fusion.active else None
     else:  # re-force what greedy agreed on, once for all rows
         agreed = [[*p, *g] for p, g in zip(prefixes, state.generated, strict=True)]
         logits, cache = _force(model, encoder, agreed, pad_id, align_layers)
         logits = logits[:, -1]
-    return _decode_greedily(model, cache, logits, state, eos_id)
+        lm_next = torch.stack([row[-1] for row in fusion.read(agreed)]) if fusion.active else None
+    return _decode_greedily(model, cache, logits, state, eos_id, fusion, lm_next)
 
 
 def _only_word_starts(
@@ -154,20 +168,30 @@ def _only_word_starts(
 
 
 def _decode_greedily(
-    model: Speech2Text, cache: DecoderCache, logits: Tensor, state: _Rows, eos_id: int
+    model: Speech2Text,
+    cache: DecoderCache,
+    logits: Tensor,
+    state: _Rows,
+    eos_id: int,
+    fusion: Fusion,
+    lm_next: Tensor | None,
 ) -> list[Continuation]:
-    """From the last position's `logits` (N, V): one greedy step at a time for every row still
-    running, until none is."""
+    """From the last position's `logits` (N, V) (and, fusing, λ · the LM's log-probs there,
+    `lm_next`): one greedy step at a time for every row still running, until none is."""
     while True:
-        tokens, log_probs = _best(torch.log_softmax(logits.float(), -1))
+        scores = torch.log_softmax(logits.float(), -1)
+        choice = scores if lm_next is None else scores + lm_next.to(scores.device)
+        tokens, log_probs = _best(scores, choice)
         step_frames = [f[-1] for f in _argmax_frames(cache.alignment)]
         for n in range(len(tokens)):
             if state.running[n]:
                 state.accept(n, tokens[n], step_frames[n], log_probs[n], eos_id)
         if not any(state.running):
             return _results(state)
-        chosen = torch.tensor(tokens, device=logits.device)
-        logits = model.decode(chosen[:, None], cache, last_only=True)
+        chosen = torch.tensor(tokens)
+        logits = model.decode(chosen[:, None].to(logits.device), cache, last_only=True)
+        if fusion.active:
+            lm_next = fusion.step(chosen)
 
 
 def _take_draft(
@@ -219,10 +243,14 @@ def _results(state: _Rows) -> list[Continuation]:
     ]
 
 
-def _best(log_probs: Tensor) -> tuple[list[Any], list[Any]]:
-    """Greedy's choice at each position of `log_probs` (..., V) and its log-probability."""
-    best, index = log_probs.max(-1)
-    return index.tolist(), best.tolist()
+def _best(log_probs: Tensor, choice: Tensor | None = None) -> tuple[list[Any], list[Any]]:
+    """Greedy's choice at each position — the argmax of `choice` (..., V), by default
+    `log_probs` itself — and the log-probability `log_probs` gives it."""
+    if choice is None or choice is log_probs:
+        best, index = log_probs.max(-1)
+        return index.tolist(), best.tolist()
+    index = choice.argmax(-1)
+    return index.tolist(), log_probs.gather(-1, index[..., None])[..., 0].tolist()
 
 
 def token_log_probs(log_probs: Tensor, sequences: Sequence[Sequence[int]]) -> list[list[float]]:

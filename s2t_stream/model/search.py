@@ -1,6 +1,10 @@
 """Search: encoder output → token hypotheses, by greedy or beam search with the reference's
 semantics (`max_length` counts the start token, forced first token, early stopping, length
-penalty). Batched over utterances; one decoder cache per call."""
+penalty). Batched over utterances; one decoder cache per call.
+
+With a token LM (`lm.py`) and `lm_weight` λ > 0, every step scores a token by
+log p_ASR + λ · log p_LM (shallow fusion; the LM reads the same tokens the decoder does); with
+none, or λ = 0, the search is exactly the reference's."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import torch
 from torch import Tensor
 
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
+from s2t_stream.model.lm import Fusion, TokenLM
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 
 NEG = -1.0e9  # the reference's "impossible" score offset
@@ -27,9 +32,15 @@ class SearchSettings:
     start_id: int
     eos_id: int
     pad_id: int
+    lm_weight: float = 0.0
 
     @classmethod
-    def resolve(cls, options: DecodingOptions, generation: GenerationConfig) -> SearchSettings:
+    def resolve(
+        cls, options: DecodingOptions, generation: GenerationConfig, lm: TokenLM | None = None
+    ) -> SearchSettings:
+        """`options` over the checkpoint's `generation` config; the LM weight is the options',
+        else the LM's tuned one (`LMConfig.weight`), else 0 (no LM)."""
+
         def pick(ours: object, theirs: object) -> object:
             return theirs if ours is None else ours
 
@@ -42,6 +53,7 @@ class SearchSettings:
             start_id=generation.decoder_start_token_id,
             eos_id=generation.eos_token_id,
             pad_id=generation.pad_token_id,
+            lm_weight=float(pick(options.lm_weight, 0.0 if lm is None else lm.config.weight)),  # type: ignore[arg-type]
         )
 
 
@@ -68,22 +80,29 @@ def force_first_token(log_probs: Tensor, token: int | None, cur_len: int) -> Ten
 
 @torch.inference_mode()
 def greedy_search(
-    model: Speech2Text, encoder: EncoderOutput, settings: SearchSettings
+    model: Speech2Text,
+    encoder: EncoderOutput,
+    settings: SearchSettings,
+    lm: TokenLM | None = None,
 ) -> list[Hypothesis]:
     """One hypothesis per utterance: argmax at each step until eos or max_length."""
     batch = encoder.hidden.shape[0]
     device = encoder.hidden.device
     cache = model.new_cache(encoder)
+    fusion = Fusion(lm, settings.lm_weight)
     step = torch.full((batch, 1), settings.start_id, dtype=torch.long, device=device)
     running = torch.ones(batch, dtype=torch.bool, device=device)
     tokens: list[Tensor] = []
     score = torch.zeros(batch, device=device)
     for cur_len in range(1, settings.max_length):
         logits = model.decode(step, cache, last_only=True).float()
-        logits = force_first_token(logits, settings.forced_bos_token_id, cur_len)
-        best = logits.argmax(-1)
-        log_probs = torch.log_softmax(logits, -1).gather(1, best[:, None])[:, 0]
-        score += torch.where(running, log_probs, 0.0)
+        scores = force_first_token(
+            fusion.add(torch.log_softmax(logits, -1), step[:, 0]),
+            settings.forced_bos_token_id,
+            cur_len,
+        )
+        best = scores.argmax(-1)
+        score += torch.where(running, scores.gather(1, best[:, None])[:, 0], 0.0)
         best = torch.where(running, best, settings.pad_id)
         tokens.append(best)
         running &= best != settings.eos_id
@@ -133,20 +152,26 @@ class BeamState:
 
 @torch.inference_mode()
 def beam_search(
-    model: Speech2Text, encoder: EncoderOutput, settings: SearchSettings
+    model: Speech2Text,
+    encoder: EncoderOutput,
+    settings: SearchSettings,
+    lm: TokenLM | None = None,
 ) -> list[list[Hypothesis]]:
     """`num_beams` hypotheses per utterance, best first (the reference's vectorised beam search)."""
     batch, nb = encoder.hidden.shape[0], settings.num_beams
     device = encoder.hidden.device
     state = BeamState.start(batch, settings, device)
     cache = model.new_cache(encoder)
+    fusion = Fusion(lm, settings.lm_weight)
     row_offset = (torch.arange(batch, device=device) * nb)[:, None]  # (B, 1)
     cur_len = 1
     while True:
         step = state.running_tokens[:, :, cur_len - 1].reshape(batch * nb, 1)
         logits = model.decode(step, cache, last_only=True).float()
         log_probs = force_first_token(
-            torch.log_softmax(logits, -1), settings.forced_bos_token_id, cur_len
+            fusion.add(torch.log_softmax(logits, -1), step[:, 0]),
+            settings.forced_bos_token_id,
+            cur_len,
         )
         top_scores, top_beams, top_tokens = _top_candidates(state, log_probs, nb)
         hit = (top_tokens == settings.eos_id) | (cur_len + 1 >= settings.max_length)
@@ -156,7 +181,9 @@ def beam_search(
         candidates[:, :, cur_len] = top_tokens
         _finish(state, settings, candidates, top_scores, hit, cur_len)
         survivors = _continue(state, candidates, top_scores, hit, nb)
-        cache.reorder((top_beams.gather(1, survivors) + row_offset).reshape(-1))
+        rows = (top_beams.gather(1, survivors) + row_offset).reshape(-1)
+        cache.reorder(rows)
+        fusion.reorder(rows)
         cur_len += 1
         _update_improvable(state, settings, cur_len)
         full = bool(state.finished.all()) and settings.early_stopping is True
@@ -247,9 +274,13 @@ def _collect(state: BeamState) -> list[list[Hypothesis]]:
 
 
 def search(
-    model: Speech2Text, encoder: EncoderOutput, settings: SearchSettings
+    model: Speech2Text,
+    encoder: EncoderOutput,
+    settings: SearchSettings,
+    lm: TokenLM | None = None,
 ) -> list[Hypothesis]:
-    """The best hypothesis per utterance, greedy when num_beams is 1."""
+    """The best hypothesis per utterance, greedy when num_beams is 1; fused with `lm` when
+    `settings.lm_weight` > 0."""
     if settings.num_beams == 1:
-        return greedy_search(model, encoder, settings)
-    return [beams[0] for beams in beam_search(model, encoder, settings)]
+        return greedy_search(model, encoder, settings, lm)
+    return [beams[0] for beams in beam_search(model, encoder, settings, lm)]

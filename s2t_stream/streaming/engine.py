@@ -67,6 +67,9 @@ class Engine:
             prefix_length=len(self.prefix),
         )
         self.word_starts = torch.tensor(self.vocabulary.starts_word)
+        lm = bundle.lm
+        weight = options.lm_weight
+        self.lm_weight = (0.0 if lm is None else lm.config.weight) if weight is None else weight
 
     @property
     def sample_rate(self) -> int:
@@ -144,6 +147,8 @@ class Engine:
             ],
             lookahead=self.options.policy.lookahead,
             drafts=[j.segment.draft for j in jobs],
+            lm=self.bundle.lm,
+            lm_weight=self.lm_weight,
         )
         unsorted: list[Result | None] = [None] * len(jobs)
         for i, result in zip(order, results, strict=True):

@@ -41,6 +41,7 @@ class StreamOptions:
     band_mask: bool = True  # zero the empty band of audio from a lower rate (features)
     tgt_lang: str | None = None
     align_layers: tuple[int, ...] | None = None  # decoder layers for alignment (None: all)
+    lm_weight: float | None = None  # shallow fusion with the model's LM (None: its tuned weight)
 
     def __post_init__(self) -> None:
         if self.step_s <= 0:
@@ -51,6 +52,8 @@ class StreamOptions:
             raise OptionsError(f"step growth must be in [0, 1], got {self.step_growth}")
         if self.max_segment_s < 1:
             raise OptionsError(f"max segment must be ≥ 1 s, got {self.max_segment_s}")
+        if self.lm_weight is not None and self.lm_weight < 0:
+            raise OptionsError(f"LM weight must be ≥ 0, got {self.lm_weight}")
 
 
 @dataclass(eq=False)  # segments are compared by identity

@@ -130,6 +130,41 @@ class TextPretrainOptions:
             )
 
 
+@dataclass(frozen=True)
+class LMOptions:
+    """Everything that decides a language-model run (`lm_train.py`; saved with its checkpoint)."""
+
+    model: str = "assets/models/s2t-demo-en"  # the ASR model: vocabulary, and where lm/ goes
+    out: str = "runs/lm"
+    exclude: str = ""  # manifests whose sentences the LM must not learn, comma-separated
+    embed_dim: int = 256
+    hidden_dim: int = 512
+    layers: int = 1
+    dropout: float = 0.1
+    max_tokens: int = 8000  # padded tokens per batch
+    max_minutes: float = 30.0
+    max_steps: int = 0  # > 0: also end (and anneal the learning rate) after this many updates
+    warmup_steps: int = 200
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    eval_every: int = 500
+    weight: float = 0.0  # the fusion weight written into the export (tuned afterwards)
+    seed: int = 0
+    threads: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.max_minutes <= 0 or self.max_steps < 0 or self.max_tokens < 64:
+            raise ValueError(
+                "expected max_minutes > 0, max_steps >= 0 and max_tokens >= 64, got "
+                f"{self.max_minutes}, {self.max_steps} and {self.max_tokens}"
+            )
+        if self.weight < 0:
+            raise ValueError(f"weight: expected >= 0, got {self.weight}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout: expected 0 <= p < 1, got {self.dropout}")
+
+
 def _names(text: str) -> tuple[str, ...]:
     """The names of a comma-separated list, in order, each once."""
     return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
@@ -196,6 +231,31 @@ TEXT_PRETRAIN_HELP = {
     "label_smoothing": "label smoothing of the decoder's cross-entropy",
     "eval_every": "dev BLEU (and a checkpoint) every this many steps",
     "dev_limit": "dev sentences scored per language",
+    "seed": "random seed (batches, initialisation)",
+    "threads": "torch threads (0: torch's default)",
+    "device": "auto (CUDA when there is a GPU), cpu or cuda",
+}
+
+
+LM_HELP = {
+    "model": "the ASR model: the LM learns its vocabulary, and its export goes to MODEL/lm/",
+    "out": "run directory (checkpoint, export); a rerun resumes from it",
+    "exclude": "manifests (comma-separated) whose sentences are left out of the LM's text, "
+    "e.g. evaluation sets whose text would otherwise be learnt",
+    "embed_dim": "token embedding width",
+    "hidden_dim": "LSTM width",
+    "layers": "LSTM layers",
+    "dropout": "dropout on the embeddings and the LSTM output",
+    "max_tokens": "padded tokens per batch",
+    "max_minutes": "training time; the learning rate anneals to it",
+    "max_steps": "> 0: stop after this many updates if that comes sooner",
+    "warmup_steps": "linear learning-rate warm-up, then cosine decay",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "eval_every": "dev perplexity (and a checkpoint) every this many steps",
+    "weight": "fusion weight written into the export's lm/config.json, the default of every "
+    "decoder that loads it; choose it with `eval --lm-weights` on a dev set (a finished run "
+    "re-exports with a new weight at once)",
     "seed": "random seed (batches, initialisation)",
     "threads": "torch threads (0: torch's default)",
     "device": "auto (CUDA when there is a GPU), cpu or cuda",

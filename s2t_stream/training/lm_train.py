@@ -1,0 +1,211 @@
+"""Train the token LM for shallow fusion (`model/lm.py`) on the corpus's training text.
+
+The text is every sentence the corpus may train on — `corpus.split_sentences(...)["train"]`
+under the default corpus options, hundreds of thousands of sentences against the tens of
+thousands the speech corpus speaks — so the test, dev and held-out-style sentences, and the
+reserved evaluation text, never reach it; `exclude` removes the sentences of other manifests
+too (the real-voice sets, whose text the speech corpus may hold). The targets are the ASR
+model's: its SentencePiece pieces of the lower-case words, the decoder start token first, eos
+last.
+
+The run resumes from `{out}/checkpoint_last.pt`, ends by wall time (`max_minutes`), the
+learning rate annealed to it, and exports to `{out}/export/lm/`: a model directory's `lm/`
+folder, to copy next to the ASR model's files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from s2t_stream.defaults import pick_device
+from s2t_stream.errors import S2TError
+from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.lm import LMConfig, TokenLM, save_lm
+from s2t_stream.model.tokenizer import Tokenizer
+from s2t_stream.training.corpus import CorpusOptions, split_sentences
+from s2t_stream.training.manifest import read_manifest
+from s2t_stream.training.options import LMOptions
+from s2t_stream.training.texts import read_styled_sentences
+from s2t_stream.training.train import batches, teacher_forcing, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+def lm_sentences(exclude: list[Path], corpus: CorpusOptions | None = None) -> dict[str, list[str]]:
+    """The LM's `train` and `dev` text (lower-case words): the corpus's training and dev
+    sentences (`split_sentences` under `corpus`, default options if None), less every sentence
+    of the `exclude` manifests. Raises S2TError for a manifest that cannot be read."""
+    options = corpus or CorpusOptions()
+    split = split_sentences(read_styled_sentences(options.texts, options.text_dir), options)
+    banned = {u.text for path in exclude for u in read_manifest(path)}
+    return {
+        name: [s.words for s in split[name] if s.words not in banned] for name in ("train", "dev")
+    }
+
+
+def encode_all(tokenizer: Tokenizer, sentences: list[str]) -> list[list[int]]:
+    """Each sentence's pieces with eos last (the decoder's targets)."""
+    return [tokenizer.encode(s) for s in sentences]
+
+
+class LMTrainer:
+    """One run: text, model, loop, dev perplexity, checkpoint and export."""
+
+    def __init__(self, options: LMOptions, corpus: CorpusOptions | None = None) -> None:
+        """`corpus`: whose sentence split to learn (None: the default corpus's, as `corpus`
+        makes it)."""
+        self.options = options
+        self.device = torch.device(pick_device(options.device))
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.out = Path(options.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        asr = load_bundle(Path(options.model))
+        self.tokenizer = asr.tokenizer
+        self.start_id = asr.generation.decoder_start_token_id
+        exclude = [Path(p.strip()) for p in options.exclude.split(",") if p.strip()]
+        text = lm_sentences(exclude, corpus)
+        if not text["train"]:
+            raise S2TError("no training sentence is left for the LM")
+        self.train = encode_all(self.tokenizer, text["train"])
+        self.dev = encode_all(self.tokenizer, text["dev"])
+        torch.manual_seed(options.seed)
+        self.config = LMConfig(
+            vocab_size=asr.config.vocab_size,
+            embed_dim=options.embed_dim,
+            hidden_dim=options.hidden_dim,
+            layers=options.layers,
+            weight=options.weight,
+        )
+        self.model = TokenLM(self.config, dropout=options.dropout).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay
+        )
+        self.step = 0
+        self.trained_s = 0.0
+        self.rng = random.Random(options.seed)
+        self.history: list[dict[str, float]] = []
+
+    def progress(self) -> float:
+        """Fraction of the run done: by wall time, or by steps when `max_steps` is nearer."""
+        o = self.options
+        by_steps = self.step / o.max_steps if o.max_steps else 0.0
+        return max(by_steps, self.trained_s / (60 * o.max_minutes))
+
+    def learning_rate(self) -> float:
+        o = self.options
+        return warmup_cosine(o.lr, self.step, o.warmup_steps, self.progress())
+
+    def _loss(self, rows: list[list[int]], reduction: str = "mean") -> torch.Tensor:
+        pad = self.tokenizer.pad_id
+        inputs, labels = teacher_forcing(rows, pad, self.start_id)
+        logits, _ = self.model(inputs.to(self.device))
+        return F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            labels.to(self.device).reshape(-1),
+            ignore_index=pad,
+            reduction=reduction,
+        )
+
+    def train_step(self, indices: list[int]) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        self.model.train()
+        loss = self._loss([self.train[i] for i in indices])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.detach())
+
+    @torch.inference_mode()
+    def dev_perplexity(self) -> float:
+        """exp of the mean per-token cross-entropy (eos included) on the dev sentences."""
+        self.model.eval()
+        total, tokens = 0.0, 0
+        for start in range(0, len(self.dev), 64):
+            rows = self.dev[start : start + 64]
+            total += float(self._loss(rows, reduction="sum"))
+            tokens += sum(len(r) for r in rows)
+        return math.exp(total / max(tokens, 1))
+
+    def run(self) -> Path:
+        """Train until `progress()` reaches 1 (a rerun resumes first), with the dev perplexity
+        and a checkpoint every `eval_every` steps and at the end; then export."""
+        self.resume()
+        log.info(
+            "LM on %d sentences (%d tokens), %d parameters, step %d",
+            len(self.train), sum(len(r) for r in self.train),
+            sum(p.numel() for p in self.model.parameters()), self.step,
+        )  # fmt: skip
+        lengths = np.array([len(r) for r in self.train])
+        losses: list[float] = []
+        started, seen = time.monotonic(), 0
+        while self.progress() < 1.0:
+            for indices in batches(lengths, self.options.max_tokens, self.rng):
+                if self.progress() >= 1.0:
+                    break
+                tick = time.monotonic()
+                losses.append(self.train_step(indices))
+                self.trained_s += time.monotonic() - tick
+                seen += int(lengths[indices].sum())
+                if self.step % 100 == 0:
+                    log.info(
+                        "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f tokens/s",
+                        self.step, 100 * self.progress(), float(np.mean(losses[-100:])),
+                        self.learning_rate(), seen / (time.monotonic() - started),
+                    )  # fmt: skip
+                    started, seen = time.monotonic(), 0
+                if self.step % self.options.eval_every == 0:
+                    self._evaluate(losses)
+        if not self.history or self.history[-1]["step"] != self.step:
+            self._evaluate(losses)
+        return self.export()
+
+    def _evaluate(self, losses: list[float]) -> None:
+        perplexity = self.dev_perplexity()
+        loss = float(np.mean(losses[-100:])) if losses else float("nan")
+        self.history.append({"step": self.step, "loss": loss, "dev_perplexity": perplexity})
+        log.info("step %d  dev perplexity %.2f", self.step, perplexity)
+        self.save()
+
+    def save(self) -> None:
+        state = {
+            "step": self.step,
+            "trained_s": self.trained_s,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "options": asdict(self.options),
+            "history": self.history,
+            "rng": self.rng.getstate(),
+        }
+        torch.save(state, self.out / "checkpoint_last.pt")
+
+    def resume(self) -> None:
+        path = self.out / "checkpoint_last.pt"
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.trained_s = state["step"], state["trained_s"]
+        self.history = state["history"]
+        self.rng.setstate(state["rng"])
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def export(self) -> Path:
+        """The LM in `{out}/export/lm/` (fp16) with the fusion weight `options.weight`."""
+        destination = self.out / "export"
+        save_lm(self.model, destination)
+        log.info("exported to %s", destination / "lm")
+        return destination
