@@ -11,9 +11,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from s2t_stream.defaults import TOKEN_ENV
 from s2t_stream.io.client import NativeClient, redact_token
 from s2t_stream.model.checkpoint import load_bundle
-from s2t_stream.server.options import TOKEN_ENV
 from s2t_stream.streaming.drive import (
     Captioner,
     Labelled,

@@ -15,6 +15,7 @@ BUNDLED_MODEL = REPO_ROOT / "assets" / "models" / "s2t-demo-en"
 BUNDLED_ST_MODEL = REPO_ROOT / "assets" / "models" / "s2t-demo-st"
 BUNDLED_ST_LANGUAGES = ("es", "ca")  # its tokenizer's language codes (a test checks them)
 MODEL_ENV = "S2T_STREAM_MODEL"
+TOKEN_ENV = "S2T_STREAM_TOKEN"  # the server's bearer token, and its clients' (client, gui)
 DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
 # how a model's linear layers may be stored when loaded: as they are, or int8 for CPU inference
 QUANTIZE_MODES = ("none", "int8")

@@ -20,13 +20,13 @@ from s2t_stream.defaults import (
     DEVICE_NAMES,
     MODEL_ENV,
     QUANTIZE_MODES,
+    TOKEN_ENV,
     bundled_translation_languages,
     default_model,
     pick_device,
 )
 from s2t_stream.errors import CheckpointError, MissingExtra, S2TError
 from s2t_stream.model.audio import AudioSource, RawFormat
-from s2t_stream.server.options import TOKEN_ENV
 from s2t_stream.streaming.cmvn import CmvnOptions
 from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.policy import PolicyOptions

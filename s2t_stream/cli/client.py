@@ -13,9 +13,9 @@ import numpy as np
 
 from s2t_stream.cli.arguments import bearer_token, mt_languages, mt_needs_language, needs_extra
 from s2t_stream.cli.stream import emit, paced
+from s2t_stream.defaults import TOKEN_ENV
 from s2t_stream.errors import DeviceLost, S2TError, Unauthorized
 from s2t_stream.io.captions import Captions
-from s2t_stream.server.options import TOKEN_ENV
 from s2t_stream.translation.translator import ENGINES
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from s2t_stream.cli.arguments import (
     number,
     stream_options,
 )
-from s2t_stream.defaults import BUNDLED_ST_MODEL, bundled_translation_languages
+from s2t_stream.defaults import BUNDLED_ST_MODEL, TOKEN_ENV, bundled_translation_languages
 from s2t_stream.errors import S2TError
-from s2t_stream.server.options import CLOSE_TIMEOUT_S, TOKEN_ENV, Limits, ServerOptions
+from s2t_stream.server.options import CLOSE_TIMEOUT_S, Limits, ServerOptions
 
 log = logging.getLogger(__name__)
 

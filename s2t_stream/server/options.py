@@ -10,7 +10,6 @@ from s2t_stream.errors import OptionsError
 
 NATIVE_PATH = "/v1/stream"
 MIB = 1 << 20
-TOKEN_ENV = "S2T_STREAM_TOKEN"
 CLOSE_TIMEOUT_S = 5.0  # a closing handshake's longest wait before the connection is dropped
 MAX_UNSENT_BYTES = 1 << 20  # bytes a connection may owe a client that does not read (pongs)
 
