@@ -1,4 +1,5 @@
-"""Train the token LM for shallow fusion (`model/lm.py`) on the corpus's training text.
+"""Train the token LM for shallow fusion (`model/lm.py`) on the corpus's training text, or on
+sentence files of a domain (`text`).
 
 The text is every sentence the corpus may train on — `corpus.split_sentences(...)["train"]`
 under the default corpus options, hundreds of thousands of sentences against the tens of
@@ -34,19 +35,33 @@ from s2t_stream.model.tokenizer import Tokenizer
 from s2t_stream.training.corpus import CorpusOptions, split_sentences
 from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import LMOptions
-from s2t_stream.training.texts import read_styled_sentences
+from s2t_stream.training.texts import TextSource, read_styled_sentences
 from s2t_stream.training.train import batches, teacher_forcing, warmup_cosine
 
 log = logging.getLogger(__name__)
 
 
-def lm_sentences(exclude: list[Path], corpus: CorpusOptions | None = None) -> dict[str, list[str]]:
-    """The LM's `train` and `dev` text (lower-case words): the corpus's training and dev
-    sentences (`split_sentences` under `corpus`, default options if None), less every sentence
-    of the `exclude` manifests. Raises S2TError for a manifest that cannot be read."""
+DOMAIN_DEV_SENTENCES = 200
+"""Sentences of `--text` files kept for the dev perplexity."""
+
+
+def lm_sentences(
+    exclude: list[Path], corpus: CorpusOptions | None = None, texts: list[Path] | None = None
+) -> dict[str, list[str]]:
+    """The LM's `train` and `dev` text (lower-case words, spelled as the corpus spells them),
+    less every sentence of the `exclude` manifests: with `texts`, those sentence files' lines
+    (the first `DOMAIN_DEV_SENTENCES` of a seeded shuffle are dev); else the corpus's training
+    and dev sentences (`split_sentences` under `corpus`, default options if None). Raises
+    S2TError for a file or manifest that cannot be read."""
+    banned = {u.text for path in exclude for u in read_manifest(path)}
+    if texts:
+        sources = [TextSource(str(path.resolve()), "domain", "given by --text") for path in texts]
+        words = [s.words for s in read_styled_sentences(sources) if s.words not in banned]
+        shuffled = [words[i] for i in np.random.default_rng(0).permutation(len(words))]
+        dev = min(DOMAIN_DEV_SENTENCES, len(shuffled) // 10)
+        return {"train": shuffled[dev:], "dev": shuffled[:dev]}
     options = corpus or CorpusOptions()
     split = split_sentences(read_styled_sentences(options.texts, options.text_dir), options)
-    banned = {u.text for path in exclude for u in read_manifest(path)}
     return {
         name: [s.words for s in split[name] if s.words not in banned] for name in ("train", "dev")
     }
@@ -73,7 +88,8 @@ class LMTrainer:
         self.tokenizer = asr.tokenizer
         self.start_id = asr.generation.decoder_start_token_id
         exclude = [Path(p.strip()) for p in options.exclude.split(",") if p.strip()]
-        text = lm_sentences(exclude, corpus)
+        texts = [Path(p.strip()) for p in options.text.split(",") if p.strip()]
+        text = lm_sentences(exclude, corpus, texts)
         if not text["train"]:
             raise S2TError("no training sentence is left for the LM")
         self.train = encode_all(self.tokenizer, text["train"])

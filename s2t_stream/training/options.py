@@ -136,6 +136,7 @@ class LMOptions:
 
     model: str = "assets/models/s2t-demo-en"  # the ASR model: vocabulary, and where lm/ goes
     out: str = "runs/lm"
+    text: str = ""  # sentence files of a domain, comma-separated (default: the corpus's text)
     exclude: str = ""  # manifests whose sentences the LM must not learn, comma-separated
     embed_dim: int = 256
     hidden_dim: int = 512
@@ -240,6 +241,9 @@ TEXT_PRETRAIN_HELP = {
 LM_HELP = {
     "model": "the ASR model: the LM learns its vocabulary, and its export goes to MODEL/lm/",
     "out": "run directory (checkpoint, export); a rerun resumes from it",
+    "text": "sentence files (one per line, plain or .gz; comma-separated) of the domain to learn, "
+    "instead of the corpus's training text; their first 200 sentences in a seeded shuffle are "
+    "the dev set",
     "exclude": "manifests (comma-separated) whose sentences are left out of the LM's text, "
     "e.g. evaluation sets whose text would otherwise be learnt",
     "embed_dim": "token embedding width",

@@ -50,6 +50,18 @@ def test_the_lm_learns_only_what_the_corpus_may_train_on(tmp_path: Path) -> None
     assert never and not never & set(text["train"])
 
 
+def test_domain_text_replaces_the_corpus_text_and_keeps_a_dev_share(tmp_path: Path) -> None:
+    lines = [" ".join(t) for t in itertools.product(SUBJECTS, VERBS, OBJECTS)]  # 180
+    domain = tmp_path / "domain.txt"
+    domain.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = tmp_path / "test.jsonl"
+    manifest.write_text(json.dumps({"audio": "a.wav", "text": lines[5]}) + "\n")
+    text = lm_sentences([manifest], text_corpus(tmp_path), [domain])
+    assert len(text["dev"]) == 17  # a tenth of the 179 left, under DOMAIN_DEV_SENTENCES
+    assert sorted(text["train"] + text["dev"]) == sorted(set(lines) - {lines[5]})
+    assert text == lm_sentences([manifest], None, [domain])  # the corpus is not read
+
+
 @pytest.mark.skipif(
     not (BUNDLED_MODEL / "config.json").is_file(), reason=f"no bundled model at {BUNDLED_MODEL}"
 )
