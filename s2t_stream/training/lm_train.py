@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from s2t_stream.defaults import pick_device
 from s2t_stream.errors import S2TError
@@ -36,7 +35,8 @@ from s2t_stream.training.corpus import CorpusOptions, split_sentences
 from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import LMOptions
 from s2t_stream.training.texts import TextSource, read_styled_sentences
-from s2t_stream.training.train import batches, teacher_forcing, warmup_cosine
+from s2t_stream.training.timed_run import TimedRun
+from s2t_stream.training.train import batches, teacher_forcing
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,13 @@ def encode_all(tokenizer: Tokenizer, sentences: list[str]) -> list[list[int]]:
     return [tokenizer.encode(s) for s in sentences]
 
 
-class LMTrainer:
-    """One run: text, model, loop, dev perplexity, checkpoint and export."""
+class LMTrainer(TimedRun):
+    """One run: text, model, loop, dev perplexity, checkpoint (`TimedRun`) and export."""
 
     def __init__(self, options: LMOptions, corpus: CorpusOptions | None = None) -> None:
         """`corpus`: whose sentence split to learn (None: the default corpus's, as `corpus`
         makes it)."""
+        super().__init__(options.seed)
         self.options = options
         self.device = torch.device(pick_device(options.device))
         if options.threads:
@@ -106,20 +107,9 @@ class LMTrainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay
         )
-        self.step = 0
-        self.trained_s = 0.0
-        self.rng = random.Random(options.seed)
-        self.history: list[dict[str, float]] = []
 
-    def progress(self) -> float:
-        """Fraction of the run done: by wall time, or by steps when `max_steps` is nearer."""
-        o = self.options
-        by_steps = self.step / o.max_steps if o.max_steps else 0.0
-        return max(by_steps, self.trained_s / (60 * o.max_minutes))
-
-    def learning_rate(self) -> float:
-        o = self.options
-        return warmup_cosine(o.lr, self.step, o.warmup_steps, self.progress())
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
 
     def _loss(self, rows: list[list[int]], reduction: str = "mean") -> torch.Tensor:
         pad = self.tokenizer.pad_id
@@ -194,30 +184,6 @@ class LMTrainer:
         self.history.append({"step": self.step, "loss": loss, "dev_perplexity": perplexity})
         log.info("step %d  dev perplexity %.2f", self.step, perplexity)
         self.save()
-
-    def save(self) -> None:
-        state = {
-            "step": self.step,
-            "trained_s": self.trained_s,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "options": asdict(self.options),
-            "history": self.history,
-            "rng": self.rng.getstate(),
-        }
-        torch.save(state, self.out / "checkpoint_last.pt")
-
-    def resume(self) -> None:
-        path = self.out / "checkpoint_last.pt"
-        if not path.is_file():
-            return
-        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step, self.trained_s = state["step"], state["trained_s"]
-        self.history = state["history"]
-        self.rng.setstate(state["rng"])
-        log.info("resumed from %s at step %d", path, self.step)
 
     def export(self) -> Path:
         """The LM in `{out}/export/lm/` (fp16) with the fusion weight `options.weight`."""

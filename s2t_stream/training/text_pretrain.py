@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -43,13 +42,8 @@ from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import TextPretrainOptions
 from s2t_stream.training.targets import normalize_translation
 from s2t_stream.training.text_pairs import TextPair, read_text_pairs
-from s2t_stream.training.train import (
-    TOKEN_WEIGHTS,
-    batches,
-    initialise,
-    teacher_forcing,
-    warmup_cosine,
-)
+from s2t_stream.training.timed_run import TimedRun
+from s2t_stream.training.train import TOKEN_WEIGHTS, batches, initialise, teacher_forcing
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +78,12 @@ class _Example:
     target: list[int]
 
 
-class TextPretrainer:
+class TextPretrainer(TimedRun):
     """One run: tokenizers, model (ASR encoder, frozen; new decoder; text front end), the
-    loop, dev BLEU, checkpoints and export."""
+    loop, dev BLEU, checkpoints (`TimedRun`) and export."""
 
     def __init__(self, options: TextPretrainOptions) -> None:
+        super().__init__(options.seed)
         self.options = options
         self.device = torch.device(pick_device(options.device))
         if options.threads:
@@ -123,10 +118,6 @@ class TextPretrainer:
             betas=(0.9, 0.98),
             weight_decay=options.weight_decay,
         )
-        self.step = 0
-        self.trained_s = 0.0
-        self.rng = random.Random(options.seed)
-        self.history: list[dict[str, object]] = []
 
     # --- data -------------------------------------------------------------------------------
 
@@ -187,16 +178,8 @@ class TextPretrainer:
 
     # --- training ---------------------------------------------------------------------------
 
-    def progress(self) -> float:
-        """Fraction of the run done: by wall time, or by steps when `max_steps` is nearer."""
-        o = self.options
-        by_steps = self.step / o.max_steps if o.max_steps else 0.0
-        return max(by_steps, self.trained_s / (60 * o.max_minutes))
-
-    def learning_rate(self) -> float:
-        """`warmup_cosine`, the decay following the run's progress."""
-        o = self.options
-        return warmup_cosine(o.lr, self.step, o.warmup_steps, self.progress())
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model, "front": self.front}
 
     def train_step(self, indices: list[int]) -> float:
         batch = [self.examples[i] for i in indices]
@@ -286,34 +269,6 @@ class TextPretrainer:
                 hyps += [self.tokenizer.decode(h.tokens) for h in results]
             scores[lang] = round(corpus_bleu(refs, hyps), 2)
         return scores
-
-    # --- checkpoints ------------------------------------------------------------------------
-
-    def save(self) -> None:
-        state = {
-            "step": self.step,
-            "trained_s": self.trained_s,
-            "model": self.model.state_dict(),
-            "front": self.front.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "options": asdict(self.options),
-            "history": self.history,
-            "rng": self.rng.getstate(),
-        }
-        torch.save(state, self.out / "checkpoint_last.pt")
-
-    def resume(self) -> None:
-        path = self.out / "checkpoint_last.pt"
-        if not path.is_file():
-            return
-        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file
-        self.model.load_state_dict(state["model"])
-        self.front.load_state_dict(state["front"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step, self.trained_s = state["step"], state["trained_s"]
-        self.history = state["history"]
-        self.rng.setstate(state["rng"])
-        log.info("resumed from %s at step %d", path, self.step)
 
     def export(self) -> Path:
         """The ASR encoder and the pretrained decoder, with the target tokenizer, in the HF
