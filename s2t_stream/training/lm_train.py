@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.options import LMOptions
 from s2t_stream.training.texts import TextSource, read_styled_sentences
 from s2t_stream.training.timed_run import TimedRun
-from s2t_stream.training.train import batches, teacher_forcing
+from s2t_stream.training.train import teacher_forcing
 
 log = logging.getLogger(__name__)
 
@@ -154,36 +154,16 @@ class LMTrainer(TimedRun):
             len(self.train), sum(len(r) for r in self.train),
             sum(p.numel() for p in self.model.parameters()), self.step,
         )  # fmt: skip
-        lengths = np.array([len(r) for r in self.train])
-        losses: list[float] = []
-        started, seen = time.monotonic(), 0
-        while self.progress() < 1.0:
-            for indices in batches(lengths, self.options.max_tokens, self.rng):
-                if self.progress() >= 1.0:
-                    break
-                tick = time.monotonic()
-                losses.append(self.train_step(indices))
-                self.trained_s += time.monotonic() - tick
-                seen += int(lengths[indices].sum())
-                if self.step % 100 == 0:
-                    log.info(
-                        "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f tokens/s",
-                        self.step, 100 * self.progress(), float(np.mean(losses[-100:])),
-                        self.learning_rate(), seen / (time.monotonic() - started),
-                    )  # fmt: skip
-                    started, seen = time.monotonic(), 0
-                if self.step % self.options.eval_every == 0:
-                    self._evaluate(losses)
-        if not self.history or self.history[-1]["step"] != self.step:
-            self._evaluate(losses)
+        self.loop(
+            np.array([len(r) for r in self.train]),
+            self.options.max_tokens,
+            self.options.eval_every,
+            log_every=100,
+        )
         return self.export()
 
-    def _evaluate(self, losses: list[float]) -> None:
-        perplexity = self.dev_perplexity()
-        loss = float(np.mean(losses[-100:])) if losses else float("nan")
-        self.history.append({"step": self.step, "loss": loss, "dev_perplexity": perplexity})
-        log.info("step %d  dev perplexity %.2f", self.step, perplexity)
-        self.save()
+    def evaluate(self) -> dict[str, Any]:
+        return {"dev_perplexity": round(self.dev_perplexity(), 3)}
 
     def export(self) -> Path:
         """The LM in `{out}/export/lm/` (fp16) with the fusion weight `options.weight`."""

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ from s2t_stream.training.options import TextPretrainOptions
 from s2t_stream.training.targets import normalize_translation
 from s2t_stream.training.text_pairs import TextPair, read_text_pairs
 from s2t_stream.training.timed_run import TimedRun
-from s2t_stream.training.train import TOKEN_WEIGHTS, batches, initialise, teacher_forcing
+from s2t_stream.training.train import TOKEN_WEIGHTS, initialise, teacher_forcing
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,8 @@ class TextPretrainer(TimedRun):
         return {"model": self.model, "front": self.front}
 
     def train_step(self, indices: list[int]) -> float:
+        self.model.train()
+        self.front.train()
         batch = [self.examples[i] for i in indices]
         source = self._padded([e.source for e in batch])
         inputs, labels = teacher_forcing(
@@ -215,36 +217,16 @@ class TextPretrainer(TimedRun):
             sum(p.numel() for g in self.optimizer.param_groups for p in g["params"]),
             self.step,
         )
-        lengths = np.array([len(e.target) + 1 for e in self.examples])
-        losses: list[float] = []
-        started, seen = time.monotonic(), 0
-        while self.progress() < 1.0:
-            for indices in batches(lengths, self.options.max_tokens, self.rng):
-                if self.progress() >= 1.0:
-                    break
-                self.model.train()
-                self.front.train()
-                tick = time.monotonic()
-                losses.append(self.train_step(indices))
-                self.trained_s += time.monotonic() - tick
-                seen += len(indices)
-                if self.step % 50 == 0:
-                    log.info(
-                        "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f examples/s",
-                        self.step, 100 * self.progress(), float(np.mean(losses[-50:])),
-                        self.learning_rate(), seen / (time.monotonic() - started),
-                    )  # fmt: skip
-                    started, seen = time.monotonic(), 0
-                if self.step % self.options.eval_every == 0 or self.progress() >= 1.0:
-                    self._evaluate(losses)
+        self.loop(
+            np.array([len(e.target) + 1 for e in self.examples]),
+            self.options.max_tokens,
+            self.options.eval_every,
+            log_every=50,
+        )
         return self.export()
 
-    def _evaluate(self, losses: list[float]) -> None:
-        bleu = self.dev_bleu()
-        loss = float(np.mean(losses[-50:])) if losses else float("nan")
-        self.history.append({"step": self.step, "loss": loss, "dev_bleu": bleu})
-        log.info("step %d  dev BLEU %s", self.step, bleu)
-        self.save()
+    def evaluate(self) -> dict[str, Any]:
+        return {"dev_bleu": self.dev_bleu()}
 
     def dev_bleu(self) -> dict[str, float]:
         """Greedy BLEU (0–100) per language on the dev sentences' text."""

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
-from s2t_stream.training.train import warmup_cosine
+from s2t_stream.training.train import batches, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,9 @@ class RunOptions(Protocol):
 
 
 class TimedRun:
-    """Subclasses set `options`, `out`, `optimizer`, `seed` the `rng`, and name the modules
-    their checkpoint holds (`modules`)."""
+    """Subclasses set `options`, `out`, `optimizer`, `seed` the `rng`, name the modules their
+    checkpoint holds (`modules`), and give `train_step` (one update) and `evaluate` (dev
+    scores by name)."""
 
     options: Any  # a RunOptions dataclass
     out: Path
@@ -48,6 +51,48 @@ class TimedRun:
     def modules(self) -> dict[str, nn.Module]:
         """The modules a checkpoint saves and a resume restores, by name."""
         raise NotImplementedError
+
+    def train_step(self, indices: list[int]) -> float:
+        """One update on the examples `indices`; its loss."""
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, Any]:
+        """Dev scores by name, for the history and the log."""
+        raise NotImplementedError
+
+    def loop(self, lengths: np.ndarray, max_tokens: int, eval_every: int, log_every: int) -> None:
+        """Train until `progress()` reaches 1 (after `resume`): batches of at most `max_tokens`
+        padded tokens of the examples with these `lengths` (`train.batches`, shuffled afresh
+        each pass), a progress line every `log_every` steps, and `evaluate` with a checkpoint
+        every `eval_every` steps and at the end."""
+        losses: list[float] = []
+        started, seen = time.monotonic(), 0
+        while self.progress() < 1.0:
+            for indices in batches(lengths, max_tokens, self.rng):
+                if self.progress() >= 1.0:
+                    break
+                tick = time.monotonic()
+                losses.append(self.train_step(indices))
+                self.trained_s += time.monotonic() - tick
+                seen += int(lengths[indices].sum())
+                if self.step % log_every == 0:
+                    log.info(
+                        "step %d (%.0f %%)  loss %.3f  lr %.2e  %.0f tokens/s",
+                        self.step, 100 * self.progress(), float(np.mean(losses[-log_every:])),
+                        self.learning_rate(), seen / (time.monotonic() - started),
+                    )  # fmt: skip
+                    started, seen = time.monotonic(), 0
+                if self.step % eval_every == 0:
+                    self._checkpoint(losses[-log_every:])
+        if not self.history or self.history[-1]["step"] != self.step:
+            self._checkpoint(losses[-log_every:])
+
+    def _checkpoint(self, losses: list[float]) -> None:
+        scores = self.evaluate()
+        loss = float(np.mean(losses)) if losses else float("nan")
+        self.history.append({"step": self.step, "loss": loss, **scores})
+        log.info("step %d  %s", self.step, "  ".join(f"{k} {v}" for k, v in scores.items()))
+        self.save()
 
     def progress(self) -> float:
         """Fraction of the run done: by training time, or by steps when `max_steps` is nearer."""
