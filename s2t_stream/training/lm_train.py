@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s2t_stream.defaults import pick_device
 from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import load_bundle
 from s2t_stream.model.lm import LMConfig, TokenLM, save_lm
@@ -78,13 +77,8 @@ class LMTrainer(TimedRun):
     def __init__(self, options: LMOptions, corpus: CorpusOptions | None = None) -> None:
         """`corpus`: whose sentence split to learn (None: the default corpus's, as `corpus`
         makes it)."""
-        super().__init__(options.seed)
-        self.options = options
-        self.device = torch.device(pick_device(options.device))
-        if options.threads:
-            torch.set_num_threads(options.threads)
-        self.out = Path(options.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        super().__init__(options)
+        self.options: LMOptions = options
         asr = load_bundle(Path(options.model))
         self.tokenizer = asr.tokenizer
         self.start_id = asr.generation.decoder_start_token_id

@@ -123,11 +123,7 @@ class TextPretrainOptions:
     def __post_init__(self) -> None:
         if not self.languages():
             raise ValueError("tgt_langs: expected target languages, e.g. 'es,ca'")
-        if self.max_minutes <= 0 or self.max_steps < 0 or self.max_tokens < 64:
-            raise ValueError(
-                "expected max_minutes > 0, max_steps >= 0 and max_tokens >= 64, got "
-                f"{self.max_minutes}, {self.max_steps} and {self.max_tokens}"
-            )
+        check_run_limits(self.max_minutes, self.max_steps, self.max_tokens)
 
 
 @dataclass(frozen=True)
@@ -155,15 +151,20 @@ class LMOptions:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.max_minutes <= 0 or self.max_steps < 0 or self.max_tokens < 64:
-            raise ValueError(
-                "expected max_minutes > 0, max_steps >= 0 and max_tokens >= 64, got "
-                f"{self.max_minutes}, {self.max_steps} and {self.max_tokens}"
-            )
+        check_run_limits(self.max_minutes, self.max_steps, self.max_tokens)
         if self.weight < 0:
             raise ValueError(f"weight: expected >= 0, got {self.weight}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout: expected 0 <= p < 1, got {self.dropout}")
+
+
+def check_run_limits(max_minutes: float, max_steps: int, max_tokens: int) -> None:
+    """A text-only run's limits (`TextPretrainOptions`, `LMOptions`); ValueError if wrong."""
+    if max_minutes <= 0 or max_steps < 0 or max_tokens < 64:
+        raise ValueError(
+            "expected max_minutes > 0, max_steps >= 0 and max_tokens >= 64, got "
+            f"{max_minutes}, {max_steps} and {max_tokens}"
+        )
 
 
 def _names(text: str) -> tuple[str, ...]:

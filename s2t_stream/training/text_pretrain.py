@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s2t_stream.defaults import pick_device
 from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
@@ -83,13 +82,8 @@ class TextPretrainer(TimedRun):
     loop, dev BLEU, checkpoints (`TimedRun`) and export."""
 
     def __init__(self, options: TextPretrainOptions) -> None:
-        super().__init__(options.seed)
-        self.options = options
-        self.device = torch.device(pick_device(options.device))
-        if options.threads:
-            torch.set_num_threads(options.threads)
-        self.out = Path(options.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        super().__init__(options)
+        self.options: TextPretrainOptions = options
         self.languages = options.languages()
         asr = load_bundle(Path(options.init_from))
         self.source_tokenizer = asr.tokenizer

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from s2t_stream.defaults import pick_device
 from s2t_stream.training.train import batches, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,14 @@ log = logging.getLogger(__name__)
 class RunOptions(Protocol):
     """What a timed run reads of its options (a frozen dataclass)."""
 
+    @property
+    def out(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def device(self) -> str: ...
     @property
     def lr(self) -> float: ...
     @property
@@ -34,18 +43,23 @@ class RunOptions(Protocol):
 
 
 class TimedRun:
-    """Subclasses set `options`, `out`, `optimizer`, `seed` the `rng`, name the modules their
-    checkpoint holds (`modules`), and give `train_step` (one update) and `evaluate` (dev
-    scores by name)."""
+    """Subclasses set the `optimizer`, name the modules their checkpoint holds (`modules`),
+    and give `train_step` (one update) and `evaluate` (dev scores by name)."""
 
-    options: Any  # a RunOptions dataclass
-    out: Path
     optimizer: torch.optim.Optimizer
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, options: Any) -> None:
+        """`options`: the run's frozen dataclass (`RunOptions`); makes its `out` folder, sets
+        the torch threads and picks the device."""
+        self.options = options
+        self.device = torch.device(pick_device(options.device))
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.out = Path(options.out)
+        self.out.mkdir(parents=True, exist_ok=True)
         self.step = 0
         self.trained_s = 0.0  # time spent in training steps (not evaluation), seconds
-        self.rng = random.Random(seed)
+        self.rng = random.Random(options.seed)
         self.history: list[dict[str, Any]] = []
 
     def modules(self) -> dict[str, nn.Module]:
