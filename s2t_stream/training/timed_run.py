@@ -9,7 +9,7 @@ import random
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,27 +21,6 @@ from s2t_stream.training.train import batches, warmup_cosine
 log = logging.getLogger(__name__)
 
 
-class RunOptions(Protocol):
-    """What a timed run reads of its options (a frozen dataclass)."""
-
-    @property
-    def out(self) -> str: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def threads(self) -> int: ...
-    @property
-    def device(self) -> str: ...
-    @property
-    def lr(self) -> float: ...
-    @property
-    def warmup_steps(self) -> int: ...
-    @property
-    def max_steps(self) -> int: ...
-    @property
-    def max_minutes(self) -> float: ...
-
-
 class TimedRun:
     """Subclasses set the `optimizer`, name the modules their checkpoint holds (`modules`),
     and give `train_step` (one update) and `evaluate` (dev scores by name)."""
@@ -49,8 +28,9 @@ class TimedRun:
     optimizer: torch.optim.Optimizer
 
     def __init__(self, options: Any) -> None:
-        """`options`: the run's frozen dataclass (`RunOptions`); makes its `out` folder, sets
-        the torch threads and picks the device."""
+        """`options`: the run's frozen dataclass, with `out`, `seed`, `threads`, `device`,
+        `lr`, `warmup_steps`, `max_steps` and `max_minutes` (`TextPretrainOptions`,
+        `LMOptions`); makes its `out` folder, sets the torch threads and picks the device."""
         self.options = options
         self.device = torch.device(pick_device(options.device))
         if options.threads:
@@ -110,13 +90,13 @@ class TimedRun:
 
     def progress(self) -> float:
         """Fraction of the run done: by training time, or by steps when `max_steps` is nearer."""
-        o: RunOptions = self.options
+        o = self.options
         by_steps = self.step / o.max_steps if o.max_steps else 0.0
         return max(by_steps, self.trained_s / (60 * o.max_minutes))
 
     def learning_rate(self) -> float:
         """`warmup_cosine`, the decay following the run's progress."""
-        o: RunOptions = self.options
+        o = self.options
         return warmup_cosine(o.lr, self.step, o.warmup_steps, self.progress())
 
     def save(self) -> None:
