@@ -155,7 +155,8 @@ class NativeClient:
                 ) from None
             raise S2TError(f"cannot connect to {self.shown_url}: {refused}") from None
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as error:
-            raise S2TError(f"cannot connect to {self.shown_url}: {error}") from None
+            reason = str(error).replace(self.url, self.shown_url)  # InvalidURI quotes it
+            raise S2TError(f"cannot connect to {self.shown_url}: {reason}") from None
         self.withholding = False
         try:
             self.websocket.send(start_message(self.start))

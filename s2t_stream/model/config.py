@@ -171,6 +171,16 @@ class GenerationConfig:
         return data
 
 
+MAX_LM_WEIGHT = 10.0
+"""Shallow-fusion weights are in [0, MAX_LM_WEIGHT): far beyond it the LM alone decides."""
+
+
+def check_lm_weight(weight: object, name: str) -> None:
+    """OptionsError naming `name` unless `weight` is a number in [0, MAX_LM_WEIGHT) (not NaN)."""
+    if not isinstance(weight, (int, float)) or not 0 <= weight < MAX_LM_WEIGHT:
+        raise OptionsError(f"{name} must be a number in [0, {MAX_LM_WEIGHT:g}), got {weight!r}")
+
+
 @dataclass(frozen=True)
 class DecodingOptions:
     """How to search. `None` fields take the checkpoint's generation config."""
@@ -184,10 +194,8 @@ class DecodingOptions:
     """Shallow-fusion weight λ of the model's LM (`lm.py`); None: the LM's tuned weight."""
 
     def __post_init__(self) -> None:
-        if self.lm_weight is not None and not 0 <= self.lm_weight < 10:
-            raise OptionsError(
-                f"DecodingOptions.lm_weight must be in [0, 10), got {self.lm_weight}"
-            )
+        if self.lm_weight is not None:
+            check_lm_weight(self.lm_weight, "DecodingOptions.lm_weight")
         if self.num_beams is not None and self.num_beams < 1:
             raise OptionsError(f"DecodingOptions.num_beams must be ≥ 1, got {self.num_beams}")
         if self.max_length is not None and self.max_length < 2:

@@ -53,13 +53,9 @@ def load_hf_dir(path: Path, options: LoadOptions = LoadOptions()) -> Bundle:
     model = Speech2Text(config)
     apply_state_dict(model, read_weights(weights, trust_pickle=options.trust_pickle), str(weights))
     tokenizer = tokenizer_or_error(lambda: Tokenizer.from_dir(path))
-    lm = load_lm(path)
-    if lm is not None and lm.config.vocab_size != config.vocab_size:
-        raise CheckpointError(
-            f"{path / 'lm'}: an LM of {lm.config.vocab_size} tokens, but the model has "
-            f"{config.vocab_size}: it was trained for another model's vocabulary"
-        )
-    return Bundle(model, tokenizer, generation, features, str(path), lm)
+    return Bundle(
+        model, tokenizer, generation, features, str(path), load_lm(path, config.vocab_size)
+    )
 
 
 def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.float32) -> None:

@@ -21,8 +21,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from s2t_stream.errors import CheckpointError
+from s2t_stream.errors import CheckpointError, OptionsError, S2TError
+from s2t_stream.model.config import check_lm_weight
 from s2t_stream.model.jsonfile import read_json_object, write_json
+from s2t_stream.model.weights import read_weights
 
 LM_DIR = "lm"
 """The LM's folder inside a model directory."""
@@ -44,18 +46,34 @@ class LMConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embed_dim", "hidden_dim", "layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"LMConfig.{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.weight < 0:
-            raise ValueError(f"LMConfig.weight must be ≥ 0, got {self.weight}")
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"LMConfig.{name} must be an integer ≥ 1, got {value!r}")
+        check_lm_weight(self.weight, "LMConfig.weight")
 
     @classmethod
     def from_dict(cls, raw: dict[str, object], source: str) -> LMConfig:
+        """CheckpointError naming `source` for what is not an LM config."""
         known = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in raw.items() if k in known})  # type: ignore[arg-type]
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OptionsError) as e:
             raise CheckpointError(f"{source}: not an LM config ({e})") from e
+
+
+def resolve_lm_weight(asked: float | None, lm: TokenLM | None, model: str = "the model") -> float:
+    """The fusion weight a search uses: `asked`, else the LM's tuned one (`LMConfig.weight`),
+    else 0 (no LM). Raises S2TError for a weight > 0 asked of a model without an LM, which
+    would otherwise be silently ignored."""
+    if asked is not None and asked > 0 and lm is None:
+        raise S2TError(
+            f"--lm-weight {asked:g}: {model} has no language model (expected "
+            f"{LM_DIR}/config.json and {LM_DIR}/model.safetensors in its directory; "
+            "`s2t-stream lm` makes one)"
+        )
+    if asked is not None:
+        return asked
+    return 0.0 if lm is None else lm.config.weight
 
 
 LMState = tuple[Tensor, Tensor]
@@ -138,7 +156,8 @@ class Fusion:
 
     def add(self, log_probs: Tensor, tokens: Tensor) -> Tensor:
         """`log_probs` (N, V) of the decoder after `tokens` (N,), plus λ · log p_LM after the
-        same tokens (`step`); unchanged when inactive."""
+        same tokens, which the LM reads (`step`: its state advances); unchanged when
+        inactive."""
         if self.lm is None:
             return log_probs
         return log_probs + self.step(tokens).to(log_probs.device)
@@ -150,23 +169,34 @@ class Fusion:
             self.state = self.state[0].index_select(1, index), self.state[1].index_select(1, index)
 
 
-def load_lm(model_dir: Path, *, device: str = "cpu") -> TokenLM | None:
-    """The LM in `model_dir/lm/`, or None when the directory has none. Raises CheckpointError
-    for an unreadable config or weights that do not fit it."""
+def load_lm(model_dir: Path, vocab_size: int, *, device: str = "cpu") -> TokenLM | None:
+    """The LM in `model_dir/lm/`, or None when the directory has no `lm/` folder. Raises
+    CheckpointError for a folder without its config or weights, a config that is not an LM's,
+    unreadable weights or weights that do not fit the config, and an LM of another vocabulary
+    size than the model's `vocab_size`."""
     folder = model_dir / LM_DIR
-    if not (folder / "config.json").is_file():
+    if not folder.is_dir():
         return None
-    from safetensors.torch import load_file
-
+    for name in ("config.json", "model.safetensors"):
+        if not (folder / name).is_file():
+            raise CheckpointError(
+                f"{folder}: a language model folder without {name} (expected config.json and "
+                "model.safetensors, as `s2t-stream lm` exports them)"
+            )
     config = LMConfig.from_dict(
         read_json_object(folder / "config.json"), str(folder / "config.json")
     )
+    if config.vocab_size != vocab_size:
+        raise CheckpointError(
+            f"{folder}: an LM of {config.vocab_size} tokens, but the model has {vocab_size}: "
+            "it was trained for another model's vocabulary"
+        )
     lm = TokenLM(config)
     weights = folder / "model.safetensors"
+    state = read_weights(weights, trust_pickle=False)
     try:
-        state = load_file(weights)
         lm.load_state_dict({k: v.float() for k, v in state.items()})
-    except (OSError, RuntimeError) as e:
+    except RuntimeError as e:
         raise CheckpointError(
             f"{weights}: not the weights of the LM its config describes ({e})"
         ) from e

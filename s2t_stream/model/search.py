@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
-from s2t_stream.model.lm import Fusion, TokenLM
+from s2t_stream.model.lm import Fusion, TokenLM, resolve_lm_weight
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 
 NEG = -1.0e9  # the reference's "impossible" score offset
@@ -38,8 +38,8 @@ class SearchSettings:
     def resolve(
         cls, options: DecodingOptions, generation: GenerationConfig, lm: TokenLM | None = None
     ) -> SearchSettings:
-        """`options` over the checkpoint's `generation` config; the LM weight is the options',
-        else the LM's tuned one (`LMConfig.weight`), else 0 (no LM)."""
+        """`options` over the checkpoint's `generation` config; the LM weight as
+        `lm.resolve_lm_weight` gives it (S2TError for a weight asked of a model without LM)."""
 
         def pick(ours: object, theirs: object) -> object:
             return theirs if ours is None else ours
@@ -53,7 +53,7 @@ class SearchSettings:
             start_id=generation.decoder_start_token_id,
             eos_id=generation.eos_token_id,
             pad_id=generation.pad_token_id,
-            lm_weight=float(pick(options.lm_weight, 0.0 if lm is None else lm.config.weight)),  # type: ignore[arg-type]
+            lm_weight=resolve_lm_weight(options.lm_weight, lm),
         )
 
 
@@ -62,7 +62,8 @@ class Hypothesis:
     """Generated tokens (start token excluded; ends with eos unless cut by max_length) and score.
 
     Beam search: the length-normalised sum of log-probabilities (the reference's
-    `sequences_scores`). Greedy: the plain sum of log-probabilities.
+    `sequences_scores`). Greedy: the plain sum of log-probabilities. With shallow fusion, each
+    token's log-probability is the fused log p_ASR + λ · log p_LM.
     """
 
     tokens: tuple[int, ...]
@@ -96,12 +97,11 @@ def greedy_search(
     score = torch.zeros(batch, device=device)
     for cur_len in range(1, settings.max_length):
         logits = model.decode(step, cache, last_only=True).float()
-        scores = force_first_token(
-            fusion.add(torch.log_softmax(logits, -1), step[:, 0]),
-            settings.forced_bos_token_id,
-            cur_len,
-        )
-        best = scores.argmax(-1)
+        if fusion.active:  # argmax of the fused scores, which are the step's score
+            logits = fusion.add(torch.log_softmax(logits, -1), step[:, 0])
+        logits = force_first_token(logits, settings.forced_bos_token_id, cur_len)
+        best = logits.argmax(-1)  # of the logits without an LM, exactly as the reference
+        scores = logits if fusion.active else torch.log_softmax(logits, -1)
         score += torch.where(running, scores.gather(1, best[:, None])[:, 0], 0.0)
         best = torch.where(running, best, settings.pad_id)
         tokens.append(best)

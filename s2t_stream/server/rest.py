@@ -22,6 +22,7 @@ from starlette.requests import Request
 from s2t_stream.errors import OptionsError, S2TError
 from s2t_stream.model.audio import empty_audio, load_audio
 from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.model.config import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.offline.transcription import Transcription
@@ -345,9 +346,10 @@ class Transcriptions:
 def transcribe_options(options: StreamOptions) -> TranscribeOptions:
     """`s2t-stream transcribe`'s options with the server's segmentation flags (`--vad`,
     `--no-vad`, `--max-segment`; the transcribe command has no other), so that a recording is
-    cut as that command cuts it."""
+    cut as that command cuts it, and its `--lm-weight`."""
     vad = options.endpoint.vad if options.endpoint is not None else EndpointOptions().vad
     return TranscribeOptions(
+        decoding=DecodingOptions(lm_weight=options.lm_weight),
         endpoint=EndpointOptions(vad=vad),
         vad=options.endpoint is not None,
         max_segment_s=options.max_segment_s,

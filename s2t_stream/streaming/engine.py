@@ -12,6 +12,7 @@ import torch
 
 from s2t_stream.model.checkpoint import Bundle
 from s2t_stream.model.incremental import continue_greedy
+from s2t_stream.model.lm import resolve_lm_weight
 from s2t_stream.model.loops import token_budget
 from s2t_stream.model.network import EncoderOutput, concat_outputs, encode_batch
 from s2t_stream.streaming.stream import Job, Result, Stream, StreamOptions
@@ -67,9 +68,7 @@ class Engine:
             prefix_length=len(self.prefix),
         )
         self.word_starts = torch.tensor(self.vocabulary.starts_word)
-        lm = bundle.lm
-        weight = options.lm_weight
-        self.lm_weight = (0.0 if lm is None else lm.config.weight) if weight is None else weight
+        self.lm_weight = resolve_lm_weight(options.lm_weight, bundle.lm, bundle.source)
 
     @property
     def sample_rate(self) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 
 from s2t_stream.errors import AudioError, OptionsError
 from s2t_stream.model.audio import StreamResampler, check_samples, quantize16
+from s2t_stream.model.config import check_lm_weight
 from s2t_stream.model.features import FeatureOptions, OnlineFbank
 from s2t_stream.model.loops import TOKENS_PER_S, collapse_repeats, heard
 from s2t_stream.streaming.cmvn import CmvnOptions, Normaliser
@@ -52,8 +53,8 @@ class StreamOptions:
             raise OptionsError(f"step growth must be in [0, 1], got {self.step_growth}")
         if self.max_segment_s < 1:
             raise OptionsError(f"max segment must be ≥ 1 s, got {self.max_segment_s}")
-        if self.lm_weight is not None and self.lm_weight < 0:
-            raise OptionsError(f"LM weight must be ≥ 0, got {self.lm_weight}")
+        if self.lm_weight is not None:
+            check_lm_weight(self.lm_weight, "LM weight")
 
 
 @dataclass(eq=False)  # segments are compared by identity

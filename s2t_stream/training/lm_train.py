@@ -85,8 +85,11 @@ class LMTrainer(TimedRun):
         exclude = [Path(p.strip()) for p in options.exclude.split(",") if p.strip()]
         texts = [Path(p.strip()) for p in options.text.split(",") if p.strip()]
         text = lm_sentences(exclude, corpus, texts)
-        if not text["train"]:
-            raise S2TError("no training sentence is left for the LM")
+        if not text["train"] or not text["dev"]:
+            raise S2TError(
+                f"{len(text['train'])} training and {len(text['dev'])} dev sentences left for "
+                "the LM: it needs some of each (--text: at least 10 sentences in all)"
+            )
         self.train = encode_all(self.tokenizer, text["train"])
         self.dev = encode_all(self.tokenizer, text["dev"])
         torch.manual_seed(options.seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s2t_stream.model.config import ModelConfig
+from s2t_stream.model.config import ModelConfig, check_lm_weight
 
 TARGETS = ("words", "captions")
 """What an ASR model learns to write: the manifests' `text` (lower case, no punctuation) or
@@ -123,7 +123,7 @@ class TextPretrainOptions:
     def __post_init__(self) -> None:
         if not self.languages():
             raise ValueError("tgt_langs: expected target languages, e.g. 'es,ca'")
-        check_run_limits(self.max_minutes, self.max_steps, self.max_tokens)
+        check_run_limits(self.max_minutes, self.max_steps, self.max_tokens, self.eval_every)
 
 
 @dataclass(frozen=True)
@@ -151,19 +151,18 @@ class LMOptions:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        check_run_limits(self.max_minutes, self.max_steps, self.max_tokens)
-        if self.weight < 0:
-            raise ValueError(f"weight: expected >= 0, got {self.weight}")
+        check_run_limits(self.max_minutes, self.max_steps, self.max_tokens, self.eval_every)
+        check_lm_weight(self.weight, "weight")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout: expected 0 <= p < 1, got {self.dropout}")
 
 
-def check_run_limits(max_minutes: float, max_steps: int, max_tokens: int) -> None:
+def check_run_limits(max_minutes: float, max_steps: int, max_tokens: int, eval_every: int) -> None:
     """A text-only run's limits (`TextPretrainOptions`, `LMOptions`); ValueError if wrong."""
-    if max_minutes <= 0 or max_steps < 0 or max_tokens < 64:
+    if max_minutes <= 0 or max_steps < 0 or max_tokens < 64 or eval_every < 1:
         raise ValueError(
-            "expected max_minutes > 0, max_steps >= 0 and max_tokens >= 64, got "
-            f"{max_minutes}, {max_steps} and {max_tokens}"
+            "expected max_minutes > 0, max_steps >= 0, max_tokens >= 64 and eval_every >= 1, "
+            f"got {max_minutes}, {max_steps}, {max_tokens} and {eval_every}"
         )
 
 
@@ -240,11 +239,12 @@ TEXT_PRETRAIN_HELP = {
 
 
 LM_HELP = {
-    "model": "the ASR model: the LM learns its vocabulary, and its export goes to MODEL/lm/",
+    "model": "the ASR model whose vocabulary the LM learns (copy OUT/export/lm/ into its "
+    "directory to fuse it)",
     "out": "run directory (checkpoint, export); a rerun resumes from it",
     "text": "sentence files (one per line, plain or .gz; comma-separated) of the domain to learn, "
-    "instead of the corpus's training text; their first 200 sentences in a seeded shuffle are "
-    "the dev set",
+    "instead of the corpus's training text; a tenth of them (at most 200, in a seeded shuffle) "
+    "are the dev set",
     "exclude": "manifests (comma-separated) whose sentences are left out of the LM's text, "
     "e.g. evaluation sets whose text would otherwise be learnt",
     "embed_dim": "token embedding width",
@@ -259,7 +259,7 @@ LM_HELP = {
     "weight_decay": "AdamW weight decay",
     "eval_every": "dev perplexity (and a checkpoint) every this many steps",
     "weight": "fusion weight written into the export's lm/config.json, the default of every "
-    "decoder that loads it; choose it with `eval --lm-weights` on a dev set (a finished run "
+    "decoder that loads it; choose it with `eval --lm-weight W` on a dev set (a finished run "
     "re-exports with a new weight at once)",
     "seed": "random seed (batches, initialisation)",
     "threads": "torch threads (0: torch's default)",

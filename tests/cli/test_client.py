@@ -52,6 +52,14 @@ def test_a_server_forbidding_the_connection_is_said_to_want_a_token(
         assert "token=%2A%2A%2A" in err and "nope" not in err  # the secret is never printed
 
 
+def test_a_url_that_is_not_a_websocket_url_never_shows_its_token(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["client", str(WAV), "--url", "http://127.0.0.1:9/v1/stream?token=s3cret"]) == 2
+    err = capsys.readouterr().err
+    assert "isn't a valid URI" in err and "s3cret" not in err
+
+
 def test_a_url_with_a_port_out_of_range_cannot_connect(capsys: pytest.CaptureFixture[str]) -> None:
     url = "ws://127.0.0.1:99999/v1/stream"
     assert main(["client", str(WAV), "--url", url]) == 2

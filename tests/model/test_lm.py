@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from s2t_stream.errors import CheckpointError
+from s2t_stream.errors import CheckpointError, S2TError
 from s2t_stream.model.checkpoint import Bundle, load_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.incremental import align_tokens, continue_greedy
@@ -34,11 +34,14 @@ def tiny_model() -> Speech2Text:
 
 
 def settings(num_beams: int, lm_weight: float, **options: object) -> SearchSettings:
+    """Search settings; a weight > 0 resolves against a stand-in LM (the one searched with is
+    passed to the search itself)."""
     return SearchSettings.resolve(
         DecodingOptions(
             **{"max_length": 20, **options, "num_beams": num_beams, "lm_weight": lm_weight}
         ),  # type: ignore[arg-type]
         GenerationConfig(),
+        random_lm() if lm_weight > 0 else None,
     )
 
 
@@ -134,6 +137,8 @@ def test_settings_take_the_lms_tuned_weight_unless_told() -> None:
     assert SearchSettings.resolve(DecodingOptions(), generation, lm).lm_weight == 0.3
     assert SearchSettings.resolve(DecodingOptions(lm_weight=0.0), generation, lm).lm_weight == 0
     assert SearchSettings.resolve(DecodingOptions(), generation).lm_weight == 0.0
+    with pytest.raises(S2TError, match=r"--lm-weight 0.5: the model has no language model"):
+        SearchSettings.resolve(DecodingOptions(lm_weight=0.5), generation)
 
 
 def test_saved_lm_loads_with_the_model_and_a_wrong_vocabulary_is_refused(tmp_path: Path) -> None:
@@ -156,12 +161,23 @@ def test_saved_lm_loads_with_the_model_and_a_wrong_vocabulary_is_refused(tmp_pat
         load_bundle(model_dir)
 
 
-def test_an_lm_config_that_is_not_one_is_a_checkpoint_error(tmp_path: Path) -> None:
-    (tmp_path / "lm").mkdir()
-    (tmp_path / "lm" / "config.json").write_text('{"vocab_size": 0}')
-    with pytest.raises(CheckpointError, match="not an LM config"):
-        load_lm(tmp_path)
-    assert load_lm(tmp_path / "nothing-here") is None
+def test_a_broken_lm_folder_is_a_checkpoint_error_naming_what_is_wrong(tmp_path: Path) -> None:
+    assert load_lm(tmp_path, 64) is None  # no lm/ folder: no LM
+    folder = tmp_path / "lm"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"vocab_size": 64}')
+    with pytest.raises(CheckpointError, match=r"without model.safetensors"):
+        load_lm(tmp_path, 64)
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match=r"model.safetensors: not a readable safetensors"):
+        load_lm(tmp_path, 64)
+    (folder / "config.json").write_text('{"vocab_size": 64.5}')
+    with pytest.raises(CheckpointError, match=r"not an LM config.*vocab_size must be an integer"):
+        load_lm(tmp_path, 64)
+    save_lm(random_lm(vocab=64), tmp_path)
+    assert load_lm(tmp_path, 64) is not None
+    with pytest.raises(CheckpointError, match="an LM of 64 tokens, but the model has 65"):
+        load_lm(tmp_path, 65)
 
 
 @pytest.mark.parametrize("drafts", ["none", "right", "wrong"])
@@ -183,3 +199,23 @@ def test_streaming_fused_greedy_equals_fused_greedy_search(drafts: str, k: int) 
         lm_weight=weight,
     )  # fmt: skip
     assert [r.tokens for r in results] == [t[k:] for t in expected]
+
+
+def test_streaming_fusion_with_rows_of_different_prefixes_drafts_and_budgets() -> None:
+    """Left padding differs per row (committed prefixes of 0, 3 and 1 tokens; a right draft,
+    a wrong one, none), so the LM's positions must be aligned row by row; one row stops
+    early on its token budget while the others run on."""
+    model, lm, weight = tiny_model(), random_lm(seed=8), 1.0
+    encoder = model.encode(*random_features([40, 30, 48], dim=80, seed=9))
+    found = greedy_search(model, encoder, settings(1, weight, max_length=30), lm)
+    expected = [h.tokens[:-1] if h.tokens[-1:] == (EOS,) else h.tokens for h in found]
+    ks, budgets = (0, 3, 1), (29, 2, 28)
+    drafts = [expected[0][0:4], [5, 5], []]
+    results = continue_greedy(
+        model, encoder, [[EOS, *t[:k]] for t, k in zip(expected, ks, strict=True)],
+        eos_id=EOS, pad_id=PAD, max_new=list(budgets), align_layers=(0, 1), drafts=drafts,
+        lm=lm, lm_weight=weight,
+    )  # fmt: skip
+    wanted = [t[k : k + b] for t, k, b in zip(expected, ks, budgets, strict=True)]
+    assert [r.tokens for r in results] == wanted
+    assert len(results[1].tokens) == 2 < len(expected[1]) - 3  # stopped by its budget

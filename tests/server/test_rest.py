@@ -390,3 +390,14 @@ def test_translations_through_the_cascade(
         with pytest.raises(openai.BadRequestError) as which:  # es and ca: it must be said
             api.audio.translations.create(model="whisper-1", file=upload())
         assert error_of(which)["param"] == "tgt_lang"
+
+
+def test_rest_transcriptions_decode_with_the_servers_lm_weight() -> None:
+    """`serve --lm-weight` reaches the REST endpoint's transcriber as it reaches the websocket
+    streams (None: the model's own LM weight)."""
+    from s2t_stream.server.rest import transcribe_options
+    from s2t_stream.streaming.stream import StreamOptions
+
+    assert transcribe_options(StreamOptions(lm_weight=0.0)).decoding.lm_weight == 0.0
+    assert transcribe_options(StreamOptions(lm_weight=0.4)).decoding.lm_weight == 0.4
+    assert transcribe_options(StreamOptions()).decoding.lm_weight is None

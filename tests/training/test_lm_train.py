@@ -75,13 +75,24 @@ def test_a_short_run_learns_resumes_and_exports_a_loadable_lm(tmp_path: Path) ->
     LMTrainer(options, corpus).run()
     history = _history(tmp_path / "run")
     assert [h["step"] for h in history] == [30, 60]
-    # untrained, about the vocabulary's 500; the dev sentences share the training words
+    # an untrained LM is near the vocabulary's 500; the dev sentences share the training words
     assert history[1]["dev_perplexity"] < history[0]["dev_perplexity"] < 10
-    lm = load_lm(tmp_path / "run" / "export")
+    lm = load_lm(tmp_path / "run" / "export", 500)
     assert lm is not None and lm.config.weight == 0.3 and lm.config.hidden_dim == 64
     trainer = LMTrainer(options.__class__(**{**options.__dict__, "max_steps": 90}), corpus)
+    steps = 0
+    train_step = trainer.train_step
+
+    def counted(indices: list[int]) -> float:
+        nonlocal steps
+        steps += 1
+        return train_step(indices)
+
+    trainer.train_step = counted  # type: ignore[method-assign]
     trainer.run()
-    assert trainer.step == 90 and [h["step"] for h in _history(tmp_path / "run")][-1] == 90
+    assert steps == 30  # resumed at step 60: only the last 30 updates were run
+    resumed = _history(tmp_path / "run")
+    assert resumed[:2] == history and [h["step"] for h in resumed] == [30, 60, 90]
 
 
 def _history(run: Path) -> list[dict[str, float]]:
