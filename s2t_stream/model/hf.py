@@ -13,7 +13,7 @@ from s2t_stream.model.bundle import Bundle, LoadOptions
 from s2t_stream.model.config import GenerationConfig, ModelConfig
 from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.jsonfile import read_json_object, write_json
-from s2t_stream.model.lm import load_lm
+from s2t_stream.model.lm import load_lm, save_lm
 from s2t_stream.model.network import Speech2Text
 from s2t_stream.model.quantize import is_quantized
 from s2t_stream.model.tokenizer import Tokenizer
@@ -60,8 +60,9 @@ def load_hf_dir(path: Path, options: LoadOptions = LoadOptions()) -> Bundle:
 
 def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.float32) -> None:
     """Write config, generation and preprocessor configs, model.safetensors and tokenizer files
-    in the published layout, loadable by us and by the reference's `from_pretrained`. A model
-    quantised at load (`LoadOptions.quantize`) cannot be saved: its weights are packed int8."""
+    in the published layout, loadable by us and by the reference's `from_pretrained` (and the
+    bundle's LM, if it has one, in `lm/`, which the reference ignores). A model quantised at
+    load (`LoadOptions.quantize`) cannot be saved: its weights are packed int8."""
     from safetensors.torch import save_file
 
     if is_quantized(bundle.model):
@@ -84,3 +85,5 @@ def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.flo
         del state["lm_head.weight"]  # one stored copy; loaders re-tie
     save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     bundle.tokenizer.save(out_dir)
+    if bundle.lm is not None:
+        save_lm(bundle.lm, out_dir)

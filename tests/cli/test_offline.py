@@ -475,3 +475,26 @@ def test_text_pairs_and_text_pretraining_have_their_flags(
     assert (
         "no text pairs; make them with `s2t-stream corpus --text-pairs N" in capsys.readouterr().err
     )
+
+
+def test_lm_trains_an_lm_that_transcribe_fuses_and_a_model_without_one_refuses_the_weight(
+    model_dir: Path, wavs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    text = tmp_path / "domain.txt"
+    lines = [f"{a} and {b}" for a in SENTENCES for b in SENTENCES]  # 16 distinct sentences
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["lm", "--model", str(model_dir), "--out", str(tmp_path / "run"), "--text", str(text),
+            "--max-steps", "4", "--eval-every", "2", "--embed-dim", "8", "--hidden-dim", "16",
+            "--weight", "0.3", "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    fused = tmp_path / "fused"
+    shutil.copytree(model_dir, fused)
+    shutil.copytree(tmp_path / "run" / "export" / "lm", fused / "lm")
+    assert load_bundle(fused).lm is not None
+    assert Transcriber(load_bundle(fused), TranscribeOptions()).settings.lm_weight == 0.3
+    capsys.readouterr()
+    assert main(["transcribe", str(wavs[0]), "--model", str(fused), "--lm-weight", "0.5"]) == 0
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), "--lm-weight", "0.5"]) == 2
+    assert "--lm-weight 0.5: the model has no language model" in capsys.readouterr().err

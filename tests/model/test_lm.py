@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from s2t_stream.errors import CheckpointError, S2TError
-from s2t_stream.model.checkpoint import Bundle, load_bundle
+from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.incremental import align_tokens, continue_greedy
 from s2t_stream.model.lm import LMConfig, TokenLM, load_lm, save_lm
@@ -55,7 +55,10 @@ def test_reading_whole_sequences_matches_stepping_token_by_token() -> None:
             log_probs, row_state = lm.step(torch.tensor([token]), row_state)
             torch.testing.assert_close(log_probs[0], whole[n][i], rtol=1e-5, atol=1e-5)
         assert row_state is not None
-        torch.testing.assert_close(row_state[0][:, 0], state[0][:, n], rtol=1e-5, atol=1e-5)
+        for part in (0, 1):  # h and c
+            torch.testing.assert_close(
+                row_state[part][:, 0], state[part][:, n], rtol=1e-5, atol=1e-5
+            )
 
 
 def test_a_uniform_lm_shifts_greedy_scores_by_weight_times_log_vocab_per_token() -> None:
@@ -152,6 +155,9 @@ def test_saved_lm_loads_with_the_model_and_a_wrong_vocabulary_is_refused(tmp_pat
     save_lm(lm, model_dir)
     bundle: Bundle = load_bundle(model_dir)
     assert bundle.lm is not None and bundle.lm.config == lm.config
+    save_bundle(bundle, tmp_path / "saved")  # saving the bundle again keeps its LM
+    saved = load_bundle(tmp_path / "saved").lm
+    assert saved is not None and saved.config == lm.config
     tokens = [[2, 10, 20, 30]]
     torch.testing.assert_close(
         bundle.lm.start(tokens)[0][0], lm.start(tokens)[0][0], atol=2e-2, rtol=0
