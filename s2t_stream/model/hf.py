@@ -53,9 +53,8 @@ def load_hf_dir(path: Path, options: LoadOptions = LoadOptions()) -> Bundle:
     model = Speech2Text(config)
     apply_state_dict(model, read_weights(weights, trust_pickle=options.trust_pickle), str(weights))
     tokenizer = tokenizer_or_error(lambda: Tokenizer.from_dir(path))
-    return Bundle(
-        model, tokenizer, generation, features, str(path), load_lm(path, config.vocab_size)
-    )
+    lm = load_lm(path, config.vocab_size, tokenizer.pieces())
+    return Bundle(model, tokenizer, generation, features, str(path), lm)
 
 
 def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.float32) -> None:

@@ -14,6 +14,7 @@ On disk it lives in the model directory's `lm/` folder: `config.json` (`LMConfig
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -34,8 +35,9 @@ LM_DIR = "lm"
 class LMConfig:
     """Shape of the LM and the fusion weight it was tuned with.
 
-    `vocab_size` must equal the ASR model's; `weight` (λ) is the default fusion weight, chosen
-    on a dev set when the LM was trained (`s2t-stream lm`), used when decoding asks for none.
+    `vocab_size` must equal the ASR model's; `weight` (λ) is the default fusion weight, used
+    when decoding asks for none (`s2t-stream lm --weight`, chosen with `eval --lm-weight` on a
+    dev set).
     """
 
     vocab_size: int
@@ -43,6 +45,9 @@ class LMConfig:
     hidden_dim: int = 512
     layers: int = 1
     weight: float = 0.0
+    vocabulary: str = ""
+    """`vocabulary_fingerprint` of the pieces it was trained on ("": not recorded, not checked):
+    two SentencePiece models of the same size number different pieces."""
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embed_dim", "hidden_dim", "layers"):
@@ -59,6 +64,11 @@ class LMConfig:
             return cls(**{k: v for k, v in raw.items() if k in known})  # type: ignore[arg-type]
         except (TypeError, ValueError, OptionsError) as e:
             raise CheckpointError(f"{source}: not an LM config ({e})") from e
+
+
+def vocabulary_fingerprint(pieces: Sequence[str]) -> str:
+    """A short hash of the pieces in id order (the first 16 hex digits of their SHA-256)."""
+    return hashlib.sha256("\n".join(pieces).encode("utf-8")).hexdigest()[:16]
 
 
 def resolve_lm_weight(asked: float | None, lm: TokenLM | None, model: str = "the model") -> float:
@@ -169,11 +179,14 @@ class Fusion:
             self.state = self.state[0].index_select(1, index), self.state[1].index_select(1, index)
 
 
-def load_lm(model_dir: Path, vocab_size: int, *, device: str = "cpu") -> TokenLM | None:
-    """The LM in `model_dir/lm/`, or None when the directory has no `lm/` folder. Raises
-    CheckpointError for a folder without its config or weights, a config that is not an LM's,
-    unreadable weights or weights that do not fit the config, and an LM of another vocabulary
-    size than the model's `vocab_size`."""
+def load_lm(
+    model_dir: Path, vocab_size: int, pieces: Sequence[str], *, device: str = "cpu"
+) -> TokenLM | None:
+    """The LM in `model_dir/lm/` for a model of `vocab_size` outputs and the tokenizer `pieces`
+    (in id order), or None when the directory has no `lm/` folder. Raises CheckpointError for
+    a folder without its config or weights, a config that is not an LM's, unreadable weights
+    or weights that do not fit the config, and an LM of another vocabulary (size, or recorded
+    pieces)."""
     folder = model_dir / LM_DIR
     if not folder.is_dir():
         return None
@@ -190,6 +203,12 @@ def load_lm(model_dir: Path, vocab_size: int, *, device: str = "cpu") -> TokenLM
         raise CheckpointError(
             f"{folder}: an LM of {config.vocab_size} tokens, but the model has {vocab_size}: "
             "it was trained for another model's vocabulary"
+        )
+    if config.vocabulary and config.vocabulary != vocabulary_fingerprint(pieces):
+        raise CheckpointError(
+            f"{folder}: an LM of another vocabulary of the same size (pieces {config.vocabulary}, "
+            f"the model's {vocabulary_fingerprint(pieces)}): train one for this model "
+            "(`s2t-stream lm --model`)"
         )
     lm = TokenLM(config)
     weights = folder / "model.safetensors"

@@ -28,7 +28,7 @@ from torch import nn
 
 from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import load_bundle
-from s2t_stream.model.lm import LMConfig, TokenLM, save_lm
+from s2t_stream.model.lm import LMConfig, TokenLM, save_lm, vocabulary_fingerprint
 from s2t_stream.model.tokenizer import Tokenizer
 from s2t_stream.training.corpus import CorpusOptions, split_sentences
 from s2t_stream.training.manifest import read_manifest
@@ -99,6 +99,7 @@ class LMTrainer(TimedRun):
             hidden_dim=options.hidden_dim,
             layers=options.layers,
             weight=options.weight,
+            vocabulary=vocabulary_fingerprint(self.tokenizer.pieces()),
         )
         self.model = TokenLM(self.config, dropout=options.dropout).to(self.device)
         self.optimizer = torch.optim.AdamW(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from s2t_stream.errors import CheckpointError, S2TError
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.incremental import align_tokens, continue_greedy
-from s2t_stream.model.lm import LMConfig, TokenLM, load_lm, save_lm
+from s2t_stream.model.lm import LMConfig, TokenLM, load_lm, save_lm, vocabulary_fingerprint
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 from s2t_stream.model.search import SearchSettings, beam_search, greedy_search
 from tests.helpers import EOS, TINY, random_features, reference_pair
@@ -168,22 +169,30 @@ def test_saved_lm_loads_with_the_model_and_a_wrong_vocabulary_is_refused(tmp_pat
 
 
 def test_a_broken_lm_folder_is_a_checkpoint_error_naming_what_is_wrong(tmp_path: Path) -> None:
-    assert load_lm(tmp_path, 64) is None  # no lm/ folder: no LM
+    pieces = [f"p{i}" for i in range(64)]
+    assert load_lm(tmp_path, 64, pieces) is None  # no lm/ folder: no LM
     folder = tmp_path / "lm"
     folder.mkdir()
     (folder / "config.json").write_text('{"vocab_size": 64}')
     with pytest.raises(CheckpointError, match=r"without model.safetensors"):
-        load_lm(tmp_path, 64)
+        load_lm(tmp_path, 64, pieces)
     (folder / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match=r"model.safetensors: not a readable safetensors"):
-        load_lm(tmp_path, 64)
+        load_lm(tmp_path, 64, pieces)
     (folder / "config.json").write_text('{"vocab_size": 64.5}')
     with pytest.raises(CheckpointError, match=r"not an LM config.*vocab_size must be an integer"):
-        load_lm(tmp_path, 64)
-    save_lm(random_lm(vocab=64), tmp_path)
-    assert load_lm(tmp_path, 64) is not None
+        load_lm(tmp_path, 64, pieces)
+    lm = random_lm(vocab=64)
+    save_lm(lm, tmp_path)
+    assert load_lm(tmp_path, 64, pieces) is not None  # no fingerprint recorded: not checked
     with pytest.raises(CheckpointError, match="an LM of 64 tokens, but the model has 65"):
-        load_lm(tmp_path, 65)
+        load_lm(tmp_path, 65, [*pieces, "p64"])
+    lm.config = replace(lm.config, vocabulary=vocabulary_fingerprint(pieces))
+    save_lm(lm, tmp_path)
+    assert load_lm(tmp_path, 64, pieces) is not None
+    renumbered = [pieces[1], pieces[0], *pieces[2:]]  # another SentencePiece model, same size
+    with pytest.raises(CheckpointError, match="another vocabulary of the same size"):
+        load_lm(tmp_path, 64, renumbered)
 
 
 @pytest.mark.parametrize("drafts", ["none", "right", "wrong"])

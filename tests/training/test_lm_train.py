@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from s2t_stream.model.lm import load_lm
+from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.lm import load_lm, vocabulary_fingerprint
 from s2t_stream.training.corpus import CorpusOptions, split_sentences
 from s2t_stream.training.lm_train import LMTrainer, lm_sentences
 from s2t_stream.training.options import LMOptions
@@ -77,8 +78,10 @@ def test_a_short_run_learns_resumes_and_exports_a_loadable_lm(tmp_path: Path) ->
     assert [h["step"] for h in history] == [30, 60]
     # an untrained LM is near the vocabulary's 500; the dev sentences share the training words
     assert history[1]["dev_perplexity"] < history[0]["dev_perplexity"] < 10
-    lm = load_lm(tmp_path / "run" / "export", 500)
+    pieces = load_bundle(BUNDLED_MODEL).tokenizer.pieces()
+    lm = load_lm(tmp_path / "run" / "export", 500, pieces)
     assert lm is not None and lm.config.weight == 0.3 and lm.config.hidden_dim == 64
+    assert lm.config.vocabulary == vocabulary_fingerprint(pieces)
     trainer = LMTrainer(options.__class__(**{**options.__dict__, "max_steps": 90}), corpus)
     steps = 0
     train_step = trainer.train_step
