@@ -399,21 +399,32 @@ def test_caption_a_file_replays_it_and_stops_by_itself(
     window.close()
 
 
+def sample_with_pauses() -> np.ndarray:
+    """The first bundled sample between 0.5 s and 1 s of silence."""
+    return np.concatenate([silence(0.5), load_audio(SAMPLE), silence(1)])
+
+
+def first_word_from(url: str, settings: QSettings, qtbot) -> str:  # type: ignore[no-untyped-def]
+    """The first word of the first final a window gets from the server at `url` for
+    `sample_with_pauses()`."""
+    window = window_with(settings, qtbot, sample_with_pauses())
+    window.model.setText(url)
+    window.start()
+    qtbot.waitUntil(lambda: bool(window.transcript.finals), timeout=60000)
+    stop(window, qtbot)
+    word: str = window.transcript.finals[0].text.split()[0]
+    window.close()
+    return word
+
+
 @pytest.mark.model
 @pytest.mark.network
 def test_a_remote_server_as_the_backend(settings: QSettings, qtbot) -> None:  # type: ignore[no-untyped-def]
     from s2t_stream.model.checkpoint import load_bundle
 
-    audio = np.concatenate([silence(0.5), load_audio(SAMPLE), silence(1)])
     with running(load_bundle(BUNDLED_MODEL)) as server:
-        window = window_with(settings, qtbot, audio)
-        window.model.setText(server.url())
-        window.start()
-        qtbot.waitUntil(lambda: bool(window.transcript.finals), timeout=60000)
-        stop(window, qtbot)
-        assert window.transcript.finals[0].text.split()[0] == "they"
-        window.close()
-    window = window_with(settings, qtbot, audio)
+        assert first_word_from(server.url(), settings, qtbot) == "they"
+    window = window_with(settings, qtbot, sample_with_pauses())
     window.model.setText("ws://127.0.0.1:9/v1/stream")
     window.start()
     qtbot.waitUntil(lambda: not window.running, timeout=20000)
@@ -431,10 +442,9 @@ def test_a_remote_server_that_wants_a_token_gets_the_environments(  # type: igno
     from s2t_stream.model.checkpoint import load_bundle
     from s2t_stream.server.options import Limits
 
-    audio = np.concatenate([silence(0.5), load_audio(SAMPLE), silence(1)])
     with running(load_bundle(BUNDLED_MODEL), Limits(token="s3cret")) as server:
         monkeypatch.delenv("S2T_STREAM_TOKEN", raising=False)
-        window = window_with(settings, qtbot, audio)
+        window = window_with(settings, qtbot, sample_with_pauses())
         window.model.setText(f"{server.url()}?token=wrong")
         window.start()
         qtbot.waitUntil(lambda: not window.running, timeout=20000)
@@ -443,13 +453,7 @@ def test_a_remote_server_that_wants_a_token_gets_the_environments(  # type: igno
         assert "wrong" not in window.status.text()
         window.close()
         monkeypatch.setenv("S2T_STREAM_TOKEN", "s3cret")
-        window = window_with(settings, qtbot, audio)
-        window.model.setText(server.url())
-        window.start()
-        qtbot.waitUntil(lambda: bool(window.transcript.finals), timeout=60000)
-        stop(window, qtbot)
-        assert window.transcript.finals[0].text.split()[0] == "they"
-        window.close()
+        assert first_word_from(server.url(), settings, qtbot) == "they"
 
 
 @pytest.mark.model
