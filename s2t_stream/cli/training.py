@@ -1,6 +1,6 @@
 """`corpus` (synthesise the demo model's speech corpus), `train` (train and export a small
 S2T model) and `pretrain-text` (a speech-translation decoder pretrained on text pairs).
-Torch-free at import: `train` and `pretrain-text` load their trainer when they run."""
+Torch-free at import: `train`, `pretrain-text` and `lm` load their trainer when they run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from s2t_stream.errors import S2TError
 from s2t_stream.training.augment import AugmentOptions
@@ -25,6 +26,8 @@ from s2t_stream.training.options import (
 )
 from s2t_stream.training.texts import TextSource
 from s2t_stream.training.voices import WEIGHT_GROUPS
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +53,27 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser = command(
         "pretrain-text", "pretrain a speech-translation decoder on text pairs (then `train`)"
     )
-    for name, value in dataclasses.asdict(TextPretrainOptions()).items():
-        flag = "--" + name.replace("_", "-")
-        parser.add_argument(
-            flag, type=type(value), default=value, help=f"{TEXT_PRETRAIN_HELP[name]} "
-            "(default: %(default)s)"
-        )  # fmt: skip
+    add_option_flags(parser, TextPretrainOptions(), TEXT_PRETRAIN_HELP)
     parser.set_defaults(run=run_pretrain_text)
 
     parser = command("lm", "train a token language model for shallow fusion (`--lm-weight`)")
-    for name, value in dataclasses.asdict(LMOptions()).items():
+    add_option_flags(parser, LMOptions(), LM_HELP)
+    parser.set_defaults(run=run_lm)
+
+
+def add_option_flags(parser: argparse.ArgumentParser, defaults: Any, helps: dict[str, str]) -> None:
+    """One `--flag-name` per field of the options dataclass `defaults`, of the field's type."""
+    for name, value in dataclasses.asdict(defaults).items():
         flag = "--" + name.replace("_", "-")
         parser.add_argument(
-            flag, type=type(value), default=value, help=f"{LM_HELP[name]} (default: %(default)s)"
+            flag, type=type(value), default=value, help=f"{helps[name]} (default: %(default)s)"
         )
-    parser.set_defaults(run=run_lm)
+
+
+def options_from(cls: type[T], args: argparse.Namespace) -> T:
+    """The options dataclass `cls` from the parsed flags of its fields."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in vars(args).items() if k in names})
 
 
 # --- corpus -------------------------------------------------------------------------------------
@@ -244,8 +253,7 @@ def _boolean(text: str) -> bool:
 def run_train(args: argparse.Namespace) -> int:
     from s2t_stream.training.train import Trainer, export
 
-    names = {f.name for f in dataclasses.fields(TrainOptions)}
-    trainer = Trainer(TrainOptions(**{k: v for k, v in vars(args).items() if k in names}))
+    trainer = Trainer(options_from(TrainOptions, args))
     trainer.run()
     if args.export:
         export(trainer, Path(args.export), args.average)
@@ -255,14 +263,12 @@ def run_train(args: argparse.Namespace) -> int:
 def run_lm(args: argparse.Namespace) -> int:
     from s2t_stream.training.lm_train import LMTrainer
 
-    names = {f.name for f in dataclasses.fields(LMOptions)}
-    LMTrainer(LMOptions(**{k: v for k, v in vars(args).items() if k in names})).run()
+    LMTrainer(options_from(LMOptions, args)).run()
     return 0
 
 
 def run_pretrain_text(args: argparse.Namespace) -> int:
     from s2t_stream.training.text_pretrain import TextPretrainer
 
-    names = {f.name for f in dataclasses.fields(TextPretrainOptions)}
-    TextPretrainer(TextPretrainOptions(**{k: v for k, v in vars(args).items() if k in names})).run()
+    TextPretrainer(options_from(TextPretrainOptions, args)).run()
     return 0

@@ -128,8 +128,8 @@ def _row(encoder: EncoderOutput, n: int) -> EncoderOutput:
 def test_weight_zero_is_the_plain_search() -> None:
     model, lm = tiny_model(), random_lm()
     encoder = model.encode(*random_features([40, 25], dim=80, seed=6))
-    off, plain = settings(3, 0.0), settings(3, 0.0)
-    assert beam_search(model, encoder, off, lm) == beam_search(model, encoder, plain)
+    beam = settings(3, 0.0)
+    assert beam_search(model, encoder, beam, lm) == beam_search(model, encoder, beam)
     assert greedy_search(model, encoder, settings(1, 0.0), lm) == greedy_search(
         model, encoder, settings(1, 0.0)
     )
