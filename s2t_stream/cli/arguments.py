@@ -84,13 +84,14 @@ def needs_extra(extra: str, purpose: str) -> Iterator[None]:
 
 def number(
     kind: type[int] | type[float], *, above: float | None = None, least: float | None = None,
-    most: float | None = None,
+    most: float | None = None, below: float | None = None,
 ) -> Callable[[str], int | float]:  # fmt: skip
-    """An argparse type: a `kind` number > `above`, ≥ `least`, ≤ `most` (those given); the
-    parser reports anything else against the flag the user typed."""
+    """An argparse type: a `kind` number > `above`, ≥ `least`, ≤ `most`, < `below` (those
+    given); the parser reports anything else against the flag the user typed."""
     bounds = [f"> {above:g}"] if above is not None else []
     bounds += [f"≥ {least:g}"] if least is not None else []
     bounds += [f"≤ {most:g}"] if most is not None else []
+    bounds += [f"< {below:g}"] if below is not None else []
     expected = f"{'an integer' if kind is int else 'a number'}" + (
         f" {' and '.join(bounds)}" if bounds else ""
     )
@@ -105,6 +106,7 @@ def number(
             or (above is not None and not value > above)
             or (least is not None and value < least)
             or (most is not None and value > most)
+            or (below is not None and not value < below)
         ):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
         return value
@@ -246,6 +248,7 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
         help="max tokens incl. the start token (default: model's)",
     )
     add_lm_weight_argument(group)
+    add_ctc_weight_argument(group)
     group.add_argument(
         "--tgt-lang", default=None, help="target language code for multilingual translation"
     )
@@ -262,11 +265,26 @@ def add_lm_weight_argument(parser: argparse.ArgumentParser | argparse._ArgumentG
     )
 
 
+def add_ctc_weight_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--ctc-weight",
+        type=number(float, least=0, below=1),
+        default=None,
+        help="joint CTC/attention decoding weight of the model's CTC head (its ctc/ folder); "
+        "0 = off (default: the weight it was tuned with; a model without one: off)",
+    )
+
+
 def decoding_options(args: argparse.Namespace) -> DecodingOptions:
+    """The search options of `add_decoding_arguments` (beam and length where the command has
+    them, else the model's) and the fusion weights."""
     from s2t_stream.model.config import DecodingOptions
 
     return DecodingOptions(
-        num_beams=args.beam, max_length=args.max_length, lm_weight=args.lm_weight
+        num_beams=getattr(args, "beam", None),
+        max_length=getattr(args, "max_length", None),
+        lm_weight=args.lm_weight,
+        ctc_weight=args.ctc_weight,
     )
 
 

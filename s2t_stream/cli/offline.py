@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from s2t_stream.cli.arguments import (
     add_band_mask_argument,
+    add_ctc_weight_argument,
     add_decoding_arguments,
     add_input_arguments,
     add_lm_weight_argument,
@@ -34,7 +35,6 @@ from s2t_stream.defaults import default_model
 from s2t_stream.errors import S2TError
 from s2t_stream.io.subtitles import to_srt, to_vtt
 from s2t_stream.model.audio import load_audio
-from s2t_stream.model.config import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcription import TimedText, Transcription
 from s2t_stream.translation.translator import spread_words
@@ -84,6 +84,7 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--beams", default="1,5", help="comma-separated beam sizes to score")
     add_lm_weight_argument(parser)
+    add_ctc_weight_argument(parser)
     parser.add_argument(
         "--limit", type=number(int, least=1), default=None, help="first N utterances only"
     )
@@ -161,12 +162,8 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def transcribe_options(args: argparse.Namespace) -> TranscribeOptions:
-    if hasattr(args, "beam"):
-        decoding = decoding_options(args)
-    else:
-        decoding = DecodingOptions(lm_weight=getattr(args, "lm_weight", None))
     return TranscribeOptions(
-        decoding=decoding,
+        decoding=decoding_options(args),
         tgt_lang=None if getattr(args, "mt", None) else getattr(args, "tgt_lang", None),
         batch_size=args.batch_size,
         vad=not args.no_vad,
@@ -345,7 +342,9 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"== {name} ({path})\n{table(results[name])}\n")
 
     def report(detailed: bool) -> dict[str, object]:
-        return {"model": bundle.source, "lm_weight": transcriber.settings.lm_weight, "sets": [
+        settings = transcriber.settings
+        return {"model": bundle.source, "lm_weight": settings.lm_weight,
+                "ctc_weight": settings.ctc_weight, "sets": [
             {"name": name, "manifest": str(path), "results": [
                 r.to_json(utterances if detailed else ()) for r in results[name]]}
             for name, (path, utterances) in sets.items()

@@ -11,6 +11,7 @@ import torch
 from s2t_stream.defaults import QUANTIZE_MODES
 from s2t_stream.errors import OptionsError
 from s2t_stream.model.config import GenerationConfig, ModelConfig
+from s2t_stream.model.ctc import CTCHead
 from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.lm import TokenLM
 from s2t_stream.model.network import Speech2Text
@@ -28,6 +29,8 @@ class Bundle:
     source: str
     lm: TokenLM | None = None
     """The token LM for shallow fusion (`lm.py`), from the model directory's `lm/` folder."""
+    ctc: CTCHead | None = None
+    """The CTC head for joint decoding (`ctc.py`), from the model directory's `ctc/` folder."""
 
     @property
     def config(self) -> ModelConfig:

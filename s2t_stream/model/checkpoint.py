@@ -42,8 +42,9 @@ def load_bundle(spec: str | Path, options: LoadOptions = LoadOptions()) -> Bundl
             )
         bundle = fairseq.load(found[0], options)
     bundle.model.to(device=options.device, dtype=options.dtype).eval()
-    if bundle.lm is not None:  # float32 whatever the model's dtype: it is small
-        bundle.lm.to(device=options.device)
+    for part in (bundle.lm, bundle.ctc):  # float32 whatever the model's dtype: they are small
+        if part is not None:
+            part.to(device=options.device)
     if options.quantize == "int8":
         quantize_int8(bundle.model)
     return bundle

@@ -181,6 +181,14 @@ def check_lm_weight(weight: object, name: str) -> None:
         raise OptionsError(f"{name} must be a number in [0, {MAX_LM_WEIGHT:g}), got {weight!r}")
 
 
+def check_ctc_weight(weight: object, name: str) -> float:
+    """`weight` as a CTC weight in [0, 1) (at 1 the decoder would not count); OptionsError
+    naming `name` otherwise (NaN and booleans included)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1:
+        raise OptionsError(f"{name} must be a number in [0, 1), got {weight!r}")
+    return float(weight)
+
+
 @dataclass(frozen=True)
 class DecodingOptions:
     """How to search. `None` fields take the checkpoint's generation config."""
@@ -192,10 +200,14 @@ class DecodingOptions:
     forced_bos_token_id: int | None = None
     lm_weight: float | None = None
     """Shallow-fusion weight λ of the model's LM (`lm.py`); None: the LM's tuned weight."""
+    ctc_weight: float | None = None
+    """Joint-decoding weight μ of the model's CTC head (`ctc.py`); None: the head's tuned one."""
 
     def __post_init__(self) -> None:
         if self.lm_weight is not None:
             check_lm_weight(self.lm_weight, "DecodingOptions.lm_weight")
+        if self.ctc_weight is not None:
+            check_ctc_weight(self.ctc_weight, "DecodingOptions.ctc_weight")
         if self.num_beams is not None and self.num_beams < 1:
             raise OptionsError(f"DecodingOptions.num_beams must be ≥ 1, got {self.num_beams}")
         if self.max_length is not None and self.max_length < 2:

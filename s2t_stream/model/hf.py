@@ -11,6 +11,7 @@ import torch
 from s2t_stream.errors import CheckpointError
 from s2t_stream.model.bundle import Bundle, LoadOptions
 from s2t_stream.model.config import GenerationConfig, ModelConfig
+from s2t_stream.model.ctc import load_ctc, save_ctc
 from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.jsonfile import read_json_object, write_json
 from s2t_stream.model.lm import load_lm, save_lm
@@ -54,14 +55,16 @@ def load_hf_dir(path: Path, options: LoadOptions = LoadOptions()) -> Bundle:
     apply_state_dict(model, read_weights(weights, trust_pickle=options.trust_pickle), str(weights))
     tokenizer = tokenizer_or_error(lambda: Tokenizer.from_dir(path))
     lm = load_lm(path, config.vocab_size, tokenizer.pieces())
-    return Bundle(model, tokenizer, generation, features, str(path), lm)
+    ctc = load_ctc(path, config.vocab_size, config.d_model, tokenizer.pieces())
+    return Bundle(model, tokenizer, generation, features, str(path), lm, ctc)
 
 
 def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.float32) -> None:
     """Write config, generation and preprocessor configs, model.safetensors and tokenizer files
     in the published layout, loadable by us and by the reference's `from_pretrained` (and the
-    bundle's LM, if it has one, in `lm/`, which the reference ignores). A model quantised at
-    load (`LoadOptions.quantize`) cannot be saved: its weights are packed int8."""
+    bundle's LM and CTC head, if it has them, in `lm/` and `ctc/`, which the reference
+    ignores). A model quantised at load (`LoadOptions.quantize`) cannot be saved: its weights
+    are packed int8."""
     from safetensors.torch import save_file
 
     if is_quantized(bundle.model):
@@ -86,3 +89,5 @@ def save_bundle(bundle: Bundle, out_dir: Path, *, dtype: torch.dtype = torch.flo
     bundle.tokenizer.save(out_dir)
     if bundle.lm is not None:
         save_lm(bundle.lm, out_dir)
+    if bundle.ctc is not None:
+        save_ctc(bundle.ctc, out_dir)

@@ -35,9 +35,9 @@ LM_DIR = "lm"
 class LMConfig:
     """Shape of the LM and the fusion weight it was tuned with.
 
-    `vocab_size` must equal the ASR model's; `weight` (λ) is the default fusion weight, used
-    when decoding asks for none (`s2t-stream lm --weight`, chosen with `eval --lm-weight` on a
-    dev set).
+    `vocab_size` must equal the ASR model's; `weight` (λ) is the default fusion weight of beam
+    search, used when decoding asks for none (`s2t-stream lm --weight`, chosen with `eval
+    --lm-weight` on a dev set).
     """
 
     vocab_size: int
@@ -71,10 +71,14 @@ def vocabulary_fingerprint(pieces: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(pieces).encode("utf-8")).hexdigest()[:16]
 
 
-def resolve_lm_weight(asked: float | None, lm: TokenLM | None, model: str = "the model") -> float:
-    """The fusion weight a search uses: `asked`, else the LM's tuned one (`LMConfig.weight`),
-    else 0 (no LM). Raises S2TError for a weight > 0 asked of a model without an LM, which
-    would otherwise be silently ignored."""
+def resolve_lm_weight(
+    asked: float | None, lm: TokenLM | None, model: str = "the model", *, greedy: bool = False
+) -> float:
+    """The fusion weight a search uses: `asked`, else the LM's tuned one (`LMConfig.weight`)
+    for beam search — a `greedy` one (greedy search, the streaming engine) takes 0, as the
+    weight is tuned for beam search and greedy gains nothing from it (README, "lm") —, else 0
+    (no LM). Raises S2TError for a weight > 0 asked of a model without an LM, which would
+    otherwise be silently ignored."""
     if asked is not None and asked > 0 and lm is None:
         raise S2TError(
             f"--lm-weight {asked:g}: {model} has no language model (expected "
@@ -83,7 +87,7 @@ def resolve_lm_weight(asked: float | None, lm: TokenLM | None, model: str = "the
         )
     if asked is not None:
         return asked
-    return 0.0 if lm is None else lm.config.weight
+    return 0.0 if lm is None or greedy else lm.config.weight
 
 
 LMState = tuple[Tensor, Tensor]

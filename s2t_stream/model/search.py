@@ -2,9 +2,11 @@
 semantics (`max_length` counts the start token, forced first token, early stopping, length
 penalty). Batched over utterances; one decoder cache per call.
 
-With a token LM (`lm.py`) and `lm_weight` λ > 0, every step scores a token by
-log p_ASR + λ · log p_LM (shallow fusion; the LM reads the same tokens the decoder does); with
-none, or λ = 0, the search is exactly the reference's."""
+With a CTC head (`ctc.py`) and `ctc_weight` μ > 0, every step scores the decoder's best
+candidates by (1 − μ) · log p_att + μ · Δ log p_ctc (joint CTC/attention decoding); with a token
+LM (`lm.py`) and `lm_weight` λ > 0, it adds λ · log p_LM (shallow fusion; the LM reads the same
+tokens the decoder does). With neither, or both weights 0, the search is exactly the
+reference's."""
 
 from __future__ import annotations
 
@@ -14,10 +16,13 @@ import torch
 from torch import Tensor
 
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
+from s2t_stream.model.ctc import NEG, CTCHead, CTCPrefixScorer, resolve_ctc_weight
 from s2t_stream.model.lm import Fusion, TokenLM, resolve_lm_weight
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 
-NEG = -1.0e9  # the reference's "impossible" score offset
+CTC_CANDIDATES = 10
+"""Tokens per hypothesis and step that joint decoding scores with CTC, eos one of them (at
+least 2 · beams)."""
 
 
 @dataclass(frozen=True)
@@ -33,19 +38,27 @@ class SearchSettings:
     eos_id: int
     pad_id: int
     lm_weight: float = 0.0
+    ctc_weight: float = 0.0
 
     @classmethod
     def resolve(
-        cls, options: DecodingOptions, generation: GenerationConfig, lm: TokenLM | None = None
+        cls,
+        options: DecodingOptions,
+        generation: GenerationConfig,
+        lm: TokenLM | None = None,
+        ctc: CTCHead | None = None,
     ) -> SearchSettings:
-        """`options` over the checkpoint's `generation` config; the LM weight as
-        `lm.resolve_lm_weight` gives it (S2TError for a weight asked of a model without LM)."""
+        """`options` over the checkpoint's `generation` config; the LM and CTC weights as
+        `resolve_lm_weight` and `resolve_ctc_weight` give them (the tuned ones for beam search
+        only; S2TError for a weight asked of a model without that part)."""
 
         def pick(ours: object, theirs: object) -> object:
             return theirs if ours is None else ours
 
+        num_beams = int(pick(options.num_beams, generation.num_beams))  # type: ignore[call-overload]
+        greedy = num_beams == 1
         return cls(
-            num_beams=int(pick(options.num_beams, generation.num_beams)),  # type: ignore[call-overload]
+            num_beams=num_beams,
             max_length=int(pick(options.max_length, generation.max_length)),  # type: ignore[call-overload]
             early_stopping=pick(options.early_stopping, generation.early_stopping),  # type: ignore[arg-type]
             length_penalty=float(pick(options.length_penalty, generation.length_penalty)),  # type: ignore[arg-type]
@@ -53,7 +66,22 @@ class SearchSettings:
             start_id=generation.decoder_start_token_id,
             eos_id=generation.eos_token_id,
             pad_id=generation.pad_token_id,
-            lm_weight=resolve_lm_weight(options.lm_weight, lm),
+            lm_weight=resolve_lm_weight(options.lm_weight, lm, greedy=greedy),
+            ctc_weight=resolve_ctc_weight(options.ctc_weight, ctc, greedy=greedy),
+        )
+
+    def ctc_scorer(
+        self, ctc: CTCHead | None, encoder: EncoderOutput, rows_per_utterance: int
+    ) -> CTCPrefixScorer:
+        """This search's CTC side (inactive without `ctc` or at weight 0)."""
+        return CTCPrefixScorer(
+            ctc,
+            self.ctc_weight,
+            encoder,
+            rows_per_utterance=rows_per_utterance,
+            candidates=max(CTC_CANDIDATES, 2 * self.num_beams),
+            skip=[t for t in (self.pad_id, self.forced_bos_token_id) if t is not None],
+            eos=self.eos_id,
         )
 
 
@@ -62,8 +90,8 @@ class Hypothesis:
     """Generated tokens (start token excluded; ends with eos unless cut by max_length) and score.
 
     Beam search: the length-normalised sum of log-probabilities (the reference's
-    `sequences_scores`). Greedy: the plain sum of log-probabilities. With shallow fusion, each
-    token's log-probability is the fused log p_ASR + λ · log p_LM.
+    `sequences_scores`). Greedy: the plain sum of log-probabilities. With joint CTC decoding or
+    shallow fusion, each token's log-probability is its joint score (module docstring).
     """
 
     tokens: tuple[int, ...]
@@ -85,23 +113,27 @@ def greedy_search(
     encoder: EncoderOutput,
     settings: SearchSettings,
     lm: TokenLM | None = None,
+    ctc: CTCHead | None = None,
 ) -> list[Hypothesis]:
     """One hypothesis per utterance: argmax at each step until eos or max_length."""
     batch = encoder.hidden.shape[0]
     device = encoder.hidden.device
     cache = model.new_cache(encoder)
     fusion = Fusion(lm, settings.lm_weight)
+    joint = settings.ctc_scorer(ctc, encoder, 1)
+    fused = fusion.active or joint.active
     step = torch.full((batch, 1), settings.start_id, dtype=torch.long, device=device)
     running = torch.ones(batch, dtype=torch.bool, device=device)
     tokens: list[Tensor] = []
     score = torch.zeros(batch, device=device)
     for cur_len in range(1, settings.max_length):
         logits = model.decode(step, cache, last_only=True).float()
-        if fusion.active:  # argmax of the fused scores, which are the step's score
-            logits = fusion.add(torch.log_softmax(logits, -1), step[:, 0])
+        if fused:  # argmax of the joint scores, which are the step's score
+            log_probs = joint.add(torch.log_softmax(logits, -1), step[:, 0])
+            logits = fusion.add(log_probs, step[:, 0])
         logits = force_first_token(logits, settings.forced_bos_token_id, cur_len)
-        best = logits.argmax(-1)  # of the logits without an LM, exactly as the reference
-        scores = logits if fusion.active else torch.log_softmax(logits, -1)
+        best = logits.argmax(-1)  # of the logits when not fused, exactly as the reference
+        scores = logits if fused else torch.log_softmax(logits, -1)
         score += torch.where(running, scores.gather(1, best[:, None])[:, 0], 0.0)
         best = torch.where(running, best, settings.pad_id)
         tokens.append(best)
@@ -156,6 +188,7 @@ def beam_search(
     encoder: EncoderOutput,
     settings: SearchSettings,
     lm: TokenLM | None = None,
+    ctc: CTCHead | None = None,
 ) -> list[list[Hypothesis]]:
     """`num_beams` hypotheses per utterance, best first (the reference's vectorised beam search)."""
     batch, nb = encoder.hidden.shape[0], settings.num_beams
@@ -163,13 +196,15 @@ def beam_search(
     state = BeamState.start(batch, settings, device)
     cache = model.new_cache(encoder)
     fusion = Fusion(lm, settings.lm_weight)
+    joint = settings.ctc_scorer(ctc, encoder, nb)
     row_offset = (torch.arange(batch, device=device) * nb)[:, None]  # (B, 1)
     cur_len = 1
     while True:
         step = state.running_tokens[:, :, cur_len - 1].reshape(batch * nb, 1)
         logits = model.decode(step, cache, last_only=True).float()
+        log_probs = joint.add(torch.log_softmax(logits, -1), step[:, 0])
         log_probs = force_first_token(
-            fusion.add(torch.log_softmax(logits, -1), step[:, 0]),
+            fusion.add(log_probs, step[:, 0]),
             settings.forced_bos_token_id,
             cur_len,
         )
@@ -184,6 +219,7 @@ def beam_search(
         rows = (top_beams.gather(1, survivors) + row_offset).reshape(-1)
         cache.reorder(rows)
         fusion.reorder(rows)
+        joint.reorder(rows)
         cur_len += 1
         _update_improvable(state, settings, cur_len)
         full = bool(state.finished.all()) and settings.early_stopping is True
@@ -278,9 +314,10 @@ def search(
     encoder: EncoderOutput,
     settings: SearchSettings,
     lm: TokenLM | None = None,
+    ctc: CTCHead | None = None,
 ) -> list[Hypothesis]:
-    """The best hypothesis per utterance, greedy when num_beams is 1; fused with `lm` when
-    `settings.lm_weight` > 0."""
+    """The best hypothesis per utterance, greedy when num_beams is 1; joint with `ctc` when
+    `settings.ctc_weight` > 0, fused with `lm` when `settings.lm_weight` > 0."""
     if settings.num_beams == 1:
-        return greedy_search(model, encoder, settings, lm)
-    return [beams[0] for beams in beam_search(model, encoder, settings, lm)]
+        return greedy_search(model, encoder, settings, lm, ctc)
+    return [beams[0] for beams in beam_search(model, encoder, settings, lm, ctc)]

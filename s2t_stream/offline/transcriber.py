@@ -42,7 +42,7 @@ class Transcriber:
         token = bundle.language_token(options.tgt_lang)
         if token is not None:
             decoding = replace(decoding, forced_bos_token_id=token)
-        self.settings = SearchSettings.resolve(decoding, bundle.generation, bundle.lm)
+        self.settings = SearchSettings.resolve(decoding, bundle.generation, bundle.lm, bundle.ctc)
         forced = self.settings.forced_bos_token_id
         self.prefix = (self.settings.start_id, *([forced] if forced is not None else []))
         config = bundle.config
@@ -106,7 +106,7 @@ class Transcriber:
         if self.options.loop_guard:  # no hypothesis may outgrow its audio: stop the search there
             longest = len(self.prefix) + max(budgets) + 1
             settings = replace(settings, max_length=min(settings.max_length, longest))
-        hypotheses = search(model, encoder, settings, self.bundle.lm)
+        hypotheses = search(model, encoder, settings, self.bundle.lm, self.bundle.ctc)
         tokens = [self._tokens(h, b) for h, b in zip(hypotheses, budgets, strict=True)]
         alignments = align_tokens(
             model,

@@ -68,7 +68,7 @@ class Engine:
             prefix_length=len(self.prefix),
         )
         self.word_starts = torch.tensor(self.vocabulary.starts_word)
-        self.lm_weight = resolve_lm_weight(options.lm_weight, bundle.lm, bundle.source)
+        self.lm_weight = resolve_lm_weight(options.lm_weight, bundle.lm, bundle.source, greedy=True)
 
     @property
     def sample_rate(self) -> int:

@@ -498,3 +498,55 @@ def test_lm_trains_an_lm_that_transcribe_fuses_and_a_model_without_one_refuses_t
     assert main(["transcribe", str(wavs[0]), "--model", str(fused), "--lm-weight", "0.5"]) == 0
     assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), "--lm-weight", "0.5"]) == 2
     assert "--lm-weight 0.5: the model has no language model" in capsys.readouterr().err
+
+
+def test_ctc_weight_steers_transcribe_and_eval_and_a_model_without_a_head_refuses_it(
+    model_dir: Path, wavs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The random model writes nothing (eos first) in each of its many short pieces of the
+    file; a CTC head certain that every frame says "a" (one of the decoder's likelier pieces,
+    which CTC reads as one "a") makes it write one "a" per piece at --ctc-weight 0.9, and at
+    the head's tuned weight by default. Eval reports the weight and decodes with it."""
+    import shutil
+
+    from s2t_stream.model.ctc import CTCConfig, CTCHead, save_ctc
+
+    def one_a_per_piece(text: str) -> bool:
+        return len(text.split()) > 1 and set(text.split()) == {"a"}
+
+    exact = ["--no-vad", "--no-loop-guard"]
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), *exact]) == 0
+    assert capsys.readouterr().out.strip() == ""  # the premise
+    joint = tmp_path / "joint"
+    shutil.copytree(model_dir, joint)
+    bundle = load_bundle(model_dir)
+    head = CTCHead(CTCConfig(bundle.config.vocab_size, bundle.config.d_model, weight=0.5))
+    with torch.no_grad():
+        head.proj.weight.zero_()
+        head.proj.bias.fill_(-30.0)
+        head.proj.bias[bundle.tokenizer.piece_to_id("a")] = 30.0
+    save_ctc(head, joint)
+    assert Transcriber(load_bundle(joint), TranscribeOptions()).settings.ctc_weight == 0.5
+    for beam in ("1", "3"):
+        args = ["transcribe", str(wavs[0]), "--model", str(joint), *exact, "--beam", beam]
+        assert main([*args, "--ctc-weight", "0.9"]) == 0
+        assert one_a_per_piece(capsys.readouterr().out)
+        assert main([*args, "--ctc-weight", "0"]) == 0
+        assert capsys.readouterr().out.strip() == ""
+    assert main(["transcribe", str(wavs[0]), "--model", str(joint), *exact]) == 0
+    assert one_a_per_piece(capsys.readouterr().out)  # the head's tuned weight
+
+    manifest = tmp_path / "set.jsonl"
+    manifest.write_text(json.dumps({"audio": str(wavs[0]), "text": "a"}) + "\n")
+    report_path = tmp_path / "report.json"
+    args = ["eval", str(manifest), "--model", str(joint), "--beams", "1,3", "--ctc-weight", "0.9"]
+    assert main([*args, *exact, "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["ctc_weight"] == 0.9
+    for result in report["sets"][0]["results"]:
+        assert one_a_per_piece(result["hypotheses"][0]["hypothesis"])
+
+    assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), "--ctc-weight", "0.5"]) == 2
+    assert "--ctc-weight 0.5: the model has no CTC head" in capsys.readouterr().err
+    assert main(["transcribe", str(wavs[0]), "--model", str(joint), "--ctc-weight", "1"]) == 2
+    assert "--ctc-weight: expected a number ≥ 0 and < 1, got 1" in capsys.readouterr().err

@@ -14,10 +14,13 @@ import torch
 from s2t_stream.errors import CheckpointError, S2TError
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
+from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.incremental import align_tokens, continue_greedy
 from s2t_stream.model.lm import LMConfig, TokenLM, load_lm, save_lm, vocabulary_fingerprint
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 from s2t_stream.model.search import SearchSettings, beam_search, greedy_search
+from s2t_stream.streaming.engine import Engine
+from s2t_stream.streaming.stream import StreamOptions
 from tests.helpers import EOS, TINY, random_features, reference_pair
 
 PAD = 1
@@ -135,14 +138,27 @@ def test_weight_zero_is_the_plain_search() -> None:
     )
 
 
-def test_settings_take_the_lms_tuned_weight_unless_told() -> None:
+def test_beam_search_takes_the_lms_tuned_weight_unless_told_and_greedy_only_when_told() -> None:
+    """The tuned weight is beam search's; greedy search and the streaming engine (greedy)
+    fuse only with a weight asked for."""
     lm = random_lm(weight=0.3)
-    generation = GenerationConfig()
-    assert SearchSettings.resolve(DecodingOptions(), generation, lm).lm_weight == 0.3
-    assert SearchSettings.resolve(DecodingOptions(lm_weight=0.0), generation, lm).lm_weight == 0
-    assert SearchSettings.resolve(DecodingOptions(), generation).lm_weight == 0.0
+    generation = GenerationConfig(num_beams=5)
+
+    def weight(lm: TokenLM | None, **options: object) -> float:
+        decoding = DecodingOptions(**options)  # type: ignore[arg-type]
+        return SearchSettings.resolve(decoding, generation, lm).lm_weight
+
+    assert weight(lm) == 0.3
+    assert weight(lm, lm_weight=0.0) == 0
+    assert weight(None) == 0.0
+    assert weight(lm, num_beams=1) == 0.0
+    assert weight(lm, num_beams=1, lm_weight=0.2) == 0.2
     with pytest.raises(S2TError, match=r"--lm-weight 0.5: the model has no language model"):
-        SearchSettings.resolve(DecodingOptions(lm_weight=0.5), generation)
+        weight(None, lm_weight=0.5)
+    bundle = Bundle(tiny_model(), load_bundle(BUNDLED).tokenizer, generation, FeatureOptions(), "t")
+    bundle.lm = lm
+    assert Engine(bundle, StreamOptions()).lm_weight == 0.0
+    assert Engine(bundle, StreamOptions(lm_weight=0.2)).lm_weight == 0.2
 
 
 def test_saved_lm_loads_with_the_model_and_a_wrong_vocabulary_is_refused(tmp_path: Path) -> None:
