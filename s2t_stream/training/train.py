@@ -24,7 +24,9 @@ from s2t_stream.errors import S2TError
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
+from s2t_stream.model.ctc import CTCConfig, CTCHead
 from s2t_stream.model.features import FeatureOptions, extract_features
+from s2t_stream.model.lm import vocabulary_fingerprint
 from s2t_stream.model.network import EncoderOutput, Speech2Text, encode_batch, pad_batch
 from s2t_stream.model.search import SearchSettings, search
 from s2t_stream.model.tokenizer import Tokenizer, train_sentencepiece
@@ -327,8 +329,8 @@ class Trainer:
         torch.manual_seed(options.seed)
         self.model = Speech2Text(options.model_config())
         initialise(self.model)
-        # Training-only CTC head over the encoder output (blank = <s>, never a target); it is
-        # not part of the exported model, which stays a plain Speech2Text checkpoint.
+        # CTC head over the encoder output (blank = <s>, never a target), exported beside the
+        # Speech2Text checkpoint in its ctc/ folder for joint decoding (`model/ctc.py`).
         self.ctc_head = torch.nn.Linear(options.d_model, options.vocab_size)
         if options.init_from:
             self._start_from(Path(options.init_from))
@@ -349,7 +351,8 @@ class Trainer:
 
     def _start_from(self, folder: Path) -> None:
         """Start from another run's last checkpoint (weights and CTC head, fresh optimizer and
-        schedule) or from an exported model's weights. With its tokenizer in use, every weight;
+        schedule) or from an exported model's weights (and its `ctc/` head, if it has one).
+        With its tokenizer in use, every weight;
         with another vocabulary, every weight but the token embeddings (tied to the output
         layer) and the CTC head. The token embeddings of another vocabulary for the same
         languages (a captions run from a words model) are carried over by piece
@@ -366,6 +369,8 @@ class Trainer:
         else:
             bundle = load_bundle(folder)
             config, weights = bundle.config, bundle.model.state_dict()
+            if bundle.ctc is not None:  # its ctc/ head (`s2t-stream ctc`, or a run's export)
+                ctc_head = bundle.ctc.proj.state_dict()
         ours, theirs = self.options.model_config().to_dict(), config.to_dict()
         differs = {key for key in ours if ours[key] != theirs.get(key)}
         if differs - {"vocab_size"}:
@@ -691,22 +696,39 @@ class Trainer:
         self.generator.set_state(state["generator"])
         log.info("resumed from %s at step %d", path, self.step)
 
-    def averaged_model(self, count: int) -> Speech2Text:
-        """The mean of the last `count` saved checkpoints' weights (smoother than the last one)."""
+    def averaged_model(self, count: int) -> tuple[Speech2Text, CTCHead]:
+        """The mean of the last `count` saved checkpoints' weights (smoother than the last
+        one): the model and its CTC head."""
         paths = sorted(self.out.glob("checkpoint_0*.pt"))[-count:]
-        total: dict[str, torch.Tensor] = {}
+        total: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ctc_head": {}}
         for path in paths:
-            weights = torch.load(path, map_location="cpu", weights_only=False)["model"]
-            for key, value in weights.items():
-                total[key] = total.get(key, 0) + value.double() / len(paths)
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            for part, sums in total.items():
+                for key, value in state[part].items():
+                    sums[key] = sums.get(key, 0) + value.double() / len(paths)
         model = Speech2Text(self.options.model_config())
-        model.load_state_dict({k: v.float() for k, v in total.items()})
+        model.load_state_dict({k: v.float() for k, v in total["model"].items()})
+        head = self.ctc(torch.nn.Linear(self.options.d_model, self.options.vocab_size))
+        head.proj.load_state_dict({k: v.float() for k, v in total["ctc_head"].items()})
         log.info("averaged %d checkpoints: %s", len(paths), ", ".join(p.name for p in paths))
-        return model.to(self.device).eval()
+        return model.to(self.device).eval(), head.eval()
 
-    def bundle(self, model: Speech2Text) -> Bundle:
+    def ctc(self, linear: torch.nn.Linear | None = None) -> CTCHead:
+        """`linear` (default: the run's CTC head) as an exportable head, its weight 0: joint
+        decoding stays off until a weight is chosen on a dev set (`eval --ctc-weight`)."""
+        config = CTCConfig(
+            self.options.vocab_size,
+            self.options.d_model,
+            blank=self.tokenizer.bos_id,
+            vocabulary=vocabulary_fingerprint(self.tokenizer.pieces()),
+        )
+        head = CTCHead(config)
+        head.proj.load_state_dict((linear or self.ctc_head).state_dict())
+        return head.to("cpu")
+
+    def bundle(self, model: Speech2Text, ctc: CTCHead | None = None) -> Bundle:
         generation = GenerationConfig(num_beams=5, max_length=200, early_stopping=True)
-        return Bundle(model, self.tokenizer, generation, FeatureOptions(), str(self.out))
+        return Bundle(model, self.tokenizer, generation, FeatureOptions(), str(self.out), ctc=ctc)
 
 
 def stage_summary(step: int, trained_s: float, options: dict[str, Any]) -> dict[str, Any]:
@@ -740,13 +762,17 @@ def lineage(run: Path) -> list[dict[str, Any]]:
 
 def export(trainer: Trainer, destination: Path, average: int) -> Path:
     """Average the last checkpoints, keep them if they beat the last one on dev (WER, or BLEU
-    for speech translation), write the HF layout."""
+    for speech translation), write the HF layout; a speech-recognition run trained with a CTC
+    loss adds its CTC head in `ctc/`."""
     last = trainer.dev_error()
-    averaged = trainer.averaged_model(average)
+    averaged, averaged_head = trainer.averaged_model(average)
     averaged_error = trainer.dev_error(averaged)
     best = averaged if averaged_error <= last else trainer.model
+    head: CTCHead | None = averaged_head if best is averaged else trainer.ctc()
+    if trainer.languages or trainer.options.ctc_weight == 0:
+        head = None  # CTC over translations cannot guide a search; a head never trained neither
     log.info("dev: last %s, averaged %s", _shown(trainer, last), _shown(trainer, averaged_error))
-    save_bundle(trainer.bundle(best), destination, dtype=torch.float16)
+    save_bundle(trainer.bundle(best, head), destination, dtype=torch.float16)
     if trainer.languages:  # the mean BLEU (0-100)
         scores = {
             "dev_bleu_last": 100 * (1 - last),

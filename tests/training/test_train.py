@@ -127,8 +127,24 @@ def test_overfits_then_resumes_and_exports(corpus: Path, tmp_path: Path) -> None
     bundle = load_bundle(destination)
     assert bundle.config.d_model == 32
     assert bundle.generation.num_beams == 5
-    assert json.loads((out / "export.json").read_text())["used"] in ("last", "averaged")
+    used = json.loads((out / "export.json").read_text())["used"]
+    assert used in ("last", "averaged")
     assert resumed.tokenizer.decode(resumed.tokenizer.encode(TEXTS[0])) == TEXTS[0]
+
+    # the CTC head goes with the model: the mean of the same checkpoints, or the last one
+    assert bundle.ctc is not None
+    assert bundle.ctc.config.weight == 0.0  # joint decoding off until a weight is chosen
+    assert bundle.ctc.config.blank == resumed.tokenizer.bos_id
+    heads = [
+        torch.load(path, weights_only=False)["ctc_head"]["weight"]
+        for path in sorted(out.glob("checkpoint_0*.pt"))[-2:]
+    ]
+    expected = (heads[0] + heads[1]) / 2 if used == "averaged" else resumed.ctc_head.weight
+    torch.testing.assert_close(bundle.ctc.proj.weight, expected.detach(), atol=2e-3, rtol=1e-3)
+
+    # a run from the exported model starts from its CTC head too
+    again = Trainer(tiny_options(corpus, tmp_path / "again", init_from=str(destination)))
+    torch.testing.assert_close(again.ctc_head.weight, bundle.ctc.proj.weight)
 
 
 def test_a_bad_device_fails_before_any_work(tmp_path: Path) -> None:

@@ -115,6 +115,7 @@ def test_an_overfit_model_translates_into_the_language_asked_for(
     assert set(trainer.history[-1]["dev_bleu"]) == {"es", "ca"}
     assert min(trainer.history[-1]["dev_bleu"].values()) > 50
     bundle = load_bundle(export(trainer, tmp_path / "model", average=1))
+    assert bundle.ctc is None  # a CTC head over translations is not exported
     audio = str(corpus / "audio" / "train0.wav")
     for lang, column in (("es", 1), ("ca", 2)):
         options = TranscribeOptions(tgt_lang=lang, vad=False, loop_guard=False)
