@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from s2t_stream.model.checkpoint import load_bundle
+from s2t_stream.model.checkpoint import Bundle, load_bundle
 from s2t_stream.model.ctc import CTC_DIR, CTCConfig, CTCHead, save_ctc
 from s2t_stream.model.lm import vocabulary_fingerprint
 from s2t_stream.training.train import load_training
@@ -31,11 +31,10 @@ log = logging.getLogger("fit_ctc_head")
 
 
 def encoder_states(
-    model_dir: Path, corpus: Path, splits: list[str]
+    bundle: Bundle, corpus: Path, splits: list[str]
 ) -> tuple[list[torch.Tensor], list[list[int]]]:
     """Per utterance: the encoder states (S, d_model) and the CTC targets (its tokens, eos
     dropped)."""
-    bundle = load_bundle(model_dir)
     split = load_training(corpus, splits)
     states: list[torch.Tensor] = []
     targets: list[list[int]] = []
@@ -98,8 +97,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.manual_seed(0)
-    states, targets = encoder_states(args.model, args.corpus, args.splits.split(","))
     bundle = load_bundle(args.model)
+    states, targets = encoder_states(bundle, args.corpus, args.splits.split(","))
     config = CTCConfig(
         bundle.config.vocab_size,
         bundle.config.d_model,

@@ -261,7 +261,7 @@ def add_lm_weight_argument(parser: argparse.ArgumentParser | argparse._ArgumentG
         type=number(float, least=0, most=9),
         default=None,
         help="shallow-fusion weight of the model's language model (its lm/ folder); 0 = off "
-        "(default: the weight it was tuned with; a model without one: off)",
+        "(default: beam search, the weight it was tuned with; greedy search and streaming, off)",
     )
 
 
@@ -271,7 +271,7 @@ def add_ctc_weight_argument(parser: argparse.ArgumentParser | argparse._Argument
         type=number(float, least=0, below=1),
         default=None,
         help="joint CTC/attention decoding weight of the model's CTC head (its ctc/ folder); "
-        "0 = off (default: the weight it was tuned with; a model without one: off)",
+        "0 = off (default: beam search, the weight it was tuned with; greedy search, off)",
     )
 
 

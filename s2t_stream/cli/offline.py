@@ -342,9 +342,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"== {name} ({path})\n{table(results[name])}\n")
 
     def report(detailed: bool) -> dict[str, object]:
-        settings = transcriber.settings
-        return {"model": bundle.source, "lm_weight": settings.lm_weight,
-                "ctc_weight": settings.ctc_weight, "sets": [
+        return {"model": bundle.source, "sets": [
             {"name": name, "manifest": str(path), "results": [
                 r.to_json(utterances if detailed else ()) for r in results[name]]}
             for name, (path, utterances) in sets.items()

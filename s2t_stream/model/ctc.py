@@ -83,7 +83,8 @@ class CTCHead(nn.Module):
         self.proj = nn.Linear(config.d_model, config.vocab_size)
 
     def forward(self, hidden: Tensor) -> Tensor:
-        return torch.log_softmax(self.proj(hidden).float(), -1)
+        """Any float dtype in (the head stays float32 when the model is half precision)."""
+        return torch.log_softmax(self.proj(hidden.to(self.proj.weight.dtype)).float(), -1)
 
 
 def resolve_ctc_weight(
@@ -91,7 +92,8 @@ def resolve_ctc_weight(
 ) -> float:
     """The CTC weight a search uses: `asked`, else the head's tuned one for beam search (a
     `greedy` search takes 0: the weight is tuned for beam search, and greedy search, which
-    cannot recover from a step, loses by it — README, "transcribe"), else 0 (no head). Raises
+    cannot recover from a step, loses by it — README, "Joint CTC/attention decoding"), else 0
+    (no head). Raises
     S2TError for a weight > 0 asked of a model without a CTC head."""
     if asked is not None and asked > 0 and head is None:
         raise S2TError(
@@ -124,7 +126,9 @@ def extend_prefixes(
     `frames` (N,) valid frames per row; `forward` (N, T, 2) log r^n_t(h), r^b_t(h), the
     probability of frames ≤ t given the prefix, its last frame a token (n) or blank (b);
     `last` (N,) the prefix's last token (-1: the empty prefix); `candidates` (N, K) the c.
-    Returns `forward` of each h + c (N, K, T, 2) and log p_ctc(h + c…| x) (N, K).
+    Returns `forward` of each h + c (N, K, T, 2) and log p_ctc(h + c…| x) (N, K). Every
+    log-probability must be finite (a log-softmax of finite logits is): −inf would turn the
+    cumulative sums into NaN.
 
     Watanabe et al.'s Algorithm 2 is a recursion over frames; both of its recursions are
     linear, r_t = (r_{t-1} + a_{t-1}) · x_t, so r_t = Σ_{s≤t} a_{s-1} Π_{u=s..t} x_u, which is a
@@ -178,7 +182,7 @@ class CTCPrefixScorer:
         self.blank, self.eos, self.k = head.config.blank, eos, candidates
         self.never = torch.tensor([head.config.blank, eos, *skip], dtype=torch.long)
         with torch.inference_mode():
-            log_probs = head(encoder.hidden).double()  # (B, T, V)
+            log_probs = head(encoder.hidden)  # (B, T, V) float32; the slices used go float64
         batch, frames = log_probs.shape[:2]
         lengths = (
             encoder.mask.sum(-1)
@@ -191,7 +195,7 @@ class CTCPrefixScorer:
         rows = len(self.utterance)
         self.forward = torch.full((rows, frames, 2), -math.inf, dtype=torch.float64)
         self.forward = self.forward.to(log_probs.device)
-        self.forward[..., 1] = torch.cumsum(log_probs[self.utterance, :, self.blank], 1)
+        self.forward[..., 1] = torch.cumsum(log_probs[self.utterance, :, self.blank].double(), 1)
         self.prefix = torch.zeros(rows, dtype=torch.float64, device=log_probs.device)
         self.last = torch.full((rows,), -1, dtype=torch.long, device=log_probs.device)
         self.pending: tuple[Tensor, Tensor, Tensor] | None = None  # candidates, forward, prefix
@@ -225,9 +229,9 @@ class CTCPrefixScorer:
 
     def _take(self, tokens: Tensor) -> None:
         """Extend each row's prefix by its token, from the last step's candidates or, for a
-        token that was none of them (a teacher-forced one), computed afresh; tokens in the
-        never-set (blank, eos — the decoder's start token too —, padding, forced tags) leave
-        the row as it was."""
+        token that was none of them, computed afresh (search only ever picks candidates; a
+        caller forcing tokens need not); tokens in the never-set (blank, eos — the decoder's
+        start token too —, padding, forced tags) leave the row as it was."""
         extend = ~torch.isin(tokens, self.never.to(tokens.device))
         if self.pending is not None:
             candidates, forward, prefix = self.pending
@@ -246,8 +250,8 @@ class CTCPrefixScorer:
         """`extend_prefixes` of every row's prefix by its `candidates` (N, K)."""
         utterance = self.utterance[:, None, None]
         time = torch.arange(self.log_probs.shape[1], device=utterance.device)[None, :, None]
-        ctc = self.log_probs[utterance, time, candidates[:, None, :]]  # (N, T, K)
-        blank = self.log_probs[self.utterance, :, self.blank]  # (N, T)
+        ctc = self.log_probs[utterance, time, candidates[:, None, :]].double()  # (N, T, K)
+        blank = self.log_probs[self.utterance, :, self.blank].double()  # (N, T)
         frames = self.lengths[self.utterance]
         return extend_prefixes(ctc, blank, frames, self.forward, self.last, candidates)
 

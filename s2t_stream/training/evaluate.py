@@ -35,12 +35,17 @@ class EvalResult:
     hypotheses: tuple[str, ...]
     seconds: float
     audio_s: float
+    lm_weight: float = 0.0
+    ctc_weight: float = 0.0
+    """The fusion and joint-decoding weights the search used (`SearchSettings`)."""
 
     def to_json(self, utterances: Sequence[Utterance] = ()) -> dict[str, Any]:
         """The summary; with the evaluated `utterances`, also each one's reference and
         hypothesis (for error analysis)."""
         report: dict[str, Any] = {
             "num_beams": self.num_beams,
+            "lm_weight": self.lm_weight,
+            "ctc_weight": self.ctc_weight,
             "wer": round(self.wer, 5),
             "per_voice": {k: round(v, 5) for k, v in sorted(self.per_voice.items())},
             "per_style": {k: round(v, 5) for k, v in sorted(self.per_style.items())},
@@ -78,7 +83,9 @@ def evaluate(
     hyps = [t.text for t in run.transcribe(waves)]
     seconds = time.perf_counter() - start
     audio_s = sum(len(w) for w in waves) / run.sample_rate
-    return score(utterances, hyps, num_beams=num_beams, seconds=seconds, audio_s=audio_s)
+    result = score(utterances, hyps, num_beams=num_beams, seconds=seconds, audio_s=audio_s)
+    weights = run.settings.lm_weight, run.settings.ctc_weight  # greedy's defaults differ
+    return replace(result, lm_weight=weights[0], ctc_weight=weights[1])
 
 
 def score(

@@ -145,7 +145,7 @@ class LMOptions:
     lr: float = 2e-3
     weight_decay: float = 0.01
     eval_every: int = 500
-    weight: float = 0.0  # the fusion weight written into the export (tuned afterwards)
+    weight: float = 0.0  # beam search's fusion weight, written into the export (tuned afterwards)
     seed: int = 0
     threads: int = 0
     device: str = "auto"
@@ -259,8 +259,8 @@ LM_HELP = {
     "weight_decay": "AdamW weight decay",
     "eval_every": "dev perplexity (and a checkpoint) every this many steps",
     "weight": "fusion weight written into the export's lm/config.json, the default of every "
-    "decoder that loads it; choose it with `eval --lm-weight W` on a dev set (a finished run "
-    "re-exports with a new weight at once)",
+    "beam search that loads it (greedy search and streaming fuse only when asked); choose it "
+    "with `eval --lm-weight W` on a dev set (a finished run re-exports with a new weight at once)",
     "seed": "random seed (batches, initialisation)",
     "threads": "torch threads (0: torch's default)",
     "device": "auto (CUDA when there is a GPU), cpu or cuda",

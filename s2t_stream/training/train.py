@@ -369,7 +369,7 @@ class Trainer:
         else:
             bundle = load_bundle(folder)
             config, weights = bundle.config, bundle.model.state_dict()
-            if bundle.ctc is not None:  # its ctc/ head (`s2t-stream ctc`, or a run's export)
+            if bundle.ctc is not None:  # its ctc/ head (a run's export, scripts/fit_ctc_head.py)
                 ctc_head = bundle.ctc.proj.state_dict()
         ours, theirs = self.options.model_config().to_dict(), config.to_dict()
         differs = {key for key in ours if ours[key] != theirs.get(key)}

@@ -541,10 +541,13 @@ def test_ctc_weight_steers_transcribe_and_eval_and_a_model_without_a_head_refuse
     report_path = tmp_path / "report.json"
     args = ["eval", str(manifest), "--model", str(joint), "--beams", "1,3", "--ctc-weight", "0.9"]
     assert main([*args, *exact, "--json", str(report_path)]) == 0
-    report = json.loads(report_path.read_text())
-    assert report["ctc_weight"] == 0.9
-    for result in report["sets"][0]["results"]:
+    results = json.loads(report_path.read_text())["sets"][0]["results"]
+    assert [r["ctc_weight"] for r in results] == [0.9, 0.9]
+    for result in results:
         assert one_a_per_piece(result["hypotheses"][0]["hypothesis"])
+    assert main([*args[:-2], *exact, "--json", str(report_path)]) == 0  # the tuned weight
+    results = json.loads(report_path.read_text())["sets"][0]["results"]
+    assert [r["ctc_weight"] for r in results] == [0.0, 0.5]  # beam search's only
 
     assert main(["transcribe", str(wavs[0]), "--model", str(model_dir), "--ctc-weight", "0.5"]) == 2
     assert "--ctc-weight 0.5: the model has no CTC head" in capsys.readouterr().err

@@ -188,6 +188,19 @@ def test_a_confident_ctc_head_decides_the_tokens_and_weight_zero_is_the_plain_se
     assert greedy_search(model, encoder, greedy, ctc=head) == greedy_search(model, encoder, greedy)
 
 
+def test_a_half_precision_model_decodes_with_its_float32_head() -> None:
+    """Loading in bf16 or fp16 keeps the small head in float32; it takes the model's states
+    in any precision."""
+    model, head = tiny_model().to(torch.bfloat16), random_head(seed=4, scale=4.0)
+    features, mask = random_features([40, 33], dim=80, seed=5)
+    encoder = model.encode(features.to(torch.bfloat16), mask)
+    for num_beams in (1, 3):
+        found = settings(num_beams, 0.5, max_length=30)
+        search = greedy_search if num_beams == 1 else beam_search
+        hypotheses = search(model, encoder, found, ctc=head)  # type: ignore[operator]
+        assert len(hypotheses) == 2
+
+
 def test_inactive_scorer_leaves_scores_unchanged() -> None:
     model = tiny_model()
     encoder = model.encode(*random_features([12], dim=80, seed=1))
@@ -271,9 +284,10 @@ def test_a_broken_ctc_folder_is_a_checkpoint_error_naming_what_is_wrong(tmp_path
 
 
 def test_teacher_forced_tokens_that_were_no_candidates_are_read_into_the_prefix() -> None:
-    """The streaming engine re-reads committed tokens the decoder may no longer rank among its
-    best: the prefix state must take them in all the same (the whole sequence's probability
-    checked against torch's CTC loss); the start token and padding are not read."""
+    """Tokens forced on the scorer that the decoder does not rank among its best (search
+    never does this; a teacher-forcing caller may) are read into the prefix all the same (the
+    whole sequence's probability checked against torch's CTC loss); the start token and
+    padding are not read."""
     model, head = tiny_model(), random_head(seed=2, scale=3.0)
     encoder = model.encode(*random_features([48, 36], dim=80, seed=3))
     scorer = CTCPrefixScorer(head, 0.5, encoder, candidates=4, skip=[PAD], eos=EOS)
