@@ -2,9 +2,12 @@
 of the model with a `ctc/` folder, for joint CTC/attention decoding (`s2t_stream/model/ctc.py`;
 `train` exports its own head with the model, so a new model needs none of this).
 
-The encoder states of every utterance of the corpus splits are computed once; then only the
-linear head learns (Adam, `--epochs` passes, batches of `--batch` utterances), so a few
-thousand utterances take minutes on one core.
+The encoder states of every utterance of the corpus splits are computed once (their features
+are cached in the corpus folder, as `train` caches them); then only the linear head learns
+(Adam, `--epochs` passes, batches of `--batch` utterances), so a few thousand utterances take
+minutes on one core. The copy has the model's files but its card (README.md, eval.json), which
+describe the original; `--weight` is the head's default CTC weight (0: off until asked), to be
+chosen with `s2t-stream eval --ctc-weight` on a dev set.
 
     python scripts/fit_ctc_head.py --model assets/models/s2t-demo-en --corpus data/corpus \
         --splits train --out runs/ctc/model [--epochs 10] [--weight 0.1]
@@ -16,18 +19,22 @@ import argparse
 import logging
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import Bundle, load_bundle
 from s2t_stream.model.ctc import CTC_DIR, CTCConfig, CTCHead, save_ctc
 from s2t_stream.model.lm import vocabulary_fingerprint
 from s2t_stream.training.train import load_training
 
 log = logging.getLogger("fit_ctc_head")
+
+BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "models" / "s2t-demo-en"
 
 
 def encoder_states(
@@ -86,7 +93,7 @@ def fit(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=Path("assets/models/s2t-demo-en"))
+    parser.add_argument("--model", type=Path, default=BUNDLED)
     parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     parser.add_argument("--splits", default="train", help="comma-separated corpus splits")
     parser.add_argument("--out", type=Path, required=True, help="the model's copy, with ctc/")
@@ -95,7 +102,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight", type=float, default=0.0, help="its default CTC weight")
     args = parser.parse_args()
+    if args.out.resolve() == args.model.resolve():
+        parser.error(f"--out {args.out}: give a new folder, not the model's own")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        fit_and_save(args)
+    except S2TError as error:  # a missing corpus or model: one line, as the CLI says it
+        sys.exit(f"fit_ctc_head.py: error: {error}")
+
+
+def fit_and_save(args: argparse.Namespace) -> None:
+    """Fit the head of `args.model` on `args.corpus` and write the copy to `args.out`."""
     torch.manual_seed(0)
     bundle = load_bundle(args.model)
     states, targets = encoder_states(bundle, args.corpus, args.splits.split(","))
@@ -108,9 +125,8 @@ def main() -> None:
     )
     head = CTCHead(config)
     fit(head, states, targets, args.epochs, args.batch, args.lr)
-    shutil.copytree(
-        args.model, args.out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CTC_DIR)
-    )
+    kept = shutil.ignore_patterns(CTC_DIR, "README.md", "eval.json")
+    shutil.copytree(args.model, args.out, dirs_exist_ok=True, ignore=kept)
     save_ctc(head, args.out)
     log.info("wrote %s", args.out / CTC_DIR)
 

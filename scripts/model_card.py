@@ -4,15 +4,20 @@ set (`s2t-stream eval --json` over the corpus's test splits and the real recordi
 
     python scripts/model_card.py [--corpus data/corpus] [--run RUN ...] [--model DIR]
                                  [--eval LAST_RUN/eval.json]
+    python scripts/model_card.py --refresh --eval EVAL.json [--model DIR]
 
 `--run` names the stages' run folders after the first fifteen, oldest first (a stage that starts
-from an exported model ends its own `lineage`); the last one exported the model.
+from an exported model ends its own `lineage`); the last one exported the model. `--refresh`
+is for a model whose weights did not change but whose decoding did (a CTC head or LM added) and
+whose run folders are gone: it keeps the card's model and data sections, and writes its
+targets, decoding and WER sections (and `eval.json`) anew from `--eval`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -100,7 +105,8 @@ CASES = {
 
 
 def size_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
+    """Every file's size, in its subfolders (ctc/, lm/) too."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
 
 SUBSETS: dict[str, tuple[str, Callable[[dict[str, Any]], bool]]] = {
@@ -217,6 +223,40 @@ def model_section(
         "(`auto` precision: bf16 autocast where the hardware has it, as this CPU has.)",
         "",
         *notes,
+    ]
+
+
+def decoding_section(model: Path, *, added_later: bool = False) -> list[str]:
+    """How search uses the model's CTC head (`ctc/`) and LM (`lm/`), if it has them;
+    `added_later`: they were added to the last stage's weights afterwards (`--refresh`)."""
+    lines = ["## Decoding", ""]
+    parts = {"ctc": "CTC head (joint CTC/attention decoding)", "lm": "token LM (shallow fusion)"}
+    found = {
+        name: json.loads((model / name / "config.json").read_text())
+        for name in parts
+        if (model / name / "config.json").is_file()
+    }
+    if not found:
+        return [*lines, "Beam and greedy search with the decoder alone.", ""]
+    for name, config in found.items():
+        lines.append(
+            f"- `{name}/`: a {parts[name]}, default weight {config['weight']:g} in beam search "
+            "(greedy search, as streaming: off unless asked)"
+        )
+    later = (
+        "The weights are the last stage's; these parts were added afterwards (a CTC head "
+        "fitted to the frozen encoder by `scripts/fit_ctc_head.py`, the stage's own being lost "
+        "with its run folder), their weights chosen on dev. "
+        if added_later
+        else ""
+    )
+    return [
+        *lines,
+        "",
+        f"{later}The streaming engine decodes greedily with the decoder alone, and so does "
+        "`--beam 1`, whose column below is the decoder's. `--ctc-weight 0 --lm-weight 0` gives "
+        "the reference's search.",
+        "",
     ]
 
 
@@ -372,6 +412,29 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     return {**report, "sets": sets}
 
 
+def refresh(card: str, model: Path, sets: dict[str, dict[int, dict[str, Any]]]) -> str:
+    """`card` with its targets, decoding and WER sections made anew and its file size updated;
+    every other section (model, data, reproduce) kept as it was."""
+    sections = re.split(r"(?m)^(?=## )", card)
+    head, body = sections[0], {s.split("\n", 1)[0]: s for s in sections[1:]}
+    fresh = {
+        "## Targets": targets_section(sets),
+        "## Decoding": decoding_section(model, added_later=True),
+        "## Word error rate (offline; `s2t-stream eval`)": wer_section(sets),
+    }
+    order = ["## Targets", "## Model", "## Decoding", "## Data"]
+    order += [h for h in body if h not in order and not h.startswith("## Word error rate")]
+    order.insert(order.index("## Data") + 1, "## Word error rate (offline; `s2t-stream eval`)")
+    out = [head]
+    for heading in order:
+        if heading in fresh:
+            out.append("\n".join(fresh[heading]) + "\n")
+        elif heading in body:
+            out.append(body[heading])
+    text = "".join(out)
+    return re.sub(r"- Files: [0-9.]+ MB", f"- Files: {size_mb(model):.1f} MB", text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("data/corpus"))
@@ -380,7 +443,18 @@ def main() -> None:
     )
     parser.add_argument("--model", type=Path, default=Path("assets/models/s2t-demo-en"))
     parser.add_argument("--eval", type=Path, default=None, help="default: LAST_RUN/eval.json")
+    parser.add_argument(
+        "--refresh", action="store_true", help="keep the model and data sections (see above)"
+    )
     args = parser.parse_args()
+    if args.refresh:
+        if args.eval is None:
+            parser.error("--refresh needs --eval EVAL.json")
+        report = json.loads(args.eval.read_text())
+        card = args.model / "README.md"
+        card.write_text(refresh(card.read_text(), args.model, results_by_set(report)))
+        (args.model / "eval.json").write_text(json.dumps(summary(report), indent=2) + "\n")
+        return
     args.run = args.run or [Path("runs/demo")]
     last = args.run[-1]
     corpus: dict[str, Any] = json.loads((args.corpus / "summary.json").read_text())
@@ -408,6 +482,7 @@ def main() -> None:
         "",
         *targets_section(sets),
         *model_section(config, export, args.run, args.model),
+        *decoding_section(args.model),
         *data_section(corpus, args.corpus, splits),
         *wer_section(sets),
         *REPRODUCE,

@@ -91,10 +91,9 @@ def resolve_ctc_weight(
     asked: float | None, head: CTCHead | None, model: str = "the model", *, greedy: bool = False
 ) -> float:
     """The CTC weight a search uses: `asked`, else the head's tuned one for beam search (a
-    `greedy` search takes 0: the weight is tuned for beam search, and greedy search, which
-    cannot recover from a step, loses by it — README, "Joint CTC/attention decoding"), else 0
-    (no head). Raises
-    S2TError for a weight > 0 asked of a model without a CTC head."""
+    `greedy` search takes 0, as the streaming engine, which has no CTC side, decodes: so that
+    `transcribe --beam 1` says what a stream's final says), else 0 (no head). Raises S2TError
+    for a weight > 0 asked of a model without a CTC head."""
     if asked is not None and asked > 0 and head is None:
         raise S2TError(
             f"--ctc-weight {asked:g}: {model} has no CTC head (expected {CTC_DIR}/config.json "
@@ -218,7 +217,8 @@ class CTCPrefixScorer:
         candidates = torch.cat([best, eos], 1)  # (N, K)
         forward, prefix = self._extend(candidates)
         frames = self.lengths[self.utterance]
-        end = self.forward[torch.arange(len(frames)), frames - 1].logsumexp(-1)  # (N,)
+        rows = torch.arange(len(frames), device=frames.device)
+        end = self.forward[rows, frames - 1].logsumexp(-1)  # (N,)
         prefix = torch.where(candidates == self.eos, end[:, None], prefix)
         self.pending = candidates, forward, prefix
         delta = (prefix - self.prefix[:, None]).nan_to_num(nan=NEG).clamp(min=NEG)

@@ -211,6 +211,8 @@ def test_inactive_scorer_leaves_scores_unchanged() -> None:
 
 
 def test_beam_search_takes_the_heads_tuned_weight_unless_told_and_greedy_only_when_told() -> None:
+    """Greedy search decodes as the streaming engine does, with the decoder alone, unless a
+    weight is asked for."""
     head = random_head(weight=0.3)
     generation = GenerationConfig(num_beams=5)
 

@@ -205,10 +205,10 @@ def test_whole_recordings_without_vad_equal_the_plain_search(
     from s2t_stream.model.search import SearchSettings, search
 
     exact = Transcriber(bundle, TranscribeOptions(vad=False, loop_guard=False, batch_size=1))
-    settings = SearchSettings.resolve(DecodingOptions(), bundle.generation)
+    settings = SearchSettings.resolve(DecodingOptions(), bundle.generation, bundle.lm, bundle.ctc)
     for wave, result in zip(waves, exact.transcribe(waves), strict=True):
         encoder = encode_batch(bundle.model, [extract_features(wave)])
-        (hypothesis,) = search(bundle.model, encoder, settings)
+        (hypothesis,) = search(bundle.model, encoder, settings, bundle.lm, bundle.ctc)
         tokens = [t for t in hypothesis.tokens if t != bundle.generation.eos_token_id]
         assert list(result.tokens) == tokens
 

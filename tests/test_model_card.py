@@ -1,0 +1,76 @@
+"""scripts/model_card.py --refresh: a card's evaluation and decoding sections made anew from an
+eval report, its model and data sections kept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import REPO_ROOT
+
+CARD = """# s2t-demo-en
+
+Intro.
+
+## Targets
+
+| set | target (beam 5) | measured | met |
+| --- | --- | --- | --- |
+| test-style | ≤ 10 % | 35.0 % | **no** |
+
+## Model
+
+- Files: 1.0 MB (weights stored as float16).
+- Trained in 18 stages.
+
+## Data
+
+Training: 20.0 h.
+
+## Word error rate (offline; `s2t-stream eval`)
+
+| set | greedy | beam 5 | utterances | words |
+| --- | --- | --- | --- | --- |
+| test-style: old | 39.55 % | 35.03 % | 300 | 1770 |
+
+## Reproduce
+
+Run it.
+"""
+
+
+def result(beams: int, wer: float) -> dict[str, object]:
+    hypothesis = {"audio": "a.wav", "voice": "espeak:en", "style": "dictionary",
+                  "reference": "a b", "hypothesis": "a c"}  # fmt: skip
+    return {"num_beams": beams, "wer": wer, "utterances": 1, "words": 2, "per_style": {},
+            "per_voice": {}, "hypotheses": [hypothesis]}  # fmt: skip
+
+
+def test_refresh_rewrites_the_measured_sections_and_keeps_the_rest(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "ctc").mkdir(parents=True)
+    (model / "README.md").write_text(CARD)
+    (model / "ctc" / "config.json").write_text(json.dumps({"weight": 0.1, "vocab_size": 8}))
+    (model / "model.safetensors").write_bytes(b"x" * 2_000_000)
+    results = [result(1, 0.3887), result(5, 0.3345)]
+    report = {"model": "m", "sets": [{"name": "test-style", "manifest": "t", "results": results}]}
+    (tmp_path / "eval.json").write_text(json.dumps(report))
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "model_card.py"), "--refresh",
+         "--eval", str(tmp_path / "eval.json"), "--model", str(model)],
+        check=True, cwd=REPO_ROOT,
+    )  # fmt: skip
+    card = (model / "README.md").read_text()
+    assert "| test-style | ≤ 10 % | 33.5 % | **no** |" in card
+    assert "38.87 % | 33.45 %" in card and "35.03 %" not in card
+    assert "- `ctc/`: a CTC head (joint CTC/attention decoding), default weight 0.1 in beam" in card
+    assert "- Files: 2.0 MB" in card  # the head's folder counted too
+    for kept in ("Intro.", "- Trained in 18 stages.", "Training: 20.0 h.", "Run it."):
+        assert kept in card
+    headings = [line for line in card.splitlines() if line.startswith("## ")]
+    wer = "## Word error rate (offline; `s2t-stream eval`)"
+    assert headings == ["## Targets", "## Model", "## Decoding", "## Data", wer, "## Reproduce"]
+    saved = json.loads((model / "eval.json").read_text())
+    assert "hypotheses" not in saved["sets"][0]["results"][0]  # the card keeps the numbers
