@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from s2t_stream.errors import S2TError
+from s2t_stream.model.addons import vocabulary_fingerprint
 from s2t_stream.model.checkpoint import Bundle, load_bundle
 from s2t_stream.model.ctc import CTC_DIR, CTCConfig, CTCHead, save_ctc
-from s2t_stream.model.lm import vocabulary_fingerprint
 from s2t_stream.training.train import load_training
 
 log = logging.getLogger("fit_ctc_head")

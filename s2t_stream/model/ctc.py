@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from s2t_stream.errors import CheckpointError, OptionsError, S2TError
+from s2t_stream.model import addons
 from s2t_stream.model.config import check_ctc_weight
-from s2t_stream.model.jsonfile import read_json_object, write_json
-from s2t_stream.model.lm import vocabulary_fingerprint
 from s2t_stream.model.network import EncoderOutput
-from s2t_stream.model.weights import read_weights
 
 CTC_DIR = "ctc"
 """The CTC head's folder inside a model directory."""
@@ -53,7 +51,7 @@ class CTCConfig:
     blank: int = 0
     weight: float = 0.0
     vocabulary: str = ""
-    """`lm.vocabulary_fingerprint` of the pieces it was trained on ("": not checked)."""
+    """`addons.vocabulary_fingerprint` of the pieces it was trained on ("": not checked)."""
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model"):
@@ -281,47 +279,23 @@ def load_ctc(
     CheckpointError for a folder without its config or weights, a config that is not a CTC
     head's, weights that do not fit it, and a head of another vocabulary or width."""
     folder = model_dir / CTC_DIR
-    if not folder.is_dir():
+    raw = addons.read_config(folder, "a CTC head", "`train`")
+    if raw is None:
         return None
-    for name in ("config.json", "model.safetensors"):
-        if not (folder / name).is_file():
-            raise CheckpointError(
-                f"{folder}: a CTC head folder without {name} (expected config.json and "
-                "model.safetensors, as `train` exports them)"
-            )
-    config = CTCConfig.from_dict(
-        read_json_object(folder / "config.json"), str(folder / "config.json")
-    )
+    config = CTCConfig.from_dict(raw, str(folder / "config.json"))
     if (config.vocab_size, config.d_model) != (config_vocab, d_model):
         raise CheckpointError(
             f"{folder}: a CTC head of {config.vocab_size} tokens over {config.d_model} encoder "
             f"features, but the model has {config_vocab} and {d_model}: it belongs to another "
             "model"
         )
-    if config.vocabulary and config.vocabulary != vocabulary_fingerprint(pieces):
-        raise CheckpointError(
-            f"{folder}: a CTC head of another vocabulary of the same size (pieces "
-            f"{config.vocabulary}, the model's {vocabulary_fingerprint(pieces)}): fit one for "
-            "this model (scripts/fit_ctc_head.py)"
-        )
+    remedy = "fit one for this model (scripts/fit_ctc_head.py)"
+    addons.check_vocabulary(folder, config.vocabulary, pieces, "a CTC head", remedy)
     head = CTCHead(config)
-    weights = folder / "model.safetensors"
-    state = read_weights(weights, trust_pickle=False)
-    try:
-        head.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{weights}: not the weights of the CTC head its config describes ({e})"
-        ) from e
+    addons.load_weights(head, folder, "CTC head")
     return head.to(device).eval()
 
 
 def save_ctc(head: CTCHead, model_dir: Path, *, dtype: torch.dtype = torch.float16) -> None:
     """Write `model_dir/ctc/config.json` and `model.safetensors` (weights in `dtype`)."""
-    from safetensors.torch import save_file
-
-    folder = model_dir / CTC_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "config.json", asdict(head.config), sort_keys=True)
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in head.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
+    addons.save(head, head.config, model_dir / CTC_DIR, dtype)

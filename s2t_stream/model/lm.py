@@ -14,18 +14,16 @@ On disk it lives in the model directory's `lm/` folder: `config.json` (`LMConfig
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from s2t_stream.errors import CheckpointError, OptionsError, S2TError
+from s2t_stream.model import addons
 from s2t_stream.model.config import check_lm_weight
-from s2t_stream.model.jsonfile import read_json_object, write_json
-from s2t_stream.model.weights import read_weights
 
 LM_DIR = "lm"
 """The LM's folder inside a model directory."""
@@ -46,7 +44,8 @@ class LMConfig:
     layers: int = 1
     weight: float = 0.0
     vocabulary: str = ""
-    """`vocabulary_fingerprint` of the pieces it was trained on ("": not recorded, not checked):
+    """`addons.vocabulary_fingerprint` of the pieces it was trained on ("": not recorded, not
+    checked):
     two SentencePiece models of the same size number different pieces."""
 
     def __post_init__(self) -> None:
@@ -64,11 +63,6 @@ class LMConfig:
             return cls(**{k: v for k, v in raw.items() if k in known})  # type: ignore[arg-type]
         except (TypeError, ValueError, OptionsError) as e:
             raise CheckpointError(f"{source}: not an LM config ({e})") from e
-
-
-def vocabulary_fingerprint(pieces: Sequence[str]) -> str:
-    """A short hash of the pieces in id order (the first 16 hex digits of their SHA-256)."""
-    return hashlib.sha256("\n".join(pieces).encode("utf-8")).hexdigest()[:16]
 
 
 def resolve_lm_weight(
@@ -192,46 +186,22 @@ def load_lm(
     or weights that do not fit the config, and an LM of another vocabulary (size, or recorded
     pieces)."""
     folder = model_dir / LM_DIR
-    if not folder.is_dir():
+    raw = addons.read_config(folder, "a language model", "`s2t-stream lm`")
+    if raw is None:
         return None
-    for name in ("config.json", "model.safetensors"):
-        if not (folder / name).is_file():
-            raise CheckpointError(
-                f"{folder}: a language model folder without {name} (expected config.json and "
-                "model.safetensors, as `s2t-stream lm` exports them)"
-            )
-    config = LMConfig.from_dict(
-        read_json_object(folder / "config.json"), str(folder / "config.json")
-    )
+    config = LMConfig.from_dict(raw, str(folder / "config.json"))
     if config.vocab_size != vocab_size:
         raise CheckpointError(
             f"{folder}: an LM of {config.vocab_size} tokens, but the model has {vocab_size}: "
             "it was trained for another model's vocabulary"
         )
-    if config.vocabulary and config.vocabulary != vocabulary_fingerprint(pieces):
-        raise CheckpointError(
-            f"{folder}: an LM of another vocabulary of the same size (pieces {config.vocabulary}, "
-            f"the model's {vocabulary_fingerprint(pieces)}): train one for this model "
-            "(`s2t-stream lm --model`)"
-        )
+    remedy = "train one for this model (`s2t-stream lm --model`)"
+    addons.check_vocabulary(folder, config.vocabulary, pieces, "an LM", remedy)
     lm = TokenLM(config)
-    weights = folder / "model.safetensors"
-    state = read_weights(weights, trust_pickle=False)
-    try:
-        lm.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{weights}: not the weights of the LM its config describes ({e})"
-        ) from e
+    addons.load_weights(lm, folder, "LM")
     return lm.to(device).eval()
 
 
 def save_lm(lm: TokenLM, model_dir: Path, *, dtype: torch.dtype = torch.float16) -> None:
     """Write `model_dir/lm/config.json` and `model.safetensors` (weights in `dtype`)."""
-    from safetensors.torch import save_file
-
-    folder = model_dir / LM_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "config.json", asdict(lm.config), sort_keys=True)
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in lm.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
+    addons.save(lm, lm.config, model_dir / LM_DIR, dtype)

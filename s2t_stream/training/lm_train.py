@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from s2t_stream.errors import S2TError
+from s2t_stream.model.addons import vocabulary_fingerprint
 from s2t_stream.model.checkpoint import load_bundle
-from s2t_stream.model.lm import LMConfig, TokenLM, save_lm, vocabulary_fingerprint
+from s2t_stream.model.lm import LMConfig, TokenLM, save_lm
 from s2t_stream.model.tokenizer import Tokenizer
 from s2t_stream.training.corpus import CorpusOptions, split_sentences
 from s2t_stream.training.manifest import read_manifest

@@ -21,12 +21,12 @@ import torch.nn.functional as F
 
 from s2t_stream.defaults import pick_device
 from s2t_stream.errors import S2TError
+from s2t_stream.model.addons import vocabulary_fingerprint
 from s2t_stream.model.audio import load_audio
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.ctc import CTCConfig, CTCHead
 from s2t_stream.model.features import FeatureOptions, extract_features
-from s2t_stream.model.lm import vocabulary_fingerprint
 from s2t_stream.model.network import EncoderOutput, Speech2Text, encode_batch, pad_batch
 from s2t_stream.model.search import SearchSettings, search
 from s2t_stream.model.tokenizer import Tokenizer, train_sentencepiece

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from s2t_stream.errors import CheckpointError, OptionsError, S2TError
+from s2t_stream.model.addons import vocabulary_fingerprint
 from s2t_stream.model.checkpoint import load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.ctc import (
@@ -26,7 +27,6 @@ from s2t_stream.model.ctc import (
     save_ctc,
 )
 from s2t_stream.model.incremental import align_tokens
-from s2t_stream.model.lm import vocabulary_fingerprint
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 from s2t_stream.model.search import SearchSettings, beam_search, greedy_search
 from tests.helpers import EOS, TINY, random_features, reference_pair

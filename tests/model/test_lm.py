@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from s2t_stream.errors import CheckpointError, S2TError
+from s2t_stream.model.addons import vocabulary_fingerprint
 from s2t_stream.model.checkpoint import Bundle, load_bundle, save_bundle
 from s2t_stream.model.config import DecodingOptions, GenerationConfig
 from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.incremental import align_tokens, continue_greedy
-from s2t_stream.model.lm import LMConfig, TokenLM, load_lm, save_lm, vocabulary_fingerprint
+from s2t_stream.model.lm import LMConfig, TokenLM, load_lm, save_lm
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 from s2t_stream.model.search import SearchSettings, beam_search, greedy_search
 from s2t_stream.streaming.engine import Engine

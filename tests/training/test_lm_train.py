@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from s2t_stream.model.addons import vocabulary_fingerprint
 from s2t_stream.model.checkpoint import load_bundle
-from s2t_stream.model.lm import load_lm, vocabulary_fingerprint
+from s2t_stream.model.lm import load_lm
 from s2t_stream.training.corpus import CorpusOptions, split_sentences
 from s2t_stream.training.lm_train import LMTrainer, lm_sentences
 from s2t_stream.training.options import LMOptions
