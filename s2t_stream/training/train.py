@@ -704,18 +704,18 @@ class Trainer:
         for path in paths:
             state = torch.load(path, map_location="cpu", weights_only=False)
             for part, sums in total.items():
-                for key, value in state[part].items():
+                for key, value in state.get(part, {}).items():  # older runs: no head saved
                     sums[key] = sums.get(key, 0) + value.double() / len(paths)
         model = Speech2Text(self.options.model_config())
         model.load_state_dict({k: v.float() for k, v in total["model"].items()})
-        head = self.ctc(torch.nn.Linear(self.options.d_model, self.options.vocab_size))
-        head.proj.load_state_dict({k: v.float() for k, v in total["ctc_head"].items()})
+        head = self.ctc({k: v.float() for k, v in total["ctc_head"].items()} or None)
         log.info("averaged %d checkpoints: %s", len(paths), ", ".join(p.name for p in paths))
         return model.to(self.device).eval(), head.eval()
 
-    def ctc(self, linear: torch.nn.Linear | None = None) -> CTCHead:
-        """`linear` (default: the run's CTC head) as an exportable head, its weight 0: joint
-        decoding stays off until a weight is chosen on a dev set (`eval --ctc-weight`)."""
+    def ctc(self, weights: Mapping[str, torch.Tensor] | None = None) -> CTCHead:
+        """The run's CTC head, or one with `weights` (averaged ones), as an exportable head,
+        its weight 0: joint decoding stays off until a weight is chosen on a dev set (`eval
+        --ctc-weight`)."""
         config = CTCConfig(
             self.options.vocab_size,
             self.options.d_model,
@@ -723,7 +723,7 @@ class Trainer:
             vocabulary=vocabulary_fingerprint(self.tokenizer.pieces()),
         )
         head = CTCHead(config)
-        head.proj.load_state_dict((linear or self.ctc_head).state_dict())
+        head.proj.load_state_dict(self.ctc_head.state_dict() if weights is None else weights)
         return head.to("cpu")
 
     def bundle(self, model: Speech2Text, ctc: CTCHead | None = None) -> Bundle:
