@@ -62,8 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"s2t-stream: error: {error}", file=sys.stderr)
         return 2
+    progress = args.verbose or getattr(args, "progress", False)  # long jobs always log it
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if progress else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

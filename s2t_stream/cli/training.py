@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     parser = command("corpus", "synthesise the demo model's speech corpus")
     add_corpus_arguments(parser)
-    parser.set_defaults(run=run_corpus)
+    parser.set_defaults(run=run_corpus, progress=True)
 
     parser = command("train", "train (and export) a small S2T model")
     for name, value in dataclasses.asdict(TrainOptions()).items():
@@ -48,17 +48,17 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
             parser.add_argument(flag, type=type(value), default=value, help=HELP[name])
     parser.add_argument("--export", default=None, help="after training, export to this directory")
     parser.add_argument("--average", type=int, default=5, help="checkpoints averaged for export")
-    parser.set_defaults(run=run_train)
+    parser.set_defaults(run=run_train, progress=True)
 
     parser = command(
         "pretrain-text", "pretrain a speech-translation decoder on text pairs (then `train`)"
     )
     add_option_flags(parser, TextPretrainOptions(), TEXT_PRETRAIN_HELP)
-    parser.set_defaults(run=run_pretrain_text)
+    parser.set_defaults(run=run_pretrain_text, progress=True)
 
     parser = command("lm", "train a token language model for shallow fusion (`--lm-weight`)")
     add_option_flags(parser, LMOptions(), LM_HELP)
-    parser.set_defaults(run=run_lm)
+    parser.set_defaults(run=run_lm, progress=True)
 
 
 def add_option_flags(parser: argparse.ArgumentParser, defaults: Any, helps: dict[str, str]) -> None:

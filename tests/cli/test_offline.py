@@ -553,3 +553,22 @@ def test_ctc_weight_steers_transcribe_and_eval_and_a_model_without_a_head_refuse
     assert "--ctc-weight 0.5: the model has no CTC head" in capsys.readouterr().err
     assert main(["transcribe", str(wavs[0]), "--model", str(joint), "--ctc-weight", "1"]) == 2
     assert "--ctc-weight: expected a number ≥ 0 and < 1, got 1" in capsys.readouterr().err
+
+
+def test_long_jobs_log_their_progress_without_v(model_dir: Path, tmp_path: Path) -> None:
+    """corpus, train, pretrain-text and lm run for minutes to hours: their progress reaches
+    stderr without -v; the other commands stay quiet unless asked."""
+    parser = build_parser()
+    for command in (["corpus"], ["train"], ["pretrain-text"], ["lm"]):
+        assert parser.parse_args(command).progress
+    assert not getattr(parser.parse_args(["transcribe", "a.wav"]), "progress", False)
+    text = tmp_path / "domain.txt"
+    text.write_text("\n".join(f"{a} and {b}" for a in SENTENCES for b in SENTENCES) + "\n")
+    args = ["lm", "--model", str(model_dir), "--out", str(tmp_path / "run"), "--text", str(text),
+            "--max-steps", "2", "--eval-every", "2", "--embed-dim", "8", "--hidden-dim", "16",
+            "--device", "cpu"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "s2t_stream", *args], capture_output=True, text=True, check=True
+    )
+    assert "INFO s2t_stream.training" in done.stderr
+    assert "exported to" in done.stderr
