@@ -27,6 +27,7 @@ from s2t_stream.defaults import (
 )
 from s2t_stream.errors import CheckpointError, MissingExtra, S2TError
 from s2t_stream.model.audio import AudioSource, RawFormat
+from s2t_stream.model.config import MAX_CTC_WEIGHT, MAX_LM_WEIGHT
 from s2t_stream.streaming.cmvn import CmvnOptions
 from s2t_stream.streaming.endpoint import EndpointOptions
 from s2t_stream.streaming.policy import PolicyOptions
@@ -258,7 +259,7 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
 def add_lm_weight_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--lm-weight",
-        type=number(float, least=0, most=9),
+        type=number(float, least=0, below=MAX_LM_WEIGHT),
         default=None,
         help="shallow-fusion weight of the model's language model (its lm/ folder); 0 = off "
         "(default: beam search, the weight it was tuned with; greedy search and streaming, off)",
@@ -268,7 +269,7 @@ def add_lm_weight_argument(parser: argparse.ArgumentParser | argparse._ArgumentG
 def add_ctc_weight_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--ctc-weight",
-        type=number(float, least=0, below=1),
+        type=number(float, least=0, below=MAX_CTC_WEIGHT),
         default=None,
         help="joint CTC/attention decoding weight of the model's CTC head (its ctc/ folder); "
         "0 = off (default: beam search, the weight it was tuned with; greedy search, off)",

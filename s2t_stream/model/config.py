@@ -174,19 +174,15 @@ class GenerationConfig:
 MAX_LM_WEIGHT = 10.0
 """Shallow-fusion weights are in [0, MAX_LM_WEIGHT): far beyond it the LM alone decides."""
 
-
-def check_lm_weight(weight: object, name: str) -> None:
-    """OptionsError naming `name` unless `weight` is a number in [0, MAX_LM_WEIGHT) (not NaN)."""
-    if not isinstance(weight, (int, float)) or not 0 <= weight < MAX_LM_WEIGHT:
-        raise OptionsError(f"{name} must be a number in [0, {MAX_LM_WEIGHT:g}), got {weight!r}")
+MAX_CTC_WEIGHT = 1.0
+"""Joint CTC/attention weights are in [0, MAX_CTC_WEIGHT): at 1 the decoder would not count."""
 
 
-def check_ctc_weight(weight: object, name: str) -> float:
-    """`weight` as a CTC weight in [0, 1) (at 1 the decoder would not count); OptionsError
-    naming `name` otherwise (NaN and booleans included)."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1:
-        raise OptionsError(f"{name} must be a number in [0, 1), got {weight!r}")
-    return float(weight)
+def check_weight(weight: object, name: str, below: float) -> None:
+    """OptionsError naming `name` unless `weight` is a number in [0, `below`) (not NaN, not a
+    boolean): an LM weight (`MAX_LM_WEIGHT`) or a CTC weight (`MAX_CTC_WEIGHT`)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < below:
+        raise OptionsError(f"{name} must be a number in [0, {below:g}), got {weight!r}")
 
 
 @dataclass(frozen=True)
@@ -205,9 +201,9 @@ class DecodingOptions:
 
     def __post_init__(self) -> None:
         if self.lm_weight is not None:
-            check_lm_weight(self.lm_weight, "DecodingOptions.lm_weight")
+            check_weight(self.lm_weight, "DecodingOptions.lm_weight", MAX_LM_WEIGHT)
         if self.ctc_weight is not None:
-            check_ctc_weight(self.ctc_weight, "DecodingOptions.ctc_weight")
+            check_weight(self.ctc_weight, "DecodingOptions.ctc_weight", MAX_CTC_WEIGHT)
         if self.num_beams is not None and self.num_beams < 1:
             raise OptionsError(f"DecodingOptions.num_beams must be ≥ 1, got {self.num_beams}")
         if self.max_length is not None and self.max_length < 2:

@@ -28,14 +28,15 @@ from torch import Tensor, nn
 
 from s2t_stream.errors import CheckpointError, OptionsError, S2TError
 from s2t_stream.model import addons
-from s2t_stream.model.config import check_ctc_weight
+from s2t_stream.model.config import MAX_CTC_WEIGHT, check_weight
 from s2t_stream.model.network import EncoderOutput
 
 CTC_DIR = "ctc"
 """The CTC head's folder inside a model directory."""
 
 NEG = -1.0e9
-"""Score of a token joint decoding rules out (not a CTC candidate), as search's `NEG`."""
+"""The reference search's "impossible" score offset: search adds it, and joint decoding scores
+a token it rules out (not a CTC candidate) with it."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class CTCConfig:
                 raise ValueError(f"CTCConfig.{name} must be an integer ≥ 1, got {value!r}")
         if not isinstance(self.blank, int) or not 0 <= self.blank < self.vocab_size:
             raise ValueError(f"CTCConfig.blank must be a token id, got {self.blank!r}")
-        check_ctc_weight(self.weight, "CTCConfig.weight")
+        check_weight(self.weight, "CTCConfig.weight", MAX_CTC_WEIGHT)
 
     @classmethod
     def from_dict(cls, raw: dict[str, object], source: str) -> CTCConfig:

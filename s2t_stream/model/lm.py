@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from s2t_stream.errors import CheckpointError, OptionsError, S2TError
 from s2t_stream.model import addons
-from s2t_stream.model.config import check_lm_weight
+from s2t_stream.model.config import MAX_LM_WEIGHT, check_weight
 
 LM_DIR = "lm"
 """The LM's folder inside a model directory."""
@@ -53,7 +53,7 @@ class LMConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"LMConfig.{name} must be an integer ≥ 1, got {value!r}")
-        check_lm_weight(self.weight, "LMConfig.weight")
+        check_weight(self.weight, "LMConfig.weight", MAX_LM_WEIGHT)
 
     @classmethod
     def from_dict(cls, raw: dict[str, object], source: str) -> LMConfig:

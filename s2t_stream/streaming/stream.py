@@ -12,7 +12,7 @@ import numpy as np
 
 from s2t_stream.errors import AudioError, OptionsError
 from s2t_stream.model.audio import StreamResampler, check_samples, quantize16
-from s2t_stream.model.config import check_lm_weight
+from s2t_stream.model.config import MAX_LM_WEIGHT, check_weight
 from s2t_stream.model.features import FeatureOptions, OnlineFbank
 from s2t_stream.model.loops import TOKENS_PER_S, collapse_repeats, heard
 from s2t_stream.streaming.cmvn import CmvnOptions, Normaliser
@@ -54,7 +54,7 @@ class StreamOptions:
         if self.max_segment_s < 1:
             raise OptionsError(f"max segment must be ≥ 1 s, got {self.max_segment_s}")
         if self.lm_weight is not None:
-            check_lm_weight(self.lm_weight, "LM weight")
+            check_weight(self.lm_weight, "LM weight", MAX_LM_WEIGHT)
 
 
 @dataclass(eq=False)  # segments are compared by identity

@@ -84,8 +84,8 @@ def evaluate(
     seconds = time.perf_counter() - start
     audio_s = sum(len(w) for w in waves) / run.sample_rate
     result = score(utterances, hyps, num_beams=num_beams, seconds=seconds, audio_s=audio_s)
-    weights = run.settings.lm_weight, run.settings.ctc_weight  # greedy's defaults differ
-    return replace(result, lm_weight=weights[0], ctc_weight=weights[1])
+    settings = run.settings  # greedy's default weights differ from beam search's
+    return replace(result, lm_weight=settings.lm_weight, ctc_weight=settings.ctc_weight)
 
 
 def score(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s2t_stream.model.config import ModelConfig, check_lm_weight
+from s2t_stream.model.config import MAX_LM_WEIGHT, ModelConfig, check_weight
 
 TARGETS = ("words", "captions")
 """What an ASR model learns to write: the manifests' `text` (lower case, no punctuation) or
@@ -152,7 +152,7 @@ class LMOptions:
 
     def __post_init__(self) -> None:
         check_run_limits(self.max_minutes, self.max_steps, self.max_tokens, self.eval_every)
-        check_lm_weight(self.weight, "weight")
+        check_weight(self.weight, "weight", MAX_LM_WEIGHT)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout: expected 0 <= p < 1, got {self.dropout}")
 

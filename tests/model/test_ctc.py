@@ -190,15 +190,20 @@ def test_a_confident_ctc_head_decides_the_tokens_and_weight_zero_is_the_plain_se
 
 def test_a_half_precision_model_decodes_with_its_float32_head() -> None:
     """Loading in bf16 or fp16 keeps the small head in float32; it takes the model's states
-    in any precision."""
-    model, head = tiny_model().to(torch.bfloat16), random_head(seed=4, scale=4.0)
+    in any precision, and still decides: a head certain of 7 makes both searches write 7,
+    then end, where the decoder ranks 7 among its candidates (the first row)."""
+    model, head = tiny_model().to(torch.bfloat16), random_head()
+    with torch.no_grad():
+        head.proj.weight.zero_()
+        head.proj.bias.fill_(-30.0)
+        head.proj.bias[7] = 30.0
     features, mask = random_features([40, 33], dim=80, seed=5)
     encoder = model.encode(features.to(torch.bfloat16), mask)
-    for num_beams in (1, 3):
-        found = settings(num_beams, 0.5, max_length=30)
-        search = greedy_search if num_beams == 1 else beam_search
-        hypotheses = search(model, encoder, found, ctc=head)  # type: ignore[operator]
-        assert len(hypotheses) == 2
+    plain = greedy_search(model, encoder, settings(1, 0.0), ctc=head)[0].tokens
+    greedy = greedy_search(model, encoder, settings(1, 0.9), ctc=head)[0].tokens
+    beam = beam_search(model, encoder, settings(3, 0.9), ctc=head)[0][0].tokens
+    assert plain != (7, EOS)
+    assert greedy == beam == (7, EOS)
 
 
 def test_inactive_scorer_leaves_scores_unchanged() -> None:
