@@ -73,6 +73,9 @@ VARIANTS: dict[str, StreamOptions] = {
     "onset-off": replace(DEFAULT, policy=PolicyOptions(onset_confidence=0.0)),
     # the onset confidence held until the first commit however long the segment grows
     "onset-unbounded": replace(DEFAULT, policy=PolicyOptions(onset_s=3600.0)),
+    # joint CTC/attention decoding with the model's CTC head (the bundled head's μ is 0.1)
+    "ctc-0.1": replace(DEFAULT, ctc_weight=0.1),
+    "ctc-0.3": replace(DEFAULT, ctc_weight=0.3),
     # nothing committed before the final: what segmentation and CMVN alone cost in WER
     "commit-at-final": replace(DEFAULT, policy=PolicyOptions(border_s=1e6)),
     # whisper_streaming-like: no VAD, re-transcribe the buffer (≤ 15 s) every 1 s, LocalAgreement-2

@@ -272,7 +272,8 @@ def add_ctc_weight_argument(parser: argparse.ArgumentParser | argparse._Argument
         type=number(float, least=0, below=MAX_CTC_WEIGHT),
         default=None,
         help="joint CTC/attention decoding weight of the model's CTC head (its ctc/ folder); "
-        "0 = off (default: beam search, the weight it was tuned with; greedy search, off)",
+        "0 = off (default: beam search, the weight it was tuned with; greedy search and streaming, "
+        "off)",
     )
 
 
@@ -340,6 +341,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_mt_argument(group)
     add_lm_weight_argument(group)
+    add_ctc_weight_argument(group)
     group.add_argument(
         "--policy",
         choices=["alignatt", "local-agreement"],
@@ -463,6 +465,7 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
         band_mask=not args.no_band_mask,
         tgt_lang=None if args.mt else args.tgt_lang,  # --mt's language is not the model's
         lm_weight=args.lm_weight,
+        ctc_weight=args.ctc_weight,
     )
 
 

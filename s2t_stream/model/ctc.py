@@ -205,10 +205,10 @@ class CTCPrefixScorer:
     def add(self, log_probs: Tensor, tokens: Tensor) -> Tensor:
         """`log_probs` (N, V) of the decoder after `tokens` (N,) → joint scores (N, V):
         (1 − μ) · log p_att + μ · Δ log p_ctc for each row's candidates, NEG for the rest;
-        unchanged when inactive. The prefix state first takes in `tokens` (`_take`)."""
+        unchanged when inactive. The prefix state first takes in `tokens` (`take`)."""
         if not self.active:
             return log_probs
-        self._take(tokens.to(self.last.device))
+        self.take(tokens)
         pool = log_probs.detach().clone()
         pool[:, self.never.to(pool.device)] = -math.inf
         best = torch.topk(pool, self.k - 1, -1).indices.to(self.last.device)
@@ -226,11 +226,15 @@ class CTCPrefixScorer:
         scores = torch.full_like(log_probs, NEG)
         return scores.scatter(1, candidates.to(log_probs.device), joint.clamp(min=NEG))
 
-    def _take(self, tokens: Tensor) -> None:
-        """Extend each row's prefix by its token, from the last step's candidates or, for a
-        token that was none of them, computed afresh (search only ever picks candidates; a
-        caller forcing tokens need not); tokens in the never-set (blank, eos — the decoder's
-        start token too —, padding, forced tags) leave the row as it was."""
+    def take(self, tokens: Tensor) -> None:
+        """Extend each row's prefix by its token (N,), from the last step's candidates or, for
+        a token that was none of them, computed afresh (search only ever picks candidates; a
+        caller forcing tokens — a committed prefix — need not); tokens in the never-set (blank,
+        eos — the decoder's start token too —, padding, forced tags) leave the row as it was.
+        A no-op when inactive."""
+        if not self.active:
+            return
+        tokens = tokens.to(self.last.device)
         extend = ~torch.isin(tokens, self.never.to(tokens.device))
         if self.pending is not None:
             candidates, forward, prefix = self.pending

@@ -1,8 +1,9 @@
 """Streaming search: continue many streams' committed prefixes greedily in one batch, each token
 with the encoder frame it attended most (for commit policies and word times) and the probability
-the model gave it (for word confidences). With an LM (`lm.Fusion`), greedy picks by the fused
-score log p_ASR + λ · log p_LM, as `search.greedy_search` does; the probabilities reported are
-still the speech model's own."""
+the model gave it (for word confidences). With a CTC head (`ctc.CTCPrefixScorer`) and an LM
+(`lm.Fusion`), greedy picks by the joint score (1 − μ) · log p_att + μ · Δ log p_ctc
++ λ · log p_LM, as `search.greedy_search` does; the probabilities reported are still the
+decoder's own."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor
 
 from s2t_stream.model.cache import DecoderCache
+from s2t_stream.model.ctc import CTCPrefixScorer
 from s2t_stream.model.lm import Fusion, TokenLM
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 
@@ -95,6 +97,7 @@ def continue_greedy(
     drafts: Sequence[Sequence[int]] = (),
     lm: TokenLM | None = None,
     lm_weight: float = 0.0,
+    ctc: CTCPrefixScorer | None = None,
 ) -> list[Continuation]:
     """Row n of `encoder` continues `prefixes[n]` (which starts with the decoder start token) by
     at most `max_new[n]` greedy tokens. Prefixes are left-padded so that all rows step together;
@@ -113,7 +116,10 @@ def continue_greedy(
     result is greedy search's, drafts or not.
 
     With `lm` and `lm_weight` > 0, greedy picks by the fused score (shallow fusion), the LM
-    reading each row's sequence alongside the decoder."""
+    reading each row's sequence alongside the decoder. With an active `ctc` scorer (built on
+    this `encoder`, fresh: it takes in every prefix here), by the joint CTC/attention score:
+    the prefix's tokens and the drafts' agreed ones go into the CTC prefix state one position
+    at a time (`_joint_choices`), so the drafts still save every decoding step they saved."""
     rows = len(prefixes)
     drafts = [list(d) for d in drafts] or [[] for _ in range(rows)]
     forced = [[*p, *d] for p, d in zip(prefixes, drafts, strict=True)]
@@ -129,11 +135,15 @@ def continue_greedy(
     forced_log_probs = token_log_probs(scores, forced)
     state.frames = [attended[n][width - len(f) : firsts[n]] for n, f in enumerate(forced)]
     state.log_probs = [forced_log_probs[n][: len(p) - 1] for n, p in enumerate(prefixes)]
-    choice = scores
-    if fusion.active:  # the LM's log-probs at the same (left-padded) positions
-        choice = scores.clone()
+    lm_part = None
+    if fusion.active:  # λ · the LM's log-probs at the same (left-padded) positions
+        lm_part = torch.zeros_like(scores)
         for n, lm_row in enumerate(fusion.read(forced)):
-            choice[n, width - len(lm_row) :] += lm_row.to(choice.device)
+            lm_part[n, width - len(lm_row) :] = lm_row.to(scores.device)
+    choice = scores if lm_part is None else scores + lm_part
+    joint = ctc if ctc is not None and ctc.active else None
+    if joint is not None:
+        choice = _joint_choices(joint, scores, lm_part, forced, firsts, pad_id)
     best, best_log_probs = _best(scores, choice)
     consistent = [
         _take_draft(
@@ -143,8 +153,8 @@ def continue_greedy(
     ]
     if not any(state.running):
         return _results(state)
+    last = torch.tensor([g[-1] if g else pad_id for g in state.generated])  # from the pass
     if all(consistent[n] or not state.running[n] for n in range(rows)):
-        last = torch.tensor([g[-1] if g else pad_id for g in state.generated])  # from the pass
         logits = model.decode(last[:, None].to(logits.device), cache, last_only=True)
         lm_next = fusion.step(last) if fusion.active else None
     else:  # re-force what greedy agreed on, once for all rows
@@ -152,7 +162,7 @@ def continue_greedy(
         logits, cache = _force(model, encoder, agreed, pad_id, align_layers)
         logits = logits[:, -1]
         lm_next = torch.stack([row[-1] for row in fusion.read(agreed)]) if fusion.active else None
-    return _decode_greedily(model, cache, logits, state, eos_id, fusion, lm_next)
+    return _decode_greedily(model, cache, logits, state, eos_id, fusion, lm_next, joint, last)
 
 
 def _only_word_starts(
@@ -175,12 +185,17 @@ def _decode_greedily(
     eos_id: int,
     fusion: Fusion,
     lm_next: Tensor | None,
+    joint: CTCPrefixScorer | None,
+    last: Tensor,
 ) -> list[Continuation]:
     """From the last position's `logits` (N, V) (and, fusing, λ · the LM's log-probs there,
-    `lm_next`): one greedy step at a time for every row still running, until none is."""
+    `lm_next`; with `joint`, the CTC prefix state before `last` (N,), the tokens the logits
+    follow): one greedy step at a time for every row still running, until none is."""
     while True:
         scores = torch.log_softmax(logits.float(), -1)
-        choice = scores if lm_next is None else scores + lm_next.to(scores.device)
+        choice = scores if joint is None else joint.add(scores, last)
+        if lm_next is not None:
+            choice = choice + lm_next.to(scores.device)
         tokens, log_probs = _best(scores, choice)
         step_frames = [f[-1] for f in _argmax_frames(cache.alignment)]
         for n in range(len(tokens)):
@@ -188,10 +203,50 @@ def _decode_greedily(
                 state.accept(n, tokens[n], step_frames[n], log_probs[n], eos_id)
         if not any(state.running):
             return _results(state)
-        chosen = torch.tensor(tokens)
-        logits = model.decode(chosen[:, None].to(logits.device), cache, last_only=True)
+        last = torch.tensor(tokens)
+        logits = model.decode(last[:, None].to(logits.device), cache, last_only=True)
         if fusion.active:
-            lm_next = fusion.step(chosen)
+            lm_next = fusion.step(last)
+
+
+def _joint_choices(
+    joint: CTCPrefixScorer,
+    scores: Tensor,
+    lm_part: Tensor | None,
+    forced: Sequence[Sequence[int]],
+    firsts: Sequence[int],
+    pad_id: int,
+) -> Tensor:
+    """Greedy's scores at every position of the teacher-forced pass over left-padded `forced`
+    (N, W; prefix then draft), jointly with CTC: `scores` (N, W, V), the decoder's log-probs,
+    become (1 − μ) · log p_att + μ · Δ log p_ctc (+ `lm_part`) from each row's first new
+    position `firsts[n]` on. The CTC prefix state takes the tokens column by column: the
+    prefix's all, a draft's only while greedy picks them too (after the first disagreement
+    the row's state stays where greedy left the draft, and its later columns, unused, are
+    scored from there). It ends holding prefix + the agreed draft; the token greedy picked
+    after that is for the caller to feed (`_decode_greedily`'s `last`)."""
+    rows, width = scores.shape[:2]
+    ids = torch.full((rows, width), pad_id, dtype=torch.long)
+    for n, sequence in enumerate(forced):
+        ids[n, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
+    first = torch.tensor(list(firsts))
+    live = torch.ones(rows, dtype=torch.bool)  # the row's draft agrees with greedy so far
+    choice = scores if lm_part is None else scores + lm_part
+    choice = choice.clone()
+    for column in range(width):
+        fed = torch.where(live, ids[:, column], pad_id)
+        if column < int(first.min()):
+            joint.take(fed)  # the prefix: no choice made here
+            continue
+        column_choice = joint.add(scores[:, column], fed)
+        if lm_part is not None:
+            column_choice = column_choice + lm_part[:, column]
+        choice[:, column] = column_choice
+        if column + 1 < width:  # a row whose next column holds a draft token greedy did not pick
+            picked = column_choice.argmax(-1).cpu()
+            drafted = column >= first
+            live &= ~drafted | (picked == ids[:, column + 1])
+    return choice
 
 
 def _take_draft(

@@ -346,10 +346,10 @@ class Transcriptions:
 def transcribe_options(options: StreamOptions) -> TranscribeOptions:
     """`s2t-stream transcribe`'s options with the server's segmentation flags (`--vad`,
     `--no-vad`, `--max-segment`; the transcribe command has no other), so that a recording is
-    cut as that command cuts it, and its `--lm-weight`."""
+    cut as that command cuts it, and its `--lm-weight` and `--ctc-weight`."""
     vad = options.endpoint.vad if options.endpoint is not None else EndpointOptions().vad
     return TranscribeOptions(
-        decoding=DecodingOptions(lm_weight=options.lm_weight),
+        decoding=DecodingOptions(lm_weight=options.lm_weight, ctc_weight=options.ctc_weight),
         endpoint=EndpointOptions(vad=vad),
         vad=options.endpoint is not None,
         max_segment_s=options.max_segment_s,

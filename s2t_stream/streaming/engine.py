@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.model.ctc import CTCPrefixScorer, resolve_ctc_weight
 from s2t_stream.model.incremental import continue_greedy
 from s2t_stream.model.lm import resolve_lm_weight
 from s2t_stream.model.loops import token_budget
@@ -69,6 +70,9 @@ class Engine:
         )
         self.word_starts = torch.tensor(self.vocabulary.starts_word)
         self.lm_weight = resolve_lm_weight(options.lm_weight, bundle.lm, bundle.source, greedy=True)
+        self.ctc_weight = resolve_ctc_weight(
+            options.ctc_weight, bundle.ctc, bundle.source, greedy=True
+        )
 
     @property
     def sample_rate(self) -> int:
@@ -130,12 +134,21 @@ class Engine:
         subsampling = self.vocabulary.subsampling
         rate = self.options.tokens_per_s
         budgets = [token_budget(len(w) * FBANK_FRAME_S, rate) for w in windows]
+        encoder = self._encode(windows)
+        generation = self.bundle.generation
+        joint = CTCPrefixScorer(
+            self.bundle.ctc,
+            self.ctc_weight,
+            encoder,
+            skip=(generation.pad_token_id, *self.prefix[1:]),
+            eos=generation.eos_token_id,
+        )
         results = continue_greedy(
             self.bundle.model,
-            self._encode(windows),
+            encoder,
             [[*self.prefix, *j.segment.committed] for j in jobs],
-            eos_id=self.bundle.generation.eos_token_id,
-            pad_id=self.bundle.generation.pad_token_id,
+            eos_id=generation.eos_token_id,
+            pad_id=generation.pad_token_id,
             max_new=budgets,
             align_layers=self.align_layers,
             word_starts=self.word_starts,
@@ -148,6 +161,7 @@ class Engine:
             drafts=[j.segment.draft for j in jobs],
             lm=self.bundle.lm,
             lm_weight=self.lm_weight,
+            ctc=joint,
         )
         unsorted: list[Result | None] = [None] * len(jobs)
         for i, result in zip(order, results, strict=True):

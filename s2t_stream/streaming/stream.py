@@ -12,7 +12,7 @@ import numpy as np
 
 from s2t_stream.errors import AudioError, OptionsError
 from s2t_stream.model.audio import StreamResampler, check_samples, quantize16
-from s2t_stream.model.config import MAX_LM_WEIGHT, check_weight
+from s2t_stream.model.config import MAX_CTC_WEIGHT, MAX_LM_WEIGHT, check_weight
 from s2t_stream.model.features import FeatureOptions, OnlineFbank
 from s2t_stream.model.loops import TOKENS_PER_S, collapse_repeats, heard
 from s2t_stream.streaming.cmvn import CmvnOptions, Normaliser
@@ -42,7 +42,8 @@ class StreamOptions:
     band_mask: bool = True  # zero the empty band of audio from a lower rate (features)
     tgt_lang: str | None = None
     align_layers: tuple[int, ...] | None = None  # decoder layers for alignment (None: all)
-    lm_weight: float | None = None  # shallow fusion with the model's LM (None: its tuned weight)
+    lm_weight: float | None = None  # shallow fusion with the model's LM (None: off)
+    ctc_weight: float | None = None  # joint decoding with the model's CTC head (None: off)
 
     def __post_init__(self) -> None:
         if self.step_s <= 0:
@@ -55,6 +56,8 @@ class StreamOptions:
             raise OptionsError(f"max segment must be ≥ 1 s, got {self.max_segment_s}")
         if self.lm_weight is not None:
             check_weight(self.lm_weight, "LM weight", MAX_LM_WEIGHT)
+        if self.ctc_weight is not None:
+            check_weight(self.ctc_weight, "CTC weight", MAX_CTC_WEIGHT)
 
 
 @dataclass(eq=False)  # segments are compared by identity

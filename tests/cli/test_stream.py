@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pty
+import shutil
 import struct
 import subprocess
 import sys
@@ -131,6 +132,27 @@ def test_policy_flags_reach_the_stream_options() -> None:
     assert stream_options(build_parser().parse_args(["stream", str(WAV)])).policy == (
         PolicyOptions()
     )
+
+
+def test_ctc_and_lm_weights_reach_the_stream_options_of_every_streaming_command() -> None:
+    for command in (["stream", str(WAV)], ["mic"], ["serve"]):
+        options = stream_options(build_parser().parse_args(command))
+        assert (options.ctc_weight, options.lm_weight) == (None, None)
+        args = build_parser().parse_args([*command, "--ctc-weight", "0.3", "--lm-weight", "0.2"])
+        assert (stream_options(args).ctc_weight, stream_options(args).lm_weight) == (0.3, 0.2)
+
+
+@needs_model
+def test_a_ctc_weight_for_a_model_without_a_head_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    headless = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL, headless, ignore=shutil.ignore_patterns("ctc"))
+    command = ["stream", str(WAV), "--pace", "fast", "--model", str(headless)]
+    assert main([*command, "--ctc-weight", "0.3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--ctc-weight 0.3:" in err and "has no CTC head" in err and "\n" not in err
+    assert main([*command, "--ctc-weight", "0"]) == 0
 
 
 def test_band_mask_is_on_unless_turned_off() -> None:

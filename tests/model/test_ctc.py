@@ -26,7 +26,8 @@ from s2t_stream.model.ctc import (
     load_ctc,
     save_ctc,
 )
-from s2t_stream.model.incremental import align_tokens
+from s2t_stream.model.incremental import align_tokens, continue_greedy
+from s2t_stream.model.lm import LMConfig, TokenLM
 from s2t_stream.model.network import EncoderOutput, Speech2Text
 from s2t_stream.model.search import SearchSettings, beam_search, greedy_search
 from tests.helpers import EOS, TINY, random_features, reference_pair
@@ -94,6 +95,11 @@ def random_head(seed: int = 0, weight: float = 0.0, scale: float = 1.0) -> CTCHe
     with torch.no_grad():
         head.proj.weight.mul_(scale)
     return head.eval()
+
+
+def random_lm(seed: int = 0) -> TokenLM:
+    torch.manual_seed(seed)
+    return TokenLM(LMConfig(TINY["vocab_size"], embed_dim=16, hidden_dim=32)).eval()
 
 
 def tiny_model() -> Speech2Text:
@@ -322,3 +328,37 @@ def test_teacher_forced_tokens_that_were_no_candidates_are_read_into_the_prefix(
         )
         assert float(full) == pytest.approx(-float(loss), abs=1e-6)
         assert scorer.last[n] == labels[-1]
+
+
+@pytest.mark.parametrize("lm_weight", [0.0, 0.5])
+def test_streaming_continuations_with_prefixes_drafts_and_budgets_are_joint_greedy_search(
+    lm_weight: float,
+) -> None:
+    """The streaming engine's search (`continue_greedy`) with a CTC scorer continues each
+    row's committed prefix exactly as joint greedy search would: rows of different prefixes
+    (0, 3 and 1 tokens, so the CTC state reads each at its own left-padded columns), a right
+    draft, a wrong one and none (the CTC state must follow the draft only while greedy agrees
+    with it), one row stopped early by its budget; with and without an LM on top."""
+    model, head, weight = tiny_model(), random_head(seed=5, scale=2.0), 0.4
+    lm = random_lm(seed=8) if lm_weight > 0 else None
+    encoder = model.encode(*random_features([40, 30, 48], dim=80, seed=9))
+    decoding = DecodingOptions(max_length=30, num_beams=1, ctc_weight=weight, lm_weight=lm_weight)
+    found = greedy_search(
+        model, encoder, SearchSettings.resolve(decoding, GenerationConfig(), lm, head), lm, head
+    )
+    plain = greedy_search(model, encoder, settings(1, 0.0, max_length=30))
+    assert [h.tokens for h in plain] != [h.tokens for h in found], "the head must matter here"
+    expected = [h.tokens[:-1] if h.tokens[-1:] == (EOS,) else h.tokens for h in found]
+    ks, budgets = (0, 3, 1), (29, 2, 28)
+    assert len(expected[0]) > 4 and len(expected[1]) > ks[1] + budgets[1]
+    drafts = [list(expected[0][0:4]), [5, 5], []]
+    scorer = CTCPrefixScorer(head, weight, encoder, skip=[PAD], eos=EOS)
+    results = continue_greedy(
+        model, encoder, [[EOS, *t[:k]] for t, k in zip(expected, ks, strict=True)],
+        eos_id=EOS, pad_id=PAD, max_new=list(budgets), align_layers=(0, 1), drafts=drafts,
+        lm=lm, lm_weight=lm_weight, ctc=scorer,
+    )  # fmt: skip
+    wanted = [t[k : k + b] for t, k, b in zip(expected, ks, budgets, strict=True)]
+    assert [r.tokens for r in results] == wanted
+    assert all(h.tokens[-1] == EOS for h in found)
+    assert [r.ended for r in results] == [True, False, True]  # the second cut by its budget

@@ -392,12 +392,14 @@ def test_translations_through_the_cascade(
         assert error_of(which)["param"] == "tgt_lang"
 
 
-def test_rest_transcriptions_decode_with_the_servers_lm_weight() -> None:
-    """`serve --lm-weight` reaches the REST endpoint's transcriber as it reaches the websocket
-    streams (None: the model's own LM weight)."""
+def test_rest_transcriptions_decode_with_the_servers_lm_and_ctc_weights() -> None:
+    """`serve --lm-weight` and `--ctc-weight` reach the REST endpoint's transcriber as they
+    reach the websocket streams (None: the model's own weights)."""
     from s2t_stream.server.rest import transcribe_options
     from s2t_stream.streaming.stream import StreamOptions
 
     assert transcribe_options(StreamOptions(lm_weight=0.0)).decoding.lm_weight == 0.0
     assert transcribe_options(StreamOptions(lm_weight=0.4)).decoding.lm_weight == 0.4
     assert transcribe_options(StreamOptions()).decoding.lm_weight is None
+    assert transcribe_options(StreamOptions(ctc_weight=0.3)).decoding.ctc_weight == 0.3
+    assert transcribe_options(StreamOptions()).decoding.ctc_weight is None

@@ -56,9 +56,9 @@ def finals(events: list[Event]) -> list[Final]:
     return [e for e in events if isinstance(e, Final)]
 
 
-def offline(bundle: Bundle, wave: np.ndarray) -> str:
-    transcriber = Transcriber(bundle, TranscribeOptions(DecodingOptions(num_beams=1)))
-    return transcriber.transcribe([wave])[0].text
+def offline(bundle: Bundle, wave: np.ndarray, ctc_weight: float | None = None) -> str:
+    decoding = DecodingOptions(num_beams=1, ctc_weight=ctc_weight)
+    return Transcriber(bundle, TranscribeOptions(decoding)).transcribe([wave])[0].text
 
 
 def test_single_utterance_final_is_the_offline_transcript(
@@ -72,6 +72,19 @@ def test_single_utterance_final_is_the_offline_transcript(
         chunk = int(rng.integers(1, 4000))
         result = finals(feed(Engine(bundle, options), wave, chunk))
         assert [f.text for f in result] == [offline(bundle, wave)]
+
+
+def test_joint_ctc_final_is_the_joint_offline_transcript(
+    bundle: Bundle, waves: list[np.ndarray]
+) -> None:
+    """With the model's CTC head, the engine's search (its prefix state fed the last update's
+    draft) ends where joint greedy search over the whole utterance ends; a weight high enough
+    to change some transcript shows the head was used."""
+    assert bundle.ctc is not None, "the bundled model ships a CTC head"
+    options = StreamOptions(policy=PolicyOptions(border_s=100.0), ctc_weight=0.5)
+    streamed = [[f.text for f in finals(feed(Engine(bundle, options), wave))] for wave in waves]
+    assert streamed == [[offline(bundle, wave, 0.5)] for wave in waves]
+    assert streamed != [[offline(bundle, wave)] for wave in waves]
 
 
 def check_commits_grow(events: list[Event]) -> None:
