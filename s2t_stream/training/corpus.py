@@ -33,7 +33,7 @@ from s2t_stream.training.augment import (
     draw_augment,
 )
 from s2t_stream.training.isolated import isolated_words
-from s2t_stream.training.manifest import Utterance, write_manifest
+from s2t_stream.training.manifest import Utterance, write_audio, write_manifest
 from s2t_stream.training.realsets import (
     FSDD_HELD_OUT_SPEAKERS,
     write_fsdd_training_manifest,
@@ -489,24 +489,6 @@ def plan_corpus(
     return plans
 
 
-def _write_audio(out_dir: Path, job: UtteranceJob, samples: np.ndarray) -> Path:
-    """Write FLAC 16-bit (WAV if this libsndfile cannot), atomically; return the relative path."""
-    folder = out_dir / "audio" / job.split
-    folder.mkdir(parents=True, exist_ok=True)
-    for suffix, fmt in ((".flac", "FLAC"), (".wav", "WAV")):
-        relative = f"audio/{job.split}/{job.index:06d}{suffix}"
-        part = out_dir / (relative + ".part")
-        try:
-            sf.write(part, samples, SAMPLE_RATE, format=fmt, subtype="PCM_16")
-        except (sf.SoundFileError, RuntimeError) as e:
-            logger.warning("cannot write %s (%s): trying the next format", relative, e)
-            part.unlink(missing_ok=True)
-            continue
-        part.replace(out_dir / relative)
-        return Path(relative)
-    raise S2TError(f"could not write {folder}/{job.index:06d} as FLAC or WAV")
-
-
 def _speech(job: UtteranceJob, out_dir: Path) -> np.ndarray:
     """The speech of a job: synthesised, or for a derived split its source utterance's audio
     (written before, `SYNTHESIS_ORDER`), so both sets hold the very same speech."""
@@ -533,7 +515,7 @@ def synthesize_job(job: UtteranceJob, out_dir: Path) -> Synthesized:
     rng = np.random.default_rng(job.noise_seed)
     samples = apply_augment(samples, job.augment, rng, babble_sources=babble)
     utterance = Utterance(
-        audio=_write_audio(out_dir, job, samples),
+        audio=write_audio(out_dir, f"audio/{job.split}/{job.index:06d}", samples, SAMPLE_RATE),
         text=job.text,
         voice=job.voice.id,
         duration=round(samples.size / SAMPLE_RATE, 3),
@@ -797,9 +779,13 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
         )
     if options.fsdd_dir is not None:
         count = write_fsdd_training_manifest(
-            options.fsdd_dir, options.out_dir, options.fsdd_held_out_speakers
+            options.fsdd_dir,
+            options.out_dir,
+            options.fsdd_held_out_speakers,
+            augment=options.augment,
+            seed=options.seed,
         )
-        logger.info("train-real: %d FSDD training takes (all speakers but %s)", count,
+        logger.info("train-real: %d FSDD training takes (all speakers but %s), augmented", count,
                     ", ".join(options.fsdd_held_out_speakers))  # fmt: skip
     progress = _Progress()
     kept: dict[str, list[Synthesized]] = {}

@@ -1,16 +1,23 @@
 """Corpus manifests: JSON lines of `audio` (a path relative to the manifest, or absolute),
 `text`, `voice` and optional `duration`, `augment`, `style`, `caption` and `translations`; the
-one entry type, the one reader and the one writer of every stage."""
+one entry type, the one reader and the one writer of every stage, and the writer of the audio
+files they point at."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import soundfile as sf
+
 from s2t_stream.errors import S2TError
+
+logger = logging.getLogger(__name__)
 
 UNKNOWN_VOICE = "?"
 
@@ -107,3 +114,22 @@ def read_manifest(path: Path, limit: int | None = None) -> list[Utterance]:
                     f"{path}:{number}: expected a JSON object with 'audio' and 'text' ({e})"
                 ) from e
     return utterances[:limit] if limit else utterances
+
+
+def write_audio(out_dir: Path, stem: str, samples: np.ndarray, sample_rate: int) -> Path:
+    """Write (n,) float `samples` to `out_dir/{stem}.flac`, 16-bit (`.wav` where this
+    libsndfile cannot write FLAC), atomically (a `.part` file renamed); returns the path
+    relative to `out_dir`. Raises S2TError when neither format can be written."""
+    (out_dir / stem).parent.mkdir(parents=True, exist_ok=True)
+    for suffix, fmt in ((".flac", "FLAC"), (".wav", "WAV")):
+        relative = f"{stem}{suffix}"
+        part = out_dir / (relative + ".part")
+        try:
+            sf.write(part, samples, sample_rate, format=fmt, subtype="PCM_16")
+        except (sf.SoundFileError, RuntimeError) as e:
+            logger.warning("cannot write %s (%s): trying the next format", relative, e)
+            part.unlink(missing_ok=True)
+            continue
+        part.replace(out_dir / relative)
+        return Path(relative)
+    raise S2TError(f"could not write {out_dir / stem} as FLAC or WAV")

@@ -1,6 +1,9 @@
 """Recordings of people -> manifests: the real-voice evaluation sets (LJ Speech clips, the Free
 Spoken Digit Dataset's test split) that `s2t-stream eval` scores like the synthesised splits, and
-the training split `train-real` (FSDD's training takes of some of its speakers).
+the training split `train-real` (FSDD's training takes of some of its speakers, augmented as the
+synthesised training utterances are: FSDD's clips are cut close around the digit, which a
+microphone's segment never is, and a model trained on them alone mishears a digit with a few
+tenths of a second of silence around it).
 
 The recordings are not part of the repository; the manifests point at them where they lie
 (absolute audio paths), so they work from any folder.
@@ -11,15 +14,24 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 from s2t_stream.errors import S2TError
-from s2t_stream.training.manifest import Utterance, write_manifest
+from s2t_stream.model.audio import load_audio
+from s2t_stream.training.augment import AugmentOptions, apply_augment, draw_augment
+from s2t_stream.training.manifest import Utterance, write_audio, write_manifest
 from s2t_stream.training.textnorm import normalize_text
 
 logger = logging.getLogger(__name__)
 
+RATE = 16000
+"""The sample rate augmented recordings are written at (the models' input rate)."""
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 REAL_SETS = ("real-lj", "real-fsdd")
 """Manifest names written by `write_real_manifests`, `{name}.jsonl`."""
@@ -101,15 +113,53 @@ def fsdd_training_utterances(
     ]
 
 
+def augment_recording(
+    utterance: Utterance, out_dir: Path, options: AugmentOptions, seed: int = 0
+) -> Utterance:
+    """`utterance`'s recording through an augmentation drawn from `options` (babble off: a
+    recording has no other talkers at hand) by a generator seeded with `seed` and the clip's
+    name, written at 16 kHz to `out_dir/audio/{REAL_TRAIN_SPLIT}/{name}-{plan}.flac`, `plan` a
+    checksum of the drawn plan's labels, unless that file is there already: the draw is the
+    same every time, so a rerun resumes, and another draw writes another file. Returns the
+    utterance pointing at it (relative to `out_dir`), with its labels and duration."""
+    name = utterance.audio.stem
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    plan = draw_augment(rng, replace(options, babble_prob=0.0))
+    labels = tuple(plan.labels())
+    stem = f"audio/{REAL_TRAIN_SPLIT}/{name}-{zlib.crc32(' '.join(labels).encode()):08x}"
+    done = [path for path in out_dir.glob(f"{stem}.*") if path.suffix in (".flac", ".wav")]
+    if done:
+        relative, duration = done[0].relative_to(out_dir), float(sf.info(done[0]).duration)
+    else:
+        samples = apply_augment(load_audio(utterance.audio, RATE), plan, rng)
+        relative, duration = write_audio(out_dir, stem, samples, RATE), len(samples) / RATE
+    return replace(utterance, audio=relative, augment=labels, duration=round(duration, 3))
+
+
 def write_fsdd_training_manifest(
-    recordings: Path, out_dir: Path, held_out_speakers: Sequence[str] = FSDD_HELD_OUT_SPEAKERS
+    recordings: Path,
+    out_dir: Path,
+    held_out_speakers: Sequence[str] = FSDD_HELD_OUT_SPEAKERS,
+    *,
+    augment: AugmentOptions | None = None,
+    seed: int = 0,
 ) -> int:
-    """Write `train-real.jsonl` into `out_dir` (`fsdd_training_utterances`); returns its
-    utterance count. Raises S2TError as `fsdd_training_utterances`, or for a missing folder."""
+    """Write `train-real.jsonl` into `out_dir` (`fsdd_training_utterances`), with `augment`
+    each clip augmented (`augment_recording`); returns its utterance count. Raises S2TError as
+    `fsdd_training_utterances`, or for a missing folder."""
     if not recordings.is_dir():
         raise S2TError(f"{recordings}: not a folder (expected FSDD's recordings/)")
     utterances = fsdd_training_utterances(recordings, held_out_speakers)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if augment is not None:
+        augmented = []
+        for done, utterance in enumerate(utterances, 1):
+            augmented.append(augment_recording(utterance, out_dir, augment, seed))
+            if done % 500 == 0 or done == len(utterances):
+                logger.info(
+                    "%s: %d/%d recordings augmented", REAL_TRAIN_SPLIT, done, len(utterances)
+                )
+        utterances = augmented
     write_manifest(out_dir / f"{REAL_TRAIN_SPLIT}.jsonl", utterances)
     return len(utterances)
 

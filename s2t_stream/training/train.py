@@ -81,6 +81,10 @@ class Split:
         )
 
 
+FEATURE_PROGRESS_EVERY = 1000
+"""Utterances between two progress lines while a split's features are computed."""
+
+
 def _features_of(path: str, band_mask: bool = False) -> np.ndarray:
     return extract_features(load_audio(path), band_mask=band_mask).astype(np.float16)
 
@@ -98,8 +102,12 @@ def load_split(corpus: Path, name: str, jobs: int = 2, *, band_mask: bool = Fals
     else:
         start = time.monotonic()
         paths = [str(e.audio) for e in entries]
+        arrays: list[np.ndarray] = []
         with ProcessPoolExecutor(jobs) as pool:
-            arrays = list(pool.map(partial(_features_of, band_mask=band_mask), paths, chunksize=64))
+            for array in pool.map(partial(_features_of, band_mask=band_mask), paths, chunksize=64):
+                arrays.append(array)
+                if len(arrays) % FEATURE_PROGRESS_EVERY == 0:
+                    log.info("%s: features of %d/%d utterances", name, len(arrays), len(paths))
         offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])])
         features = np.concatenate(arrays)
         np.savez(cache, features=features, offsets=offsets)

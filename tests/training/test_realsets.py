@@ -3,6 +3,8 @@ laid out as ../shared/data/real is."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from s2t_stream.errors import S2TError
+from s2t_stream.training.augment import AugmentOptions
 from s2t_stream.training.manifest import read_manifest
 from s2t_stream.training.realsets import write_fsdd_training_manifest, write_real_manifests
 
@@ -84,3 +87,33 @@ def test_fsdd_training_manifest_has_the_training_takes_of_the_speakers_not_held_
         write_fsdd_training_manifest(tmp_path / "nowhere", tmp_path / "out")
     with pytest.raises(S2TError, match=r"no FSDD clips \(expected files like 0_george_0.wav\)"):
         write_fsdd_training_manifest(tmp_path / "out", tmp_path / "out")
+
+
+def test_training_recordings_are_augmented_at_16_khz_deterministically_and_resumed(
+    tmp_path: Path,
+) -> None:
+    """With augmentation, each training take is written through its own drawn plan (here
+    always silence pads, so the written length is the clip's plus the two pads), at the
+    models' 16 kHz, and the manifest points at the copy; a rerun draws the same plans and
+    leaves the files already written as they are."""
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    tone = (0.3 * np.sin(np.arange(4000) * 0.3)).astype(np.float32)  # 0.5 s at 8 kHz
+    for name in ("1_jackson_7", "3_george_5"):
+        sf.write(recordings / f"{name}.wav", tone, 8000)
+    pads_only = replace(AugmentOptions.off(), pad_prob=1.0)
+    out = tmp_path / "out"
+    assert write_fsdd_training_manifest(recordings, out, (), augment=pads_only, seed=3) == 2
+    first = read_manifest(out / "train-real.jsonl")
+    for utterance in first:
+        assert utterance.audio.parent == (out / "audio" / "train-real")
+        (label,) = utterance.augment
+        lead, trail = (float(x) for x in re.fullmatch(r"pad([\d.]+)\+([\d.]+)", label).groups())
+        samples, rate = sf.read(utterance.audio)
+        assert rate == 16000 and len(samples) == 8000 + round(lead * 16000) + round(trail * 16000)
+        assert utterance.duration == pytest.approx(len(samples) / 16000, abs=1e-3)
+    assert first[0].augment != first[1].augment  # each clip its own draw
+    written = {u.audio: u.audio.stat().st_mtime_ns for u in first}
+    write_fsdd_training_manifest(recordings, out, (), augment=pads_only, seed=3)
+    again = read_manifest(out / "train-real.jsonl")
+    assert again == first and {u.audio: u.audio.stat().st_mtime_ns for u in again} == written

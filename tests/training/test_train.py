@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
+import s2t_stream.training.train as train_module
 from s2t_stream.errors import S2TError
 from s2t_stream.model.checkpoint import load_bundle
 from s2t_stream.training.train import (
@@ -258,8 +259,14 @@ def test_guided_attention_loss_prefers_the_diagonal_and_ignores_padding() -> Non
     assert float(both) == pytest.approx(losses[0])
 
 
-def test_load_split_reads_the_manifest_and_caches_features(corpus: Path) -> None:
-    dev = load_split(corpus, "dev")
+def test_load_split_reads_the_manifest_and_caches_features(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(train_module, "FEATURE_PROGRESS_EVERY", 1)  # a long split's progress
+    (corpus / "dev.features.npz").unlink(missing_ok=True)  # computed afresh (the fixture is shared)
+    with caplog.at_level(logging.INFO):
+        dev = load_split(corpus, "dev")
+    assert "dev: features of 1/2 utterances" in caplog.text
     assert dev.texts == TEXTS[:2] and dev.voices == ["v0", "v1"]
     # 12000 samples, 25 ms windows every 10 ms: 1 + (12000 - 400) // 160 = 73 frames each
     assert list(dev.lengths()) == [73, 73] and dev.frames(1).shape == (73, 80)
