@@ -90,7 +90,7 @@ def resolve_ctc_weight(
     asked: float | None, head: CTCHead | None, model: str = "the model", *, greedy: bool = False
 ) -> float:
     """The CTC weight a search uses: `asked`, else the head's tuned one for beam search (a
-    `greedy` search takes 0, as the streaming engine, which has no CTC side, decodes: so that
+    `greedy` search, the streaming engine's included, takes 0 unless asked: so that
     `transcribe --beam 1` says what a stream's final says), else 0 (no head). Raises S2TError
     for a weight > 0 asked of a model without a CTC head."""
     if asked is not None and asked > 0 and head is None:
