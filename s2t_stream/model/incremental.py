@@ -117,7 +117,8 @@ def continue_greedy(
 
     With `lm` and `lm_weight` > 0, greedy picks by the fused score (shallow fusion), the LM
     reading each row's sequence alongside the decoder. With an active `ctc` scorer (built on
-    this `encoder`, fresh: it takes in every prefix here), by the joint CTC/attention score:
+    this `encoder`, fresh: it takes in every prefix here; skipping `pad_id` and any forced
+    language tag, else ValueError), by the joint CTC/attention score:
     the prefix's tokens and the drafts' agreed ones go into the CTC prefix state one position
     at a time (`_joint_choices`), so the drafts still save every decoding step they saved."""
     rows = len(prefixes)
@@ -140,10 +141,11 @@ def continue_greedy(
         lm_part = torch.zeros_like(scores)
         for n, lm_row in enumerate(fusion.read(forced)):
             lm_part[n, width - len(lm_row) :] = lm_row.to(scores.device)
-    choice = scores if lm_part is None else scores + lm_part
     joint = ctc if ctc is not None and ctc.active else None
     if joint is not None:
         choice = _joint_choices(joint, scores, lm_part, forced, firsts, pad_id)
+    else:
+        choice = scores if lm_part is None else scores + lm_part
     best, best_log_probs = _best(scores, choice)
     consistent = [
         _take_draft(
@@ -225,6 +227,8 @@ def _joint_choices(
     the row's state stays where greedy left the draft, and its later columns, unused, are
     scored from there). It ends holding prefix + the agreed draft; the token greedy picked
     after that is for the caller to feed (`_decode_greedily`'s `last`)."""
+    if pad_id not in joint.never.tolist():  # padding is how a row here stands still
+        raise ValueError(f"the CTC scorer must skip the padding token {pad_id}")
     rows, width = scores.shape[:2]
     ids = torch.full((rows, width), pad_id, dtype=torch.long)
     for n, sequence in enumerate(forced):

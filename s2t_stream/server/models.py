@@ -5,10 +5,15 @@ for such a language, without the cascade (`mt`), is translated end to end by it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from s2t_stream.model.checkpoint import Bundle
+from s2t_stream.model.config import DecodingOptions
+from s2t_stream.streaming.stream import StreamOptions
+
+Weighted = TypeVar("Weighted", StreamOptions, DecodingOptions)
 
 
 def model_name(bundle: Bundle) -> str:
@@ -40,6 +45,14 @@ class Models:
         if self.translation is not None:
             found += [c for c in self.translation.tokenizer.lang_code_to_id if c not in found]
         return found
+
+    def weights_for(self, bundle: Bundle, options: Weighted) -> Weighted:
+        """`options` for decoding with `bundle`: `serve --lm-weight` and `--ctc-weight` are the
+        main model's; the translation model beside it decodes with its own LM and CTC head's
+        defaults (a weight asked of a model without that part would be an error)."""
+        if bundle is self.main:
+            return options
+        return replace(options, lm_weight=None, ctc_weight=None)
 
     def for_language(self, tgt_lang: str | None) -> Bundle:
         """The model that produces `tgt_lang` (None: transcription): the main one when it can,

@@ -309,7 +309,8 @@ class Transcriptions:
     def transcriber(self, bundle: Bundle, tgt_lang: str | None) -> Transcriber:
         key = (model_name(bundle), tgt_lang)
         if key not in self.by_language:
-            options = replace(self.options, tgt_lang=tgt_lang)
+            decoding = self.models.weights_for(bundle, self.options.decoding)
+            options = replace(self.options, tgt_lang=tgt_lang, decoding=decoding)
             self.by_language[key] = Transcriber(bundle, options)
         return self.by_language[key]
 

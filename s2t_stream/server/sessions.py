@@ -159,7 +159,9 @@ class Engines:
             raise OptionsError(f"{asked(field, language)}: {self.on_offer()}")
         bundle = self.models.for_language(language)
         check_target(f"model {model_name(bundle)!r}", bundle.languages, language, field=field)
-        return Engine(bundle, replace(self.options, tgt_lang=language))
+        return Engine(
+            bundle, self.models.weights_for(bundle, replace(self.options, tgt_lang=language))
+        )
 
 
 class Sender(Protocol):

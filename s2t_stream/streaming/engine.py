@@ -16,6 +16,7 @@ from s2t_stream.model.incremental import continue_greedy
 from s2t_stream.model.lm import resolve_lm_weight
 from s2t_stream.model.loops import token_budget
 from s2t_stream.model.network import EncoderOutput, concat_outputs, encode_batch
+from s2t_stream.model.search import CTC_CANDIDATES
 from s2t_stream.streaming.stream import Job, Result, Stream, StreamOptions
 from s2t_stream.streaming.vad import label_together
 from s2t_stream.streaming.words import FBANK_FRAME_S, Vocabulary
@@ -140,6 +141,7 @@ class Engine:
             self.bundle.ctc,
             self.ctc_weight,
             encoder,
+            candidates=CTC_CANDIDATES,
             skip=(generation.pad_token_id, *self.prefix[1:]),
             eos=generation.eos_token_id,
         )

@@ -362,3 +362,16 @@ def test_streaming_continuations_with_prefixes_drafts_and_budgets_are_joint_gree
     assert [r.tokens for r in results] == wanted
     assert all(h.tokens[-1] == EOS for h in found)
     assert [r.ended for r in results] == [True, False, True]  # the second cut by its budget
+
+
+def test_a_streaming_scorer_that_does_not_skip_padding_is_refused() -> None:
+    """Padding is how a row of the forced pass stands still; a scorer reading it as a token
+    would drift from the decoder, so `continue_greedy` refuses one."""
+    model, head = tiny_model(), random_head(seed=5, scale=2.0)
+    encoder = model.encode(*random_features([20], dim=80, seed=9))
+    scorer = CTCPrefixScorer(head, 0.4, encoder, skip=[], eos=EOS)
+    with pytest.raises(ValueError, match="must skip the padding token 1"):
+        continue_greedy(
+            model, encoder, [[EOS]], eos_id=EOS, pad_id=PAD, max_new=[5], align_layers=(0,),
+            ctc=scorer,
+        )  # fmt: skip

@@ -19,6 +19,7 @@ from s2t_stream.model.features import FeatureOptions
 from s2t_stream.model.tokenizer import train_sentencepiece
 from s2t_stream.server.models import Models
 from s2t_stream.server.options import Limits
+from s2t_stream.streaming.stream import StreamOptions
 from tests.helpers import TINY, needs_apertium, reference_pair, running
 
 pytestmark = [pytest.mark.model, pytest.mark.network]
@@ -89,6 +90,28 @@ def test_sessions_and_requests_for_its_languages_reach_the_translation_model(
     with running(bundle) as server:  # no translation model: the ASR model cannot translate
         assert start(server.url(), tgt_lang="es")["type"] == "error"
         assert httpx.get(f"http://127.0.0.1:{server.port}/v1/languages").json() == {"languages": {}}
+
+
+def test_the_servers_decoding_weights_are_its_main_models(
+    bundle: Bundle, translator: Bundle
+) -> None:
+    """`serve --ctc-weight` / `--lm-weight` are for `--model` (the bundled one has a CTC head);
+    the translation model beside it, which has neither a head nor an LM, still serves its
+    languages, on the websocket and through the REST API, decoding with its own defaults."""
+    assert bundle.ctc is not None and translator.ctc is None and translator.lm is None
+    wav = io.BytesIO()
+    sf.write(wav, np.zeros(16000, np.float32), 16000, format="WAV")
+    with running(bundle, translation=translator, ctc_weight=0.3, lm_weight=0.0) as server:
+        assert start(server.url())["type"] == "ready"
+        assert start(server.url(), tgt_lang="es")["model"] == "tiny-st"
+        translated = httpx.post(
+            f"http://127.0.0.1:{server.port}/v1/audio/translations",
+            files={"file": ("a.wav", wav.getvalue(), "audio/wav")},
+            data={"response_format": "verbose_json", "tgt_lang": "es"},
+        )
+        assert translated.status_code == 200 and translated.json()["language"] == "spanish"
+    main = Models(bundle, translator).weights_for(bundle, StreamOptions(ctc_weight=0.3))
+    assert main.ctc_weight == 0.3
 
 
 @needs_apertium
