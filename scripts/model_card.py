@@ -226,9 +226,12 @@ def model_section(
     ]
 
 
-def decoding_section(model: Path, *, added_later: bool = False) -> list[str]:
-    """How search uses the model's CTC head (`ctc/`) and LM (`lm/`), if it has them;
-    `added_later`: they were added to the last stage's weights afterwards (`--refresh`)."""
+def decoding_section(
+    model: Path, sets: dict[str, dict[int, dict[str, Any]]], *, added_later: bool = False
+) -> list[str]:
+    """How search uses the model's CTC head (`ctc/`) and LM (`lm/`), if it has them, and at
+    which weights the WER table's greedy column was measured (`sets`, as `wer_section`'s);
+    `added_later`: their default weights were set after the last stage (`--refresh`)."""
     lines = ["## Decoding", ""]
     parts = {"ctc": "CTC head (joint CTC/attention decoding)", "lm": "token LM (shallow fusion)"}
     found = {
@@ -241,21 +244,18 @@ def decoding_section(model: Path, *, added_later: bool = False) -> list[str]:
     for name, config in found.items():
         lines.append(
             f"- `{name}/`: a {parts[name]}, default weight {config['weight']:g} in beam search "
-            "(greedy search, as streaming: off unless asked)"
+            f"(greedy search and the streaming engine: off unless given `--{name}-weight`)"
         )
-    later = (
-        "The weights are the last stage's; these parts were added afterwards (a CTC head "
-        "fitted to the frozen encoder by `scripts/fit_ctc_head.py`, the stage's own being lost "
-        "with its run folder), their weights chosen on dev. "
-        if added_later
-        else ""
-    )
+    greedy = [r for by_beam in sets.values() for beams, r in by_beam.items() if beams == 1]
+    weights = {f"--{n}-weight": greedy[0].get(f"{n}_weight", 0.0) for n in found} if greedy else {}
+    asked = ", ".join(f"`{flag} {value:g}`" for flag, value in weights.items() if value)
+    later = "Their default weights were chosen on dev after training. " if added_later else ""
     return [
         *lines,
         "",
-        f"{later}The streaming engine decodes greedily with the decoder alone, and so does "
-        "`--beam 1`, whose column below is the decoder's. `--ctc-weight 0 --lm-weight 0` gives "
-        "the reference's search.",
+        f"{later}The `--beam 1` column below was measured "
+        f"{'with ' + asked if asked else 'with the decoder alone'}. `--ctc-weight 0 "
+        "--lm-weight 0` gives the reference's search.",
         "",
     ]
 
@@ -419,7 +419,7 @@ def refresh(card: str, model: Path, sets: dict[str, dict[int, dict[str, Any]]]) 
     head, body = sections[0], {s.split("\n", 1)[0]: s for s in sections[1:]}
     fresh = {
         "## Targets": targets_section(sets),
-        "## Decoding": decoding_section(model, added_later=True),
+        "## Decoding": decoding_section(model, sets, added_later=True),
         "## Word error rate (offline; `s2t-stream eval`)": wer_section(sets),
     }
     order = ["## Targets", "## Model", "## Decoding", "## Data"]
@@ -482,7 +482,7 @@ def main() -> None:
         "",
         *targets_section(sets),
         *model_section(config, export, args.run, args.model),
-        *decoding_section(args.model),
+        *decoding_section(args.model, sets),
         *data_section(corpus, args.corpus, splits),
         *wer_section(sets),
         *REPRODUCE,

@@ -41,11 +41,12 @@ Run it.
 """
 
 
-def result(beams: int, wer: float) -> dict[str, object]:
+def result(beams: int, wer: float, ctc_weight: float = 0.0) -> dict[str, object]:
     hypothesis = {"audio": "a.wav", "voice": "espeak:en", "style": "dictionary",
                   "reference": "a b", "hypothesis": "a c"}  # fmt: skip
     return {"num_beams": beams, "wer": wer, "utterances": 1, "words": 2, "per_style": {},
-            "per_voice": {}, "hypotheses": [hypothesis]}  # fmt: skip
+            "per_voice": {}, "hypotheses": [hypothesis], "ctc_weight": ctc_weight,
+            "lm_weight": 0.0}  # fmt: skip
 
 
 def test_refresh_rewrites_the_measured_sections_and_keeps_the_rest(tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ def test_refresh_rewrites_the_measured_sections_and_keeps_the_rest(tmp_path: Pat
     (model / "README.md").write_text(CARD)
     (model / "ctc" / "config.json").write_text(json.dumps({"weight": 0.1, "vocab_size": 8}))
     (model / "model.safetensors").write_bytes(b"x" * 2_000_000)
-    results = [result(1, 0.3887), result(5, 0.3345)]
+    results = [result(1, 0.3887, ctc_weight=0.2), result(5, 0.3345, ctc_weight=0.1)]
     report = {"model": "m", "sets": [{"name": "test-style", "manifest": "t", "results": results}]}
     (tmp_path / "eval.json").write_text(json.dumps(report))
     subprocess.run(
@@ -66,6 +67,7 @@ def test_refresh_rewrites_the_measured_sections_and_keeps_the_rest(tmp_path: Pat
     assert "| test-style | ≤ 10 % | 33.5 % | **no** |" in card
     assert "38.87 % | 33.45 %" in card and "35.03 %" not in card
     assert "- `ctc/`: a CTC head (joint CTC/attention decoding), default weight 0.1 in beam" in card
+    assert "The `--beam 1` column below was measured with `--ctc-weight 0.2`." in card
     assert "- Files: 2.0 MB" in card  # the head's folder counted too
     for kept in ("Intro.", "- Trained in 18 stages.", "Training: 20.0 h.", "Run it."):
         assert kept in card
