@@ -745,9 +745,10 @@ def _prepare_plan(options: CorpusOptions) -> tuple[dict[str, list[UtteranceJob]]
 
 
 SYNTHESIS_ORDER = ("test", "dev", "test-style", "test-voices", "test-phone", "test-noisy",
-                   "test-words", "train", "train-phone", "train-words")  # fmt: skip
-"""The evaluation splits first: they are small, and usable while the training split grows; each
-derived split after its source."""
+                   "test-words", "train-words", "train", "train-phone")  # fmt: skip
+"""The evaluation splits first, then the isolated words: they are small, and usable while the
+training split grows (a model fine-tuned on a growing `train` without `train-words` forgets
+isolated words: README, the stage-19 trial); each derived split after its source."""
 
 
 def _kept_jobs(
