@@ -29,7 +29,7 @@ from s2t_stream.model.config import DecodingOptions
 from s2t_stream.offline.options import TranscribeOptions
 from s2t_stream.offline.transcriber import Transcriber
 from s2t_stream.training.augment import pad_silence
-from s2t_stream.training.manifest import read_manifest
+from s2t_stream.training.manifest import Utterance, read_manifest
 from s2t_stream.training.wer import corpus_wer, normalize
 
 RATE = 16000
@@ -50,30 +50,71 @@ def margins(text: str) -> list[tuple[float, float]]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="assets/models/s2t-demo-en")
-    parser.add_argument("--manifest", type=Path, default=Path("data/corpus/real-fsdd.jsonl"))
-    parser.add_argument("--limit", type=int, default=None, help="first N clips only")
-    parser.add_argument("--margins", type=margins, default=margins("0/0,0.1/0.1,0.2/0.5"))
-    parser.add_argument("--floor-dbfs", type=float, default=-65.0)
+    parser.add_argument(
+        "--model",
+        default="assets/models/s2t-demo-en",
+        help="model directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path("data/corpus/real-fsdd.jsonl"),
+        help="clips scored (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="N clips spread evenly over the manifest (a manifest sorted by digit or speaker "
+        "keeps them all); default: every clip",
+    )
+    parser.add_argument(
+        "--margins",
+        type=margins,
+        default="0/0,0.1/0.1,0.2/0.5",
+        help="LEAD/TRAIL seconds of near-silence added before/after each clip, comma-separated "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--floor-dbfs",
+        type=float,
+        default=-65.0,
+        help="level of the white noise floor, dBFS (default: %(default)s)",
+    )
     parser.add_argument("--vad", action="store_true", help="segment with the VAD, as transcribe")
-    parser.add_argument("--beam", type=int, default=1)
-    parser.add_argument("--ctc-weight", type=float, default=None)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--beam", type=int, default=1, help="beams (default: 1, greedy, as streaming)"
+    )
+    parser.add_argument(
+        "--ctc-weight",
+        type=float,
+        default=None,
+        help="joint CTC decoding weight (default: the model's for that search)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table here")
     return parser.parse_args(argv)
+
+
+def spread(clips: list[Utterance], limit: int | None) -> list[Utterance]:
+    """`limit` clips at even steps through `clips` (all of them when `limit` is None)."""
+    if limit is None or limit >= len(clips):
+        return clips
+    step = len(clips) / limit
+    return [clips[int(i * step)] for i in range(limit)]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        clips = read_manifest(args.manifest, args.limit)
+        clips = spread(read_manifest(args.manifest), args.limit)
         bundle = load_bundle(args.model)
-    except S2TError as e:
+        decoding = DecodingOptions(num_beams=args.beam, ctc_weight=args.ctc_weight)
+        transcriber = Transcriber(bundle, TranscribeOptions(decoding, vad=args.vad))
+    except (S2TError, ValueError) as e:  # OptionsError included
         print(f"bench_margins: {e}", file=sys.stderr)
         return 2
-    decoding = DecodingOptions(num_beams=args.beam, ctc_weight=args.ctc_weight)
-    transcriber = Transcriber(bundle, TranscribeOptions(decoding, vad=args.vad))
     references = [normalize(c.text) for c in clips]
     audio = [load_audio(c.audio, RATE) for c in clips]
     rows = []

@@ -91,7 +91,7 @@ def resolve_ctc_weight(
 ) -> float:
     """The CTC weight a search uses: `asked`, else the head's tuned one for beam search (a
     `greedy` search, the streaming engine's included, takes 0 unless asked: so that
-    `transcribe --beam 1` says what a stream's final says), else 0 (no head). Raises S2TError
+    `transcribe --beam 1` and a stream decode by the same rule), else 0 (no head). Raises S2TError
     for a weight > 0 asked of a model without a CTC head."""
     if asked is not None and asked > 0 and head is None:
         raise S2TError(
