@@ -5,9 +5,11 @@ helpers that build inputs. Environment needs are markers (see conftest.py), not 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import random
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -359,3 +362,14 @@ def unclaimed_port() -> int:
                 continue
             return port
     raise RuntimeError(f"no free port in 10000-{first_ephemeral - 1} after 100 tries")
+
+
+def bench_script(name: str) -> ModuleType:
+    """The module of `bench/{name}.py` (the benchmarks are scripts, not a package), registered
+    in `sys.modules` (a dataclass there looks its module up)."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.helpers import SAMPLES
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers import SAMPLES, bench_script
 
 
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_margins", BENCH / "bench_margins.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("bench_margins")
 
 
 def test_margins_parse_lead_and_trail_pairs_and_refuse_anything_else() -> None:

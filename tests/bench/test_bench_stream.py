@@ -4,7 +4,6 @@ cannot translate into the language is refused, and without the flag the report i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -13,18 +12,12 @@ import pytest
 
 from s2t_stream.model.hf import save_bundle
 from s2t_stream.training.train import Trainer
-from tests.helpers import sample_paths, sample_texts, tiny_train_options
+from tests.helpers import bench_script, sample_paths, sample_texts, tiny_train_options
 from tests.training.test_harness_st import CA, ES, tiny_translator
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_stream", BENCH / "bench_stream.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("bench_stream")
 
 
 @pytest.fixture(scope="module")

@@ -4,29 +4,20 @@ property that lets it compare models on a noisy machine), and the report has a r
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from s2t_stream.training.harness import build_stream
-from tests.helpers import BUNDLED_MODEL, sample_paths, sample_texts
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers import BUNDLED_MODEL, bench_script, sample_paths, sample_texts
 
 pytestmark = pytest.mark.model
 
 
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_work", BENCH / "bench_work.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("bench_work")
 
 
 @pytest.fixture(scope="module")

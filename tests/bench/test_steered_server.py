@@ -6,8 +6,6 @@ every other logit is the wrapped model's own."""
 from __future__ import annotations
 
 import copy
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -17,18 +15,13 @@ from s2t_stream.model.config import DecodingOptions, GenerationConfig, ModelConf
 from s2t_stream.model.incremental import continue_greedy
 from s2t_stream.model.network import EncoderOutput, Speech2Text, concat_outputs
 from s2t_stream.model.search import SearchSettings, search
-from tests.helpers import TINY
+from tests.helpers import TINY, bench_script
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 EOS, PAD, RATE = 2, 1, 3.5
 
 
 def launcher() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("steered_server", BENCH / "steered_server.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("steered_server")
 
 
 def models() -> tuple[Speech2Text, Speech2Text]:
