@@ -52,7 +52,8 @@ def test_bad_weights_and_missing_files_are_one_line_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     main = bench().main
-    assert main(["--ctc-weight", "1"]) == 2
+    samples = str(SAMPLES / "samples.jsonl")  # a clean checkout has no corpus
+    assert main(["--manifest", samples, "--ctc-weight", "1"]) == 2
     assert "ctc_weight must be a number in [0, 1)" in capsys.readouterr().err
     assert main(["--manifest", "/nowhere/x.jsonl"]) == 2
     assert "bench_margins: /nowhere/x.jsonl: manifest not found" in capsys.readouterr().err
