@@ -580,9 +580,10 @@ def test_eval_tgt_lang_errors_are_one_line(
     names["st_source"] = load_bundle(models["st"]).source
     extra = [arg.format(**names) for arg in extra]
     assert main(["eval", str(models["test"]), "--beams", "1", *extra]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("s2t-stream: error: ") and err.count("\n") == 1
-    assert message.format(**names) in err
+    # a model slower than half a second to load says so first (a busy machine): not an error
+    lines = [x for x in capsys.readouterr().err.splitlines() if "loading model" not in x]
+    assert len(lines) == 1 and lines[0].startswith("s2t-stream: error: ")
+    assert message.format(**names) in lines[0]
 
 
 def test_a_manifest_without_the_language_is_refused_before_a_model_loads(
