@@ -230,9 +230,7 @@ def _joint_choices(
     if pad_id not in joint.never.tolist():  # padding is how a row here stands still
         raise ValueError(f"the CTC scorer must skip the padding token {pad_id}")
     rows, width = scores.shape[:2]
-    ids = torch.full((rows, width), pad_id, dtype=torch.long)
-    for n, sequence in enumerate(forced):
-        ids[n, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
+    ids = _left_padded(forced, pad_id)
     first = torch.tensor(list(firsts))
     live = torch.ones(rows, dtype=torch.bool)  # the row's draft agrees with greedy so far
     choice = scores if lm_part is None else scores + lm_part
@@ -284,13 +282,20 @@ def _force(
     """One teacher-forced pass over left-padded `sequences`: logits (N, W, V) and the cache."""
     device = encoder.hidden.device
     width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    for n, sequence in enumerate(sequences):
-        ids[n, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
+    ids = _left_padded(sequences, pad_id)
     cache = model.new_cache(encoder)
     cache.offsets = torch.tensor([width - len(s) for s in sequences], device=device)
     cache.align_layers = align_layers
     return model.decode(ids.to(device), cache), cache
+
+
+def _left_padded(sequences: Sequence[Sequence[int]], pad_id: int) -> Tensor:
+    """`sequences` as one (N, longest) long tensor on the CPU, each right-aligned."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    for n, sequence in enumerate(sequences):
+        ids[n, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
+    return ids
 
 
 def _results(state: _Rows) -> list[Continuation]:

@@ -6,9 +6,12 @@ import argparse
 import json
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import numpy as np
 import pytest
 
+from s2t_stream.offline.transcriber import Transcriber
 from tests.helpers import SAMPLES, bench_script
 
 
@@ -33,14 +36,23 @@ def test_a_limit_spreads_the_clips_over_the_whole_manifest() -> None:
 
 @pytest.mark.model
 def test_the_bundled_samples_with_and_without_margins(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The table has a row per margin, the first (none) reading the samples, greedy, with few
     errors (5 of their 44 words wrong today), and the JSON keeps the same rows."""
     out = tmp_path / "margins.json"
     manifest = SAMPLES / "samples.jsonl"
     argv = ["--manifest", str(manifest), "--margins", "0/0,0.3/0.3", "--json", str(out)]
+    heard: list[list[int]] = []  # the lengths each margin's decoding was given
+    transcribe = Transcriber.transcribe
+
+    def spy(self: Transcriber, waves: list[np.ndarray]) -> list[Any]:
+        heard.append([len(w) for w in waves])
+        return transcribe(self, waves)
+
+    monkeypatch.setattr(Transcriber, "transcribe", spy)
     assert bench().main(argv) == 0
+    assert len(heard) == 2 and [b - a for a, b in zip(*heard, strict=True)] == [9600] * 5
     table = capsys.readouterr().out.splitlines()
     assert table[:2] == ["| lead s | trail s | WER |", "| --- | --- | --- |"] and len(table) == 4
     rows = json.loads(out.read_text())["rows"]
