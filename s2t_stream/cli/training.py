@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from s2t_stream.cli.arguments import number
 from s2t_stream.errors import S2TError
+from s2t_stream.model.config import MAX_CTC_WEIGHT
 from s2t_stream.training.augment import AugmentOptions
 from s2t_stream.training.corpus import CorpusOptions, build_corpus
 from s2t_stream.training.options import (
@@ -48,6 +50,13 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
             parser.add_argument(flag, type=type(value), default=value, help=HELP[name])
     parser.add_argument("--export", default=None, help="after training, export to this directory")
     parser.add_argument("--average", type=int, default=5, help="checkpoints averaged for export")
+    parser.add_argument(
+        "--export-ctc-weight",
+        type=number(float, least=0, below=MAX_CTC_WEIGHT),
+        default=0.0,
+        help="joint CTC/attention decoding weight μ written into the exported CTC head, the "
+        "default of beam search (choose it on dev with `eval --ctc-weight`) (default: 0, off)",
+    )
     parser.set_defaults(run=run_train, progress=True)
 
     parser = command(
@@ -253,10 +262,18 @@ def _boolean(text: str) -> bool:
 def run_train(args: argparse.Namespace) -> int:
     from s2t_stream.training.train import Trainer, export
 
-    trainer = Trainer(options_from(TrainOptions, args))
+    options = options_from(TrainOptions, args)
+    if args.export_ctc_weight and (not args.export or options.ctc_weight == 0 or options.tgt_langs):
+        raise S2TError(
+            f"--export-ctc-weight {args.export_ctc_weight:g}: expected --export and a speech-"
+            f"recognition run with a CTC loss (--ctc-weight > 0, no --tgt-langs), whose export "
+            f"has a CTC head; got --export {args.export or '(none)'}, --ctc-weight "
+            f"{options.ctc_weight:g}, --tgt-langs {options.tgt_langs or '(none)'}"
+        )
+    trainer = Trainer(options)
     trainer.run()
     if args.export:
-        export(trainer, Path(args.export), args.average)
+        export(trainer, Path(args.export), args.average, args.export_ctc_weight)
     return 0
 
 

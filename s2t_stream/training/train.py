@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -768,10 +768,11 @@ def lineage(run: Path) -> list[dict[str, Any]]:
     return stages
 
 
-def export(trainer: Trainer, destination: Path, average: int) -> Path:
+def export(trainer: Trainer, destination: Path, average: int, ctc_weight: float = 0.0) -> Path:
     """Average the last checkpoints, keep them if they beat the last one on dev (WER, or BLEU
     for speech translation), write the HF layout; a speech-recognition run trained with a CTC
-    loss adds its CTC head in `ctc/`."""
+    loss adds its CTC head in `ctc/`, with `ctc_weight` (μ, chosen on dev; 0: off) as the
+    default joint-decoding weight of beam search."""
     last = trainer.dev_error()
     averaged, averaged_head = trainer.averaged_model(average)
     averaged_error = trainer.dev_error(averaged)
@@ -779,6 +780,8 @@ def export(trainer: Trainer, destination: Path, average: int) -> Path:
     head: CTCHead | None = averaged_head if best is averaged else trainer.ctc()
     if trainer.languages or trainer.options.ctc_weight == 0:
         head = None  # CTC over translations cannot guide a search; a head never trained neither
+    if head is not None:
+        head.config = replace(head.config, weight=ctc_weight)
     log.info("dev: last %s, averaged %s", _shown(trainer, last), _shown(trainer, averaged_error))
     save_bundle(trainer.bundle(best, head), destination, dtype=torch.float16)
     if trainer.languages:  # the mean BLEU (0-100)

@@ -463,6 +463,21 @@ def test_train_takes_words_or_captions_as_targets(capsys: pytest.CaptureFixture[
     assert "argument --targets: invalid choice: 'cased'" in capsys.readouterr().err
 
 
+def test_train_writes_a_decoding_weight_only_into_a_head_it_exports(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert build_parser().parse_args(["train"]).export_ctc_weight == 0.0
+    args = build_parser().parse_args(["train", "--export-ctc-weight", "0.2"])
+    assert args.export_ctc_weight == 0.2
+    assert main(["train", "--export-ctc-weight", "1.5"]) == 2  # μ < 1
+    assert "--export-ctc-weight" in capsys.readouterr().err
+    for flags in (["--ctc-weight", "0"], ["--tgt-langs", "es"], []):  # no head, or no export
+        export = [] if not flags else ["--export", "out"]
+        assert main(["train", "--export-ctc-weight", "0.2", *export, *flags]) != 0
+        error = capsys.readouterr().err
+        assert "--export-ctc-weight 0.2: expected --export and a speech-recognition run" in error
+
+
 def test_text_pairs_and_text_pretraining_have_their_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -143,6 +143,12 @@ def test_overfits_then_resumes_and_exports(corpus: Path, tmp_path: Path) -> None
     expected = (heads[0] + heads[1]) / 2 if used == "averaged" else resumed.ctc_head.weight
     torch.testing.assert_close(bundle.ctc.proj.weight, expected.detach(), atol=2e-3, rtol=1e-3)
 
+    # a decoding weight chosen on dev goes into the head's config; the weights stay the same
+    tuned = load_bundle(export(resumed, tmp_path / "tuned", average=2, ctc_weight=0.2))
+    assert tuned.ctc is not None
+    assert tuned.ctc.config.weight == 0.2
+    torch.testing.assert_close(tuned.ctc.proj.weight, bundle.ctc.proj.weight)
+
     # a run from the exported model starts from its CTC head too
     again = Trainer(tiny_options(corpus, tmp_path / "again", init_from=str(destination)))
     torch.testing.assert_close(again.ctc_head.weight, bundle.ctc.proj.weight)
