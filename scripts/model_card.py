@@ -172,6 +172,7 @@ def targets_section(sets: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
             bound = factor * sets[other][beams]["wer"]
             target = f"≤ {factor}× {other} ({100 * bound:.1f} %)"
         else:
+            assert bound is not None  # each of TARGETS has a bound or a ratio
             target = f"≤ {100 * bound:.0f} %"
         met = "yes" if wer <= bound else "**no**"
         lines.append(f"| {name} | {target} | {100 * wer:.1f} % | {met} |")
@@ -286,14 +287,16 @@ def _extra_splits(corpus: dict[str, Any], folder: Path, splits: str) -> list[str
     real = folder / f"{REAL_TRAIN_SPLIT}.jsonl"
     if REAL_TRAIN_SPLIT in chosen and real.is_file():
         takes = read_manifest(real)
+        given = sum(1 for u in takes if not u.augment)
+        copies = f", each also augmented as `train` is ({len(takes) - given} copies)"
         speakers = sorted({u.voice.removeprefix("real:fsdd:") for u in takes})
         lines.append(
-            f"{REAL_TRAIN_SPLIT}: {len(takes)} recordings of real people, the Free Spoken Digit "
+            f"{REAL_TRAIN_SPLIT}: {given} recordings of real people, the Free Spoken Digit "
             f"Dataset's training takes (5-49) of the speakers {', '.join(speakers)} (8 kHz, "
             'single digits; CC BY-SA 4.0: share-alike, credit "Free Spoken Digit Dataset, '
-            'Zohar Jackson and contributors"). Its speakers '
-            f"{', '.join(FSDD_HELD_OUT_SPEAKERS)} are left out, so that `real-fsdd` keeps "
-            "speakers no stage heard."
+            f'Zohar Jackson and contributors"){copies if len(takes) > given else ""}. Its '
+            f"speakers {', '.join(FSDD_HELD_OUT_SPEAKERS)} are left out, so that `real-fsdd` "
+            "keeps speakers no stage heard."
         )
     return [line for text in lines for line in (text, "")]
 
@@ -459,7 +462,7 @@ def main() -> None:
     last = args.run[-1]
     corpus: dict[str, Any] = json.loads((args.corpus / "summary.json").read_text())
     export: dict[str, Any] = json.loads((last / "export.json").read_text())
-    report: dict[str, Any] = json.loads((args.eval or last / "eval.json").read_text())
+    report = json.loads((args.eval or last / "eval.json").read_text())
     config: dict[str, Any] = json.loads((args.model / "config.json").read_text())
     sets = results_by_set(report)
     splits = export["options"].get("train_splits", "train")

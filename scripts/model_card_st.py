@@ -184,7 +184,7 @@ def main() -> None:
         *targets_data(args.corpus),
         *bleu_section(report),
         *stream_section(streams),
-        *data_section(corpus, args.corpus),
+        *data_section(corpus, args.corpus, export["options"].get("train_splits", "train")),
         "## Reproduce",
         "",
         "`scripts/train_st.sh` (corpus, translations, training, export), then "

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, bench_script
 
 CARD = """# s2t-demo-en
 
@@ -76,3 +76,25 @@ def test_refresh_rewrites_the_measured_sections_and_keeps_the_rest(tmp_path: Pat
     assert headings == ["## Targets", "## Model", "## Decoding", "## Data", wer, "## Reproduce"]
     saved = json.loads((model / "eval.json").read_text())
     assert "hypotheses" not in saved["sets"][0]["results"][0]  # the card keeps the numbers
+
+
+def test_the_data_section_counts_real_takes_apart_from_their_augmented_copies(
+    tmp_path: Path,
+) -> None:
+    card = bench_script("model_card", folder="scripts")
+    take = {"text": "four", "duration": 0.5, "voice": "real:fsdd:george", "style": "digits"}
+    given = [{**take, "audio": f"/fsdd/4_george_{n}.wav", "augment": []} for n in (5, 6)]
+    copies = [
+        {**take, "audio": f"audio/train-real/4_george_{n}-0a.flac", "augment": ["gain-3.0"]}
+        for n in (5, 6)
+    ]
+    lines = given + copies
+    (tmp_path / "train-real.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    corpus = {"options": {}, "hours": {}, "utterances": {}}
+    (text,) = [line for line in card._extra_splits(corpus, tmp_path, "train,train-real") if line]
+    assert text.startswith("train-real: 2 recordings of real people")
+    assert "each also augmented as `train` is (2 copies)" in text
+    del lines[2:]  # as given only: no copies to mention
+    (tmp_path / "train-real.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    (text,) = [line for line in card._extra_splits(corpus, tmp_path, "train,train-real") if line]
+    assert text.startswith("train-real: 2 recordings") and "augmented" not in text

@@ -786,8 +786,8 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
             augment=options.augment,
             seed=options.seed,
         )
-        logger.info("train-real: %d FSDD training takes (all speakers but %s), augmented", count,
-                    ", ".join(options.fsdd_held_out_speakers))  # fmt: skip
+        logger.info("train-real: %d FSDD training takes (all speakers but %s), as given and "
+                    "augmented", count // 2, ", ".join(options.fsdd_held_out_speakers))  # fmt: skip
     progress = _Progress()
     kept: dict[str, list[Synthesized]] = {}
     failed: dict[str, int] = {}

@@ -580,9 +580,11 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
         "printing in the only sense", "in eighteen sixty three it was modern"
     ]  # fmt: skip
     assert [e["voice"] for e in real["real-fsdd"]] == ["real:fsdd:george", "real:fsdd:theo"]
-    # FSDD's training takes (5-49) of the speakers not held out, augmented as train is
-    [real_take] = _manifest(out, "train-real")
-    assert real_take["text"] == "four"
+    # FSDD's training takes (5-49) of the speakers not held out, as given and augmented as
+    # train is
+    given, real_take = _manifest(out, "train-real")
+    assert given["text"] == real_take["text"] == "four"
+    assert given["augment"] == [] and Path(given["audio"]).name == "4_george_5.wav"
     assert re.fullmatch(r"audio/train-real/4_george_5-[0-9a-f]{8}\.flac", real_take["audio"])
     assert json.loads((out / "summary.json").read_text())["seed"] == 7
 

@@ -94,8 +94,8 @@ def test_training_recordings_are_augmented_at_16_khz_deterministically_and_resum
 ) -> None:
     """With augmentation, each training take is written through its own drawn plan (here
     always silence pads, so the written length is the clip's plus the two pads), at the
-    models' 16 kHz, and the manifest points at the copy; a rerun draws the same plans and
-    leaves the files already written as they are."""
+    models' 16 kHz, and the manifest lists each take as given, then its copy; a rerun draws
+    the same plans and leaves the files already written as they are."""
     recordings = tmp_path / "recordings"
     recordings.mkdir()
     tone = (0.3 * np.sin(np.arange(4000) * 0.3)).astype(np.float32)  # 0.5 s at 8 kHz
@@ -103,8 +103,13 @@ def test_training_recordings_are_augmented_at_16_khz_deterministically_and_resum
         sf.write(recordings / f"{name}.wav", tone, 8000)
     pads_only = replace(AugmentOptions.off(), pad_prob=1.0)
     out = tmp_path / "out"
-    assert write_fsdd_training_manifest(recordings, out, (), augment=pads_only, seed=3) == 2
-    first = read_manifest(out / "train-real.jsonl")
+    assert write_fsdd_training_manifest(recordings, out, (), augment=pads_only, seed=3) == 4
+    listed = read_manifest(out / "train-real.jsonl")
+    given, first = listed[:2], listed[2:]  # each take as given too, then the augmented copies
+    assert [(u.audio, u.augment) for u in given] == [
+        ((recordings / f"{name}.wav").resolve(), ()) for name in ("1_jackson_7", "3_george_5")
+    ]
+    assert [u.text for u in first] == [u.text for u in given] == ["one", "three"]
     for utterance in first:
         assert utterance.audio.parent == (out / "audio" / "train-real")
         (label,) = utterance.augment
@@ -115,5 +120,5 @@ def test_training_recordings_are_augmented_at_16_khz_deterministically_and_resum
     assert first[0].augment != first[1].augment  # each clip its own draw
     written = {u.audio: u.audio.stat().st_mtime_ns for u in first}
     write_fsdd_training_manifest(recordings, out, (), augment=pads_only, seed=3)
-    again = read_manifest(out / "train-real.jsonl")
+    again = read_manifest(out / "train-real.jsonl")[2:]
     assert again == first and {u.audio: u.audio.stat().st_mtime_ns for u in again} == written
