@@ -287,16 +287,22 @@ def _extra_splits(corpus: dict[str, Any], folder: Path, splits: str) -> list[str
     real = folder / f"{REAL_TRAIN_SPLIT}.jsonl"
     if REAL_TRAIN_SPLIT in chosen and real.is_file():
         takes = read_manifest(real)
-        given = sum(1 for u in takes if not u.augment)
-        copies = f", each also augmented as `train` is ({len(takes) - given} copies)"
+        written = (folder / "audio" / REAL_TRAIN_SPLIT).resolve()  # the augmented copies
+        copies = sum(1 for u in takes if u.audio.resolve().is_relative_to(written))
+        given = len(takes) - copies
+        how = (
+            (f" as given, and {copies} augmented copies as `train` is augmented" if given else
+             ", augmented as `train` is")
+            if copies else ""
+        )  # fmt: skip
         speakers = sorted({u.voice.removeprefix("real:fsdd:") for u in takes})
         lines.append(
-            f"{REAL_TRAIN_SPLIT}: {given} recordings of real people, the Free Spoken Digit "
-            f"Dataset's training takes (5-49) of the speakers {', '.join(speakers)} (8 kHz, "
-            'single digits; CC BY-SA 4.0: share-alike, credit "Free Spoken Digit Dataset, '
-            f'Zohar Jackson and contributors"){copies if len(takes) > given else ""}. Its '
-            f"speakers {', '.join(FSDD_HELD_OUT_SPEAKERS)} are left out, so that `real-fsdd` "
-            "keeps speakers no stage heard."
+            f"{REAL_TRAIN_SPLIT}: {given or copies} recordings of real people{how}, the Free "
+            f"Spoken Digit Dataset's training takes (5-49) of the speakers "
+            f"{', '.join(speakers)} (8 kHz, single digits; CC BY-SA 4.0: share-alike, credit "
+            '"Free Spoken Digit Dataset, Zohar Jackson and contributors"). Its speakers '
+            f"{', '.join(FSDD_HELD_OUT_SPEAKERS)} are left out, so that `real-fsdd` keeps "
+            "speakers no stage heard."
         )
     return [line for text in lines for line in (text, "")]
 

@@ -364,7 +364,7 @@ def unclaimed_port() -> int:
     raise RuntimeError(f"no free port in 10000-{first_ephemeral - 1} after 100 tries")
 
 
-def bench_script(name: str, folder: str = "bench") -> ModuleType:
+def script_module(name: str, folder: str = "bench") -> ModuleType:
     """The module of `{folder}/{name}.py` (the benchmarks and `scripts/` are scripts, not a
     package), registered in `sys.modules` (a dataclass there looks its module up)."""
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / folder / f"{name}.py")

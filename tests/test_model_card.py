@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO_ROOT, bench_script
+from tests.helpers import REPO_ROOT, script_module
 
 CARD = """# s2t-demo-en
 
@@ -81,20 +81,25 @@ def test_refresh_rewrites_the_measured_sections_and_keeps_the_rest(tmp_path: Pat
 def test_the_data_section_counts_real_takes_apart_from_their_augmented_copies(
     tmp_path: Path,
 ) -> None:
-    card = bench_script("model_card", folder="scripts")
+    """Copies are told apart by where they lie (the corpus's audio/train-real/), not by their
+    labels: a copy may carry none."""
+    card = script_module("model_card", folder="scripts")
     take = {"text": "four", "duration": 0.5, "voice": "real:fsdd:george", "style": "digits"}
-    given = [{**take, "audio": f"/fsdd/4_george_{n}.wav", "augment": []} for n in (5, 6)]
+    given = [{**take, "audio": f"/fsdd/4_george_{n}.wav", "augment": []} for n in (5, 6, 7)]
     copies = [
-        {**take, "audio": f"audio/train-real/4_george_{n}-0a.flac", "augment": ["gain-3.0"]}
-        for n in (5, 6)
+        {**take, "audio": f"audio/train-real/4_george_{n}-0a.flac", "augment": labels}
+        for n, labels in ((5, ["gain-3.0"]), (6, []))
     ]
-    lines = given + copies
-    (tmp_path / "train-real.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
-    corpus = {"options": {}, "hours": {}, "utterances": {}}
-    (text,) = [line for line in card._extra_splits(corpus, tmp_path, "train,train-real") if line]
-    assert text.startswith("train-real: 2 recordings of real people")
-    assert "each also augmented as `train` is (2 copies)" in text
-    del lines[2:]  # as given only: no copies to mention
-    (tmp_path / "train-real.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
-    (text,) = [line for line in card._extra_splits(corpus, tmp_path, "train,train-real") if line]
-    assert text.startswith("train-real: 2 recordings") and "augmented" not in text
+
+    def line(entries: list[dict[str, object]]) -> str:
+        manifest = tmp_path / "train-real.jsonl"
+        manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+        corpus = {"options": {}, "hours": {}, "utterances": {}}
+        (text,) = [t for t in card._extra_splits(corpus, tmp_path, "train,train-real") if t]
+        return text
+
+    both = line(given + copies)
+    assert both.startswith("train-real: 3 recordings of real people as given, and 2 augmented")
+    assert line(copies).startswith("train-real: 2 recordings of real people, augmented as")
+    only = line(given)
+    assert only.startswith("train-real: 3 recordings of real people, the Free Spoken Digit")

@@ -786,8 +786,9 @@ def build_corpus(options: CorpusOptions) -> CorpusSummary:
             augment=options.augment,
             seed=options.seed,
         )
-        logger.info("train-real: %d FSDD training takes (all speakers but %s), as given and "
-                    "augmented", count // 2, ", ".join(options.fsdd_held_out_speakers))  # fmt: skip
+        speakers = ", ".join(options.fsdd_held_out_speakers)
+        logger.info("train-real: %d utterances, FSDD's training takes (all speakers but %s) "
+                    "as given and augmented", count, speakers)  # fmt: skip
     progress = _Progress()
     kept: dict[str, list[Synthesized]] = {}
     failed: dict[str, int] = {}

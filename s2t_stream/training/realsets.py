@@ -1,12 +1,13 @@
 """Recordings of people -> manifests: the real-voice evaluation sets (LJ Speech clips, the Free
 Spoken Digit Dataset's test split) that `s2t-stream eval` scores like the synthesised splits, and
-the training split `train-real` (FSDD's training takes of some of its speakers, augmented as the
-synthesised training utterances are: FSDD's clips are cut close around the digit, which a
-microphone's segment never is, and a model trained on them alone mishears a digit with a few
-tenths of a second of silence around it).
+the training split `train-real` (FSDD's training takes of some of its speakers, as given and
+augmented as the synthesised training utterances are: FSDD's clips are cut close around the
+digit, which a microphone's segment never is, and a model trained on them alone mishears a digit
+with a few tenths of a second of silence around it).
 
 The recordings are not part of the repository; the manifests point at them where they lie
-(absolute audio paths), so they work from any folder.
+(absolute audio paths), so they work from any folder; the augmented copies are written into the
+corpus (`audio/train-real/`, relative paths).
 """
 
 from __future__ import annotations
@@ -145,10 +146,11 @@ def write_fsdd_training_manifest(
     seed: int = 0,
 ) -> int:
     """Write `train-real.jsonl` into `out_dir` (`fsdd_training_utterances`); with `augment`,
-    each clip twice, as given and augmented (`augment_recording`): the copies teach the
-    silence, rooms and noise a microphone puts around a word, the clips as given keep what the
-    close-cut recordings are (measured both ways: README, "Stage-19 trials"). Returns its
-    utterance count. Raises S2TError as `fsdd_training_utterances`, or for a missing folder."""
+    every clip as given, then an augmented copy of each (`augment_recording`) whose draw is not
+    clean (a clean copy would repeat the clip): the copies teach the silence, rooms and noise a
+    microphone puts around a word, the clips as given keep what the close-cut recordings are
+    (measured both ways: README, "Stage-19 trials"). Returns its utterance count. Raises
+    S2TError as `fsdd_training_utterances`, or for a missing folder."""
     if not recordings.is_dir():
         raise S2TError(f"{recordings}: not a folder (expected FSDD's recordings/)")
     utterances = fsdd_training_utterances(recordings, held_out_speakers)
@@ -156,7 +158,9 @@ def write_fsdd_training_manifest(
     if augment is not None:
         augmented = []
         for done, utterance in enumerate(utterances, 1):
-            augmented.append(augment_recording(utterance, out_dir, augment, seed))
+            copy = augment_recording(utterance, out_dir, augment, seed)
+            if copy.augment:
+                augmented.append(copy)
             if done % 500 == 0 or done == len(utterances):
                 logger.info(
                     "%s: %d/%d recordings augmented", REAL_TRAIN_SPLIT, done, len(utterances)

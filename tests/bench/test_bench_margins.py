@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from s2t_stream.offline.transcriber import Transcriber
-from tests.helpers import SAMPLES, bench_script
+from tests.helpers import SAMPLES, script_module
 
 
 def bench() -> ModuleType:
-    return bench_script("bench_margins")
+    return script_module("bench_margins")
 
 
 def test_margins_parse_lead_and_trail_pairs_and_refuse_anything_else() -> None:

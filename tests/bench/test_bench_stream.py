@@ -12,12 +12,12 @@ import pytest
 
 from s2t_stream.model.hf import save_bundle
 from s2t_stream.training.train import Trainer
-from tests.helpers import bench_script, sample_paths, sample_texts, tiny_train_options
+from tests.helpers import sample_paths, sample_texts, script_module, tiny_train_options
 from tests.training.test_harness_st import CA, ES, tiny_translator
 
 
 def bench() -> ModuleType:
-    return bench_script("bench_stream")
+    return script_module("bench_stream")
 
 
 @pytest.fixture(scope="module")

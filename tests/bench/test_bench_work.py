@@ -11,13 +11,13 @@ from types import ModuleType
 import pytest
 
 from s2t_stream.training.harness import build_stream
-from tests.helpers import BUNDLED_MODEL, bench_script, sample_paths, sample_texts
+from tests.helpers import BUNDLED_MODEL, sample_paths, sample_texts, script_module
 
 pytestmark = pytest.mark.model
 
 
 def bench() -> ModuleType:
-    return bench_script("bench_work")
+    return script_module("bench_work")
 
 
 @pytest.fixture(scope="module")

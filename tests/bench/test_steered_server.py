@@ -15,13 +15,13 @@ from s2t_stream.model.config import DecodingOptions, GenerationConfig, ModelConf
 from s2t_stream.model.incremental import continue_greedy
 from s2t_stream.model.network import EncoderOutput, Speech2Text, concat_outputs
 from s2t_stream.model.search import SearchSettings, search
-from tests.helpers import TINY, bench_script
+from tests.helpers import TINY, script_module
 
 EOS, PAD, RATE = 2, 1, 3.5
 
 
 def launcher() -> ModuleType:
-    return bench_script("steered_server")
+    return script_module("steered_server")
 
 
 def models() -> tuple[Speech2Text, Speech2Text]:

@@ -585,6 +585,7 @@ def test_tiny_corpus_end_to_end(tmp_path: Path) -> None:
     given, real_take = _manifest(out, "train-real")
     assert given["text"] == real_take["text"] == "four"
     assert given["augment"] == [] and Path(given["audio"]).name == "4_george_5.wav"
+    assert Path(given["audio"]).is_absolute()  # the recording where it lies
     assert re.fullmatch(r"audio/train-real/4_george_5-[0-9a-f]{8}\.flac", real_take["audio"])
     assert json.loads((out / "summary.json").read_text())["seed"] == 7
 

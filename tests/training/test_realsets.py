@@ -94,7 +94,7 @@ def test_training_recordings_are_augmented_at_16_khz_deterministically_and_resum
 ) -> None:
     """With augmentation, each training take is written through its own drawn plan (here
     always silence pads, so the written length is the clip's plus the two pads), at the
-    models' 16 kHz, and the manifest lists each take as given, then its copy; a rerun draws
+    models' 16 kHz, and the manifest lists the takes as given, then the copies; a rerun draws
     the same plans and leaves the files already written as they are."""
     recordings = tmp_path / "recordings"
     recordings.mkdir()
@@ -122,3 +122,7 @@ def test_training_recordings_are_augmented_at_16_khz_deterministically_and_resum
     write_fsdd_training_manifest(recordings, out, (), augment=pads_only, seed=3)
     again = read_manifest(out / "train-real.jsonl")[2:]
     assert again == first and {u.audio: u.audio.stat().st_mtime_ns for u in again} == written
+    # a clean draw would only repeat the take as given: no copy is listed for it
+    clean = out / "clean"
+    assert write_fsdd_training_manifest(recordings, clean, (), augment=AugmentOptions.off()) == 2
+    assert all(not u.augment for u in read_manifest(clean / "train-real.jsonl"))
