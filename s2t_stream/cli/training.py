@@ -263,9 +263,7 @@ def run_train(args: argparse.Namespace) -> int:
     from s2t_stream.training.train import Trainer, export
 
     options = options_from(TrainOptions, args)
-    if args.export_ctc_weight and (
-        not args.export or options.ctc_weight == 0 or options.languages()
-    ):
+    if args.export_ctc_weight and not (args.export and options.exports_ctc_head()):
         raise S2TError(
             f"--export-ctc-weight {args.export_ctc_weight:g}: expected --export and a speech-"
             f"recognition run with a CTC loss (--ctc-weight > 0, no --tgt-langs), whose export "

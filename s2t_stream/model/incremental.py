@@ -281,8 +281,8 @@ def _force(
 ) -> tuple[Tensor, DecoderCache]:
     """One teacher-forced pass over left-padded `sequences`: logits (N, W, V) and the cache."""
     device = encoder.hidden.device
-    width = max(len(s) for s in sequences)
     ids = _left_padded(sequences, pad_id)
+    width = ids.shape[1]
     cache = model.new_cache(encoder)
     cache.offsets = torch.tensor([width - len(s) for s in sequences], device=device)
     cache.align_layers = align_layers

@@ -64,6 +64,11 @@ class TrainOptions:
         """The target languages of a speech-translation run (empty for ASR)."""
         return _names(self.tgt_langs)
 
+    def exports_ctc_head(self) -> bool:
+        """Whether the export has a CTC head: a speech-recognition run with a CTC loss (CTC over
+        translations cannot guide a search; a head never trained neither)."""
+        return self.ctc_weight > 0 and not self.languages()
+
     def __post_init__(self) -> None:
         if "train" not in self.splits() or not set(self.splits()) <= set(TRAIN_SPLITS):
             raise ValueError(

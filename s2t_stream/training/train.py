@@ -778,8 +778,8 @@ def export(trainer: Trainer, destination: Path, average: int, ctc_weight: float 
     averaged_error = trainer.dev_error(averaged)
     best = averaged if averaged_error <= last else trainer.model
     head: CTCHead | None = averaged_head if best is averaged else trainer.ctc()
-    if trainer.languages or trainer.options.ctc_weight == 0:
-        head = None  # CTC over translations cannot guide a search; a head never trained neither
+    if not trainer.options.exports_ctc_head():
+        head = None
     if head is not None:
         head.config = replace(head.config, weight=ctc_weight)
     log.info("dev: last %s, averaged %s", _shown(trainer, last), _shown(trainer, averaged_error))
